@@ -1,0 +1,61 @@
+// A small argument parser shared by every command: long options with values,
+// boolean flags, positionals, "--" ends options. Bad usage throws UsageError,
+// which src/main.ts turns into exit code 2.
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export interface OptionSpec {
+  /** Options that take a value: --name VALUE or --name=VALUE. */
+  values?: readonly string[];
+  /** Options that are flags. */
+  flags?: readonly string[];
+  /** Short aliases, e.g. { h: "help" }. */
+  aliases?: Readonly<Record<string, string>>;
+}
+
+export interface ParsedArgs {
+  values: Map<string, string>;
+  flags: Set<string>;
+  positionals: string[];
+}
+
+export function parseArgs(args: readonly string[], spec: OptionSpec): ParsedArgs {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  const positionals: string[] = [];
+  const valueNames = new Set(spec.values ?? []);
+  const flagNames = new Set([...(spec.flags ?? []), "help"]);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    let name: string | undefined;
+    let inline: string | undefined;
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    } else if (arg.length === 2 && arg.startsWith("-") && arg !== "-") {
+      name = spec.aliases?.[arg.slice(1)] ?? (arg === "-h" ? "help" : undefined);
+      if (name === undefined) throw new UsageError(`Unknown option "${arg}"`);
+    }
+    if (name === undefined) {
+      positionals.push(arg);
+      continue;
+    }
+    if (valueNames.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`Option "--${name}" needs a value`);
+      values.set(name, value);
+    } else if (flagNames.has(name)) {
+      if (inline !== undefined) throw new UsageError(`Option "--${name}" takes no value`);
+      flags.add(name);
+    } else {
+      throw new UsageError(`Unknown option "--${name}"`);
+    }
+  }
+  return { values, flags, positionals };
+}
