@@ -1,0 +1,78 @@
+# crashkeep — every target installs what it needs first (deps), so a fresh
+# Debian 12 machine with node/npm needs nothing but `make <target>`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+BUN := node_modules/.bin/bun
+TSC := node_modules/.bin/tsc
+OUT := out
+TARGET ?=
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
+
+# Debian packages the tests, the QEMU image and the benchmarks use.
+APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils
+
+# TARGET picks the Bun cross target; output out/<target>/crashkeep.
+BUN_TARGET_x64 := bun-linux-x64
+BUN_TARGET_x64-baseline := bun-linux-x64-baseline
+BUN_TARGET_x64-musl := bun-linux-x64-musl
+BUN_TARGET_arm64 := bun-linux-arm64
+ifeq ($(TARGET),)
+BINARY := $(OUT)/crashkeep
+TARGET_FLAG :=
+else
+ifeq ($(BUN_TARGET_$(TARGET)),)
+$(error TARGET must be one of x64, x64-baseline, x64-musl, arm64 (got "$(TARGET)"))
+endif
+BINARY := $(OUT)/$(TARGET)/crashkeep
+TARGET_FLAG := --target=$(BUN_TARGET_$(TARGET))
+endif
+
+SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
+
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit bench clean schema
+
+deps: deps-npm deps-apt
+
+deps-npm: node_modules/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages: $$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "Missing Debian packages; run as root:"; \
+			echo "  apt-get install -y --no-install-recommends $$missing"; \
+			exit 1; \
+		fi; \
+	fi
+
+build: deps-npm $(BINARY)
+$(BINARY): $(SOURCES)
+	@mkdir -p $(dir $@)
+	$(BUN) build --compile --minify --bytecode $(TARGET_FLAG) src/main.ts --outfile $@ \
+		--define 'CRASHKEEP_COMMIT="$(COMMIT)"'
+
+typecheck: deps-npm
+	$(TSC) --noEmit -p .
+
+schema: deps-npm
+	$(BUN) build/gen-schema.ts
+
+test-unit: deps-npm
+	$(BUN) test test/unit
+
+test: deps typecheck test-unit
+
+bench: deps build
+	$(BUN) bench/copy/run.ts
+
+clean:
+	rm -rf $(OUT)

@@ -1,0 +1,37 @@
+import { parseArgs, UsageError } from "./args.ts";
+import { loadConfig } from "../config/load.ts";
+import { configRegions, requiredMemmap } from "../config/memmap.ts";
+import { formatSize, hex } from "../config/units.ts";
+
+export const help = `Usage: crashkeep config check [FILE] [--config FILE]
+       crashkeep config show [--config FILE]
+
+check  validate FILE (default /etc/crashkeep/config.json); every problem is
+       printed on its own line with its key path; exit 1 when there is one
+show   print the effective config as JSON: the file merged with defaults,
+       sizes and addresses as plain numbers
+
+Sizes and addresses accept numbers or strings: 4096, "0x7000000", "64ki", "8Mi".
+Schema: docs/config.schema.json`;
+
+export async function run(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs(args, { values: ["config"] });
+  const [sub, file, ...extra] = positionals;
+  if (extra.length > 0) throw new UsageError(`Unexpected argument "${extra[0]}"`);
+  const path = file ?? values.get("config");
+  if (sub === "check") {
+    const { config, file: read } = loadConfig(path);
+    const [ramoops, phram] = configRegions(config);
+    const where = (r: typeof ramoops) => (r ? `${formatSize(r.size)} at ${hex(r.start)}` : "");
+    console.log(`${read ?? "(defaults)"}: OK: ramoops ${where(ramoops)}, phram "${config.phram.name}" ${where(phram)}`);
+    console.log(`kernel command line needs: ${requiredMemmap(configRegions(config)).join(" ")}`);
+    return 0;
+  }
+  if (sub === "show") {
+    if (file !== undefined) throw new UsageError(`"config show" takes no FILE; use --config FILE`);
+    const { config } = loadConfig(path);
+    console.log(JSON.stringify(config, null, 2));
+    return 0;
+  }
+  throw new UsageError(sub === undefined ? "Missing subcommand: check or show" : `Unknown subcommand "${sub}": use check or show`);
+}

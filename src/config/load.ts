@@ -1,0 +1,105 @@
+// Loading the config: every problem reported at once, one line each, with its
+// key path and the offending value (STYLE.md rules 9, 10).
+import { readFileSync } from "node:fs";
+import type { z } from "zod";
+import { configSchema, type Config } from "./schema.ts";
+import { makePaths, type Paths } from "../system/paths.ts";
+
+export const DEFAULT_CONFIG_PATH = "/etc/crashkeep/config.json";
+
+/** Largest config file read: a config is a few KiB; anything bigger is not one. */
+const MAX_CONFIG_BYTES = 256 * 1024;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(problems.map((p) => `Cannot load config "${file}": ${p}`).join("\n"));
+  }
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const key of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[key];
+  }
+  return v;
+}
+
+function describe(issue: z.core.$ZodIssue, input: unknown): string[] {
+  const where = issue.path.map(String).join(".");
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `${where ? `${where}.` : ""}${k}: unknown key`);
+  }
+  const value = valueAt(input, issue.path);
+  const got = value === undefined ? "" : `, got ${show(value)}`;
+  let message = issue.message;
+  if (issue.code === "invalid_type" && value === undefined) message = "is required";
+  else if (issue.code === "invalid_union") message = 'must be a number or a string such as "8Mi"';
+  else if (issue.code === "invalid_type") message = `must be ${issue.expected}`;
+  else if (issue.code === "invalid_value") message = `must be one of ${issue.values.map(show).join(", ")}`;
+  else if (issue.code === "too_small") message = `must be at least ${String(issue.minimum)}`;
+  else if (issue.code === "too_big") message = `must be at most ${String(issue.maximum)}`;
+  return [`${where || "(top level)"}: ${message}${got}`];
+}
+
+/** Validate an already-parsed JSON value; throws ConfigError naming every problem. */
+export function parseConfig(input: unknown, file = "(inline)"): Config {
+  const result = configSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(file, result.error.issues.flatMap((i) => describe(i, input)));
+}
+
+export interface LoadOptions {
+  paths?: Paths;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** The file read, or undefined when the default path was absent and defaults apply. */
+  file: string | undefined;
+}
+
+/**
+ * Load FILE, or the default path under the root prefix. A missing default
+ * file means "all defaults"; a missing explicit file is an error.
+ */
+export function loadConfig(file: string | undefined, options: LoadOptions = {}): LoadedConfig {
+  const paths = options.paths ?? makePaths();
+  const explicit = file ?? process.env.CRASHKEEP_CONFIG;
+  const path = explicit ?? paths.sys(DEFAULT_CONFIG_PATH);
+  let text: string;
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
+    text = bytes.toString("utf8");
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+    if (code === "ENOENT" && explicit === undefined) return { config: parseConfig({}), file: undefined };
+    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err);
+    throw new ConfigError(path, [reason]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(path, ["must be a JSON object"]);
+  return { config: parseConfig(json, path), file: path };
+}
+
+/** The device the journal lives on: journal.device, else the stable phram link. */
+export function journalDevice(config: Config, paths: Paths = makePaths()): string {
+  return config.journal.device ?? paths.sys(`/dev/mtdchar/${config.phram.name}`);
+}

@@ -1,0 +1,156 @@
+// The one config schema (zod v4): defaults plus validation, units in key
+// names, sizes normalised to numbers once at load (STYLE.md rule 10).
+// docs/config.schema.json is generated from this file (build/gen-schema.ts).
+import { z } from "zod";
+import { formatSize, hex, parseSize } from "./units.ts";
+
+/** PAGE_SIZE on x86_64 and the usual aarch64 kernels: phram's default erasesize and mapping unit. */
+export const PAGE_BYTES = 4096;
+
+const sizeInput = z.union([z.number(), z.string()]).describe('bytes: a number, or a string like "4096", "0x1000", "64ki", "8Mi"');
+
+function size(opts: { min?: number; multipleOf?: number; powerOfTwo?: boolean; allowZero?: boolean } = {}) {
+  return sizeInput.transform((raw, ctx): number => {
+    const n = parseSize(raw);
+    if (n === undefined) {
+      ctx.addIssue({ code: "custom", message: 'must be a size such as 4096, "0x1000", "64ki" or "8Mi"' });
+      return z.NEVER;
+    }
+    if (n === 0 && opts.allowZero) return n;
+    if (n === 0) ctx.addIssue({ code: "custom", message: "must not be zero" });
+    else if (opts.min !== undefined && n < opts.min) ctx.addIssue({ code: "custom", message: `must be at least ${formatSize(opts.min)}` });
+    else if (opts.powerOfTwo && (n & (n - 1)) !== 0) ctx.addIssue({ code: "custom", message: "must be a power of two" });
+    else if (opts.multipleOf !== undefined && n % opts.multipleOf !== 0) ctx.addIssue({ code: "custom", message: `must be a multiple of ${opts.multipleOf}` });
+    return n;
+  });
+}
+
+const address = sizeInput.transform((raw, ctx): number => {
+  const n = parseSize(raw);
+  if (n === undefined) {
+    ctx.addIssue({ code: "custom", message: 'must be an address such as "0x7000000"' });
+    return z.NEVER;
+  }
+  if (n % PAGE_BYTES !== 0) ctx.addIssue({ code: "custom", message: `must be aligned to ${PAGE_BYTES} bytes` });
+  return n;
+});
+
+const seconds = z.number().int().min(1).max(3600);
+
+const phram = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "must be 1-63 characters of A-Z a-z 0-9 _ . -").prefault("crashkeep")
+    .describe("MTD device name (phram.c: at most 63 characters); /dev/mtdchar/<name> links to it"),
+  address: address.prefault("0x7800000").describe("physical start address, inside a memmap= reserved range"),
+  sizeBytes: size({ multipleOf: PAGE_BYTES }).prefault("8Mi").describe("length of the phram region"),
+  eraseSizeBytes: size({ powerOfTwo: true, min: PAGE_BYTES }).prefault(PAGE_BYTES).describe("phram erasesize; sizeBytes must be a multiple"),
+});
+
+const ramoopsReasons = { panic: 1, oops: 2, emergency: 3, shutdown: 4 } as const;
+
+const ramoops = z.strictObject({
+  address: address.prefault("0x7000000").describe("physical start address (ramoops mem_address)"),
+  sizeBytes: size({ multipleOf: PAGE_BYTES }).prefault("8Mi").describe("ramoops mem_size"),
+  recordSizeBytes: size({ powerOfTwo: true, min: 4096 }).prefault("64ki").describe("one dmesg record (record_size); a power of two"),
+  consoleSizeBytes: size({ powerOfTwo: true, allowZero: true }).prefault(0).describe("console_size; 0 = none (Debian kernels have PSTORE_CONSOLE off)"),
+  pmsgSizeBytes: size({ powerOfTwo: true, allowZero: true }).prefault(0).describe("pmsg_size; 0 = none"),
+  ftraceSizeBytes: size({ powerOfTwo: true, allowZero: true }).prefault(0).describe("ftrace_size; 0 = none"),
+  eccBytes: z.number().int().min(0).max(255).prefault(0).describe("Reed-Solomon parity bytes per 128-byte block (ecc; 0 = off, 16 recommended)"),
+  maxReason: z.enum(["panic", "oops", "emergency", "shutdown"]).prefault("oops")
+    .transform((r) => ramoopsReasons[r]).describe("most verbose dump reason kept (max_reason): panic, oops, emergency or shutdown"),
+  memType: z.union([z.literal(0), z.literal(1), z.literal(2)]).prefault(0).describe("mem_type: 0 write-combined, 1 non-cached, 2 cached"),
+});
+
+const modules = z.strictObject({
+  dir: z.string().startsWith("/", "must be an absolute path").prefault("/lib/modules").describe("modules root; the running release is appended (uname -r)"),
+  load: z.enum(["auto", "modprobe", "insmod", "none"]).prefault("auto")
+    .describe("auto: modprobe when present, else insmod in modules.dep order; none: expect them loaded or built in"),
+  deviceWaitSeconds: z.number().min(0).max(30).prefault(5).describe("how long init waits for /dev/mtdN to appear"),
+});
+
+const archive = z.strictObject({
+  dir: z.string().startsWith("/", "must be an absolute path").prefault("/var/lib/crashkeep").describe("where collected boots are archived (persistent storage)"),
+  maxBytes: size({ min: 65536 }).prefault("32Mi").describe("archive size cap; oldest entries go first"),
+  maxEntries: z.number().int().min(1).max(10000).prefault(64).describe("archived boots kept"),
+  minFreeBytes: size({ allowZero: true }).prefault("1Mi").describe("free space left on the archive's file system"),
+});
+
+const cores = z.strictObject({
+  mode: z.enum(["watch", "pipe", "off"]).prefault("watch").describe("watch a core directory, be the core_pattern pipe handler, or leave core_pattern alone"),
+  dir: z.string().startsWith("/", "must be an absolute path").prefault("/var/lib/crashkeep/cores").describe("core directory (watch mode) and saved cores (pipe mode)"),
+  pattern: z.string().min(1).max(64).prefault("core.%e.%p.%t").describe("core file name pattern appended to dir in watch mode (core(5) specifiers)"),
+  saveCores: z.boolean().prefault(false).describe("pipe mode: keep the core file (compressed), not just the report"),
+  maxCores: z.number().int().min(0).max(1000).prefault(4).describe("core files kept"),
+  maxCoreBytes: size({ min: 4096 }).prefault("64Mi").describe("largest core kept (pipe mode stops saving past it)"),
+  maxTotalBytes: size({ min: 4096 }).prefault("128Mi").describe("all kept core files together"),
+  reportsPerMinute: z.number().int().min(1).max(600).prefault(5).describe("reports per executable per minute; more become one 'suppressed N' record"),
+});
+
+const logFile = z.strictObject({
+  path: z.string().startsWith("/", "must be an absolute path").describe("log file to mirror"),
+  tailBytes: size({ multipleOf: 512, min: 4096 }).prefault("64ki").describe("how much of its end the journal keeps"),
+});
+
+const logs = z.strictObject({
+  files: z.array(logFile).max(8).prefault([{ path: "/var/log/messages", tailBytes: 65536 }]).describe("logs whose tails survive a panic (at most 8)"),
+  intervalSeconds: seconds.prefault(2).describe("how often the daemon mirrors new log bytes"),
+});
+
+const journal = z.strictObject({
+  device: z.string().startsWith("/", "must be an absolute path").optional().describe("journal device; default /dev/mtdchar/<phram.name>"),
+  slotSizeBytes: size({ powerOfTwo: true, min: 1024 }).prefault("16ki").describe("size of one report slot in the ring"),
+});
+
+const limits = z.strictObject({
+  reportBytes: size({ min: 1024 }).prefault("4ki").describe("compact crash report kept in the journal"),
+  framesPerThread: z.number().int().min(1).max(1024).prefault(64).describe("backtrace frames per thread"),
+  threadsPerReport: z.number().int().min(1).max(1024).prefault(32).describe("threads unwound per report"),
+  pstoreRecordBytes: size({ min: 4096 }).prefault("4Mi").describe("largest pstore record copied into the archive"),
+});
+
+/** Every section at once; a missing section or key takes its default. */
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe("path or URL of config.schema.json, for editors"),
+    phram: phram.prefault({}),
+    ramoops: ramoops.prefault({}),
+    modules: modules.prefault({}),
+    archive: archive.prefault({}),
+    cores: cores.prefault({}),
+    logs: logs.prefault({}),
+    journal: journal.prefault({}),
+    limits: limits.prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    const p = { start: c.phram.address, end: c.phram.address + c.phram.sizeBytes };
+    const r = { start: c.ramoops.address, end: c.ramoops.address + c.ramoops.sizeBytes };
+    if (p.start < r.end && r.start < p.end) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["phram", "address"],
+        message: `phram region ${hex(p.start)}-${hex(p.end - 1)} overlaps ramoops region ${hex(r.start)}-${hex(r.end - 1)}`,
+      });
+    }
+    if (c.phram.sizeBytes % c.phram.eraseSizeBytes !== 0) {
+      ctx.addIssue({ code: "custom", path: ["phram", "sizeBytes"], message: `must be a multiple of phram.eraseSizeBytes (${c.phram.eraseSizeBytes})` });
+    }
+    // ram.c ramoops_init_przs: every zone needs room for at least one record.
+    const others = c.ramoops.consoleSizeBytes + c.ramoops.pmsgSizeBytes + c.ramoops.ftraceSizeBytes;
+    if (others + c.ramoops.recordSizeBytes > c.ramoops.sizeBytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ramoops", "sizeBytes"],
+        message: `must hold one ${formatSize(c.ramoops.recordSizeBytes)} record plus console, pmsg and ftrace (${formatSize(others)})`,
+      });
+    }
+    const reserved = c.journal.slotSizeBytes * 4 + c.logs.files.reduce((sum, f) => sum + f.tailBytes, 0);
+    if (reserved > c.phram.sizeBytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["logs", "files"],
+        message: `log tails plus 4 report slots (${formatSize(reserved)}) do not fit in phram.sizeBytes (${formatSize(c.phram.sizeBytes)})`,
+      });
+    }
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;

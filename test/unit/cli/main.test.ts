@@ -1,0 +1,98 @@
+// The binary's contract, through the real entry point in a child process:
+// exit codes 0/1/2, one clear line on stderr, --help and --version.
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pkg from "../../../package.json" with { type: "json" };
+
+const main = join(import.meta.dir, "../../../src/main.ts");
+
+function crashkeep(...args: string[]) {
+  const p = Bun.spawnSync([process.execPath, main, ...args], { env: { ...process.env, CRASHKEEP_CONFIG: "" } });
+  return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+}
+
+describe("crashkeep", () => {
+  test("--version prints the package version", () => {
+    const r = crashkeep("--version");
+    expect(r.code).toBe(0);
+    expect(r.out).toStartWith(`crashkeep ${pkg.version}`);
+  });
+
+  test("--help lists the commands", () => {
+    const r = crashkeep("--help");
+    expect(r.code).toBe(0);
+    for (const cmd of ["config", "copy", "dump", "clear"]) expect(r.out).toContain(`  ${cmd} `);
+  });
+
+  test("no command is bad usage", () => {
+    expect(crashkeep().code).toBe(2);
+  });
+
+  test("an unknown command lists the valid ones, exit 2", () => {
+    const r = crashkeep("frobnicate");
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('Unknown command "frobnicate"; valid commands: config, copy, dump, clear\n');
+  });
+
+  test.each(["config", "copy", "dump", "clear"])("%s --help", (cmd) => {
+    const r = crashkeep(cmd, "--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toStartWith(`Usage: crashkeep ${cmd}`);
+  });
+
+  test("an unknown option is bad usage, exit 2", () => {
+    const r = crashkeep("copy", "--frobnicate", "a", "b");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Unknown option "--frobnicate"');
+  });
+
+  test("a failure is one line on stderr, exit 1", () => {
+    const r = crashkeep("copy", "/nonexistent/src", "/tmp/x");
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('Cannot read "/nonexistent/src": no such file\n');
+  });
+});
+
+describe("config", () => {
+  test("check names the memmap= the kernel needs", () => {
+    const r = crashkeep("config", "check", join(import.meta.dir, "../../../rootfs-overlay/etc/crashkeep/config.json"));
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("memmap=16M$0x7000000");
+  });
+
+  test("check of a bad file prints one line per problem, exit 1", () => {
+    const file = join(import.meta.dir, "../../fixtures/config/bad-zero.json");
+    const r = crashkeep("config", "check", file);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split("\n")).toHaveLength(2);
+  });
+
+  test("show prints the effective config as JSON", () => {
+    const r = crashkeep("config", "show", "--config", join(import.meta.dir, "../../fixtures/config/good-strings.json"));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).phram.sizeBytes).toBe(1048576);
+  });
+});
+
+describe("dump --raw and clear on a file-backed device", () => {
+  test("dump writes the device's bytes; clear zeroes them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "crashkeep-raw-"));
+    const dev = join(dir, "dev.bin");
+    const bytes = new Uint8Array(3 * 4096 + 100).map((_, i) => (i * 31 + 7) & 0xff);
+    writeFileSync(dev, bytes);
+    const d = crashkeep("dump", "--raw", dev);
+    expect(d.code).toBe(0);
+    expect(Buffer.compare(Bun.spawnSync([process.execPath, main, "dump", "--raw", dev]).stdout, bytes)).toBe(0);
+    const head = Bun.spawnSync([process.execPath, main, "dump", "--raw", "--device", dev, "--bytes", "4097"]).stdout;
+    expect(Buffer.compare(head, bytes.subarray(0, 4097))).toBe(0);
+    expect(crashkeep("clear", dev).code).toBe(0);
+    expect(readFileSync(dev).every((b) => b === 0)).toBe(true);
+    expect(readFileSync(dev).length).toBe(bytes.length);
+  });
+
+  test("dump without --raw is bad usage until the journal exists", () => {
+    expect(crashkeep("dump", "/dev/null").code).toBe(2);
+  });
+});
