@@ -1,9 +1,15 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { configJsonSchema } from "../../../build/gen-schema.ts";
+import { configJsonSchema, readmeWithReference } from "../../../build/gen-schema.ts";
 
-test("docs/config.schema.json is generated from the zod schema (run: bun build/gen-schema.ts)", () => {
-  const committed = readFileSync(join(import.meta.dir, "../../../docs/config.schema.json"), "utf8");
-  expect(committed).toBe(configJsonSchema());
+const top = join(import.meta.dir, "../../..");
+
+test("docs/config.schema.json is generated from the zod schema (run: make schema)", () => {
+  expect(readFileSync(join(top, "docs/config.schema.json"), "utf8")).toBe(configJsonSchema());
+});
+
+test("README.md's config reference is generated from the zod schema (run: make schema)", () => {
+  const readme = readFileSync(join(top, "README.md"), "utf8");
+  expect(readme).toBe(readmeWithReference(readme));
 });
