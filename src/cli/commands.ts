@@ -11,6 +11,9 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  init: { summary: "boot hook: check regions, insert modules, collect and archive the previous boot", load: () => import("./init.ts") },
+  status: { summary: "config, regions, modules, device, pstore and archive at a glance", load: () => import("./status.ts") },
+  history: { summary: "archived boots: why each ended, panic logs", load: () => import("./history.ts") },
   config: { summary: "check or show the configuration", load: () => import("./config.ts") },
   copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts") },
   dump: { summary: "write the raw bytes of the phram device to stdout", load: () => import("./dump.ts") },

@@ -1,0 +1,151 @@
+// crashkeep init, the boot hook: validate config and regions, insert the
+// modules, find the phram device, collect the previous boot, decide its
+// reboot reason. Never blocks boot for long; a failed step is reported and
+// the next one still runs where that is safe.
+import { readFileSync } from "node:fs";
+import { ConfigError, loadConfig, parseConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { configRegions, requiredMemmap } from "../config/memmap.ts";
+import type { Paths } from "../system/paths.ts";
+import { checkRegion, parseIomem, type RegionCheck } from "../system/iomem.ts";
+import { executePlan, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
+import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
+import { mountPstore } from "../system/pstore.ts";
+import { collectPreviousBoot, type Collected } from "./collect.ts";
+import { writeFileSync, existsSync } from "node:fs";
+
+export interface InitOptions {
+  configFile: string | undefined;
+  paths: Paths;
+  /** Called with each console line as it happens. */
+  report(line: string): void;
+}
+
+export interface InitResult {
+  ok: boolean;
+  config: Config;
+  configFile: string | undefined;
+  configErrors: string[];
+  regions: RegionCheck[];
+  modules: string[];
+  device: { name: string; index: number; node: string; link: string } | undefined;
+  collected: Collected | undefined;
+  errors: string[];
+}
+
+export function readIomem(paths: Paths): string {
+  return readFileSync(paths.sys("/proc/iomem"), "utf8");
+}
+
+export async function runInit(options: InitOptions): Promise<InitResult> {
+  const { paths, report } = options;
+  const errors: string[] = [];
+  const fail = (line: string) => {
+    errors.push(line);
+    report(line);
+  };
+
+  // 1. Config: on a bad one, say so and go on with defaults (STYLE.md rule 10).
+  let config: Config;
+  let configFile: string | undefined;
+  const configErrors: string[] = [];
+  try {
+    ({ config, file: configFile } = loadConfig(options.configFile, { paths }));
+  } catch (err) {
+    config = parseConfig({});
+    configFile = options.configFile;
+    for (const line of err instanceof ConfigError ? err.message.split("\n") : [err instanceof Error ? err.message : String(err)]) {
+      configErrors.push(line);
+      fail(line);
+    }
+    report("crashkeep: continuing with the default config");
+  }
+
+  // 2. Regions: inside reserved RAM, never System RAM, before touching the kernel.
+  let regions: RegionCheck[] = [];
+  try {
+    const ranges = parseIomem(readIomem(paths));
+    regions = configRegions(config).map((r) => checkRegion(r, ranges));
+  } catch (err) {
+    fail(`Cannot read "/proc/iomem": ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const regionsOk = regions.length > 0 && regions.every((r) => r.ok);
+  if (!regionsOk && regions.length > 0) {
+    for (const r of regions) if (!r.ok) fail(`Cannot use the ${r.region.name} region: ${r.reason}`);
+    fail(`crashkeep: add ${requiredMemmap(configRegions(config)).join(" ")} to the kernel command line; no module inserted`);
+  }
+
+  // 3. Modules, idempotently, only over checked regions.
+  const modules: string[] = [];
+  if (regionsOk && config.modules.load !== "none") {
+    // One target at a time: a missing phram must not cost the panic log.
+    for (const target of [["phram", phramParams(config)], ["ramoops", ramoopsParams(config)]] as Array<[string, string[]]>) {
+      try {
+        const plan = planModules([target], paths, config.modules.dir);
+        for (const line of executePlan(plan, config.modules.load, paths)) {
+          if (modules.includes(line)) continue;
+          modules.push(line);
+          report(`crashkeep: module ${line}`);
+        }
+      } catch (err) {
+        fail(err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+
+  // 4. The phram device by name, /dev/mtdN, and the stable /dev/mtdchar/<name>.
+  let device: InitResult["device"];
+  if (regionsOk) {
+    let mtd = findMtd(config.phram.name, paths);
+    if (!mtd && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
+      // phram is loaded (by an earlier boot step) without our device: add it at run time.
+      try {
+        writeFileSync(paths.sys("/sys/module/phram/parameters/phram"), phramParams(config)[0]?.slice("phram=".length) ?? "");
+        mtd = findMtd(config.phram.name, paths);
+      } catch (err) {
+        fail(`Cannot add phram device "${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (!mtd) {
+      fail(`Cannot find MTD device "${config.phram.name}" in /proc/mtd`);
+    } else {
+      const node = paths.sys(`/dev/mtd${mtd.index}`);
+      if (!(await waitForNode(node, config.modules.deviceWaitSeconds * 1000))) {
+        fail(`Cannot find "${node}" after ${config.modules.deviceWaitSeconds} s (is devtmpfs or mdev running?)`);
+      } else {
+        try {
+          const link = linkMtdchar(config.phram.name, mtd.index, paths);
+          device = { name: mtd.name, index: mtd.index, node, link };
+        } catch (err) {
+          fail(`Cannot link "/dev/mtdchar/${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    }
+  }
+
+  // 5–6. pstore: mount, collect into the archive, clear, decide the reason.
+  let collected: Collected | undefined;
+  try {
+    mountPstore(paths);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  try {
+    collected = collectPreviousBoot(config, paths);
+    if (collected.error) errors.push(collected.error);
+    report(collected.summary);
+    writeKmsg(paths, collected.summary);
+  } catch (err) {
+    fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return { ok: errors.length === 0, config, configFile, configErrors, regions, modules, device, collected, errors };
+}
+
+/** One line into the kernel log (printk level 5, notice); failures are not fatal. */
+export function writeKmsg(paths: Paths, line: string): void {
+  try {
+    writeFileSync(paths.sys("/dev/kmsg"), `<5>${line.slice(0, 900)}\n`, { flag: "a" });
+  } catch {
+    // no /dev/kmsg (a fake tree, a container): the console line is enough
+  }
+}

@@ -1,0 +1,110 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { runInit } from "../../../src/boot/init.ts";
+import { makePaths } from "../../../src/system/paths.ts";
+import { IOMEM_NO_MEMMAP, makeFakeTree, RELEASE, type FakeOptions } from "./fake-tree.ts";
+
+async function init(options: FakeOptions & { config?: unknown; configText?: string } = {}) {
+  const tree = makeFakeTree(options);
+  if (options.config !== undefined) tree.write("etc/crashkeep/config.json", JSON.stringify(options.config));
+  if (options.configText !== undefined) tree.write("etc/crashkeep/config.json", options.configText);
+  const lines: string[] = [];
+  const result = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+  const calls = existsSync(tree.log) ? readFileSync(tree.log, "utf8").trim().split("\n") : [];
+  return { tree, result, lines, calls };
+}
+
+const MOD = (root: string, ko: string) => join(root, `lib/modules/${RELEASE}/kernel/${ko}`);
+
+describe("crashkeep init on a fake tree", () => {
+  test("first boot with insmod only: dependencies first, plain numbers, link, pstore mounted", async () => {
+    const { tree, result, calls, lines } = await init();
+    expect(calls).toEqual([
+      `insmod ${MOD(tree.root, "drivers/mtd/mtd.ko")}`,
+      `insmod ${MOD(tree.root, "drivers/mtd/devices/phram.ko")} phram=crashkeep,0x7800000,8388608`,
+      `insmod ${MOD(tree.root, "lib/reed_solomon/reed_solomon.ko")}`,
+      `insmod ${MOD(tree.root, "fs/pstore/ramoops.ko")} mem_address=0x7000000 mem_size=8388608 record_size=65536 console_size=0 pmsg_size=0 ftrace_size=0 ecc=0 max_reason=2 mem_type=0`,
+      `mount -t pstore pstore ${join(tree.root, "sys/fs/pstore")}`,
+    ]);
+    expect(readlinkSync(join(tree.root, "dev/mtdchar/crashkeep"))).toBe("../mtd0");
+    expect(result.ok).toBe(true);
+    expect(result.device).toMatchObject({ name: "crashkeep", index: 0 });
+    expect(lines.at(-1)).toBe("crashkeep: previous boot ended in unknown; nothing to collect");
+    expect(existsSync(join(tree.root, "var/lib/crashkeep"))).toBe(false);
+  });
+
+  test("a second run inserts nothing and keeps the link", async () => {
+    const tree = makeFakeTree();
+    const paths = makePaths(tree.root);
+    await runInit({ configFile: undefined, paths, report: () => {} });
+    const before = readFileSync(tree.log, "utf8");
+    const lines: string[] = [];
+    const again = await runInit({ configFile: undefined, paths, report: (l) => lines.push(l) });
+    expect(again.ok).toBe(true);
+    expect(readFileSync(tree.log, "utf8")).toBe(before);
+    expect(again.modules).toEqual(["mtd: already loaded", "phram: already loaded", "reed_solomon: already loaded", "ramoops: already loaded"]);
+  });
+
+  test("modprobe is used when present", async () => {
+    const { calls } = await init({ tools: ["modprobe", "insmod"] });
+    expect(calls.filter((c) => !c.startsWith("mount"))).toEqual([
+      "modprobe mtd",
+      "modprobe phram phram=crashkeep,0x7800000,8388608",
+      "modprobe reed_solomon",
+      "modprobe ramoops mem_address=0x7000000 mem_size=8388608 record_size=65536 console_size=0 pmsg_size=0 ftrace_size=0 ecc=0 max_reason=2 mem_type=0",
+    ]);
+  });
+
+  test("a built-in phram is not inserted; its parameters must go on the kernel command line", async () => {
+    const { lines, calls } = await init({ builtin: ["mtd", "phram"] });
+    expect(lines).toContain("crashkeep: module phram: built in; its parameters must be on the kernel command line: phram.phram=crashkeep,0x7800000,8388608");
+    expect(calls.some((c) => c.includes("phram.ko"))).toBe(false);
+    expect(calls.some((c) => c.includes("ramoops.ko"))).toBe(true);
+  });
+
+  test("a missing .ko names the path looked for; ramoops is still inserted", async () => {
+    const { tree, result, calls } = await init({ missing: ["phram"] });
+    expect(result.ok).toBe(false);
+    expect(result.errors).toContain(`Cannot load module "phram": "${MOD(tree.root, "drivers/mtd/devices/phram.ko")}" does not exist`);
+    expect(calls.some((c) => c.includes("ramoops.ko"))).toBe(true);
+  });
+
+  test("a region in System RAM: the memmap= to add, no module inserted, boot goes on", async () => {
+    const { result, calls, lines } = await init({ iomem: IOMEM_NO_MEMMAP });
+    expect(result.ok).toBe(false);
+    expect(calls.filter((c) => c.startsWith("insmod"))).toEqual([]);
+    expect(lines).toContain("Cannot use the ramoops region: ramoops region 0x7000000-0x77fffff overlaps System RAM 0x100000-0x3ffdffff");
+    expect(lines).toContain("crashkeep: add memmap=16M$0x7000000 to the kernel command line; no module inserted");
+    expect(lines.at(-1)).toStartWith("crashkeep: previous boot ended in");
+  });
+
+  test("a bad config: every problem on the console, then defaults", async () => {
+    const { result, lines, calls } = await init({ config: { phram: { sizeBytes: 1000 }, bogus: true } });
+    expect(lines.slice(0, 3)).toEqual([
+      expect.stringMatching(/^Cannot load config ".*config.json": phram.sizeBytes: must be a multiple of 4096, got 1000$/),
+      expect.stringMatching(/^Cannot load config ".*config.json": bogus: unknown key$/),
+      "crashkeep: continuing with the default config",
+    ]);
+    expect(result.configErrors).toHaveLength(2);
+    expect(calls.some((c) => c.includes("phram=crashkeep,0x7800000,8388608"))).toBe(true);
+  });
+
+  test("an unparseable config is one line, then defaults", async () => {
+    const { lines } = await init({ configText: "{ not json" });
+    expect(lines[0]).toMatch(/^Cannot load config ".*": not valid JSON: /);
+    expect(lines[1]).toBe("crashkeep: continuing with the default config");
+  });
+
+  test("a phram already loaded without our device gets it through its sysfs parameter", async () => {
+    const tree = makeFakeTree({ loaded: ["mtd", "phram"] });
+    tree.write("sys/module/phram/parameters/phram", "");
+    const paths = makePaths(tree.root);
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths, report: (l) => lines.push(l) });
+    expect(readFileSync(join(tree.root, "sys/module/phram/parameters/phram"), "utf8")).toBe("crashkeep,0x7800000,8388608");
+    // The fake sysfs file cannot create /proc/mtd lines, so the device stays missing: said, not thrown.
+    expect(result.errors).toContain('Cannot find MTD device "crashkeep" in /proc/mtd');
+    expect(readdirSync(join(tree.root, "dev"))).not.toContain("mtdchar");
+  });
+});
