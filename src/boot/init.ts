@@ -11,6 +11,8 @@ import { checkRegion, parseIomem, type RegionCheck } from "../system/iomem.ts";
 import { executePlan, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
 import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
 import { mountPstore } from "../system/pstore.ts";
+import { boundRamoops } from "../system/bound.ts";
+import { hex } from "../config/units.ts";
 import { collectPreviousBoot, type Collected } from "./collect.ts";
 import { writeFileSync, existsSync } from "node:fs";
 
@@ -62,15 +64,29 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   }
 
   // 2. Regions: inside reserved RAM, never System RAM, before touching the kernel.
+  // A ramoops or phram the kernel already has (device tree, kernel command
+  // line, an earlier modprobe) is used as it is: its region is not ours to check.
+  const ramoopsBound = boundRamoops(paths);
+  if (ramoopsBound) {
+    const r = ramoopsBound;
+    const same = r.memAddress === config.ramoops.address && r.memSize === config.ramoops.sizeBytes;
+    report(`crashkeep: ramoops already bound at ${hex(r.memAddress)} (${r.memSize} bytes, records of ${r.recordSize})` +
+      (same ? "" : `, not at the configured ${hex(config.ramoops.address)}: using the bound one, ignoring ramoops config`));
+  }
+  const phramBound = findMtd(config.phram.name, paths);
+  if (phramBound) report(`crashkeep: phram device "${config.phram.name}" already present (mtd${phramBound.index})`);
   let regions: RegionCheck[] = [];
   try {
     const ranges = parseIomem(readIomem(paths));
-    regions = configRegions(config).map((r) => checkRegion(r, ranges));
+    regions = configRegions(config)
+      .filter((r) => (r.name === "ramoops" ? !ramoopsBound : !phramBound))
+      .map((r) => checkRegion(r, ranges));
   } catch (err) {
+    regions = configRegions(config).map((region) => ({ ok: false, region, reason: "/proc/iomem is unreadable" }));
     fail(`Cannot read "/proc/iomem": ${err instanceof Error ? err.message : String(err)}`);
   }
-  const regionsOk = regions.length > 0 && regions.every((r) => r.ok);
-  if (!regionsOk && regions.length > 0) {
+  const regionsOk = regions.every((r) => r.ok);
+  if (!regionsOk) {
     for (const r of regions) if (!r.ok) fail(`Cannot use the ${r.region.name} region: ${r.reason}`);
     fail(`crashkeep: add ${requiredMemmap(configRegions(config)).join(" ")} to the kernel command line; no module inserted`);
   }
@@ -79,7 +95,10 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const modules: string[] = [];
   if (regionsOk && config.modules.load !== "none") {
     // One target at a time: a missing phram must not cost the panic log.
-    for (const target of [["phram", phramParams(config)], ["ramoops", ramoopsParams(config)]] as Array<[string, string[]]>) {
+    const targets: Array<[string, string[]]> = [];
+    if (!phramBound) targets.push(["phram", phramParams(config)]);
+    if (!ramoopsBound) targets.push(["ramoops", ramoopsParams(config)]);
+    for (const target of targets) {
       try {
         const plan = planModules([target], paths, config.modules.dir);
         for (const line of executePlan(plan, config.modules.load, paths)) {

@@ -84,6 +84,10 @@ insert() {
   name=$1; shift
   grep -q "^$name " '${root}/proc/modules' && { echo "$name: File exists" >&2; return 17; }
   echo "$name 16384 0 - Live 0x0" >> '${root}/proc/modules'
+  if [ "$name" = ramoops ]; then
+    mkdir -p '${root}/sys/module/ramoops/parameters'
+    for p in "$@"; do echo "\${p#*=}" > "${root}/sys/module/ramoops/parameters/\${p%%=*}"; done
+  fi
   if [ "$name" = phram ]; then
     for p in "$@"; do case "$p" in phram=*) v=\${p#phram=}; n=\${v%%,*};
       printf 'mtd0: 00800000 00001000 "%s"\\n' "$n" >> '${root}/proc/mtd'; : > '${root}/dev/mtd0';; esac; done

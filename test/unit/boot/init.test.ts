@@ -43,7 +43,24 @@ describe("crashkeep init on a fake tree", () => {
     const again = await runInit({ configFile: undefined, paths, report: (l) => lines.push(l) });
     expect(again.ok).toBe(true);
     expect(readFileSync(tree.log, "utf8")).toBe(before);
-    expect(again.modules).toEqual(["mtd: already loaded", "phram: already loaded", "reed_solomon: already loaded", "ramoops: already loaded"]);
+    expect(again.modules).toEqual([]);
+    expect(lines.slice(0, 2)).toEqual([
+      "crashkeep: ramoops already bound at 0x7000000 (8388608 bytes, records of 65536)",
+      'crashkeep: phram device "crashkeep" already present (mtd0)',
+    ]);
+  });
+
+  test("ramoops bound by the device tree elsewhere: used as it is, its region not checked, not inserted", async () => {
+    const tree = makeFakeTree({ loaded: ["reed_solomon", "ramoops"], iomem: IOMEM_NO_MEMMAP.replace("00100000-3ffdffff : System RAM", "00100000-06ffffff : System RAM\n07000000-07ffffff : Reserved\n08000000-3ffdffff : System RAM") });
+    tree.write("sys/module/ramoops/parameters/mem_address", "1073741824\n");
+    tree.write("sys/module/ramoops/parameters/mem_size", "1048576\n");
+    tree.write("sys/module/ramoops/parameters/record_size", "4096\n");
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+    expect(lines[0]).toBe("crashkeep: ramoops already bound at 0x40000000 (1048576 bytes, records of 4096), not at the configured 0x7000000: using the bound one, ignoring ramoops config");
+    expect(result.regions.map((r) => r.region.name)).toEqual(["phram"]);
+    expect(readFileSync(tree.log, "utf8")).not.toContain("ramoops.ko");
+    expect(result.ok).toBe(true);
   });
 
   test("modprobe is used when present", async () => {
