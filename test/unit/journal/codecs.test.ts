@@ -56,8 +56,8 @@ describe("record header", () => {
   test.each([
     ["truncated", (b: Uint8Array) => b.subarray(0, 63), RangeError],
     ["bad magic", (b: Uint8Array) => { b[0] = 0; return b; }, SyntaxError],
-    ["flipped seq bit", (b: Uint8Array) => { b[8] ^= 1; return b; }, SyntaxError],
-    ["flipped CRC bit", (b: Uint8Array) => { b[63] ^= 0x80; return b; }, SyntaxError],
+    ["flipped seq bit", (b: Uint8Array) => { b[8] = (b[8] as number) ^ 1; return b; }, SyntaxError],
+    ["flipped CRC bit", (b: Uint8Array) => { b[63] = (b[63] as number) ^ 0x80; return b; }, SyntaxError],
   ] as const)("rejects %s", (_name, damage, error) => {
     expect(() => decodeRecordHeader(damage(bytes.slice()))).toThrow(error);
   });
@@ -196,7 +196,7 @@ describe("log area header and block trailer", () => {
     expect(decodeLogTrailer(block, 1, 0xa1b2c3d4)).toEqual({ index: 0x10, used: 3 });
     expect(decodeLogTrailer(block, 0, 0xa1b2c3d4)).toBeNull();
     expect(decodeLogTrailer(block, 1, 0x11111111)).toBeNull();
-    block[1] ^= 4;
+    block[1] = (block[1] as number) ^ 4;
     expect(decodeLogTrailer(block, 1, 0xa1b2c3d4)).toBeNull();
   });
 });
