@@ -30,6 +30,8 @@ const COMPRESS_MIN_BYTES = 256;
 export const MAX_RECORD_RAW_BYTES = 4 * 1024 * 1024;
 /** Erase (0xff fill, as MTD erase on phram) in chunks of this size: large writes, bounded memory. */
 const FORMAT_CHUNK_BYTES = 1024 * 1024;
+/** The stable link to the phram MTD node that the boot hook creates. */
+export const DEFAULT_DEVICE = "/dev/mtdchar/crashkeep";
 /** Default directory of the lock file (tmpfs, gone after a reboot like the lock's owners). */
 export const DEFAULT_RUN_DIR = "/run/crashkeep";
 
