@@ -14,6 +14,9 @@ const LOCK_POLL_MS = 2;
 /** An empty lock file older than this belongs to a writer that died between create and write. */
 const EMPTY_LOCK_STALE_MS = 2000;
 
+/** This process's start time, read once (it cannot change). */
+let ownStart: string | undefined;
+
 export interface LockHandle {
   readonly path: string;
   release(): void;
@@ -94,13 +97,10 @@ function breakStale(path: string, staleContent: string, nonce: string): void {
 export function acquireLock(path: string, options: { timeoutMs?: number } = {}): LockHandle {
   const timeoutMs = options.timeoutMs ?? LOCK_WAIT_MS;
   const nonce = randomBytes(8).toString("hex");
-  const token = `${process.pid} ${startTime(process.pid)} ${nonce}\n`;
+  ownStart ??= startTime(process.pid);
+  const token = `${process.pid} ${ownStart} ${nonce}\n`;
   const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 1));
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new Error(`Cannot create lock directory "${dir}": ${err instanceof Error ? err.message : String(err)}`);
-  }
+  let madeDir = false;
   const deadline = Date.now() + timeoutMs;
   let lastOwner = "";
   for (;;) {
@@ -119,6 +119,16 @@ export function acquireLock(path: string, options: { timeoutMs?: number } = {}):
         },
       };
     } catch (err) {
+      if (errorCode(err) === "ENOENT" && !madeDir) {
+        // The run directory is created on first use (/run is a fresh tmpfs each boot).
+        madeDir = true;
+        try {
+          mkdirSync(dir, { recursive: true });
+        } catch (mkErr) {
+          throw new Error(`Cannot create lock directory "${dir}": ${mkErr instanceof Error ? mkErr.message : String(mkErr)}`);
+        }
+        continue;
+      }
       if (errorCode(err) !== "EEXIST") {
         throw new Error(`Cannot create lock file "${path}": ${err instanceof Error ? err.message : String(err)}`);
       }
