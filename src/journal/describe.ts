@@ -2,6 +2,7 @@
 // block, records and log tails, with times as ISO strings and payloads as
 // text when they are UTF-8 (base64 otherwise).
 import { readJournal, type Journal, type JournalView } from "./journal.ts";
+import { FLAG_DEFLATE } from "./record.ts";
 
 export interface JournalDescription {
   retained: boolean;
@@ -57,7 +58,7 @@ export function describeView(view: JournalView): JournalDescription {
       bootCounter: r.bootCounter,
       time: iso(r.timeMs),
       collected: r.collected,
-      compressed: r.storedLength !== r.rawLength || (r.flags & 1) === 1,
+      compressed: (r.flags & FLAG_DEFLATE) !== 0,
       storedBytes: r.storedLength,
       bytes: r.rawLength,
       payload: payloadField(r.payload),

@@ -339,6 +339,8 @@ export interface AppendResult {
   seq: number;
   slot: number;
   storedLength: number;
+  /** The record this one overwrote (the oldest), if the slot held one. */
+  evicted: { seq: number; collected: boolean } | null;
 }
 
 /**
@@ -346,23 +348,25 @@ export interface AppendResult {
  * any record written after the hint was saved (a torn update between the
  * record and the control block).
  */
-function nextSequence(device: BlockDevice, control: ControlBlock): number {
+function nextSequence(device: BlockDevice, control: ControlBlock): { seq: number; evicted: AppendResult["evicted"] } {
   const { slotCount, slotBytes, ringOffset } = control.layout;
   let seq = Math.max(control.nextSeq, control.collectedSeq + 1, 1);
-  for (let i = 0; i < slotCount; i++) {
+  for (let i = 0; i <= slotCount; i++) {
     const slot = seq % slotCount;
     const head = readExact(device, ringOffset + slot * slotBytes, RECORD_HEADER_BYTES);
-    if (!hasRecordMagic(head)) break;
-    let found: RecordHeader;
-    try {
-      found = decodeRecordHeader(head);
-    } catch {
-      break;
+    let found: RecordHeader | null = null;
+    if (hasRecordMagic(head)) {
+      try {
+        found = decodeRecordHeader(head);
+      } catch {
+        found = null;
+      }
     }
-    if (found.formatId !== control.formatId || found.seq < seq) break;
+    if (found === null || found.formatId !== control.formatId) return { seq, evicted: null };
+    if (found.seq < seq) return { seq, evicted: { seq: found.seq, collected: found.seq <= control.collectedSeq } };
     seq = found.seq + 1;
   }
-  return seq;
+  return { seq, evicted: null };
 }
 
 /**
@@ -392,7 +396,7 @@ export function appendRecord(journal: Journal, kind: KnownRecordKind, payload: U
     if (stored.length > room) {
       throw new RangeError(`Cannot append ${kind} record: ${stored.length} bytes (after compression) exceed the ${room}-byte slot payload`);
     }
-    const seq = nextSequence(device, control);
+    const { seq, evicted } = nextSequence(device, control);
     const slot = seq % slotCount;
     const at = ringOffset + slot * slotBytes;
     const header = encodeRecordHeader({
@@ -416,7 +420,7 @@ export function appendRecord(journal: Journal, kind: KnownRecordKind, payload: U
     const notedReason: NotedReason | null = options.notedReason === undefined ? control.notedReason : { text: options.notedReason, timeMs };
     writeControl(device, state, { ...control, nextSeq: seq + 1, notedReason });
     device.sync();
-    return { seq, slot, storedLength: stored.length };
+    return { seq, slot, storedLength: stored.length, evicted };
   });
 }
 
@@ -435,19 +439,29 @@ export function markCleanShutdown(journal: Journal, options: { timeMs?: number }
 /**
  * Start a new boot (boot hook, after collecting the previous one): bump the
  * boot counter, shift the current boot id to previous, clear the
- * clean-shutdown marker and the noted reason.
+ * clean-shutdown marker and the noted reason. Idempotent within one boot: if
+ * the journal's current boot already is `bootId` (init run twice), nothing
+ * changes, so a re-run cannot erase the previous boot's id or this boot's
+ * marker and reason.
  */
 export function startNewBoot(journal: Journal, options: { bootId: string; timeMs?: number }): ControlBlock {
   const timeMs = options.timeMs ?? Date.now();
-  return updateControl(journal, "start a new boot in", (b) => ({
-    ...b,
-    bootCounter: (b.bootCounter + 1) >>> 0,
-    previousBootId: b.currentBootId,
-    currentBootId: options.bootId,
-    bootStartMs: timeMs,
-    cleanShutdownMs: null,
-    notedReason: null,
-  }));
+  return withJournalLock(journal, () => {
+    const state = requireControl(journal, "start a new boot in");
+    const b = state.block;
+    if (options.bootId !== UNKNOWN_BOOT_ID && b.currentBootId === options.bootId) return b;
+    const written = writeControl(journal.device, state, {
+      ...b,
+      bootCounter: (b.bootCounter + 1) >>> 0,
+      previousBootId: b.currentBootId,
+      currentBootId: options.bootId,
+      bootStartMs: timeMs,
+      cleanShutdownMs: null,
+      notedReason: null,
+    });
+    journal.device.sync();
+    return written;
+  });
 }
 
 /** Mark every record with seq ≤ throughSeq as collected (archived); the watermark never moves back. */

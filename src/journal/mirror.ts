@@ -9,6 +9,7 @@ import { LOG_BLOCK_BYTES, type LogAreaLayout } from "./layout.ts";
 import {
   LOG_DATA_BYTES,
   LOG_HEADER_BYTES,
+  LOG_TRAILER_BYTES,
   blockOffset,
   chooseLogHeader,
   dataBlocks,
@@ -89,16 +90,25 @@ function appendStream(device: BlockDevice, area: LogAreaLayout, formatId: number
     } else {
       const block = readExact(device, at, LOG_BLOCK_BYTES);
       const trailers = ([0, 1] as const).map((w) => decodeLogTrailer(block, w, formatId));
-      const current = ([0, 1] as const).find((w) => {
+      const covers = (w: 0 | 1, exact: boolean): boolean => {
         const t = trailers[w];
-        return t !== null && t !== undefined && t.index === logical && t.used >= inBlock;
-      });
+        return t !== null && t !== undefined && t.index === logical && (exact ? t.used === inBlock : t.used > inBlock);
+      };
+      let current = ([0, 1] as const).find((w) => covers(w, true));
       if (current === undefined) {
-        // The committed part of the head block is damaged (a bit flip): never
-        // seal damaged bytes under a fresh CRC; leave the gap and start a new block.
-        cursor.header = { ...cursor.header, head: (logical + 1) * LOG_DATA_BYTES };
-        commitHeader(device, area, cursor);
-        continue;
+        const longer = ([0, 1] as const).find((w) => covers(w, false));
+        if (longer === undefined) {
+          // The committed part of the head block is damaged (a bit flip): never
+          // seal damaged bytes under a fresh CRC; leave the gap and start a new block.
+          cursor.header = { ...cursor.header, head: (logical + 1) * LOG_DATA_BYTES };
+          commitHeader(device, area, cursor);
+          continue;
+        }
+        // Only a trailer from a torn, uncommitted append covers the committed
+        // bytes, and it also covers bytes about to change: first seal exactly
+        // the committed prefix in the other trailer slot.
+        current = longer === 0 ? 1 : 0;
+        device.writeAt(encodeLogTrailer(block, { index: logical, used: inBlock }, formatId), at + LOG_DATA_BYTES + current * LOG_TRAILER_BYTES);
       }
       const chunk = data.subarray(done, done + LOG_DATA_BYTES - inBlock);
       block.set(chunk, inBlock);
@@ -106,7 +116,7 @@ function appendStream(device: BlockDevice, area: LogAreaLayout, formatId: number
       const other = current === 0 ? 1 : 0;
       // New bytes first (beyond the current trailer's coverage), then the other trailer.
       device.writeAt(chunk, at + inBlock);
-      device.writeAt(encodeLogTrailer(block, { index: logical, used }, formatId), at + LOG_DATA_BYTES + other * 16);
+      device.writeAt(encodeLogTrailer(block, { index: logical, used }, formatId), at + LOG_DATA_BYTES + other * LOG_TRAILER_BYTES);
       done += chunk.length;
       cursor.header = { ...cursor.header, head: head + chunk.length, sourceOffset: cursor.header.sourceOffset + chunk.length };
     }

@@ -78,6 +78,14 @@ describe("boot hook inputs", () => {
     expect(readBootEvidence(journal).records.map((r) => r.bootId)).toEqual([BOOT_B]);
   });
 
+  test("starting the same boot twice (init re-run) changes nothing", () => {
+    const { journal } = smallJournal();
+    startNewBoot(journal, { bootId: BOOT_B, timeMs: 20 });
+    setNotedReason(journal, "kept", { timeMs: 21 });
+    const again = startNewBoot(journal, { bootId: BOOT_B, timeMs: 30 });
+    expect(again).toMatchObject({ bootCounter: 2, currentBootId: BOOT_B, previousBootId: BOOT_A, bootStartMs: 20, notedReason: { text: "kept" } });
+  });
+
   test("the collected watermark never moves back", () => {
     const { journal } = smallJournal();
     markCollected(journal, 5);

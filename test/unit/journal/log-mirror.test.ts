@@ -8,6 +8,7 @@ import { parseJournal, readJournal } from "../../../src/journal/journal.ts";
 import { mirrorLog } from "../../../src/journal/mirror.ts";
 import { logCapacity, LOG_DATA_BYTES } from "../../../src/journal/log-area.ts";
 import { smallJournal, tornPoints, untext, viewAt } from "./helpers.ts";
+import { fakeDevice } from "./fake-device.ts";
 import type { JournalView } from "../../../src/journal/journal.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "crashkeep-mirror-"));
@@ -161,6 +162,36 @@ describe("torn log append", () => {
       sawNew ||= t.sourceOffset === content.length;
     }
     expect(sawOld && sawNew).toBe(true);
+  });
+});
+
+describe("an append after a torn append", () => {
+  test("a trailer left by an uncommitted append is not trusted over the committed bytes", () => {
+    const { dev, journal } = smallJournal();
+    const path = newLog();
+    writeFileSync(path, "committed line one\n");
+    mirrorLog(journal, 0, path); // a new block: trailer 0
+    appendFileSync(path, "two\n");
+    mirrorLog(journal, 0, path); // inside the block: trailer 1 now covers the committed bytes
+    appendFileSync(path, "torn append that never commits\n");
+    dev.mark();
+    mirrorLog(journal, 0, path);
+    // Power lost after the data and trailer writes, before the header commit.
+    expect(dev.writes.length).toBe(3);
+    const replayed = fakeDevice(dev.replay(2, 0));
+    const j2 = { ...journal, device: replayed };
+    expect(tailOf(parseJournal(replayed.image)).text).toBe("committed line one\ntwo\n");
+    // The log is replaced by one with other bytes, so the next append differs from the torn one.
+    rmSync(path);
+    writeFileSync(path, "different\n");
+    replayed.mark();
+    expect(mirrorLog(j2, 0, path)).toMatchObject({ rotated: true, appendedBytes: 10 });
+    for (const [count, torn] of tornPoints(replayed)) {
+      const t = tailOf(viewAt(replayed, count, torn));
+      expect(t.gaps).toBe(0);
+      expect(["committed line one\ntwo\n", "committed line one\ntwo\ndifferent\n"]).toContain(t.text);
+    }
+    expect(tailOf(parseJournal(replayed.image)).text).toBe("committed line one\ntwo\ndifferent\n");
   });
 });
 

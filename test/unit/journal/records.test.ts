@@ -1,7 +1,7 @@
 // Property tests of the report ring: torn appends at every byte, bit flips,
 // cold-boot images, and wrapping over thousands of records.
 import { describe, expect, test } from "bun:test";
-import { appendRecord, parseJournal, readJournal } from "../../../src/journal/journal.ts";
+import { appendRecord, markCollected, parseJournal, readJournal } from "../../../src/journal/journal.ts";
 import { fakeDevice } from "./fake-device.ts";
 import { recordMap, smallJournal, text, tornPoints, untext, viewAt } from "./helpers.ts";
 
@@ -178,6 +178,15 @@ describe("ring", () => {
         dev.mark(); // keep the recorded write log small
       }
     }
+  });
+
+  test("an append reports the record it overwrote and whether it was collected", () => {
+    const { journal } = smallJournal();
+    const slots = readJournal(journal).control!.layout.slotCount;
+    for (let i = 1; i <= slots; i++) expect(appendRecord(journal, "note", text(`${i}`)).evicted).toBeNull();
+    expect(appendRecord(journal, "note", text("next")).evicted).toEqual({ seq: 1, collected: false });
+    markCollected(journal, 2);
+    expect(appendRecord(journal, "note", text("next")).evicted).toEqual({ seq: 2, collected: true });
   });
 
   test("a payload too large for a slot is refused, nothing written", () => {
