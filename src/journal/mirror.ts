@@ -151,10 +151,12 @@ export function mirrorLog(journal: Journal, areaIndex: number, sourcePath: strin
     throw new Error(`Cannot open log "${sourcePath}": ${err instanceof Error ? err.message : String(err)}`);
   }
   try {
-    // Identity and size come from the open descriptor, so they describe the file actually read.
-    const st = fstatSync(fd, { bigint: true });
-    const size = Number(st.size);
     return withJournalLock(journal, () => {
+      // Identity and size come from the open descriptor, so they describe the
+      // file actually read; taken under the lock, so another mirror that ran
+      // meanwhile cannot make this size look like a truncation.
+      const st = fstatSync(fd, { bigint: true });
+      const size = Number(st.size);
       const device = journal.device;
       const control: ControlBlock = readControlBlock(journal, "mirror log into");
       const area = control.layout.logs[areaIndex];

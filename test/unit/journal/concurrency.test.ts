@@ -32,6 +32,7 @@ describe("concurrent writers", () => {
     const procs = [
       ...writers.map((id) => Bun.spawn([bun, script, device, runDir, "records", id, String(perWriter)], { stderr: "pipe" })),
       Bun.spawn([bun, script, device, runDir, "mirror", "m", "60", log], { stderr: "pipe" }),
+      Bun.spawn([bun, script, device, runDir, "mirror", "n", "60", log], { stderr: "pipe" }),
       Bun.spawn([bun, script, device, runDir, "control", "c", "40"], { stderr: "pipe" }),
     ];
     const codes = await Promise.all(procs.map((p) => p.exited));
@@ -55,5 +56,6 @@ describe("concurrent writers", () => {
     expect(tail.header?.sourceOffset).toBe(source.length);
     expect(source.endsWith(new TextDecoder().decode(tail.bytes))).toBe(true);
     expect(tail.bytes.length).toBe(source.length);
+    expect(tail.header?.rotations).toBe(0);
   }, 30_000);
 });
