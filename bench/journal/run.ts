@@ -51,7 +51,7 @@ function benchAppend(locking: boolean): { median: number; p95: number } {
   const samples: number[] = [];
   for (let i = 0; i < 1200; i++) {
     const t = Bun.nanoseconds();
-    appendRecord(journal, "crash-report", report);
+    appendRecord(journal, { kind: "crash-report", payload: report });
     if (i >= 200) samples.push((Bun.nanoseconds() - t) / 1000);
   }
   dev.close();
@@ -79,10 +79,10 @@ function benchMirror(areaBytes: number): MirrorRow {
   let text = "";
   for (let i = 0; text.length < areaBytes * 1.2; i++) text += line(i);
   writeFileSync(log, text);
-  mirrorLog(journal, 0, log);
+  mirrorLog(journal, { area: 0, path: log });
   for (let i = 0; i < 100; i++) {
     appendFileSync(log, line(i)); // warm-up: JIT and page cache, not measured
-    mirrorLog(journal, 0, log);
+    mirrorLog(journal, { area: 0, path: log });
   }
   const rounds = 1000;
   const samples: number[] = [];
@@ -90,7 +90,7 @@ function benchMirror(areaBytes: number): MirrorRow {
   for (let i = 0; i < rounds; i++) {
     appendFileSync(log, line(i) + line(i + 1)); // about two syslog lines per interval
     const t = Bun.nanoseconds();
-    mirrorLog(journal, 0, log);
+    mirrorLog(journal, { area: 0, path: log });
     samples.push((Bun.nanoseconds() - t) / 1000);
   }
   const mirrorBytes = dev.written / rounds;

@@ -33,7 +33,7 @@ export async function run(args: string[]): Promise<number> {
   const device = openDevice(path, { write: true, paths });
   try {
     const bootId = readBootId(paths);
-    appendRecord(openJournal(device, { paths }), "note", bytes, {
+    appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
       ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
       ...(reason === undefined ? {} : { notedReason: reason }),
     });

@@ -7,12 +7,12 @@ export function viewOf(buf: Uint8Array): DataView {
 }
 
 /** Throw RangeError unless `need` bytes are present. */
-export function requireBytes(buf: Uint8Array, need: number, what: string): void {
+export function requireBytes(buf: Uint8Array, { need, what }: { need: number; what: string }): void {
   if (buf.length < need) throw new RangeError(`Cannot read ${what}: ${buf.length} bytes, need ${need}`);
 }
 
 /** A u64 field as a number; SyntaxError past 2^53 (no journal counter gets there honestly). */
-export function getU64(view: DataView, offset: number, what: string): number {
+export function getU64(view: DataView, { offset, what }: { offset: number; what: string }): number {
   const value = view.getBigUint64(offset, true);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new SyntaxError(`Cannot read ${what}: ${value} is out of range`);
   return Number(value);

@@ -114,7 +114,7 @@ export function encodeControlBlock(block: ControlBlock): Uint8Array {
  * on a bad magic, version, CRC or a layout that does not fit `deviceSize`.
  */
 export function decodeControlBlock(buf: Uint8Array, deviceSize: number): ControlBlock {
-  requireBytes(buf, CONTROL_BYTES, "control block");
+  requireBytes(buf, { need: CONTROL_BYTES, what: "control block" });
   const view = viewOf(buf);
   if (view.getUint32(OFF.magic, true) !== CONTROL_MAGIC) throw new SyntaxError("Cannot read control block: bad magic");
   const stored = view.getUint32(OFF.crc, true);
@@ -131,7 +131,7 @@ export function decodeControlBlock(buf: Uint8Array, deviceSize: number): Control
   const eraseSize = view.getUint32(OFF.eraseSize, true);
   const controlRegion = Math.ceil(CONTROL_BYTES / Math.max(eraseSize, 1)) * Math.max(eraseSize, 1);
   const layout: JournalLayout = {
-    deviceSize: getU64(view, OFF.deviceSize, "device size"),
+    deviceSize: getU64(view, { offset: OFF.deviceSize, what: "device size" }),
     eraseSize,
     controlOffsets: [0, controlRegion],
     slotBytes: view.getUint32(OFF.slotBytes, true),
@@ -145,44 +145,19 @@ export function decodeControlBlock(buf: Uint8Array, deviceSize: number): Control
   const flags = view.getUint32(OFF.flags, true);
   const reasonLength = view.getUint16(OFF.reasonLength, true);
   if (reasonLength > MAX_REASON_BYTES) throw new SyntaxError(`Cannot read control block: reason of ${reasonLength} bytes`);
-  const reasonMs = getU64(view, OFF.reasonMs, "reason time");
+  const reasonMs = getU64(view, { offset: OFF.reasonMs, what: "reason time" });
   return {
-    generation: getU64(view, OFF.generation, "generation"),
+    generation: getU64(view, { offset: OFF.generation, what: "generation" }),
     formatId,
     layout,
     bootCounter: view.getUint32(OFF.bootCounter, true),
     currentBootId: bootIdFromBytes(buf.subarray(OFF.currentBootId, OFF.currentBootId + BOOT_ID_BYTES)),
     previousBootId: bootIdFromBytes(buf.subarray(OFF.previousBootId, OFF.previousBootId + BOOT_ID_BYTES)),
-    bootStartMs: getU64(view, OFF.bootStartMs, "boot start time"),
-    cleanShutdownMs: flags & FLAG_CLEAN_SHUTDOWN ? getU64(view, OFF.shutdownMs, "shutdown time") : null,
-    nextSeq: getU64(view, OFF.nextSeq, "next sequence number"),
-    collectedSeq: getU64(view, OFF.collectedSeq, "collected sequence number"),
+    bootStartMs: getU64(view, { offset: OFF.bootStartMs, what: "boot start time" }),
+    cleanShutdownMs: flags & FLAG_CLEAN_SHUTDOWN ? getU64(view, { offset: OFF.shutdownMs, what: "shutdown time" }) : null,
+    nextSeq: getU64(view, { offset: OFF.nextSeq, what: "next sequence number" }),
+    collectedSeq: getU64(view, { offset: OFF.collectedSeq, what: "collected sequence number" }),
     // A reason is present when it has text or a time (an empty --reason "" still counts).
     notedReason: reasonLength > 0 || reasonMs > 0 ? { text: utf8Decode(buf.subarray(OFF.reason, OFF.reason + reasonLength)), timeMs: reasonMs } : null,
   };
-}
-
-/** Outcome of reading both copies: the winning block, and which copies were bad. */
-export interface ControlPair {
-  block: ControlBlock | null;
-  /** Per copy (A, B): null when valid, else why it was rejected. */
-  errors: [string | null, string | null];
-}
-
-/** Pick the valid copy with the highest generation from the raw copies A and B. */
-export function chooseControlBlock(a: Uint8Array, b: Uint8Array, deviceSize: number): ControlPair {
-  const decode = (buf: Uint8Array): ControlBlock | string => {
-    try {
-      return decodeControlBlock(buf, deviceSize);
-    } catch (err) {
-      if (err instanceof SyntaxError || err instanceof RangeError) return err.message;
-      throw err;
-    }
-  };
-  const da = decode(a);
-  const db = decode(b);
-  const errors: [string | null, string | null] = [typeof da === "string" ? da : null, typeof db === "string" ? db : null];
-  const valid = [da, db].filter((d): d is ControlBlock => typeof d !== "string");
-  const block = valid.reduce<ControlBlock | null>((best, d) => (best === null || d.generation > best.generation ? d : best), null);
-  return { block, errors };
 }

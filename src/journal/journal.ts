@@ -315,7 +315,7 @@ export function parseJournal(image: Uint8Array): JournalView {
     else if (result !== "empty") records.push(result);
   }
   records.sort((x, y) => x.seq - y.seq);
-  const logs = layout.logs.map((area, i) => parseLogArea(image.subarray(area.offset, area.offset + area.bytes), area, i, control.formatId));
+  const logs = layout.logs.map((area, i) => parseLogArea(image.subarray(area.offset, area.offset + area.bytes), { area, areaIndex: i, formatId: control.formatId }));
   return { retained: true, controlErrors: state.errors, control, records, corruptRecords, logs };
 }
 
@@ -369,6 +369,11 @@ function nextSequence(device: BlockDevice, control: ControlBlock): { seq: number
   return { seq, evicted: null };
 }
 
+export interface NewRecord {
+  kind: KnownRecordKind;
+  payload: Uint8Array;
+}
+
 /**
  * Append one record to the ring, overwriting the oldest slot. Order: zero
  * the slot's magic, write header body and payload, write the magic — each
@@ -376,7 +381,8 @@ function nextSequence(device: BlockDevice, control: ControlBlock): { seq: number
  * holding the whole new record. Throws RangeError when the payload does not
  * fit a slot even compressed.
  */
-export function appendRecord(journal: Journal, kind: KnownRecordKind, payload: Uint8Array, options: AppendOptions = {}): AppendResult {
+export function appendRecord(journal: Journal, record: NewRecord, options: AppendOptions = {}): AppendResult {
+  const { kind, payload } = record;
   const timeMs = options.timeMs ?? Date.now();
   let stored = payload;
   let flags = 0;

@@ -92,7 +92,7 @@ export function encodeLogHeader(header: LogHeader): Uint8Array {
 
 /** Decode a log header; RangeError when short, SyntaxError on bad magic, CRC, version or block size. */
 export function decodeLogHeader(buf: Uint8Array): LogHeader {
-  requireBytes(buf, LOG_HEADER_BYTES, "log header");
+  requireBytes(buf, { need: LOG_HEADER_BYTES, what: "log header" });
   const view = viewOf(buf);
   if (view.getUint32(OFF.magic, true) !== LOG_MAGIC) throw new SyntaxError("Cannot read log header: bad magic");
   if (crc32(buf.subarray(0, OFF.crc)) !== view.getUint32(OFF.crc, true)) throw new SyntaxError("Cannot read log header: bad CRC");
@@ -103,13 +103,13 @@ export function decodeLogHeader(buf: Uint8Array): LogHeader {
   if (pathLength > MAX_LOG_PATH_BYTES) throw new SyntaxError(`Cannot read log header: path of ${pathLength} bytes`);
   return {
     areaIndex: view.getUint16(OFF.areaIndex, true),
-    generation: getU64(view, OFF.generation, "log generation"),
+    generation: getU64(view, { offset: OFF.generation, what: "log generation" }),
     formatId: view.getUint32(OFF.formatId, true),
-    head: getU64(view, OFF.head, "log head"),
+    head: getU64(view, { offset: OFF.head, what: "log head" }),
     sourceDev: view.getBigUint64(OFF.sourceDev, true),
     sourceIno: view.getBigUint64(OFF.sourceIno, true),
-    sourceOffset: getU64(view, OFF.sourceOffset, "log source offset"),
-    timeMs: getU64(view, OFF.timeMs, "log time"),
+    sourceOffset: getU64(view, { offset: OFF.sourceOffset, what: "log source offset" }),
+    timeMs: getU64(view, { offset: OFF.timeMs, what: "log time" }),
     bootId: bootIdFromBytes(buf.subarray(OFF.bootId, OFF.bootId + BOOT_ID_BYTES)),
     rotations: view.getUint32(OFF.rotations, true),
     path: utf8Decode(buf.subarray(OFF.path, OFF.path + pathLength)),
@@ -121,7 +121,8 @@ export function decodeLogHeader(buf: Uint8Array): LogHeader {
  * (data[0..used), the first 12 trailer bytes, the format id). The format id
  * in the CRC keeps blocks of an earlier format from validating.
  */
-export function encodeLogTrailer(data: Uint8Array, trailer: LogTrailer, formatId: number): Uint8Array {
+export function encodeLogTrailer(data: Uint8Array, trailer: LogTrailer & { formatId: number }): Uint8Array {
+  const { formatId } = trailer;
   if (trailer.used > LOG_DATA_BYTES || data.length < trailer.used) throw new RangeError(`Cannot encode log trailer: ${trailer.used} bytes used`);
   const buf = new Uint8Array(LOG_TRAILER_BYTES);
   const view = viewOf(buf);
@@ -138,8 +139,8 @@ function trailerCrc(data: Uint8Array, trailer: Uint8Array, used: number, formatI
 }
 
 /** Decode the trailer `which` (0 or 1) of a whole block; null when it does not validate. */
-export function decodeLogTrailer(block: Uint8Array, which: 0 | 1, formatId: number): LogTrailer | null {
-  requireBytes(block, LOG_BLOCK_BYTES, "log block");
+export function decodeLogTrailer(block: Uint8Array, { which, formatId }: { which: 0 | 1; formatId: number }): LogTrailer | null {
+  requireBytes(block, { need: LOG_BLOCK_BYTES, what: "log block" });
   const off = LOG_DATA_BYTES + which * LOG_TRAILER_BYTES;
   const trailer = block.subarray(off, off + LOG_TRAILER_BYTES);
   const view = viewOf(trailer);
@@ -186,9 +187,9 @@ export interface ChosenHeader {
 }
 
 /** The valid header copy with the higher generation for this format and area, or null. */
-export function chooseLogHeader(a: Uint8Array, b: Uint8Array, formatId: number, areaIndex: number): ChosenHeader | null {
+export function chooseLogHeader(copies: readonly [Uint8Array, Uint8Array], { formatId, areaIndex }: { formatId: number; areaIndex: number }): ChosenHeader | null {
   let best: ChosenHeader | null = null;
-  for (const [which, buf] of [[0, a], [1, b]] as const) {
+  for (const [which, buf] of [[0, copies[0]], [1, copies[1]]] as const) {
     try {
       const header = decodeLogHeader(buf);
       if (header.formatId !== formatId || header.areaIndex !== areaIndex) continue;
@@ -218,15 +219,10 @@ export interface LogTail {
 }
 
 /** Read the tail held by one area, from the area's own bytes (a pure parser). */
-export function parseLogArea(bytes: Uint8Array, area: LogAreaLayout, areaIndex: number, formatId: number): LogTail {
-  requireBytes(bytes, area.bytes, "log area");
+export function parseLogArea(bytes: Uint8Array, { area, areaIndex, formatId }: { area: LogAreaLayout; areaIndex: number; formatId: number }): LogTail {
+  requireBytes(bytes, { need: area.bytes, what: "log area" });
   const n = dataBlocks(area);
-  const chosen = chooseLogHeader(
-    bytes.subarray(0, LOG_BLOCK_BYTES),
-    bytes.subarray(LOG_BLOCK_BYTES, 2 * LOG_BLOCK_BYTES),
-    formatId,
-    areaIndex,
-  );
+  const chosen = chooseLogHeader([bytes.subarray(0, LOG_BLOCK_BYTES), bytes.subarray(LOG_BLOCK_BYTES, 2 * LOG_BLOCK_BYTES)], { formatId, areaIndex });
   const empty = { area: areaIndex, streamStart: 0, bytes: new Uint8Array(0), gaps: [] };
   if (chosen === null) return { ...empty, header: null };
   const { header } = chosen;
@@ -239,7 +235,7 @@ export function parseLogArea(bytes: Uint8Array, area: LogAreaLayout, areaIndex: 
     const start = (HEADER_BLOCKS + (logical % n)) * LOG_BLOCK_BYTES;
     const block = bytes.subarray(start, start + LOG_BLOCK_BYTES);
     const ok = ([0, 1] as const).some((which) => {
-      const t = decodeLogTrailer(block, which, formatId);
+      const t = decodeLogTrailer(block, { which, formatId });
       return t !== null && t.index === logical && t.used >= need;
     });
     if (ok) pieces.push(block.subarray(0, need));

@@ -83,13 +83,13 @@ function appendStream(device: BlockDevice, area: LogAreaLayout, formatId: number
       const chunk = data.subarray(done, done + LOG_DATA_BYTES);
       const block = new Uint8Array(LOG_BLOCK_BYTES);
       block.set(chunk);
-      block.set(encodeLogTrailer(block, { index: logical, used: chunk.length }, formatId), LOG_DATA_BYTES);
+      block.set(encodeLogTrailer(block, { index: logical, used: chunk.length, formatId }), LOG_DATA_BYTES);
       device.writeAt(block, at);
       done += chunk.length;
       cursor.header = { ...cursor.header, head: head + chunk.length, sourceOffset: cursor.header.sourceOffset + chunk.length };
     } else {
       const block = readExact(device, at, LOG_BLOCK_BYTES);
-      const trailers = ([0, 1] as const).map((w) => decodeLogTrailer(block, w, formatId));
+      const trailers = ([0, 1] as const).map((w) => decodeLogTrailer(block, { which: w, formatId }));
       const covers = (w: 0 | 1, exact: boolean): boolean => {
         const t = trailers[w];
         return t !== null && t !== undefined && t.index === logical && (exact ? t.used === inBlock : t.used > inBlock);
@@ -108,7 +108,7 @@ function appendStream(device: BlockDevice, area: LogAreaLayout, formatId: number
         // bytes, and it also covers bytes about to change: first seal exactly
         // the committed prefix in the other trailer slot.
         current = longer === 0 ? 1 : 0;
-        device.writeAt(encodeLogTrailer(block, { index: logical, used: inBlock }, formatId), at + LOG_DATA_BYTES + current * LOG_TRAILER_BYTES);
+        device.writeAt(encodeLogTrailer(block, { index: logical, used: inBlock, formatId }), at + LOG_DATA_BYTES + current * LOG_TRAILER_BYTES);
       }
       const chunk = data.subarray(done, done + LOG_DATA_BYTES - inBlock);
       block.set(chunk, inBlock);
@@ -116,7 +116,7 @@ function appendStream(device: BlockDevice, area: LogAreaLayout, formatId: number
       const other = current === 0 ? 1 : 0;
       // New bytes first (beyond the current trailer's coverage), then the other trailer.
       device.writeAt(chunk, at + inBlock);
-      device.writeAt(encodeLogTrailer(block, { index: logical, used }, formatId), at + LOG_DATA_BYTES + other * LOG_TRAILER_BYTES);
+      device.writeAt(encodeLogTrailer(block, { index: logical, used, formatId }), at + LOG_DATA_BYTES + other * LOG_TRAILER_BYTES);
       done += chunk.length;
       cursor.header = { ...cursor.header, head: head + chunk.length, sourceOffset: cursor.header.sourceOffset + chunk.length };
     }
@@ -137,12 +137,20 @@ function readSource(fd: number, position: number, length: number): Uint8Array {
 }
 
 /**
- * Mirror the bytes `sourcePath` gained since the last call into log area
- * `areaIndex`. A replaced (rotated) or truncated source is followed from its
+ * Mirror the bytes `source.path` gained since the last call into log area
+ * `source.area`. A replaced (rotated) or truncated source is followed from its
  * start; the first call, or a burst larger than the area, keeps only the
  * newest bytes that fit. The source is read from the last offset only.
  */
-export function mirrorLog(journal: Journal, areaIndex: number, sourcePath: string, options: MirrorOptions = {}): MirrorResult {
+export interface LogSource {
+  /** Index of the log area (the order of the configured logs). */
+  area: number;
+  /** The log file to follow. */
+  path: string;
+}
+
+export function mirrorLog(journal: Journal, source: LogSource, options: MirrorOptions = {}): MirrorResult {
+  const { area: areaIndex, path: sourcePath } = source;
   let fd: number;
   try {
     fd = openSync(sourcePath, "r");
@@ -162,10 +170,8 @@ export function mirrorLog(journal: Journal, areaIndex: number, sourcePath: strin
       const area = control.layout.logs[areaIndex];
       if (area === undefined) throw new Error(`Cannot mirror log "${sourcePath}": the journal has no log area ${areaIndex}`);
       const chosen = chooseLogHeader(
-        readExact(device, headerOffset(area, 0), LOG_HEADER_BYTES),
-        readExact(device, headerOffset(area, 1), LOG_HEADER_BYTES),
-        control.formatId,
-        areaIndex,
+        [readExact(device, headerOffset(area, 0), LOG_HEADER_BYTES), readExact(device, headerOffset(area, 1), LOG_HEADER_BYTES)],
+        { formatId: control.formatId, areaIndex },
       );
       const timeMs = options.timeMs ?? Date.now();
       const bootId = options.bootId ?? control.currentBootId;

@@ -92,7 +92,7 @@ export function encodeRecordHeader(header: Omit<RecordHeader, "kind">): Uint8Arr
 
 /** True when the slot starts with the record magic (else the slot is empty, not corrupt). */
 export function hasRecordMagic(buf: Uint8Array): boolean {
-  requireBytes(buf, RECORD_MAGIC_BYTES, "record magic");
+  requireBytes(buf, { need: RECORD_MAGIC_BYTES, what: "record magic" });
   return viewOf(buf).getUint32(OFF.magic, true) === RECORD_MAGIC;
 }
 
@@ -101,7 +101,7 @@ export function hasRecordMagic(buf: Uint8Array): boolean {
  * CRC or version.
  */
 export function decodeRecordHeader(buf: Uint8Array): RecordHeader {
-  requireBytes(buf, RECORD_HEADER_BYTES, "record header");
+  requireBytes(buf, { need: RECORD_HEADER_BYTES, what: "record header" });
   const view = viewOf(buf);
   if (view.getUint32(OFF.magic, true) !== RECORD_MAGIC) throw new SyntaxError("Cannot read record header: bad magic");
   if (crc32(buf.subarray(0, OFF.headerCrc)) !== view.getUint32(OFF.headerCrc, true)) {
@@ -114,11 +114,11 @@ export function decodeRecordHeader(buf: Uint8Array): RecordHeader {
     kind: kindName(code),
     kindCode: code,
     flags: view.getUint8(OFF.flags),
-    seq: getU64(view, OFF.seq, "sequence number"),
+    seq: getU64(view, { offset: OFF.seq, what: "sequence number" }),
     formatId: view.getUint32(OFF.formatId, true),
     bootCounter: view.getUint32(OFF.bootCounter, true),
     bootId: bootIdFromBytes(buf.subarray(OFF.bootId, OFF.bootId + BOOT_ID_BYTES)),
-    timeMs: getU64(view, OFF.timeMs, "record time"),
+    timeMs: getU64(view, { offset: OFF.timeMs, what: "record time" }),
     storedLength: view.getUint32(OFF.storedLength, true),
     rawLength: view.getUint32(OFF.rawLength, true),
     payloadCrc: view.getUint32(OFF.payloadCrc, true),

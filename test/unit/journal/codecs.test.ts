@@ -188,15 +188,15 @@ describe("log area header and block trailer", () => {
   test("trailer: index u64, used u16, zero u16, CRC of data+trailer+format id", () => {
     const block = new Uint8Array(1024);
     block.set(new TextEncoder().encode("abc"));
-    const trailer = encodeLogTrailer(block, { index: 0x10, used: 3 }, 0xa1b2c3d4);
+    const trailer = encodeLogTrailer(block, { index: 0x10, used: 3, formatId: 0xa1b2c3d4 });
     expect(hex(trailer.subarray(0, 12))).toBe("1000000000000000" + "0300" + "0000");
     const expectedCrc = crc32(unhex("d4c3b2a1"), crc32(trailer.subarray(0, 12), crc32(block.subarray(0, 3))));
     expect(hex(trailer.subarray(12))).toBe(le32(expectedCrc));
     block.set(trailer, LOG_DATA_BYTES + 16);
-    expect(decodeLogTrailer(block, 1, 0xa1b2c3d4)).toEqual({ index: 0x10, used: 3 });
-    expect(decodeLogTrailer(block, 0, 0xa1b2c3d4)).toBeNull();
-    expect(decodeLogTrailer(block, 1, 0x11111111)).toBeNull();
+    expect(decodeLogTrailer(block, { which: 1, formatId: 0xa1b2c3d4 })).toEqual({ index: 0x10, used: 3 });
+    expect(decodeLogTrailer(block, { which: 0, formatId: 0xa1b2c3d4 })).toBeNull();
+    expect(decodeLogTrailer(block, { which: 1, formatId: 0x11111111 })).toBeNull();
     block[1] = (block[1] as number) ^ 4;
-    expect(decodeLogTrailer(block, 1, 0xa1b2c3d4)).toBeNull();
+    expect(decodeLogTrailer(block, { which: 1, formatId: 0xa1b2c3d4 })).toBeNull();
   });
 });

@@ -26,7 +26,7 @@ describe("torn control-block updates", () => {
     ["collected watermark", (j: Parameters<typeof markCleanShutdown>[0]) => void markCollected(j, 2)],
   ])("%s: the control block is the old or the new one, records intact", (_name, update) => {
     const { dev, journal } = smallJournal();
-    for (let i = 0; i < 3; i++) appendRecord(journal, "note", text(`r${i}`));
+    for (let i = 0; i < 3; i++) appendRecord(journal, { kind: "note", payload: text(`r${i}`) });
     setNotedReason(journal, "old reason", { timeMs: 4_000 });
     const before = readJournal(journal);
     dev.mark();
@@ -55,8 +55,8 @@ describe("boot hook inputs", () => {
 
   test("a boot's marker, reason and records, then a new boot clears marker and reason", () => {
     const { journal } = smallJournal();
-    appendRecord(journal, "crash-report", text("{}"), { timeMs: 10 });
-    appendRecord(journal, "note", text("going down"), { timeMs: 11, notedReason: "planned upgrade" });
+    appendRecord(journal, { kind: "crash-report", payload: text("{}") }, { timeMs: 10 });
+    appendRecord(journal, { kind: "note", payload: text("going down") }, { timeMs: 11, notedReason: "planned upgrade" });
     markCleanShutdown(journal, { timeMs: 12 });
     const ev = readBootEvidence(journal);
     expect(ev.bootId).toBe(BOOT_A);
@@ -73,7 +73,7 @@ describe("boot hook inputs", () => {
     const next = readBootEvidence(journal);
     expect(next.records).toEqual([]);
     expect(readJournal(journal).records.every((r) => r.collected)).toBe(true);
-    const { seq } = appendRecord(journal, "note", text("new boot"));
+    const { seq } = appendRecord(journal, { kind: "note", payload: text("new boot") });
     expect(seq).toBe(3);
     expect(readBootEvidence(journal).records.map((r) => r.bootId)).toEqual([BOOT_B]);
   });
@@ -95,14 +95,14 @@ describe("boot hook inputs", () => {
   test("sequence numbers continue above the watermark", () => {
     const { journal } = smallJournal();
     markCollected(journal, 100);
-    expect(appendRecord(journal, "note", text("x")).seq).toBe(101);
+    expect(appendRecord(journal, { kind: "note", payload: text("x") }).seq).toBe(101);
   });
 
   test("updates on a journal that is not retained say so", () => {
     const dev = fakeDevice(new Uint8Array(64 * 1024));
     const journal = openJournal(dev, { locking: false });
     expect(() => markCleanShutdown(journal)).toThrow(/^Cannot mark clean shutdown in "\(memory\)": the journal is not formatted/);
-    expect(() => appendRecord(journal, "note", text("x"))).toThrow(/not formatted/);
+    expect(() => appendRecord(journal, { kind: "note", payload: text("x") })).toThrow(/not formatted/);
     expect(readBootEvidence(journal)).toMatchObject({ retained: false, bootId: null, records: [] });
   });
 
@@ -119,7 +119,7 @@ describe("format", () => {
     const dev = fakeDevice(new Uint8Array(256 * 1024));
     formatJournal(dev, { locking: false, slotBytes: 2048, logs: [] });
     const j = openJournal(dev, { locking: false });
-    appendRecord(j, "note", text("kept"));
+    appendRecord(j, { kind: "note", payload: text("kept") });
     const view = parseJournal(dev.image);
     expect(view.control?.layout).toEqual(computeLayout(256 * 1024, 4096, { slotBytes: 2048, logs: [] }));
     expect(recordMap(view).get(1)).toBe("kept");
@@ -147,8 +147,8 @@ describe("format", () => {
 
   test("describeJournal gives JSON with times, text payloads and log tails", () => {
     const { journal } = smallJournal();
-    appendRecord(journal, "note", text("hello"), { timeMs: 0 });
-    appendRecord(journal, "crash-report", new Uint8Array([0xff, 0xfe]), { timeMs: 0 });
+    appendRecord(journal, { kind: "note", payload: text("hello") }, { timeMs: 0 });
+    appendRecord(journal, { kind: "crash-report", payload: new Uint8Array([0xff, 0xfe]) }, { timeMs: 0 });
     const d = describeJournal(journal);
     expect(JSON.parse(JSON.stringify(d))).toEqual(d);
     expect(d.records[0]).toMatchObject({ seq: 1, kind: "note", time: "1970-01-01T00:00:00.000Z", payload: { encoding: "utf-8", data: "hello" } });

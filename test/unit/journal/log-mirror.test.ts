@@ -35,14 +35,14 @@ describe("mirrorLog", () => {
     const path = newLog();
     let content = lines(0, 10);
     writeFileSync(path, content);
-    expect(mirrorLog(journal, 0, path)).toEqual({ appendedBytes: content.length, skippedBytes: 0, rotated: false, sourceMissing: false });
+    expect(mirrorLog(journal, { area: 0, path })).toEqual({ appendedBytes: content.length, skippedBytes: 0, rotated: false, sourceMissing: false });
     expect(tailOf(readJournal(journal)).text).toBe(content);
-    expect(mirrorLog(journal, 0, path).appendedBytes).toBe(0);
+    expect(mirrorLog(journal, { area: 0, path }).appendedBytes).toBe(0);
     for (let round = 1; round < 20; round++) {
       const more = lines(round * 10, 10);
       appendFileSync(path, more);
       content += more;
-      expect(mirrorLog(journal, 0, path).appendedBytes).toBe(more.length);
+      expect(mirrorLog(journal, { area: 0, path }).appendedBytes).toBe(more.length);
       const t = tailOf(readJournal(journal));
       expect(t.gaps).toBe(0);
       expect(t.sourceOffset).toBe(content.length);
@@ -58,7 +58,7 @@ describe("mirrorLog", () => {
     const content = lines(0, 400);
     writeFileSync(path, content);
     const capacity = logCapacity(readJournal(journal).control!.layout.logs[0]!);
-    expect(mirrorLog(journal, 0, path).appendedBytes).toBe(capacity);
+    expect(mirrorLog(journal, { area: 0, path }).appendedBytes).toBe(capacity);
     expect(tailOf(readJournal(journal)).text).toBe(content.slice(-capacity));
   });
 
@@ -66,11 +66,11 @@ describe("mirrorLog", () => {
     const { journal } = smallJournal();
     const path = newLog();
     writeFileSync(path, lines(0, 5));
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     const burst = lines(5, 500);
     appendFileSync(path, burst);
     const capacity = logCapacity(readJournal(journal).control!.layout.logs[0]!);
-    expect(mirrorLog(journal, 0, path)).toMatchObject({ appendedBytes: capacity, skippedBytes: burst.length - capacity });
+    expect(mirrorLog(journal, { area: 0, path })).toMatchObject({ appendedBytes: capacity, skippedBytes: burst.length - capacity });
     // The window is n − 1 blocks ending in the (partial) head block, so a little less than capacity shows.
     const t = tailOf(readJournal(journal)).text;
     expect((lines(0, 5) + burst).endsWith(t)).toBe(true);
@@ -81,15 +81,15 @@ describe("mirrorLog", () => {
     const { journal } = smallJournal();
     const path = newLog();
     writeFileSync(path, "old 1\nold 2\n");
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     renameSync(path, `${path}.1`);
     writeFileSync(path, "new 1\n");
-    expect(mirrorLog(journal, 0, path)).toMatchObject({ appendedBytes: 6, rotated: true });
+    expect(mirrorLog(journal, { area: 0, path })).toMatchObject({ appendedBytes: 6, rotated: true });
     const view = readJournal(journal);
     expect(tailOf(view).text).toBe("old 1\nold 2\nnew 1\n");
     expect(view.logs[0]!.header!.rotations).toBe(1);
     appendFileSync(path, "new 2\n");
-    expect(mirrorLog(journal, 0, path)).toMatchObject({ appendedBytes: 6, rotated: false });
+    expect(mirrorLog(journal, { area: 0, path })).toMatchObject({ appendedBytes: 6, rotated: false });
     expect(tailOf(readJournal(journal)).text).toBe("old 1\nold 2\nnew 1\nnew 2\n");
   });
 
@@ -97,17 +97,17 @@ describe("mirrorLog", () => {
     const { journal } = smallJournal();
     const path = newLog();
     writeFileSync(path, "first line\nsecond line\n");
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     truncateSync(path, 0);
     appendFileSync(path, "after\n");
-    expect(mirrorLog(journal, 0, path)).toMatchObject({ appendedBytes: 6, rotated: true });
+    expect(mirrorLog(journal, { area: 0, path })).toMatchObject({ appendedBytes: 6, rotated: true });
     expect(tailOf(readJournal(journal)).text).toBe("first line\nsecond line\nafter\n");
   });
 
   test("a missing source changes nothing", () => {
     const { dev, journal } = smallJournal();
     dev.mark();
-    expect(mirrorLog(journal, 0, join(dir, "absent"))).toMatchObject({ sourceMissing: true, appendedBytes: 0 });
+    expect(mirrorLog(journal, { area: 0, path: join(dir, "absent") })).toMatchObject({ sourceMissing: true, appendedBytes: 0 });
     expect(dev.writes.length).toBe(0);
   });
 
@@ -115,17 +115,17 @@ describe("mirrorLog", () => {
     const { journal } = smallJournal();
     const path = newLog();
     writeFileSync(path, "x\n");
-    expect(() => mirrorLog(journal, 3, path)).toThrow(/has no log area 3/);
+    expect(() => mirrorLog(journal, { area: 3, path: path })).toThrow(/has no log area 3/);
   });
 
   test.each([64 * 1024, 1024 * 1024, 8 * 1024 * 1024])("an append of 100 bytes writes the same few bytes in a %i-byte area", (bytes) => {
     const { dev, journal } = smallJournal({ deviceBytes: bytes + 64 * 1024, logs: [{ path: "/x", bytes }] });
     const path = newLog();
     writeFileSync(path, lines(0, 2000));
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     appendFileSync(path, "y".repeat(99) + "\n");
     dev.mark();
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     const written = dev.writes.reduce((sum, w) => sum + w.bytes.length, 0);
     expect(written).toBeLessThanOrEqual(100 + 16 + 256 + 1024); // new bytes, a trailer, a header (or one fresh block)
   });
@@ -141,13 +141,13 @@ describe("torn log append", () => {
     const path = newLog();
     let content = lines(0, before);
     writeFileSync(path, content);
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     const old = tailOf(readJournal(journal));
     const more = lines(before, 1000).slice(0, added);
     appendFileSync(path, more);
     content += more;
     dev.mark();
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     let sawOld = false;
     let sawNew = false;
     for (const [count, torn] of tornPoints(dev)) {
@@ -170,12 +170,12 @@ describe("an append after a torn append", () => {
     const { dev, journal } = smallJournal();
     const path = newLog();
     writeFileSync(path, "committed line one\n");
-    mirrorLog(journal, 0, path); // a new block: trailer 0
+    mirrorLog(journal, { area: 0, path }); // a new block: trailer 0
     appendFileSync(path, "two\n");
-    mirrorLog(journal, 0, path); // inside the block: trailer 1 now covers the committed bytes
+    mirrorLog(journal, { area: 0, path }); // inside the block: trailer 1 now covers the committed bytes
     appendFileSync(path, "torn append that never commits\n");
     dev.mark();
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     // Power lost after the data and trailer writes, before the header commit.
     expect(dev.writes.length).toBe(3);
     const replayed = fakeDevice(dev.replay(2, 0));
@@ -185,7 +185,7 @@ describe("an append after a torn append", () => {
     rmSync(path);
     writeFileSync(path, "different\n");
     replayed.mark();
-    expect(mirrorLog(j2, 0, path)).toMatchObject({ rotated: true, appendedBytes: 10 });
+    expect(mirrorLog(j2, { area: 0, path })).toMatchObject({ rotated: true, appendedBytes: 10 });
     for (const [count, torn] of tornPoints(replayed)) {
       const t = tailOf(viewAt(replayed, count, torn));
       expect(t.gaps).toBe(0);
@@ -201,9 +201,9 @@ describe("log area bit flips", () => {
     const path = newLog();
     const content = lines(0, 80);
     writeFileSync(path, content);
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     appendFileSync(path, "last line\n");
-    mirrorLog(journal, 0, path);
+    mirrorLog(journal, { area: 0, path });
     const all = content + "last line\n";
     const image = dev.image.slice();
     const area = parseJournal(image).control!.layout.logs[0]!;

@@ -24,11 +24,11 @@ describe("torn record append", () => {
   ])("%s: earlier records intact, the torn one whole or absent", (_name, before, length) => {
     const { dev, journal } = smallJournal();
     const payload = (i: number) => (length === 0 ? `note ${i} `.repeat(80) : noisy(i, length));
-    for (let i = 0; i < before; i++) appendRecord(journal, "note", text(payload(i)), { timeMs: 2_000 + i });
+    for (let i = 0; i < before; i++) appendRecord(journal, { kind: "note", payload: text(payload(i)) }, { timeMs: 2_000 + i });
     const earlier = recordMap(readJournal(journal));
     const slots = readJournal(journal).control?.layout.slotCount ?? 0;
     dev.mark();
-    const { seq } = appendRecord(journal, "note", text(payload(before)), { timeMs: 9_000 });
+    const { seq } = appendRecord(journal, { kind: "note", payload: text(payload(before)) }, { timeMs: 9_000 });
     expect(dev.writes.length).toBe(5); // zero magic, body+payload, magic, control B, control A
     const evicted = seq - slots; // the record whose slot the new one takes
     let checked = 0;
@@ -49,14 +49,14 @@ describe("torn record append", () => {
 
   test("after a torn append the next append continues the sequence", () => {
     const { dev, journal } = smallJournal();
-    appendRecord(journal, "note", text("one"));
+    appendRecord(journal, { kind: "note", payload: text("one") });
     dev.mark();
-    appendRecord(journal, "note", text("two"));
+    appendRecord(journal, { kind: "note", payload: text("two") });
     // Record written, control update torn: the hint is stale, the ring scan skips past seq 2.
     const image = dev.replay(3, 100);
     const replayed = fakeDevice(image);
     const j2 = { ...journal, device: replayed };
-    const { seq } = appendRecord(j2, "note", text("three"));
+    const { seq } = appendRecord(j2, { kind: "note", payload: text("three") });
     expect(seq).toBe(3);
     expect([...recordMap(readJournal(j2)).values()]).toEqual(["one", "two", "three"]);
   });
@@ -65,7 +65,7 @@ describe("torn record append", () => {
 describe("bit flips", () => {
   test("a flip anywhere in the ring loses at most the record it hits", () => {
     const { dev, journal } = smallJournal();
-    for (let i = 0; i < 8; i++) appendRecord(journal, "crash-report", text(noisy(i, 300 + 40 * i)));
+    for (let i = 0; i < 8; i++) appendRecord(journal, { kind: "crash-report", payload: text(noisy(i, 300 + 40 * i)) });
     const image = dev.image.slice();
     const base = parseJournal(image);
     const all = recordMap(base);
@@ -90,7 +90,7 @@ describe("bit flips", () => {
 
   test("a flip in either control block copy changes nothing", () => {
     const { dev, journal } = smallJournal();
-    appendRecord(journal, "note", text("kept"));
+    appendRecord(journal, { kind: "note", payload: text("kept") });
     const image = dev.image.slice();
     const base = parseJournal(image);
     for (const copy of [0, 4096]) {
@@ -108,7 +108,7 @@ describe("bit flips", () => {
 
   test("random flips across the whole device lose at most one record each", () => {
     const { dev, journal } = smallJournal();
-    for (let i = 0; i < 20; i++) appendRecord(journal, "note", text(noisy(i, 200)));
+    for (let i = 0; i < 20; i++) appendRecord(journal, { kind: "note", payload: text(noisy(i, 200)) });
     const image = dev.image.slice();
     const all = recordMap(parseJournal(image));
     let x = 12345;
@@ -142,7 +142,7 @@ describe("cold boot", () => {
 
   test("random RAM holding copies of valid records still reads as not retained", () => {
     const { dev, journal } = smallJournal();
-    appendRecord(journal, "note", text("from another life"));
+    appendRecord(journal, { kind: "note", payload: text("from another life") });
     const image = dev.image.slice();
     image.fill(0x5a, 0, 8192); // both control copies gone, ring intact
     const view = parseJournal(image);
@@ -152,7 +152,7 @@ describe("cold boot", () => {
 
   test("records of an earlier format are not shown after a re-format", () => {
     const { dev, journal } = smallJournal();
-    appendRecord(journal, "note", text("old"));
+    appendRecord(journal, { kind: "note", payload: text("old") });
     const ring = dev.image.slice(8192 + 8192);
     const again = smallJournal();
     again.dev.image.set(ring, 8192 + 8192); // stale slots survive a format that did not erase them
@@ -166,7 +166,7 @@ describe("ring", () => {
     const slots = readJournal(journal).control!.layout.slotCount;
     const total = 3000;
     for (let i = 1; i <= total; i++) {
-      const { seq, slot } = appendRecord(journal, i % 3 === 0 ? "crash-report" : "note", text(`record ${i}`), { timeMs: i });
+      const { seq, slot } = appendRecord(journal, { kind: i % 3 === 0 ? "crash-report" : "note", payload: text(`record ${i}`) }, { timeMs: i });
       expect(seq).toBe(i);
       expect(slot).toBe(i % slots);
       if (i % 500 === 0 || i === slots + 1) {
@@ -183,17 +183,17 @@ describe("ring", () => {
   test("an append reports the record it overwrote and whether it was collected", () => {
     const { journal } = smallJournal();
     const slots = readJournal(journal).control!.layout.slotCount;
-    for (let i = 1; i <= slots; i++) expect(appendRecord(journal, "note", text(`${i}`)).evicted).toBeNull();
-    expect(appendRecord(journal, "note", text("next")).evicted).toEqual({ seq: 1, collected: false });
+    for (let i = 1; i <= slots; i++) expect(appendRecord(journal, { kind: "note", payload: text(`${i}`) }).evicted).toBeNull();
+    expect(appendRecord(journal, { kind: "note", payload: text("next") }).evicted).toEqual({ seq: 1, collected: false });
     markCollected(journal, 2);
-    expect(appendRecord(journal, "note", text("next")).evicted).toEqual({ seq: 2, collected: true });
+    expect(appendRecord(journal, { kind: "note", payload: text("next") }).evicted).toEqual({ seq: 2, collected: true });
   });
 
   test("a payload too large for a slot is refused, nothing written", () => {
     const { dev, journal } = smallJournal();
     dev.mark();
     const big = crypto.getRandomValues(new Uint8Array(2000));
-    expect(() => appendRecord(journal, "crash-report", big)).toThrow(RangeError);
+    expect(() => appendRecord(journal, { kind: "crash-report", payload: big })).toThrow(RangeError);
     expect(dev.writes.length).toBe(0);
   });
 
@@ -201,8 +201,8 @@ describe("ring", () => {
     const { journal } = smallJournal();
     const bin = crypto.getRandomValues(new Uint8Array(900));
     const text10k = text("frame #0 0x0000ffff in main () at crash.c:10\n".repeat(200));
-    appendRecord(journal, "crash-report", bin);
-    const { storedLength } = appendRecord(journal, "log-snapshot", text10k);
+    appendRecord(journal, { kind: "crash-report", payload: bin });
+    const { storedLength } = appendRecord(journal, { kind: "log-snapshot", payload: text10k });
     expect(storedLength).toBeLessThan(960);
     const view = readJournal(journal);
     expect(view.records[0]?.payload).toEqual(bin);

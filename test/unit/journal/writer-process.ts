@@ -21,11 +21,11 @@ function payloadFor(writer: string, i: number): string {
 
 for (let i = 0; i < count; i++) {
   if (mode === "records") {
-    appendRecord(journal, "note", new TextEncoder().encode(payloadFor(id, i)), { compress: "never" });
+    appendRecord(journal, { kind: "note", payload: new TextEncoder().encode(payloadFor(id, i)) }, { compress: "never" });
   } else if (mode === "mirror") {
     if (log === undefined) throw new Error("mirror needs LOG");
     appendFileSync(log, `mirror line ${i} ${"m".repeat(i % 50)}\n`);
-    mirrorLog(journal, 0, log);
+    mirrorLog(journal, { area: 0, path: log });
   } else if (mode === "control") {
     setNotedReason(journal, `reason ${i}`);
     markCleanShutdown(journal);
