@@ -127,6 +127,26 @@ describe("bit flips", () => {
   });
 });
 
+describe("damage", () => {
+  test("random bursts of garbage never make the parser throw or invent records", () => {
+    const { dev, journal } = smallJournal();
+    for (let i = 0; i < 30; i++) appendRecord(journal, { kind: "note", payload: text(noisy(i, 100 + i * 10)) });
+    const clean = dev.image.slice();
+    const all = recordMap(parseJournal(clean));
+    let x = 99;
+    const next = () => (x = (x * 1103515245 + 12345) >>> 0);
+    for (let round = 0; round < 400; round++) {
+      const image = clean.slice();
+      const start = next() % image.length;
+      const length = 1 + (next() % 200);
+      for (let i = start; i < Math.min(image.length, start + length); i++) image[i] = next() & 0xff;
+      const view = parseJournal(image);
+      for (const [s, body] of recordMap(view)) expect(body).toBe(all.get(s) as string);
+      expect(view.records.length + view.corruptRecords).toBeLessThanOrEqual(all.size);
+    }
+  });
+});
+
 describe("cold boot", () => {
   test.each([
     ["zeroed", () => new Uint8Array(64 * 1024)],
