@@ -12,7 +12,7 @@ import { decodeControlBlock, encodeControlBlock, type ControlBlock, type NotedRe
 import { crc32 } from "./crc32.ts";
 import { acquireLock, LOCK_WAIT_MS } from "./lock.ts";
 import { CONTROL_BYTES, RECORD_HEADER_BYTES, computeLayout, type JournalLayout, type LayoutOptions, DEFAULT_LOGS } from "./layout.ts";
-import { encodeLogHeader, headerOffset, parseLogArea, type LogTail } from "./log-area.ts";
+import { emptyLogHeader, encodeLogHeader, headerOffset, parseLogArea, type LogTail } from "./log-area.ts";
 import {
   FLAG_DEFLATE,
   RECORD_MAGIC_BYTES,
@@ -84,7 +84,8 @@ export function withJournalLock<T>(journal: Journal, fn: () => T): T {
   }
 }
 
-function readExact(device: BlockDevice, position: number, length: number): Uint8Array {
+/** Read exactly `length` bytes at `position`; RangeError when the device is shorter. */
+export function readExact(device: BlockDevice, position: number, length: number): Uint8Array {
   const buf = new Uint8Array(length);
   const n = device.readAt(buf, position);
   if (n !== length) throw new RangeError(`Cannot read "${device.path}": ${n} of ${length} bytes at ${position}`);
@@ -192,19 +193,7 @@ export function formatJournal(device: BlockDevice, options: FormatOptions = {}):
     let formatId = 0;
     while (formatId === 0) formatId = randomBytes(4).readUInt32LE(0);
     layout.logs.forEach((area, areaIndex) => {
-      const header = encodeLogHeader({
-        areaIndex,
-        generation: 1,
-        formatId,
-        head: 0,
-        sourceDev: 0n,
-        sourceIno: 0n,
-        sourceOffset: 0,
-        timeMs,
-        bootId,
-        rotations: 0,
-        path: logs[areaIndex]?.path ?? "",
-      });
+      const header = encodeLogHeader({ ...emptyLogHeader({ areaIndex, formatId, timeMs, bootId, path: logs[areaIndex]?.path ?? "" }), generation: 1 });
       device.writeAt(header, headerOffset(area, 0));
     });
     const block: ControlBlock = {

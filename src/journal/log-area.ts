@@ -60,6 +60,11 @@ export interface LogHeader {
   path: string;
 }
 
+/** The header of an area that has mirrored nothing yet (generation 0: any written copy outranks it). */
+export function emptyLogHeader(fields: Pick<LogHeader, "areaIndex" | "formatId" | "timeMs" | "bootId" | "path">): LogHeader {
+  return { ...fields, generation: 0, head: 0, sourceDev: 0n, sourceIno: 0n, sourceOffset: 0, rotations: 0 };
+}
+
 export interface LogTrailer {
   /** Logical block index this block holds. */
   index: number;

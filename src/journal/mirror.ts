@@ -13,6 +13,7 @@ import {
   blockOffset,
   chooseLogHeader,
   dataBlocks,
+  emptyLogHeader,
   decodeLogTrailer,
   encodeLogHeader,
   encodeLogTrailer,
@@ -20,7 +21,7 @@ import {
   logCapacity,
   type LogHeader,
 } from "./log-area.ts";
-import { readControlBlock, withJournalLock, type Journal } from "./journal.ts";
+import { readControlBlock, readExact, withJournalLock, type Journal } from "./journal.ts";
 
 export interface MirrorOptions {
   timeMs?: number;
@@ -41,13 +42,6 @@ export interface MirrorResult {
 
 function errorCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err ? String((err as { code: unknown }).code) : undefined;
-}
-
-function readExact(device: BlockDevice, position: number, length: number): Uint8Array {
-  const buf = new Uint8Array(length);
-  const n = device.readAt(buf, position);
-  if (n !== length) throw new RangeError(`Cannot read "${device.path}": ${n} of ${length} bytes at ${position}`);
-  return buf;
 }
 
 /** Append state kept across the steps of one call. */
@@ -176,19 +170,7 @@ export function mirrorLog(journal: Journal, source: LogSource, options: MirrorOp
       const timeMs = options.timeMs ?? Date.now();
       const bootId = options.bootId ?? control.currentBootId;
       // Both header copies lost: restart the stream at 0; its first block is written whole.
-      const base: LogHeader = chosen?.header ?? {
-        areaIndex,
-        generation: 0,
-        formatId: control.formatId,
-        head: 0,
-        sourceDev: 0n,
-        sourceIno: 0n,
-        sourceOffset: 0,
-        timeMs,
-        bootId,
-        rotations: 0,
-        path: sourcePath,
-      };
+      const base: LogHeader = chosen?.header ?? emptyLogHeader({ areaIndex, formatId: control.formatId, timeMs, bootId, path: sourcePath });
       const cursor: AreaCursor = { header: base, nextCopy: chosen === null ? 0 : chosen.which === 0 ? 1 : 0 };
       const fresh = base.sourceDev === 0n && base.sourceIno === 0n;
       const sameFile = base.sourceDev === st.dev && base.sourceIno === st.ino && base.path === sourcePath;
