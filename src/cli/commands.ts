@@ -18,4 +18,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts") },
   dump: { summary: "write the raw bytes of the phram device to stdout", load: () => import("./dump.ts") },
   clear: { summary: "zero the phram device in aligned blocks", load: () => import("./clear.ts") },
+  note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
+  shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },
 };

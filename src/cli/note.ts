@@ -1,0 +1,44 @@
+// crashkeep note [--reason R] TEXT: a breadcrumb kept in the journal across
+// the reboot; with --reason, also the reboot reason the next boot reports.
+import { openDevice } from "../copy/block-device.ts";
+import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
+import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts";
+import { makePaths } from "../system/paths.ts";
+import { parseArgs, UsageError } from "./args.ts";
+
+/** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
+const MAX_NOTE_BYTES = 4096;
+
+export const help = `Usage: crashkeep note [--reason R] [--device PATH] TEXT
+
+Add a note record to the crash journal; it survives a warm reboot and is
+archived by the next boot. With --reason, R also becomes the reboot reason
+the next boot reports (e.g. "firmware update"); TEXT then defaults to R.
+
+Options:
+  --reason R      set the noted reboot reason of this boot
+  --device PATH   the journal device: an MTD node or a file holding a raw
+                  copy (default ${DEFAULT_DEVICE})
+  -h, --help      show this help`;
+
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseArgs(args, { values: ["reason", "device"] });
+  const reason = parsed.values.get("reason");
+  const text = parsed.positionals.length > 0 ? parsed.positionals.join(" ") : reason;
+  if (text === undefined || text === "") throw new UsageError("Missing TEXT (or --reason)");
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length > MAX_NOTE_BYTES) throw new UsageError(`Note of ${bytes.length} bytes is longer than ${MAX_NOTE_BYTES}`);
+  const paths = makePaths();
+  const path = parsed.values.get("device") ?? paths.sys(DEFAULT_DEVICE);
+  const device = openDevice(path, { write: true, paths });
+  try {
+    const bootId = readBootId(paths);
+    appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
+      ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
+      ...(reason === undefined ? {} : { notedReason: reason }),
+    });
+  } finally {
+    device.close();
+  }
+  return 0;
+}
