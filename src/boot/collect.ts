@@ -6,7 +6,9 @@ import { openSync, readSync, closeSync, unlinkSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { listRecords, summarizeDmesg, type DmesgSummary, type PstoreRecord } from "../system/pstore.ts";
-import { writeEntry, type ArchiveEntry, type PendingFile } from "../archive/archive.ts";
+import { listEntries, writeEntry, type ArchiveEntry, type PendingFile } from "../archive/archive.ts";
+import type { BootEvidence } from "../journal/boot-evidence.ts";
+import { journalFacts, journalFiles } from "./journal-boot.ts";
 import { decideReason, type RebootReason } from "./reason.ts";
 
 export interface Collected {
@@ -44,6 +46,12 @@ function readHead(path: string, limit: number): string {
   }
 }
 
+function describeFiles(pstore: number, journal: number): string {
+  const parts = [`${pstore} pstore record(s)`];
+  if (journal > 0) parts.push(`${journal} journal file(s)`);
+  return parts.join(" and ");
+}
+
 export function summaryLine(reason: RebootReason, extra: string): string {
   const detail = reason.detail ? `: ${reason.detail}` : "";
   const sub = reason.subreason ? ` (${reason.subreason})` : "";
@@ -52,6 +60,8 @@ export function summaryLine(reason: RebootReason, extra: string): string {
 
 export interface CollectOptions {
   now?: Date;
+  /** What the phram journal held; undefined without a journal device. */
+  journal?: BootEvidence | undefined;
 }
 
 export function collectPreviousBoot(config: Config, paths: Paths, options: CollectOptions = {}): Collected {
@@ -61,26 +71,38 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
     r.kind === "dmesg" && !r.compressed ? summarizeDmesg(readHead(r.path, config.limits.pstoreRecordBytes)) : undefined,
   );
   const dmesg = perRecord.filter((d): d is DmesgSummary => d !== undefined);
-  const reason = decideReason({ dmesg });
+  const journal = options.journal;
+  const archiveDir = paths.sys(config.archive.dir);
+  const reason = decideReason({ dmesg, journal });
   const base = { reason, records, dmesg, kept: [] as string[], cleared: [] as string[], pruned: [] as string[] };
-  if (records.length === 0) {
-    return { ...base, entry: undefined, entryDir: undefined, summary: summaryLine(reason, "nothing to collect"), error: undefined };
+  const fromJournal = journal ? journalFiles(journal) : [];
+  // A device's first boot: no pstore, no journal yet, an empty archive. Nothing ended.
+  const firstBoot = records.length === 0 && fromJournal.length === 0 && (journal === undefined || !journal.retained) && listEntries(archiveDir).length === 0;
+  if (firstBoot || (records.length === 0 && journal === undefined)) {
+    return { ...base, entry: undefined, entryDir: undefined, summary: summaryLine(reason, journal ? "first boot: journal formatted" : "nothing to collect"), error: undefined };
   }
-  const endedMs = Math.max(...records.map((r) => r.timeMs));
+  const times = [...records.map((r) => r.timeMs), ...(journal?.records.map((r) => r.timeMs) ?? []), journal?.cleanShutdown?.timeMs ?? 0];
+  const endedMs = Math.max(...times);
   const endedAt = Number.isFinite(endedMs) && endedMs > 0 ? new Date(endedMs).toISOString() : undefined;
-  const files: PendingFile[] = records.map((r) => ({ name: r.file, kind: `pstore-${r.kind}`, source: r.path, path: r.path }));
+  const files: PendingFile[] = [
+    ...records.map((r): PendingFile => ({ name: r.file, kind: `pstore-${r.kind}`, source: r.path, path: r.path })),
+    ...fromJournal,
+  ];
   try {
     const { entry, dir, pruned } = writeEntry(
-      paths.sys(config.archive.dir),
+      archiveDir,
       {
         archivedAt: now.toISOString(),
         endedAt,
         reason: reason.reason,
         subreason: reason.subreason,
         detail: reason.detail,
-        previousBootId: undefined,
+        previousBootId: journal?.bootId ?? undefined,
         summary: summaryLine(reason, ""),
-        facts: { pstore: records.map((r, i) => ({ file: r.file, kind: r.kind, compressed: r.compressed, bytes: r.size, dmesg: perRecord[i] })) },
+        facts: {
+          pstore: records.map((r, i) => ({ file: r.file, kind: r.kind, compressed: r.compressed, bytes: r.size, dmesg: perRecord[i] })),
+          ...(journal ? { journal: journalFacts(journal) } : {}),
+        },
       },
       files,
       { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes },
@@ -95,7 +117,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         kept.push(`${r.file}: archived but not cleared: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    return { ...base, kept, cleared, pruned, entry, entryDir: dir, summary: summaryLine(reason, `archived ${records.length} pstore record(s) in ${dir}`), error: undefined };
+    return { ...base, kept, cleared, pruned, entry, entryDir: dir, summary: summaryLine(reason, `archived ${describeFiles(records.length, fromJournal.length)} in ${dir}`), error: undefined };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     const kept = records.map((r) => `${r.file}: left in pstore`);

@@ -15,6 +15,9 @@ import { boundRamoops } from "../system/bound.ts";
 import { hex } from "../config/units.ts";
 import { collectPreviousBoot, type Collected } from "./collect.ts";
 import { writeFileSync, existsSync } from "node:fs";
+import { openDevice, type BlockDevice } from "../copy/block-device.ts";
+import { readBootId } from "../journal/boot-id.ts";
+import { finishJournalBoot, openBootJournal, type JournalBoot } from "./journal-boot.ts";
 
 export interface InitOptions {
   configFile: string | undefined;
@@ -31,6 +34,7 @@ export interface InitResult {
   regions: RegionCheck[];
   modules: string[];
   device: { name: string; index: number; node: string; link: string } | undefined;
+  journal: { retained: boolean; records: number; corruptRecords: number; action: "formatted" | "new-boot"; bootId: string } | undefined;
   collected: Collected | undefined;
   errors: string[];
 }
@@ -149,15 +153,44 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }
-  try {
-    collected = collectPreviousBoot(config, paths);
-    if (collected.error) errors.push(collected.error);
-    report(collected.summary);
-    writeKmsg(paths, collected.summary);
-  } catch (err) {
-    fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+
+  // The journal: what the previous boot left there joins the pstore records.
+  let journalDevice: BlockDevice | undefined;
+  let jb: JournalBoot | undefined;
+  let journalState: InitResult["journal"];
+  if (device) {
+    try {
+      journalDevice = openDevice(device.link, { write: true, paths });
+      jb = openBootJournal(journalDevice, config, paths);
+    } catch (err) {
+      fail(`Cannot read the journal on "${device.link}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
-  return { ok: errors.length === 0, config, configFile, configErrors, regions, modules, device, collected, errors };
+  try {
+    try {
+      collected = collectPreviousBoot(config, paths, { journal: jb?.evidence });
+      if (collected.error) errors.push(collected.error);
+      report(collected.summary);
+      writeKmsg(paths, collected.summary);
+    } catch (err) {
+      fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (jb && journalDevice) {
+      const archived = collected !== undefined && collected.error === undefined;
+      try {
+        const bootId = readBootId(paths);
+        const how = finishJournalBoot(jb, journalDevice, config, { bootId, archived, paths });
+        journalState = { retained: jb.evidence.retained, records: jb.evidence.records.length, corruptRecords: jb.evidence.corruptRecords, action: how, bootId };
+        if (how === "formatted") report(`crashkeep: journal on ${device?.link} formatted${jb.relayout ? " (layout changed)" : ""}`);
+        if (!archived && jb.evidence.records.length > 0) report(`crashkeep: ${jb.evidence.records.length} journal record(s) kept on the device until the archive can take them`);
+      } catch (err) {
+        fail(`Cannot open this boot's journal record: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  } finally {
+    journalDevice?.close();
+  }
+  return { ok: errors.length === 0, config, configFile, configErrors, regions, modules, device, journal: journalState, collected, errors };
 }
 
 /** One line into the kernel log (printk level 5, notice); failures are not fatal. */

@@ -4,6 +4,7 @@ import { openDevice } from "../copy/block-device.ts";
 import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
+import { journalDevice, loadConfig } from "../config/load.ts";
 import { parseArgs, UsageError } from "./args.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
@@ -18,18 +19,20 @@ the next boot reports (e.g. "firmware update"); TEXT then defaults to R.
 Options:
   --reason R      set the noted reboot reason of this boot
   --device PATH   the journal device: an MTD node or a file holding a raw
-                  copy (default ${DEFAULT_DEVICE})
+                  copy (default: journal.device, else ${DEFAULT_DEVICE}
+                  with the configured phram name)
+  --config FILE   config file (default /etc/crashkeep/config.json)
   -h, --help      show this help`;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["reason", "device"] });
+  const parsed = parseArgs(args, { values: ["reason", "device", "config"] });
   const reason = parsed.values.get("reason");
   const text = parsed.positionals.length > 0 ? parsed.positionals.join(" ") : reason;
   if (text === undefined || text === "") throw new UsageError("Missing TEXT (or --reason)");
   const bytes = new TextEncoder().encode(text);
   if (bytes.length > MAX_NOTE_BYTES) throw new UsageError(`Note of ${bytes.length} bytes is longer than ${MAX_NOTE_BYTES}`);
   const paths = makePaths();
-  const path = parsed.values.get("device") ?? paths.sys(DEFAULT_DEVICE);
+  const path = parsed.values.get("device") ?? journalDevice(loadConfig(parsed.values.get("config"), { paths }).config, paths);
   const device = openDevice(path, { write: true, paths });
   try {
     const bootId = readBootId(paths);

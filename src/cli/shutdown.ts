@@ -3,6 +3,7 @@
 import { openDevice } from "../copy/block-device.ts";
 import { DEFAULT_DEVICE, markCleanShutdown, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
+import { journalDevice, loadConfig } from "../config/load.ts";
 import { parseArgs, UsageError } from "./args.ts";
 
 export const help = `Usage: crashkeep shutdown [--device PATH]
@@ -12,14 +13,16 @@ Run it from the init script's "stop" step, as late as possible.
 
 Options:
   --device PATH   the journal device: an MTD node or a file holding a raw
-                  copy (default ${DEFAULT_DEVICE})
+                  copy (default: journal.device, else ${DEFAULT_DEVICE}
+                  with the configured phram name)
+  --config FILE   config file (default /etc/crashkeep/config.json)
   -h, --help      show this help`;
 
 export async function run(args: string[]): Promise<number> {
-  const parsed = parseArgs(args, { values: ["device"] });
+  const parsed = parseArgs(args, { values: ["device", "config"] });
   if (parsed.positionals.length > 0) throw new UsageError(`Unexpected argument "${parsed.positionals[0]}"`);
   const paths = makePaths();
-  const path = parsed.values.get("device") ?? paths.sys(DEFAULT_DEVICE);
+  const path = parsed.values.get("device") ?? journalDevice(loadConfig(parsed.values.get("config"), { paths }).config, paths);
   const device = openDevice(path, { write: true, paths });
   try {
     markCleanShutdown(openJournal(device, { paths }));

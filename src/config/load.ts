@@ -75,7 +75,7 @@ export interface LoadedConfig {
  */
 export function loadConfig(file: string | undefined, options: LoadOptions = {}): LoadedConfig {
   const paths = options.paths ?? makePaths();
-  const explicit = file ?? process.env.CRASHKEEP_CONFIG;
+  const explicit = file ?? (process.env.CRASHKEEP_CONFIG || undefined);
   const path = explicit ?? paths.sys(DEFAULT_CONFIG_PATH);
   let text: string;
   try {

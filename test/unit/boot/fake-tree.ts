@@ -63,6 +63,7 @@ export function makeFakeTree(options: FakeOptions = {}): FakeTree {
   };
   write("proc/iomem", options.iomem ?? IOMEM_RESERVED);
   write("proc/sys/kernel/osrelease", `${RELEASE}\n`);
+  write("proc/sys/kernel/random/boot_id", "11111111-1111-4111-8111-111111111111\n");
   write("proc/modules", (options.loaded ?? []).map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`).join(""));
   write("proc/mtd", "dev:    size   erasesize  name\n");
   write("proc/mounts", `proc /proc proc rw 0 0\n${options.pstoreMounted ? "pstore /sys/fs/pstore pstore rw 0 0\n" : ""}`);
@@ -90,7 +91,7 @@ insert() {
   fi
   if [ "$name" = phram ]; then
     for p in "$@"; do case "$p" in phram=*) v=\${p#phram=}; n=\${v%%,*};
-      printf 'mtd0: 00800000 00001000 "%s"\\n' "$n" >> '${root}/proc/mtd'; : > '${root}/dev/mtd0';; esac; done
+      printf 'mtd0: 00800000 00001000 "%s"\\n' "$n" >> '${root}/proc/mtd'; truncate -s 8M '${root}/dev/mtd0';; esac; done
   fi
 }
 `;

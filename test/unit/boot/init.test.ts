@@ -30,7 +30,8 @@ describe("crashkeep init on a fake tree", () => {
     expect(readlinkSync(join(tree.root, "dev/mtdchar/crashkeep"))).toBe("../mtd0");
     expect(result.ok).toBe(true);
     expect(result.device).toMatchObject({ name: "crashkeep", index: 0 });
-    expect(lines.at(-1)).toBe("crashkeep: previous boot ended in unknown; nothing to collect");
+    expect(lines).toContain("crashkeep: previous boot ended in power-loss: the journal was not retained: RAM lost power (or a cold boot); first boot: journal formatted");
+    expect(lines.at(-1)).toBe("crashkeep: journal on " + join(tree.root, "dev/mtdchar/crashkeep") + " formatted");
     expect(existsSync(join(tree.root, "var/lib/crashkeep"))).toBe(false);
   });
 

@@ -89,12 +89,28 @@ describe("dump --raw and clear on a file-backed device", () => {
     expect(Buffer.compare(Bun.spawnSync([process.execPath, main, "dump", "--raw", dev]).stdout, bytes)).toBe(0);
     const head = Bun.spawnSync([process.execPath, main, "dump", "--raw", "--device", dev, "--bytes", "4097"]).stdout;
     expect(Buffer.compare(head, bytes.subarray(0, 4097))).toBe(0);
-    expect(crashkeep("clear", dev).code).toBe(0);
+    expect(crashkeep("clear", "--raw", dev).code).toBe(0);
     expect(readFileSync(dev).every((b) => b === 0)).toBe(true);
     expect(readFileSync(dev).length).toBe(bytes.length);
   });
 
-  test("dump without --raw is bad usage until the journal exists", () => {
-    expect(crashkeep("dump", "/dev/null").code).toBe(2);
+  test("dump reads a zeroed device as not retained; clear formats it; note and shutdown show up in dump --json", () => {
+    const dir = mkdtempSync(join(tmpdir(), "crashkeep-journal-"));
+    const dev = join(dir, "phram.bin");
+    writeFileSync(dev, new Uint8Array(1 << 20));
+    const before = crashkeep("dump", "--device", dev);
+    expect(before.code).toBe(0);
+    expect(before.out).toContain("not retained");
+    expect(JSON.parse(crashkeep("dump", "--json", dev).out).retained).toBe(false);
+    expect(crashkeep("clear", dev).code).toBe(0);
+    expect(crashkeep("note", "--device", dev, "--reason", "firmware-update", "flashing 2.1").code).toBe(0);
+    expect(crashkeep("shutdown", "--device", dev).code).toBe(0);
+    const d = JSON.parse(crashkeep("dump", "--json", "--device", dev).out);
+    expect(d.retained).toBe(true);
+    expect(d.control.notedReason.text).toBe("firmware-update");
+    expect(d.control.cleanShutdown).not.toBeNull();
+    expect(d.records.map((r: { kind: string; payload: { data: string } }) => [r.kind, r.payload.data])).toEqual([["note", "flashing 2.1"]]);
+    expect(crashkeep("dump", "--bytes", "10", dev).code).toBe(2);
   });
+
 });
