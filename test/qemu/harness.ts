@@ -67,6 +67,22 @@ export interface BootTiming {
   uptimeSeconds: number;
 }
 
+/**
+ * posix_spawn failed with ETXTBSY on this sandbox a few times while other
+ * processes were busy (never reproducible on its own): retry a few times.
+ */
+function retryBusy<T>(spawn: () => T): T {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return spawn();
+    } catch (err) {
+      const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+      if (code !== "ETXTBSY" || attempt >= 5) throw err;
+      Bun.sleepSync(200 * attempt);
+    }
+  }
+}
+
 export class QemuVm {
   static readonly #live = new Set<QemuVm>();
 
@@ -149,7 +165,7 @@ export class QemuVm {
     mkdirSync(this.logDir, { recursive: true });
     mkdirSync(this.runDir, { recursive: true });
     // A sparse copy of the template: a scenario starts from a clean disk.
-    const cp = Bun.spawnSync(["cp", "--sparse=always", join(this.#imageDir, "data.pristine.img"), this.#disk()]);
+    const cp = retryBusy(() => Bun.spawnSync(["cp", "--sparse=always", join(this.#imageDir, "data.pristine.img"), this.#disk()]));
     if (cp.exitCode !== 0) {
       copyFileSync(join(this.#imageDir, "data.pristine.img"), this.#disk());
     }
@@ -325,7 +341,7 @@ export class QemuVm {
       "-append", append.join(" "),
     ];
     appendFileSync(join(this.logDir, "console.log"), `### ${new Date().toISOString()} ${argv.join(" ")}\n`);
-    const proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const proc = retryBusy(() => Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     this.#proc = proc;
     this.#exitCode = null;
     this.#resetAt = Date.now();
