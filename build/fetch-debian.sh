@@ -27,6 +27,11 @@ for tool in apt-get apt-cache dpkg-deb; do
 	command -v "$tool" >/dev/null 2>&1 || die "Cannot find \"$tool\": this script needs a Debian host"
 done
 
+apt_depends() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1
+}
+
 # The kernel package is whatever linux-image-amd64 depends on today. With an
 # explicit KERNEL_PACKAGE the lookup (and its need for apt lists) is skipped.
 kernel_package() {
@@ -41,8 +46,13 @@ kernel_package() {
 		cat "$CACHE/kernel-package"
 		return
 	fi
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1)
+	pkg=$(apt_depends)
+	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ] && [ -z "$(cd "$CACHE" && ls linux-image-6.1.0-*-amd64_*.deb 2>/dev/null)" ]; then
+		# A fresh machine (or container) may have no package lists yet.
+		log "no apt lists for linux-image-amd64: apt-get update"
+		apt-get update -qq >&2 || true
+		pkg=$(apt_depends)
+	fi
 	[ -z "$pkg" ] || echo "$pkg" >"$CACHE/kernel-package"
 	if [ -z "$pkg" ]; then
 		# No apt lists (fresh container): fall back to a kernel already cached.

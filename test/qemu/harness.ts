@@ -45,6 +45,8 @@ export interface QemuVmOptions {
   /** Folder with vmlinuz, initrd.img, data.pristine.img (default out/qemu). */
   imageDir?: string;
   memoryMiB?: number;
+  /** Guest CPUs (default 1); TCG runs one host thread per CPU. */
+  cpus?: number;
   /** Extra kernel command line arguments. */
   append?: string[];
   /** Init scripts rcS must skip, e.g. ["S03crashkeep"] (crashkeep_test.skip=). */
@@ -223,11 +225,17 @@ export class QemuVm {
     this.send(`printf '@@CK-S-%d@@\\n' ${id}; { ${cmd}\n} </dev/null 2>&1; printf '@@CK-E-${id}-%d@@\\n' $?\n`);
     const timeoutMs = options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
     const started = Date.now();
-    await this.waitFor(new RegExp(`@@CK-S-${id}@@\\n`), timeoutMs);
-    const from = this.#cursor;
-    const end = await this.waitFor(new RegExp(`@@CK-E-${id}-(\\d+)@@\\n`), Math.max(1, timeoutMs - (Date.now() - started)));
-    const output = this.#text.slice(from, this.#cursor - end[0].length);
-    return { output, code: Number(end[1]) };
+    try {
+      await this.waitFor(new RegExp(`@@CK-S-${id}@@\\n`), timeoutMs);
+      const from = this.#cursor;
+      const end = await this.waitFor(new RegExp(`@@CK-E-${id}-(\\d+)@@\\n`), Math.max(1, timeoutMs - (Date.now() - started)));
+      const output = this.#text.slice(from, this.#cursor - end[0].length);
+      return { output, code: Number(end[1]) };
+    } catch (err) {
+      // The guest shell may still be busy with it: the scenario should end here.
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(`Cannot run ${JSON.stringify(cmd)} in the guest within ${timeoutMs} ms: ${why}`);
+    }
   }
 
   /** run(), but a non-zero exit code throws with the command's output. */
@@ -332,6 +340,7 @@ export class QemuVm {
       "qemu-system-x86_64",
       "-accel", "tcg", "-cpu", "max", // Bun's x64 build needs AVX2; /dev/kvm is not usable here
       "-m", String(this.#options.memoryMiB ?? 1024),
+      "-smp", String(this.#options.cpus ?? 1),
       "-nographic", "-no-user-config", "-nodefaults",
       "-serial", "stdio",
       "-monitor", `unix:${this.#monitorPath()},server=on,wait=off`,

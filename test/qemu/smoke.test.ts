@@ -6,7 +6,8 @@
 //
 // Run: build/make-image.sh && node_modules/.bin/bun test test/qemu
 import { afterAll, describe, expect, test } from "bun:test";
-import { QemuVm } from "./harness.ts";
+import { existsSync } from "node:fs";
+import { QemuVm, type QemuVmOptions } from "./harness.ts";
 
 const MOD = "/lib/modules/$(uname -r)/kernel";
 const RAMOOPS_ARGS = "mem_address=0x7000000 mem_size=0x800000 record_size=0x10000";
@@ -16,6 +17,12 @@ const PSTORE = "/sys/fs/pstore";
 /** Per scenario; a boot, panic and second boot take about 25 s under TCG. */
 const SCENARIO_TIMEOUT_MS = 240_000;
 
+/** Less RAM for memhog to fill under TCG; the 115 MB initramfs still fits. */
+const OOM_MEMORY_MIB = 512;
+
+/** The variant with BusyBox modprobe: MODPROBE=busybox build/make-image.sh. */
+const MODPROBE_IMAGE = "out/qemu-modprobe";
+
 const timings: string[] = [];
 
 afterAll(() => {
@@ -23,10 +30,14 @@ afterAll(() => {
   if (timings.length > 0) console.log(`QEMU scenario timings:\n${timings.join("\n")}`);
 });
 
-async function scenario(name: string, fn: (vm: QemuVm) => Promise<void>): Promise<void> {
+async function scenario(
+  name: string,
+  fn: (vm: QemuVm) => Promise<void>,
+  options: Partial<QemuVmOptions> = {},
+): Promise<void> {
   const started = Date.now();
   let boots = "";
-  await QemuVm.scenario({ name, skipInit: ["S03crashkeep"] }, async (vm) => {
+  await QemuVm.scenario({ name, skipInit: ["S03crashkeep"], ...options }, async (vm) => {
     await fn(vm);
     boots = vm.timings.map((t) => `boot ${t.boot} ready in ${(t.readyMs / 1000).toFixed(1)} s (guest uptime ${t.uptimeSeconds} s)`).join("; ");
   });
@@ -89,7 +100,7 @@ describe("QEMU smoke", () => {
         const record = await vm.runOk(`cat ${PSTORE}/dmesg-ramoops-0`);
         expect(record).toContain("memhog invoked oom-killer");
         expect(record).toContain("Kernel panic - not syncing: Out of memory");
-      });
+      }, { memoryMiB: OOM_MEMORY_MIB });
     },
     SCENARIO_TIMEOUT_MS,
   );
@@ -118,6 +129,25 @@ describe("QEMU smoke", () => {
         expect(vm.bootIndex).toBe(3);
         expect(vm.boots).toHaveLength(4);
       });
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
+
+  test.skipIf(!existsSync(`${MODPROBE_IMAGE}/initrd.img`))(
+    "BusyBox modprobe resolves the generated modules.dep (image variant MODPROBE=busybox)",
+    async () => {
+      await scenario(
+        "smoke-modprobe",
+        async (vm) => {
+          await vm.runOk(`modprobe phram ${PHRAM_ARGS} && modprobe ramoops ${RAMOOPS_ARGS}`);
+          const modules = await vm.runOk("cut -d' ' -f1 /proc/modules");
+          for (const name of ["mtd", "phram", "reed_solomon", "ramoops"]) expect(modules).toContain(`${name}\n`);
+          expect(await vm.runOk("cat /proc/mtd")).toContain('"crashkeep"');
+          await vm.runOk("modprobe -r phram");
+          expect(await vm.runOk("cut -d' ' -f1 /proc/modules")).not.toContain("mtd\n");
+        },
+        { imageDir: MODPROBE_IMAGE },
+      );
     },
     SCENARIO_TIMEOUT_MS,
   );

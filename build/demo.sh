@@ -1,0 +1,34 @@
+#!/bin/bash
+# make demo: build the binary and the test image, boot it under QEMU, panic
+# the kernel, let it reboot, and show what the next boot recovered.
+#
+#   build/demo.sh                      # the whole story, about a minute
+#   CRASH='memhog 16' PANIC_ON_OOM=1 build/demo.sh   # an OOM panic instead
+#
+# Console logs of the demo stay in out/qemu-logs/demo/.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+BUN=node_modules/.bin/bun
+BINARY=out/crashkeep
+
+# What the demo runs on the boot after the crash to show what was kept.
+export RECOVER_CMD=${RECOVER_CMD:-tail -n 12 /sys/fs/pstore/dmesg-ramoops-0}
+# How the demo crashes the guest.
+export CRASH=${CRASH:-echo c > /proc/sysrq-trigger}
+export PANIC_ON_OOM=${PANIC_ON_OOM:-0}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "crashkeep binary ($BINARY)"
+if [ ! -x "$BINARY" ] || [ -n "$(find src package.json -newer "$BINARY" -print -quit)" ]; then
+	"$BUN" build --compile --minify src/main.ts --outfile "$BINARY"
+else
+	echo "up to date"
+fi
+
+step "test image (out/qemu)"
+build/make-image.sh
+
+step "QEMU"
+exec "$BUN" build/demo.ts
