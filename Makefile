@@ -31,7 +31,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit bench clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu qemu-image demo bench clean schema
 
 deps: deps-npm deps-apt
 
@@ -69,7 +69,19 @@ schema: deps-npm
 test-unit: deps-npm
 	$(BUN) test test/unit
 
-test: deps typecheck test-unit
+# The QEMU image: Debian's kernel and BusyBox (apt-get download into
+# out/cache), the module closure, out/crashkeep, rootfs-overlay/.
+qemu-image: deps build
+	build/make-image.sh
+
+test-qemu: qemu-image
+	$(BUN) test --timeout 600000 test/qemu
+
+test: deps typecheck test-unit test-qemu
+
+# Boot the image, panic it, reboot, show what crashkeep recovered.
+demo: deps
+	build/demo.sh
 
 bench: deps build
 	$(BUN) bench/copy/run.ts

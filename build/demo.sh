@@ -12,8 +12,6 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 BUN=node_modules/.bin/bun
 BINARY=out/crashkeep
 
-# What the demo runs on the boot after the crash to show what was kept.
-export RECOVER_CMD=${RECOVER_CMD:-tail -n 12 /sys/fs/pstore/dmesg-ramoops-0}
 # How the demo crashes the guest.
 export CRASH=${CRASH:-echo c > /proc/sysrq-trigger}
 export PANIC_ON_OOM=${PANIC_ON_OOM:-0}
@@ -22,7 +20,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "crashkeep binary ($BINARY)"
 if [ ! -x "$BINARY" ] || [ -n "$(find src package.json -newer "$BINARY" -print -quit)" ]; then
-	"$BUN" build --compile --minify src/main.ts --outfile "$BINARY"
+	make --no-print-directory build
 else
 	echo "up to date"
 fi

@@ -1,21 +1,11 @@
-// The QEMU part of build/demo.sh: boot, panic, reboot, show what was kept.
-// Environment (set by demo.sh): RECOVER_CMD, CRASH, PANIC_ON_OOM.
+// The QEMU part of build/demo.sh (make demo): boot the test image, where
+// S03crashkeep runs `crashkeep init` and starts `crashkeep watch`; write a
+// log line; panic the kernel; let it reboot; show what crashkeep recovered.
+// Environment (set by demo.sh): CRASH, PANIC_ON_OOM.
 import { QemuVm } from "../test/qemu/harness.ts";
 
-const RECOVER_CMD = process.env["RECOVER_CMD"] ?? "tail -n 12 /sys/fs/pstore/dmesg-ramoops-0";
 const CRASH = process.env["CRASH"] ?? "echo c > /proc/sysrq-trigger";
 const PANIC_ON_OOM = process.env["PANIC_ON_OOM"] === "1";
-
-// Until "crashkeep init" inserts the modules at boot (S03crashkeep), the demo
-// does it, with the project's layout; it leaves modules already loaded alone.
-const MOD = "/lib/modules/$(uname -r)/kernel";
-const SETUP = [
-  `grep -q '^mtd ' /proc/modules || insmod ${MOD}/drivers/mtd/mtd.ko`,
-  `grep -q '^phram ' /proc/modules || insmod ${MOD}/drivers/mtd/devices/phram.ko phram=crashkeep,0x7800000,8Mi`,
-  `grep -q '^reed_solomon ' /proc/modules || insmod ${MOD}/lib/reed_solomon/reed_solomon.ko`,
-  `grep -q '^ramoops ' /proc/modules || insmod ${MOD}/fs/pstore/ramoops.ko mem_address=0x7000000 mem_size=0x800000 record_size=0x10000`,
-  "grep -q ' /sys/fs/pstore ' /proc/mounts || mount -t pstore pstore /sys/fs/pstore",
-].join(" && ");
 
 function say(text: string): void {
   console.log(`\n-- ${text}`);
@@ -27,24 +17,35 @@ function indent(text: string): string {
 
 const started = Date.now();
 await QemuVm.scenario({ name: "demo" }, async (vm) => {
-  say(`booted in ${((Date.now() - started) / 1000).toFixed(1)} s; boot log:`);
-  console.log(indent((vm.boots[0] ?? "").split("CRASHKEEP-BOOT-START\n")[1] ?? ""));
+  say(`booted in ${((Date.now() - started) / 1000).toFixed(1)} s; what crashkeep init said:`);
+  console.log(indent((vm.boots[0] ?? "").split("\n").filter((l) => /crashkeep|Starting crashkeep/.test(l)).join("\n")));
 
-  say("reserved RAM and modules");
-  console.log(indent(await vm.runOk(`${SETUP} && grep -i -e reserved -e ramoops /proc/iomem; cat /proc/mtd; ls -l /sys/fs/pstore`)));
-  await vm.runOk("echo 'demo: written before the crash' > /var/log/demo.txt && sync");
+  say("$ crashkeep status");
+  console.log(indent(await vm.runOk("crashkeep status")));
+
+  const line = "demo: the last thing the application logged before the crash";
+  say(`$ logger '${line}'   (the daemon mirrors /var/log/messages into the phram journal)`);
+  await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 $(cat /var/run/crashkeep.pid); sleep 1`);
   if (PANIC_ON_OOM) await vm.runOk("sysctl -w vm.panic_on_oom=1");
 
   say(`crashing the guest: ${CRASH}`);
   const crashed = await vm.expectReboot(() => vm.send(`${CRASH}\n`));
-  const panic = crashed.split("\n").filter((l) => /Kernel panic|Rebooting in|sysrq|oom-killer/.test(l));
-  console.log(indent(panic.join("\n")));
+  console.log(indent(crashed.split("\n").filter((l) => /Kernel panic|Rebooting in|sysrq|oom-killer/.test(l)).join("\n")));
 
-  say(`rebooted (boot ${vm.bootIndex}); what was kept:`);
-  await vm.runOk(SETUP);
-  console.log(indent(`$ ${RECOVER_CMD}`));
-  console.log(indent(await vm.runOk(RECOVER_CMD)));
-  console.log(indent(`$ cat /var/log/demo.txt\n${await vm.runOk("cat /var/log/demo.txt")}`));
+  say(`rebooted (boot ${vm.bootIndex}); crashkeep init said:`);
+  console.log(indent((vm.boots[vm.bootIndex] ?? "").split("\n").filter((l) => /crashkeep: /.test(l)).join("\n")));
+
+  say("$ crashkeep history");
+  console.log(indent(await vm.runOk("crashkeep history")));
+  const id = (await vm.runOk("crashkeep history --json | grep -m1 '\"id\"' | cut -d'\"' -f4")).trim();
+  say(`$ crashkeep history show ${id} | (head; the log tail's end; the panic log's end)`);
+  const shown = await vm.runOk(`crashkeep history show ${id}`);
+  const [head, ...sections] = shown.split("\n--- ");
+  console.log(indent(head ?? ""));
+  for (const s of sections) {
+    const [title, ...body] = s.split("\n");
+    console.log(indent(`--- ${title}\n[...]\n${body.filter((l) => l.trim()).slice(-8).join("\n")}`));
+  }
   await vm.stop({ keepLogs: true });
 });
 say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; console logs in out/qemu-logs/demo/`);
