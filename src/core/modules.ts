@@ -1,0 +1,166 @@
+// The modules of a crashed process: the executable and shared objects named
+// in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
+// core memory), each with its load bias, so that a pc maps to a file address.
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ElfImage } from "./elf-image.ts";
+import { PF_X } from "./elf.ts";
+import type { Core } from "./reader.ts";
+
+/** Mapped files loaded at most: a large process maps ~500 libraries. */
+export const MAX_MODULES = 1024;
+/** Largest mapped file read for CFI and symbols; larger ones are listed without them. */
+export const MAX_MODULE_FILE_BYTES = 1024 * 1024 * 1024;
+
+const AT_SYSINFO_EHDR = 33;
+
+export interface Mapping {
+  start: bigint;
+  end: bigint;
+  /** Offset in the mapped file (0 for anonymous memory). */
+  offset: bigint;
+  /** r, w, x from the core's PT_LOAD flags. */
+  perms: string;
+  path: string | undefined;
+}
+
+export interface Module {
+  path: string;
+  /** Lowest mapped address. */
+  start: bigint;
+  end: bigint;
+  /** Runtime address minus link-time address. */
+  bias: bigint;
+  image: ElfImage | undefined;
+  buildId: string | undefined;
+  /** Why the file could not be used, if so. */
+  problem: string | undefined;
+}
+
+export interface ModuleSet {
+  modules: Module[];
+  mappings: Mapping[];
+  moduleAt(addr: bigint): Module | undefined;
+  mappingAt(addr: bigint): Mapping | undefined;
+  /** Bytes from core memory, else from the module file that maps them. */
+  read(addr: bigint, n: number): Uint8Array | undefined;
+  warnings: string[];
+}
+
+export interface ModuleOptions {
+  /** Directory the mapped paths are resolved under ("/" or undefined: the live filesystem). */
+  sysroot?: string | undefined;
+}
+
+function loadImage(path: string, sysroot: string | undefined): ElfImage {
+  const real = sysroot ? join(sysroot, path) : path;
+  let file = real;
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // fixtures keep the sysroot xz-compressed and decompressed beside; nothing else is tried
+    throw new Error(`Cannot open module "${real}": no such file`);
+  }
+  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${real}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
+  return new ElfImage(new Uint8Array(readFileSync(file)));
+}
+
+export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet {
+  const warnings: string[] = [];
+  const sysroot = options.sysroot && options.sysroot !== "/" ? options.sysroot : undefined;
+  const files = core.files?.mappings ?? [];
+  const mappings: Mapping[] = core.segments.map((s) => {
+    const f = files.find((m) => m.start === s.vaddr);
+    const perms = (s.flags & 4 ? "r" : "-") + (s.flags & 2 ? "w" : "-") + (s.flags & PF_X ? "x" : "-");
+    return { start: s.vaddr, end: s.vaddr + s.memsz, offset: f?.offset ?? 0n, perms, path: f?.path };
+  });
+  const byPath = new Map<string, typeof files>();
+  for (const m of files) {
+    const list = byPath.get(m.path) ?? [];
+    list.push(m);
+    byPath.set(m.path, list);
+  }
+  const modules: Module[] = [];
+  for (const [path, maps] of byPath) {
+    if (modules.length >= MAX_MODULES) {
+      warnings.push(`more than ${MAX_MODULES} mapped files, ignoring the rest`);
+      break;
+    }
+    const first = maps.find((m) => m.offset === 0n);
+    if (!first) continue; // not an ELF image mapped from its start (a data file window)
+    const start = maps.reduce((a, m) => (m.start < a ? m.start : a), first.start);
+    const end = maps.reduce((a, m) => (m.end > a ? m.end : a), first.end);
+    const head = core.memory.read(first.start, 4);
+    const headIsElf = head ? head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46 : undefined;
+    if (headIsElf === false) continue; // mapped file that is not ELF (locale archive, fonts, ...)
+    let image: ElfImage | undefined;
+    let problem: string | undefined;
+    try {
+      image = loadImage(path, sysroot);
+    } catch (err) {
+      if (path.endsWith(" (deleted)") || headIsElf !== true) continue;
+      problem = err instanceof Error ? err.message : String(err);
+    }
+    let bias = first.start;
+    if (image) {
+      const link = image.vaddrOfOffset(0n) ?? image.firstLoad?.vaddr ?? 0n;
+      bias = first.start - link;
+    }
+    let buildId = image?.buildId;
+    const memId = buildIdFromMemory(core, first.start);
+    if (memId && buildId && memId !== buildId) {
+      warnings.push(`module "${path}" has build-id ${buildId} but the crashed process mapped ${memId}, ignoring the file`);
+      image = undefined;
+      problem = "build-id differs from the crashed process";
+    }
+    buildId ??= memId;
+    modules.push({ path, start, end, bias, image, buildId, problem });
+  }
+  const vdso = core.auxv.find(([t]) => t === AT_SYSINFO_EHDR)?.[1];
+  if (vdso !== undefined) {
+    const seg = core.segments.find((s) => s.vaddr === vdso);
+    const bytes = seg ? core.memory.read(vdso, Math.min(seg.filesz, 64 * 1024)) : undefined;
+    if (seg && bytes) {
+      try {
+        const image = new ElfImage(bytes);
+        const link = image.firstLoad?.vaddr ?? 0n;
+        modules.push({ path: "[vdso]", start: vdso, end: vdso + seg.memsz, bias: vdso - link, image, buildId: image.buildId, problem: undefined });
+      } catch {
+        warnings.push("the vDSO image in the core is not readable, ignoring");
+      }
+    }
+  }
+  modules.sort((a, b) => (a.start < b.start ? -1 : 1));
+  for (const m of mappings) if (m.path === undefined && vdso !== undefined && m.start === vdso) m.path = "[vdso]";
+  const mappingAt = (addr: bigint): Mapping | undefined => mappings.find((m) => addr >= m.start && addr < m.end);
+  const moduleAt = (addr: bigint): Module | undefined => {
+    const map = mappingAt(addr);
+    if (map?.path) {
+      const m = modules.find((x) => x.path === map.path);
+      if (m) return m;
+    }
+    return modules.find((x) => addr >= x.start && addr < x.end);
+  };
+  const read = (addr: bigint, n: number): Uint8Array | undefined => {
+    const b = core.memory.read(addr, n);
+    if (b) return b;
+    const mod = moduleAt(addr);
+    return mod?.image?.read(addr - mod.bias, n);
+  };
+  return { modules, mappings, moduleAt, mappingAt, read, warnings };
+}
+
+/** NT_GNU_BUILD_ID from the ELF header page kept from the core (PT_NOTE inside that page). */
+function buildIdFromMemory(core: Core, start: bigint): string | undefined {
+  const page = core.memory.read(start, 4096);
+  if (!page) return undefined;
+  try {
+    const image = new ElfImage(page);
+    if (image.buildId) return image.buildId;
+    // Notes are located by vaddr for shared objects (offset == vaddr in the first page).
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}
