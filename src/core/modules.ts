@@ -5,6 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ElfImage } from "./elf-image.ts";
 import { PF_X } from "./elf.ts";
+import { fileNoteFromLinkMap } from "./link-map.ts";
 import type { Core } from "./reader.ts";
 
 /** Mapped files loaded at most: a large process maps ~500 libraries. */
@@ -45,6 +46,8 @@ export interface ModuleSet {
   /** Bytes from core memory, else from the module file that maps them. */
   read(addr: bigint, n: number): Uint8Array | undefined;
   warnings: string[];
+  /** Path of the executable: the first file mapped at offset 0. */
+  exe: string | undefined;
 }
 
 export interface ModuleOptions {
@@ -52,9 +55,11 @@ export interface ModuleOptions {
   sysroot?: string | undefined;
 }
 
+const imageCache = new Map<string, ElfImage>();
+
 function loadImage(path: string, sysroot: string | undefined): ElfImage {
   const real = sysroot ? join(sysroot, path) : path;
-  let file = real;
+  const file = real;
   let size: number;
   try {
     size = statSync(file).size;
@@ -63,15 +68,31 @@ function loadImage(path: string, sysroot: string | undefined): ElfImage {
     throw new Error(`Cannot open module "${real}": no such file`);
   }
   if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${real}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
-  return new ElfImage(new Uint8Array(readFileSync(file)));
+  const key = `${file}\0${size}\0${statSync(file).mtimeMs}`;
+  let image = imageCache.get(key);
+  if (!image) {
+    image = new ElfImage(new Uint8Array(readFileSync(file)));
+    if (imageCache.size > MAX_MODULES) imageCache.clear();
+    imageCache.set(key, image);
+  }
+  return image;
 }
 
 export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet {
   const warnings: string[] = [];
   const sysroot = options.sysroot && options.sysroot !== "/" ? options.sysroot : undefined;
-  const files = core.files?.mappings ?? [];
+  const files =
+    core.files?.mappings ??
+    fileNoteFromLinkMap(core, (p) => {
+      try {
+        return loadImage(p, sysroot);
+      } catch {
+        return undefined;
+      }
+    }, warnings)?.mappings ??
+    [];
   const mappings: Mapping[] = core.segments.map((s) => {
-    const f = files.find((m) => m.start === s.vaddr);
+    const f = files.find((m) => m.start === s.vaddr) ?? (core.files ? undefined : files.find((m) => s.vaddr >= m.start && s.vaddr < m.end));
     const perms = (s.flags & 4 ? "r" : "-") + (s.flags & 2 ? "w" : "-") + (s.flags & PF_X ? "x" : "-");
     return { start: s.vaddr, end: s.vaddr + s.memsz, offset: f?.offset ?? 0n, perms, path: f?.path };
   });
@@ -148,7 +169,8 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
     const mod = moduleAt(addr);
     return mod?.image?.read(addr - mod.bias, n);
   };
-  return { modules, mappings, moduleAt, mappingAt, read, warnings };
+  const exe = files.find((m) => m.offset === 0n && m.path.startsWith("/"))?.path;
+  return { modules, mappings, moduleAt, mappingAt, read, warnings, exe };
 }
 
 /** NT_GNU_BUILD_ID from the ELF header page kept from the core (PT_NOTE inside that page). */

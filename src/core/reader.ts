@@ -7,7 +7,7 @@
 // Layout: kernel-facts.md §5 (fs/binfmt_elf.c elf_core_dump).
 import { ARCHES } from "./arch.ts";
 import {
-  ELF_HEADER_SIZE, ET_CORE, PF_W, PHDR_SIZE, PN_XNUM, PT_LOAD, PT_NOTE,
+  ELF_HEADER_SIZE, ET_CORE, PF_X, PHDR_SIZE, PN_XNUM, PT_LOAD, PT_NOTE,
   archOf, parseElfHeader, parseNotes, parseProgramHeaders,
   type Arch, type ProgramHeader,
 } from "./elf.ts";
@@ -26,8 +26,10 @@ export const STACK_BELOW_BYTES = 1024;
 export const MAX_VDSO_BYTES = 64 * 1024;
 /** ELF header pages kept (build-ids of modules whose file is missing): one page per mapped file. */
 export const MAX_HEADER_PAGES = 512;
-/** Without NT_FILE (qemu-user cores) small writable segments are kept to walk r_debug; at most this much. */
+/** Without NT_FILE (qemu-user cores) small data segments (.dynamic, r_debug, link_map) are kept; at most this much. */
 export const MAX_DATA_BYTES = 16 * 1024 * 1024;
+/** ...and only segments up to this size: r_debug and link_map live in small data segments, not in stacks or heaps. */
+export const MAX_DATA_SEGMENT_BYTES = 1024 * 1024;
 /** Total memory kept from one core, whatever its size: the bound the pipe handler relies on. */
 export const MAX_RETAINED_BYTES = 96 * 1024 * 1024;
 /** Program headers read at most: e_phnum is a u16 (PN_XNUM escapes are not followed). */
@@ -308,7 +310,7 @@ export class CoreReader {
     } else {
       let budget = MAX_DATA_BYTES;
       for (const seg of this.segments) {
-        if (!(seg.flags & PF_W) || seg.filesz === 0 || seg.filesz > budget) continue;
+        if (seg.flags & PF_X || seg.filesz === 0 || seg.filesz > MAX_DATA_SEGMENT_BYTES || seg.filesz > budget) continue;
         keep(seg, seg.vaddr, seg.vaddr + BigInt(seg.filesz));
         budget -= seg.filesz;
       }

@@ -108,7 +108,7 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
   const hasAddr = sig !== undefined && FAULT_SIGNALS.has(signo) && sig.code > 0;
   const faultAddress = hasAddr ? hex(sig.addr, 0) : null;
   const ps = core.psinfo;
-  const exe = core.files?.mappings.find((m) => m.offset === 0n && m.path.startsWith("/"))?.path ?? null;
+  const exe = mods.exe ?? null;
   const report: Report = {
     version: REPORT_VERSION,
     arch: core.arch,

@@ -37,6 +37,20 @@ describe("reports", () => {
     }
   });
 
+  test.each([
+    ["nested", "SIGSEGV", 7],
+    ["abort", "SIGABRT", 11],
+    ["threads", "SIGSEGV", 4],
+  ])("aarch64 %s (qemu-user core: no NT_FILE, modules from r_debug)", (name, signal, frames) => {
+    const r = report(name, "aarch64");
+    expect(r.arch).toBe("aarch64");
+    expect(r.signal.name).toBe(signal);
+    expect(r.incomplete).toBe(false);
+    expect(r.threads[0]!.frames.length).toBe(frames);
+    expect(r.modules.map((m) => m.path)).toEqual(expect.arrayContaining(["/lib/libc.so.6", "/lib/ld-linux-aarch64.so.1"]));
+    if (name === "abort") expect(r.cause.kind).toBe("assertion");
+  });
+
   test("signal fields", () => {
     const r = report("fpe");
     expect(r.signal).toMatchObject({ number: 8, name: "SIGFPE", code: 1, codeName: "FPE_INTDIV", meaning: "integer divide by zero" });
