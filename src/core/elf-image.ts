@@ -16,11 +16,12 @@ const SHT_NOBITS = 8;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
 
-export interface Sym {
-  value: bigint;
-  size: bigint;
-  name: string;
-  bind: number;
+interface Sym {
+  value: number;
+  size: number;
+  nameAt: number;
+  nameMax: number;
+  name: string | undefined;
 }
 
 export interface SymbolHit {
@@ -151,7 +152,7 @@ export class ElfImage {
     return undefined;
   }
 
-  /** Function symbols of .symtab, else .dynsym, sorted by address. */
+  /** Function symbols of .symtab, else .dynsym, sorted by address; names are decoded only when hit. */
   private symbolTable(): Sym[] {
     if (this.symbols) return this.symbols;
     const tab = this.sections.find((s) => s.type === SHT_SYMTAB) ?? this.sections.find((s) => s.type === SHT_DYNSYM);
@@ -163,46 +164,56 @@ export class ElfImage {
       if (strs && tab.offset + count * 24 <= this.bytes.length) {
         for (let i = 0; i < count; i++) {
           const o = tab.offset + i * 24;
-          const info = b.u8(o + 4);
-          const type = info & 0xf;
-          const shndx = b.u16(o + 6);
-          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || shndx === 0) continue;
-          const value = b.u64(o + 8);
-          if (value === 0n) continue;
+          const type = b.u8(o + 4) & 0xf;
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || b.u16(o + 6) === 0) continue;
+          // link-time addresses of user-space objects fit a double exactly; compare as numbers
+          const lo = b.u32(o + 8);
+          const hi = b.u32(o + 12);
+          if (hi >= 0x200000 || (lo === 0 && hi === 0)) continue;
           const nameOff = b.u32(o);
           if (nameOff >= strs.size || strs.offset + nameOff >= this.bytes.length) continue;
-          const name = b.cstr(strs.offset + nameOff, Math.min(4096, strs.size - nameOff), "symbol name")[0];
-          out.push({ value, size: b.u64(o + 16), name, bind: info >> 4 });
+          out.push({ value: hi * 0x100000000 + lo, size: b.u32(o + 16) + b.u32(o + 20) * 0x100000000, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
         }
       }
     }
-    // By address, then by name: gdb sorts minimal symbols so (minsyms.c compare_minimal_symbols)
-    // and takes the last of those at one address, so we match its choice among aliases.
-    out.sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    out.sort((a, b) => a.value - b.value);
     this.symbols = out;
     return out;
   }
 
-  /** The function containing a link-time address: symbol + offset (a sized symbol must cover it). */
+  private nameOf(s: Sym): string {
+    s.name ??= new Bytes(this.bytes).cstr(s.nameAt, Math.min(4096, s.nameMax), "symbol name")[0];
+    return s.name;
+  }
+
+  /**
+   * The function containing a link-time address: symbol + offset (a sized symbol
+   * must cover it). Among aliases at one address, the greatest name wins: gdb
+   * sorts minimal symbols by address then name and takes the last
+   * (gdb/minsyms.c compare_minimal_symbols, lookup_minimal_symbol_by_pc_section).
+   */
   symbolize(addr: bigint): SymbolHit | undefined {
+    if (addr < 0n || addr > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const a = Number(addr);
     const syms = this.symbolTable();
     let lo = 0;
     let hi = syms.length - 1;
     let best = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if ((syms[mid] as Sym).value <= addr) {
+      if ((syms[mid] as Sym).value <= a) {
         best = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
     if (best < 0) return undefined;
-    const top = syms[best] as Sym;
-    // the last symbol at that address that covers addr (see the sort above)
-    for (let j = best; j >= 0 && (syms[j] as Sym).value === top.value; j--) {
+    const value = (syms[best] as Sym).value;
+    let pick: Sym | undefined;
+    for (let j = best; j >= 0 && (syms[j] as Sym).value === value; j--) {
       const s = syms[j] as Sym;
-      if (s.size === 0n || addr < s.value + s.size) return { name: s.name, offset: addr - s.value };
+      if (s.size !== 0 && a >= s.value + s.size) continue;
+      if (!pick || this.nameOf(s) > this.nameOf(pick)) pick = s;
     }
-    return undefined;
+    return pick ? { name: this.nameOf(pick), offset: addr - BigInt(pick.value) } : undefined;
   }
 }

@@ -57,6 +57,18 @@ export interface ModuleOptions {
 
 const imageCache = new Map<string, ElfImage>();
 
+/**
+ * The bytes of a mapped file: mmap'ed read-only (only the pages the unwinder
+ * touches are read: headers, .eh_frame_hdr, the FDEs, the symbol table), else read whole.
+ */
+function mapFile(file: string): Uint8Array {
+  try {
+    return Bun.mmap(file, { shared: false });
+  } catch {
+    return readFileSync(file);
+  }
+}
+
 function loadImage(path: string, sysroot: string | undefined): ElfImage {
   const real = sysroot ? join(sysroot, path) : path;
   const file = real;
@@ -71,7 +83,7 @@ function loadImage(path: string, sysroot: string | undefined): ElfImage {
   const key = `${file}\0${size}\0${statSync(file).mtimeMs}`;
   let image = imageCache.get(key);
   if (!image) {
-    image = new ElfImage(new Uint8Array(readFileSync(file)));
+    image = new ElfImage(mapFile(file));
     if (imageCache.size > MAX_MODULES) imageCache.clear();
     imageCache.set(key, image);
   }
@@ -91,8 +103,9 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
       }
     }, warnings)?.mappings ??
     [];
+  const fileByStart = new Map(files.map((m) => [m.start, m] as const));
   const mappings: Mapping[] = core.segments.map((s) => {
-    const f = files.find((m) => m.start === s.vaddr) ?? (core.files ? undefined : files.find((m) => s.vaddr >= m.start && s.vaddr < m.end));
+    const f = fileByStart.get(s.vaddr) ?? (core.files ? undefined : files.find((m) => s.vaddr >= m.start && s.vaddr < m.end));
     const perms = (s.flags & 4 ? "r" : "-") + (s.flags & 2 ? "w" : "-") + (s.flags & PF_X ? "x" : "-");
     return { start: s.vaddr, end: s.vaddr + s.memsz, offset: f?.offset ?? 0n, perms, path: f?.path };
   });
@@ -154,7 +167,19 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
   }
   modules.sort((a, b) => (a.start < b.start ? -1 : 1));
   for (const m of mappings) if (m.path === undefined && vdso !== undefined && m.start === vdso) m.path = "[vdso]";
-  const mappingAt = (addr: bigint): Mapping | undefined => mappings.find((m) => addr >= m.start && addr < m.end);
+  const sorted = [...mappings].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const mappingAt = (addr: bigint): Mapping | undefined => {
+    let lo = 0;
+    let hi = sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = sorted[mid] as Mapping;
+      if (addr < m.start) hi = mid - 1;
+      else if (addr >= m.end) lo = mid + 1;
+      else return m;
+    }
+    return undefined;
+  };
   const moduleAt = (addr: bigint): Module | undefined => {
     const map = mappingAt(addr);
     if (map?.path) {
