@@ -37,34 +37,33 @@ restore; trap - EXIT
 ms_now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-# time_cmd NAME CMD... : prints "median_ms max_rss_kib"
+# time_cmd CMD... : prints "median_wall_us median_cpu_ms median_max_rss_kib"
 time_cmd() {
-  local samples=()
+  local walls=() cpus=() rss=() stats=$OUT/time.txt
   "$@" >/dev/null 2>&1 || true   # warm the page cache
   for _ in $(seq "$RUNS"); do
     local t0; t0=$(ms_now)
-    "$@" >/dev/null 2>&1 || true
+    /usr/bin/time -f "%U %S %M" -o "$stats" "$@" >/dev/null 2>&1 || true
     local t1; t1=$(ms_now)
-    samples+=($(( (t1 - t0) / 1000 )))
+    walls+=($(( (t1 - t0) / 1000 )))
+    read -r u s m < <(tail -1 "$stats")
+    cpus+=($(awk -v u="$u" -v s="$s" 'BEGIN { printf "%d", (u + s) * 1000 }'))
+    rss+=("$m")
   done
-  local med; med=$(printf '%s\n' "${samples[@]}" | median)
-  local rss; rss=$( { /usr/bin/time -v "$@" >/dev/null 2>/dev/null; } 2>&1 | awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}')
-  if [ -z "$rss" ]; then rss=$( (/usr/bin/time -v "$@" >/dev/null) 2>&1 | awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}'); fi
-  echo "$med $rss"
+  echo "$(printf '%s\n' "${walls[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median) $(printf '%s\n' "${rss[@]}" | median)"
 }
 
-printf '| core | size | tool | wall ms (median of %s) | max RSS MiB | crashkeep time ratio |\n|---|---|---|---|---|---|\n' "$RUNS"
+printf '| core | size | tool | wall ms (median of %s) | CPU ms user+sys (median) | max RSS MiB (median) | wall time vs crashkeep |\n|---|---|---|---|---|---|---|\n' "$RUNS"
 for prog in threads bigheap; do
   core=$OUT/core.$prog exe=$OUT/$prog
   size=$(du -h --apparent-size "$core" | cut -f1)
-  read -r ck_us ck_rss < <(time_cmd out/crashkeep inspect "$core")
-  read -r gdb_us gdb_rss < <(time_cmd gdb -nx -batch -ex 'set debuginfod enabled off' -ex 'thread apply all bt' "$exe" "$core")
-  read -r eu_us eu_rss < <(time_cmd eu-stack --core="$core" --executable="$exe")
-  row() { awk -v c="$1" -v s="$2" -v t="$3" -v us="$4" -v rss="$5" -v ck="$ck_us" \
-    'BEGIN { r = (t == "crashkeep inspect") ? "1" : sprintf("%.2fx faster", us / ck); if (us < ck) r = sprintf("%.2fx slower", ck / us);
-             if (t == "crashkeep inspect") r = "-";
-             printf "| %s | %s | %s | %.1f | %.1f | %s |\n", c, s, t, us / 1000, rss / 1024, r }'; }
-  row "$prog" "$size" "crashkeep inspect" "$ck_us" "$ck_rss"
-  row "$prog" "$size" "gdb -batch thread apply all bt" "$gdb_us" "$gdb_rss"
-  row "$prog" "$size" "eu-stack --core" "$eu_us" "$eu_rss"
+  read -r ck_us ck_cpu ck_rss < <(time_cmd out/crashkeep inspect "$core")
+  read -r gdb_us gdb_cpu gdb_rss < <(time_cmd gdb -nx -batch -ex 'set debuginfod enabled off' -ex 'thread apply all bt' "$exe" "$core")
+  read -r eu_us eu_cpu eu_rss < <(time_cmd eu-stack --core="$core" --executable="$exe")
+  row() { awk -v c="$1" -v s="$2" -v t="$3" -v us="$4" -v cpu="$5" -v rss="$6" -v ck="$ck_us" \
+    'BEGIN { if (t == "crashkeep inspect") r = "-"; else if (us >= ck) r = sprintf("crashkeep %.1fx faster", us / ck); else r = sprintf("crashkeep %.1fx slower", ck / us);
+             printf "| %s | %s | %s | %.0f | %d | %.1f | %s |\n", c, s, t, us / 1000, cpu, rss / 1024, r }'; }
+  row "$prog" "$size" "crashkeep inspect" "$ck_us" "$ck_cpu" "$ck_rss"
+  row "$prog" "$size" "gdb -batch thread apply all bt" "$gdb_us" "$gdb_cpu" "$gdb_rss"
+  row "$prog" "$size" "eu-stack --core" "$eu_us" "$eu_cpu" "$eu_rss"
 done
