@@ -17,8 +17,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   history: { summary: "archived boots: why each ended, panic logs", load: () => import("./history.ts") },
   config: { summary: "check or show the configuration", load: () => import("./config.ts") },
   copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts") },
-  dump: { summary: "write the raw bytes of the phram device to stdout", load: () => import("./dump.ts") },
-  clear: { summary: "zero the phram device in aligned blocks", load: () => import("./clear.ts") },
+  dump: { summary: "what the journal holds now (or, with --raw, its bytes)", load: () => import("./dump.ts") },
+  inspect: { summary: "report on an ELF core file: signal, cause, backtraces (gdb-accurate)", load: () => import("./inspect.ts") },
+  clear: { summary: "re-format the journal (or, with --raw, zero the device)", load: () => import("./clear.ts") },
   note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
   shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },
 };

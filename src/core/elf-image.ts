@@ -1,0 +1,219 @@
+// A mapped ELF file (executable, shared object or the vDSO from core memory):
+// its load segments, frame sections, symbols and build-id, read lazily.
+import { Bytes } from "./bytes.ts";
+import {
+  PT_GNU_EH_FRAME, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders,
+  type ElfHeader, type ProgramHeader, type SectionHeader,
+} from "./elf.ts";
+import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndexEntry, type FrameSection } from "./cfi.ts";
+
+/** Symbols read at most from one table: a large C++ binary has ~10^6; beyond that the cost is unreasonable. */
+export const MAX_SYMBOLS = 2_000_000;
+
+const SHT_SYMTAB = 2;
+const SHT_DYNSYM = 11;
+const SHT_NOBITS = 8;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+
+interface Sym {
+  value: number;
+  size: number;
+  nameAt: number;
+  nameMax: number;
+  name: string | undefined;
+}
+
+export interface SymbolHit {
+  name: string;
+  offset: bigint;
+}
+
+export class ElfImage {
+  readonly header: ElfHeader;
+  readonly phdrs: ProgramHeader[];
+  readonly sections: SectionHeader[];
+  readonly buildId: string | undefined;
+  private symbols: Sym[] | undefined;
+  private ehFrame: FrameSection | undefined | null = null;
+  private ehFrameHdr: FrameSection | undefined | null = null;
+  private debugFrame: FrameSection | undefined | null = null;
+  private ehIndex: FdeIndexEntry[] | undefined;
+  private debugIndex: FdeIndexEntry[] | undefined;
+
+  constructor(readonly bytes: Uint8Array) {
+    this.header = parseElfHeader(bytes);
+    this.phdrs = parseProgramHeaders(bytes, this.header.phoff, Math.min(this.header.phnum, 4096));
+    let sections: SectionHeader[] = [];
+    try {
+      sections = parseSectionHeaders(bytes, this.header);
+    } catch {
+      // in-memory images (the vDSO page) may lack section headers; the phdrs suffice
+    }
+    this.sections = sections;
+    let id: string | undefined;
+    for (const p of this.phdrs) {
+      if (p.type !== PT_NOTE || id) continue;
+      if (p.offset + p.filesz <= bytes.length) id = buildIdOf(parseNotes(bytes.subarray(p.offset, p.offset + p.filesz)).notes);
+    }
+    this.buildId = id;
+  }
+
+  /** The first PT_LOAD: link-time address of the file's start (0 for PIE and shared objects). */
+  get firstLoad(): ProgramHeader | undefined {
+    return this.phdrs.find((p) => p.type === PT_LOAD);
+  }
+
+  /** Link-time address of a file offset, through the PT_LOAD that maps it. */
+  vaddrOfOffset(off: bigint): bigint | undefined {
+    for (const p of this.phdrs) {
+      if (p.type !== PT_LOAD) continue;
+      const pageOff = BigInt(p.offset) & ~0xfffn;
+      if (off >= pageOff && off < BigInt(p.offset + p.filesz)) return p.vaddr - BigInt(p.offset) + off;
+    }
+    return undefined;
+  }
+
+  /** File bytes at a link-time address, when a PT_LOAD maps it from the file. */
+  read(vaddr: bigint, n: number): Uint8Array | undefined {
+    for (const p of this.phdrs) {
+      if (p.type !== PT_LOAD || vaddr < p.vaddr || vaddr + BigInt(n) > p.vaddr + BigInt(p.filesz)) continue;
+      const off = p.offset + Number(vaddr - p.vaddr);
+      return off + n <= this.bytes.length ? this.bytes.subarray(off, off + n) : undefined;
+    }
+    return undefined;
+  }
+
+  private section(name: string): SectionHeader | undefined {
+    return this.sections.find((s) => s.name === name && s.type !== SHT_NOBITS);
+  }
+
+  private frameSection(name: string, kind: FrameSection["kind"]): FrameSection | undefined {
+    const s = this.section(name);
+    if (!s || s.offset + s.size > this.bytes.length) return undefined;
+    return { bytes: this.bytes.subarray(s.offset, s.offset + s.size), vaddr: s.addr, kind };
+  }
+
+  private frames(): void {
+    if (this.ehFrame !== null) return;
+    this.ehFrame = this.frameSection(".eh_frame", "eh_frame");
+    this.debugFrame = this.frameSection(".debug_frame", "debug_frame");
+    const hdrPh = this.phdrs.find((p) => p.type === PT_GNU_EH_FRAME);
+    this.ehFrameHdr = undefined;
+    if (hdrPh && hdrPh.offset + hdrPh.filesz <= this.bytes.length) {
+      this.ehFrameHdr = { bytes: this.bytes.subarray(hdrPh.offset, hdrPh.offset + hdrPh.filesz), vaddr: hdrPh.vaddr, kind: "eh_frame" };
+      if (!this.ehFrame) {
+        // No section headers: find .eh_frame through eh_frame_ptr, up to the end of its segment.
+        try {
+          const b = new Bytes(this.ehFrameHdr.bytes);
+          const enc = b.u8(1);
+          if (enc === 0x1b) {
+            const addr = hdrPh.vaddr + 4n + BigInt(b.i32(4));
+            const load = this.phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + BigInt(p.filesz));
+            if (load) {
+              const off = load.offset + Number(addr - load.vaddr);
+              const end = Math.min(load.offset + load.filesz, this.bytes.length);
+              this.ehFrame = { bytes: this.bytes.subarray(off, end), vaddr: addr, kind: "eh_frame" };
+            }
+          }
+        } catch {
+          this.ehFrame = undefined;
+        }
+      }
+    }
+  }
+
+  /** The FDE covering a link-time pc: .eh_frame (through its header when present), else .debug_frame. */
+  findFde(pc: bigint): { fde: Fde; section: FrameSection } | undefined {
+    this.frames();
+    const eh = this.ehFrame ?? undefined;
+    if (eh) {
+      let fde: Fde | undefined;
+      const hdr = this.ehFrameHdr ?? undefined;
+      if (hdr) {
+        try {
+          fde = findInHdr(hdr, eh, pc);
+        } catch {
+          fde = undefined;
+        }
+      }
+      if (!fde && (!hdr || this.ehIndex)) {
+        this.ehIndex ??= indexFdes(eh);
+        fde = findInIndex(eh, this.ehIndex, pc);
+      }
+      if (fde) return { fde, section: eh };
+    }
+    const dbg = this.debugFrame ?? undefined;
+    if (dbg) {
+      this.debugIndex ??= indexFdes(dbg);
+      const fde = findInIndex(dbg, this.debugIndex, pc);
+      if (fde) return { fde, section: dbg };
+    }
+    return undefined;
+  }
+
+  /** Function symbols of .symtab, else .dynsym, sorted by address; names are decoded only when hit. */
+  private symbolTable(): Sym[] {
+    if (this.symbols) return this.symbols;
+    const tab = this.sections.find((s) => s.type === SHT_SYMTAB) ?? this.sections.find((s) => s.type === SHT_DYNSYM);
+    const out: Sym[] = [];
+    if (tab && tab.entsize === 24) {
+      const strs = this.sections[tab.link];
+      const b = new Bytes(this.bytes);
+      const count = Math.min(Math.floor(tab.size / 24), MAX_SYMBOLS);
+      if (strs && tab.offset + count * 24 <= this.bytes.length) {
+        for (let i = 0; i < count; i++) {
+          const o = tab.offset + i * 24;
+          const type = b.u8(o + 4) & 0xf;
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || b.u16(o + 6) === 0) continue;
+          // link-time addresses of user-space objects fit a double exactly; compare as numbers
+          const lo = b.u32(o + 8);
+          const hi = b.u32(o + 12);
+          if (hi >= 0x200000 || (lo === 0 && hi === 0)) continue;
+          const nameOff = b.u32(o);
+          if (nameOff >= strs.size || strs.offset + nameOff >= this.bytes.length) continue;
+          out.push({ value: hi * 0x100000000 + lo, size: b.u32(o + 16) + b.u32(o + 20) * 0x100000000, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
+        }
+      }
+    }
+    out.sort((a, b) => a.value - b.value);
+    this.symbols = out;
+    return out;
+  }
+
+  private nameOf(s: Sym): string {
+    s.name ??= new Bytes(this.bytes).cstr(s.nameAt, Math.min(4096, s.nameMax), "symbol name")[0];
+    return s.name;
+  }
+
+  /**
+   * The function containing a link-time address: symbol + offset (a sized symbol
+   * must cover it). Among aliases at one address, the greatest name wins: gdb
+   * sorts minimal symbols by address then name and takes the last
+   * (gdb/minsyms.c compare_minimal_symbols, lookup_minimal_symbol_by_pc_section).
+   */
+  symbolize(addr: bigint): SymbolHit | undefined {
+    if (addr < 0n || addr > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    const a = Number(addr);
+    const syms = this.symbolTable();
+    let lo = 0;
+    let hi = syms.length - 1;
+    let best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if ((syms[mid] as Sym).value <= a) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (best < 0) return undefined;
+    const value = (syms[best] as Sym).value;
+    let pick: Sym | undefined;
+    for (let j = best; j >= 0 && (syms[j] as Sym).value === value; j--) {
+      const s = syms[j] as Sym;
+      if (s.size !== 0 && a >= s.value + s.size) continue;
+      if (!pick || this.nameOf(s) > this.nameOf(pick)) pick = s;
+    }
+    return pick ? { name: this.nameOf(pick), offset: addr - BigInt(pick.value) } : undefined;
+  }
+}

@@ -1,0 +1,213 @@
+// The modules of a crashed process: the executable and shared objects named
+// in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
+// core memory), each with its load bias, so that a pc maps to a file address.
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ElfImage } from "./elf-image.ts";
+import { PF_X } from "./elf.ts";
+import { fileNoteFromLinkMap } from "./link-map.ts";
+import type { Core } from "./reader.ts";
+
+/** Mapped files loaded at most: a large process maps ~500 libraries. */
+export const MAX_MODULES = 1024;
+/** Largest mapped file read for CFI and symbols; larger ones are listed without them. */
+export const MAX_MODULE_FILE_BYTES = 1024 * 1024 * 1024;
+
+const AT_SYSINFO_EHDR = 33;
+
+export interface Mapping {
+  start: bigint;
+  end: bigint;
+  /** Offset in the mapped file (0 for anonymous memory). */
+  offset: bigint;
+  /** r, w, x from the core's PT_LOAD flags. */
+  perms: string;
+  path: string | undefined;
+}
+
+export interface Module {
+  path: string;
+  /** Lowest mapped address. */
+  start: bigint;
+  end: bigint;
+  /** Runtime address minus link-time address. */
+  bias: bigint;
+  image: ElfImage | undefined;
+  buildId: string | undefined;
+  /** Why the file could not be used, if so. */
+  problem: string | undefined;
+}
+
+export interface ModuleSet {
+  modules: Module[];
+  mappings: Mapping[];
+  moduleAt(addr: bigint): Module | undefined;
+  mappingAt(addr: bigint): Mapping | undefined;
+  /** Bytes from core memory, else from the module file that maps them. */
+  read(addr: bigint, n: number): Uint8Array | undefined;
+  warnings: string[];
+  /** Path of the executable: the first file mapped at offset 0. */
+  exe: string | undefined;
+}
+
+export interface ModuleOptions {
+  /** Directory the mapped paths are resolved under ("/" or undefined: the live filesystem). */
+  sysroot?: string | undefined;
+}
+
+const imageCache = new Map<string, ElfImage>();
+
+/**
+ * The bytes of a mapped file: mmap'ed read-only (only the pages the unwinder
+ * touches are read: headers, .eh_frame_hdr, the FDEs, the symbol table), else read whole.
+ */
+function mapFile(file: string): Uint8Array {
+  try {
+    return Bun.mmap(file, { shared: false });
+  } catch {
+    return readFileSync(file);
+  }
+}
+
+function loadImage(path: string, sysroot: string | undefined): ElfImage {
+  const real = sysroot ? join(sysroot, path) : path;
+  const file = real;
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    // fixtures keep the sysroot xz-compressed and decompressed beside; nothing else is tried
+    throw new Error(`Cannot open module "${real}": no such file`);
+  }
+  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${real}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
+  const key = `${file}\0${size}\0${statSync(file).mtimeMs}`;
+  let image = imageCache.get(key);
+  if (!image) {
+    image = new ElfImage(mapFile(file));
+    if (imageCache.size > MAX_MODULES) imageCache.clear();
+    imageCache.set(key, image);
+  }
+  return image;
+}
+
+export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet {
+  const warnings: string[] = [];
+  const sysroot = options.sysroot && options.sysroot !== "/" ? options.sysroot : undefined;
+  const files =
+    core.files?.mappings ??
+    fileNoteFromLinkMap(core, (p) => {
+      try {
+        return loadImage(p, sysroot);
+      } catch {
+        return undefined;
+      }
+    }, warnings)?.mappings ??
+    [];
+  const fileByStart = new Map(files.map((m) => [m.start, m] as const));
+  const mappings: Mapping[] = core.segments.map((s) => {
+    const f = fileByStart.get(s.vaddr) ?? (core.files ? undefined : files.find((m) => s.vaddr >= m.start && s.vaddr < m.end));
+    const perms = (s.flags & 4 ? "r" : "-") + (s.flags & 2 ? "w" : "-") + (s.flags & PF_X ? "x" : "-");
+    return { start: s.vaddr, end: s.vaddr + s.memsz, offset: f?.offset ?? 0n, perms, path: f?.path };
+  });
+  const byPath = new Map<string, typeof files>();
+  for (const m of files) {
+    const list = byPath.get(m.path) ?? [];
+    list.push(m);
+    byPath.set(m.path, list);
+  }
+  const modules: Module[] = [];
+  for (const [path, maps] of byPath) {
+    if (modules.length >= MAX_MODULES) {
+      warnings.push(`more than ${MAX_MODULES} mapped files, ignoring the rest`);
+      break;
+    }
+    const first = maps.find((m) => m.offset === 0n);
+    if (!first) continue; // not an ELF image mapped from its start (a data file window)
+    const start = maps.reduce((a, m) => (m.start < a ? m.start : a), first.start);
+    const end = maps.reduce((a, m) => (m.end > a ? m.end : a), first.end);
+    const head = core.memory.read(first.start, 4);
+    const headIsElf = head ? head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46 : undefined;
+    if (headIsElf === false) continue; // mapped file that is not ELF (locale archive, fonts, ...)
+    let image: ElfImage | undefined;
+    let problem: string | undefined;
+    try {
+      image = loadImage(path, sysroot);
+    } catch (err) {
+      if (path.endsWith(" (deleted)") || headIsElf !== true) continue;
+      problem = err instanceof Error ? err.message : String(err);
+    }
+    let bias = first.start;
+    if (image) {
+      const link = image.vaddrOfOffset(0n) ?? image.firstLoad?.vaddr ?? 0n;
+      bias = first.start - link;
+    }
+    let buildId = image?.buildId;
+    const memId = buildIdFromMemory(core, first.start);
+    if (memId && buildId && memId !== buildId) {
+      warnings.push(`module "${path}" has build-id ${buildId} but the crashed process mapped ${memId}, ignoring the file`);
+      image = undefined;
+      problem = "build-id differs from the crashed process";
+    }
+    buildId ??= memId;
+    modules.push({ path, start, end, bias, image, buildId, problem });
+  }
+  const vdso = core.auxv.find(([t]) => t === AT_SYSINFO_EHDR)?.[1];
+  if (vdso !== undefined) {
+    const seg = core.segments.find((s) => s.vaddr === vdso);
+    const bytes = seg ? core.memory.read(vdso, Math.min(seg.filesz, 64 * 1024)) : undefined;
+    if (seg && bytes) {
+      try {
+        const image = new ElfImage(bytes);
+        const link = image.firstLoad?.vaddr ?? 0n;
+        modules.push({ path: "[vdso]", start: vdso, end: vdso + seg.memsz, bias: vdso - link, image, buildId: image.buildId, problem: undefined });
+      } catch {
+        warnings.push("the vDSO image in the core is not readable, ignoring");
+      }
+    }
+  }
+  modules.sort((a, b) => (a.start < b.start ? -1 : 1));
+  for (const m of mappings) if (m.path === undefined && vdso !== undefined && m.start === vdso) m.path = "[vdso]";
+  const sorted = [...mappings].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const mappingAt = (addr: bigint): Mapping | undefined => {
+    let lo = 0;
+    let hi = sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = sorted[mid] as Mapping;
+      if (addr < m.start) hi = mid - 1;
+      else if (addr >= m.end) lo = mid + 1;
+      else return m;
+    }
+    return undefined;
+  };
+  const moduleAt = (addr: bigint): Module | undefined => {
+    const map = mappingAt(addr);
+    if (map?.path) {
+      const m = modules.find((x) => x.path === map.path);
+      if (m) return m;
+    }
+    return modules.find((x) => addr >= x.start && addr < x.end);
+  };
+  const read = (addr: bigint, n: number): Uint8Array | undefined => {
+    const b = core.memory.read(addr, n);
+    if (b) return b;
+    const mod = moduleAt(addr);
+    return mod?.image?.read(addr - mod.bias, n);
+  };
+  const exe = files.find((m) => m.offset === 0n && m.path.startsWith("/"))?.path;
+  return { modules, mappings, moduleAt, mappingAt, read, warnings, exe };
+}
+
+/** NT_GNU_BUILD_ID from the ELF header page kept from the core (PT_NOTE inside that page). */
+function buildIdFromMemory(core: Core, start: bigint): string | undefined {
+  const page = core.memory.read(start, 4096);
+  if (!page) return undefined;
+  try {
+    const image = new ElfImage(page);
+    if (image.buildId) return image.buildId;
+    // Notes are located by vaddr for shared objects (offset == vaddr in the first page).
+    return undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,69 @@
+// Feeding a CoreReader: from a file (positional reads that skip what the
+// reader does not want) or from a stream such as stdin (reads everything in
+// order, keeps only the wanted ranges; never seeks back).
+import { closeSync, openSync, readSync } from "node:fs";
+import { CoreReader, type Core } from "./reader.ts";
+
+/** Largest single read: the reader's wants are bounded, this keeps each buffer small. */
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export function readCoreFile(path: string): Core {
+  const fd = openSync(path, "r");
+  try {
+    const reader = new CoreReader();
+    for (let w = reader.want(); w; w = reader.want()) {
+      const buf = new Uint8Array(w.length);
+      let got = 0;
+      while (got < w.length) {
+        const n = readSync(fd, buf, got, Math.min(READ_CHUNK_BYTES, w.length - got), w.offset + got);
+        if (n <= 0) break;
+        got += n;
+      }
+      reader.feed(got === w.length ? buf : buf.subarray(0, got));
+      if (got < w.length) break;
+    }
+    if (reader.want()) reader.end();
+    return reader.result();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read a core from a stream of chunks in file order (a pipe: forward-only). */
+export async function readCoreStream(chunks: AsyncIterable<Uint8Array>): Promise<Core> {
+  const reader = new CoreReader();
+  let pos = 0;
+  let pending: Uint8Array | undefined;
+  let filled = 0;
+  for await (const chunk of chunks) {
+    let at = 0;
+    while (at < chunk.length) {
+      const w = reader.want();
+      if (!w) break;
+      const wantEnd = w.offset + w.length;
+      if (pos < w.offset) {
+        const skip = Math.min(w.offset - pos, chunk.length - at);
+        at += skip;
+        pos += skip;
+        continue;
+      }
+      pending ??= new Uint8Array(w.length);
+      const take = Math.min(wantEnd - pos, chunk.length - at);
+      pending.set(chunk.subarray(at, at + take), filled);
+      filled += take;
+      at += take;
+      pos += take;
+      if (filled === w.length) {
+        reader.feed(pending);
+        pending = undefined;
+        filled = 0;
+      }
+    }
+    // Drain the rest of the stream even when done, so the writer never blocks.
+  }
+  if (reader.want()) {
+    if (pending) reader.feed(pending.subarray(0, filled));
+    if (reader.want()) reader.end();
+  }
+  return reader.result();
+}

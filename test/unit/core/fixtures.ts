@@ -1,0 +1,54 @@
+// Test helper: decompresses the core fixtures and their sysroot
+// (test/fixtures/cores/, made by make.sh) into a temporary directory, once.
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { tmpdir } from "node:os";
+
+export const FIXTURES = join(import.meta.dir, "../../fixtures/cores");
+const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}`);
+
+function unxz(src: string, dest: string): void {
+  if (existsSync(dest) && statSync(dest).mtimeMs >= statSync(src).mtimeMs) return;
+  mkdirSync(dirname(dest), { recursive: true });
+  const r = Bun.spawnSync(["xz", "-dc", src]);
+  if (r.exitCode !== 0) throw new Error(`Cannot decompress fixture "${src}": xz failed`);
+  writeFileSync(dest, r.stdout);
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...walk(p));
+    else out.push(p);
+  }
+  return out;
+}
+
+export interface Fixture {
+  arch: string;
+  name: string;
+  core: string;
+  sysroot: string;
+  gdb: string;
+}
+
+export function fixtures(): Fixture[] {
+  const out: Fixture[] = [];
+  for (const arch of ["x86_64", "aarch64"]) {
+    const dir = join(FIXTURES, arch);
+    if (!existsSync(dir)) continue;
+    const sysroot = join(OUT, arch, "sysroot");
+    for (const f of walk(join(dir, "sysroot"))) {
+      if (f.endsWith(".xz")) unxz(f, join(sysroot, relative(join(dir, "sysroot"), f).slice(0, -3)));
+    }
+    for (const f of readdirSync(dir)) {
+      if (!f.endsWith(".core.xz")) continue;
+      const name = f.slice(0, -".core.xz".length);
+      const core = join(OUT, arch, `${name}.core`);
+      unxz(join(dir, f), core);
+      out.push({ arch, name, core, sysroot, gdb: join(dir, `${name}.gdb`) });
+    }
+  }
+  return out;
+}
