@@ -13,6 +13,7 @@ import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
 import { mountPstore } from "../system/pstore.ts";
 import { boundRamoops } from "../system/bound.ts";
 import { hex } from "../config/units.ts";
+import { setCorePattern } from "../daemon/core-pattern.ts";
 import { collectPreviousBoot, type Collected } from "./collect.ts";
 import { writeFileSync, existsSync } from "node:fs";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
@@ -24,6 +25,8 @@ export interface InitOptions {
   paths: Paths;
   /** Called with each console line as it happens. */
   report(line: string): void;
+  /** The crashkeep executable for a pipe core_pattern (default: this process's). */
+  selfPath?: string;
 }
 
 export interface InitResult {
@@ -144,6 +147,15 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
         }
       }
     }
+  }
+
+  // Core capture: point the kernel at the core directory or at `crashkeep core`.
+  let corePattern: string | undefined;
+  try {
+    corePattern = setCorePattern(config, options.selfPath ?? process.execPath, paths).pattern;
+    if (corePattern) report(`crashkeep: core_pattern ${corePattern}`);
+  } catch (err) {
+    fail(`Cannot set up core capture: ${err instanceof Error ? err.message : String(err)}`);
   }
 
   // 5–6. pstore: mount, collect into the archive, clear, decide the reason.

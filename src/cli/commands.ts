@@ -13,6 +13,7 @@ export interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   init: { summary: "boot hook: check regions, insert modules, collect and archive the previous boot", load: () => import("./init.ts") },
   watch: { summary: "the daemon: mirror log tails into the journal (and, with core capture, watch for cores)", load: () => import("./watch.ts") },
+  core: { summary: "core_pattern pipe handler: a core on stdin → a report (cores.mode pipe)", load: () => import("./core.ts") },
   status: { summary: "config, regions, modules, device, pstore and archive at a glance", load: () => import("./status.ts") },
   history: { summary: "archived boots: why each ended, panic logs", load: () => import("./history.ts") },
   config: { summary: "check or show the configuration", load: () => import("./config.ts") },

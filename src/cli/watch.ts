@@ -1,27 +1,41 @@
 // crashkeep watch: the daemon. Mirrors the configured log tails into the
-// journal every logs.intervalSeconds and on SIGUSR1; stops cleanly on
-// SIGTERM/SIGINT after a last mirror pass.
+// journal every logs.intervalSeconds and on SIGUSR1; in cores.mode "watch"
+// turns each finished core in cores.dir into a report (journal + archive)
+// within a second. SIGTERM/SIGINT: a last mirror pass, then exit 0.
 import { parseArgs } from "./args.ts";
 import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { openDevice } from "../copy/block-device.ts";
-import { openJournal } from "../journal/journal.ts";
+import { openDevice, type BlockDevice } from "../copy/block-device.ts";
+import { openJournal, type Journal } from "../journal/journal.ts";
 import { mirrorAll } from "../daemon/log-mirror.ts";
+import { CoreWatcher } from "../daemon/core-watcher.ts";
+import { recordSuppressed, type CaptureContext } from "../daemon/capture.ts";
+import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
 
 export const help = `Usage: crashkeep watch [--config FILE] [--device PATH] [--once]
 
 The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
-mirrors the tail of each configured log (logs.files) into the journal every
-logs.intervalSeconds, and at once on SIGUSR1, so that the next boot can
-archive the last lines written before a panic, hang or reset. SIGTERM or
-SIGINT: one last pass, then exit 0.
+  - mirrors the tail of each configured log (logs.files) into the journal
+    every logs.intervalSeconds, and at once on SIGUSR1, so that the next boot
+    can archive the last lines written before a panic, hang or reset;
+  - with cores.mode "watch", reads each core the kernel finishes writing in
+    cores.dir (inotify IN_CLOSE_WRITE: never a half-written one), writes its
+    report to the journal (compact) and to <archive.dir>/reports (full JSON
+    and text), keeps the core in cores.dir/kept within cores.maxCores and
+    cores.maxTotalBytes; more than cores.reportsPerMinute crashes of one
+    executable become one "suppressed N" record.
+SIGTERM or SIGINT: one last pass, then exit 0.
 
---once     one pass, then exit (for scripts and tests)
+--once     one mirror pass (and cores already waiting), then exit
 --device   the journal device (default journal.device, else /dev/mtdchar/<phram.name>)`;
 
 /** Repeated failures of the same log are said once per this many passes, not every pass. */
 const REPEAT_ERROR_EVERY = 150;
+
+function say(line: string): void {
+  console.error(`crashkeep watch: ${line}`);
+}
 
 export async function run(args: string[]): Promise<number> {
   const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["once"] });
@@ -32,46 +46,76 @@ export async function run(args: string[]): Promise<number> {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     for (const line of err.message.split("\n")) console.error(line);
-    console.error("crashkeep watch: continuing with the default config");
+    say("continuing with the default config");
     config = parseConfig({});
   }
   const path = values.get("device") ?? journalDevice(config, paths);
-  const device = openDevice(path, { write: true, paths });
-  const journal = openJournal(device, { paths });
+  let device: BlockDevice | undefined;
+  let journal: Journal | undefined;
+  try {
+    device = openDevice(path, { write: true, paths });
+    journal = openJournal(device, { paths });
+  } catch (err) {
+    // Without the journal the daemon still archives core reports (unless a device was asked for).
+    if (config.cores.mode !== "watch" || values.has("device")) throw err;
+    say(`${err instanceof Error ? err.message : String(err)}; reports go to the archive only`);
+  }
+  const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute) };
   const lastError = new Map<string, { text: string; passes: number }>();
+  const flushSuppressed = (force: boolean) => {
+    for (const s of ctx.limiter.drain(Date.now(), force)) for (const p of recordSuppressed(ctx, s)) say(p);
+  };
   const pass = () => {
-    for (const r of mirrorAll(journal, config).results) {
-      if (r.error === undefined) {
-        lastError.delete(r.path);
-        continue;
-      }
-      const prev = lastError.get(r.path);
-      if (!prev || prev.text !== r.error || prev.passes >= REPEAT_ERROR_EVERY) {
-        console.error(`Cannot mirror "${r.path}": ${r.error}`);
-        lastError.set(r.path, { text: r.error, passes: 0 });
-      } else {
-        prev.passes++;
+    if (journal) {
+      for (const r of mirrorAll(journal, config, paths).results) {
+        if (r.error === undefined) {
+          lastError.delete(r.path);
+          continue;
+        }
+        const prev = lastError.get(r.path);
+        if (!prev || prev.text !== r.error || prev.passes >= REPEAT_ERROR_EVERY) {
+          say(`Cannot mirror "${r.path}": ${r.error}`);
+          lastError.set(r.path, { text: r.error, passes: 0 });
+        } else {
+          prev.passes++;
+        }
       }
     }
+    flushSuppressed(false);
   };
+  const watcher = config.cores.mode === "watch"
+    ? new CoreWatcher(ctx, (e) => {
+        if (e.error) say(e.error);
+        else if (e.result?.reported) say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
+        else if (e.result) for (const p of e.result.problems) say(p);
+      })
+    : undefined;
   pass();
   if (flags.has("once")) {
-    device.close();
+    if (watcher) for (const name of watcher.pending()) watcher.processOne(name);
+    flushSuppressed(true);
+    device?.close();
     return 0;
   }
+  watcher?.start();
   return await new Promise<number>((resolve) => {
     const timer = setInterval(pass, config.logs.intervalSeconds * 1000);
     const stop = () => {
       clearInterval(timer);
+      watcher?.stop();
       try {
         pass();
+        flushSuppressed(true);
       } finally {
-        device.close();
+        device?.close();
         resolve(0);
       }
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
-    process.on("SIGUSR1", pass);
+    process.on("SIGUSR1", () => {
+      pass();
+      flushSuppressed(true);
+    });
   });
 }

@@ -101,5 +101,5 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
 
 /** The device the journal lives on: journal.device, else the stable phram link. */
 export function journalDevice(config: Config, paths: Paths = makePaths()): string {
-  return config.journal.device ?? paths.sys(`/dev/mtdchar/${config.phram.name}`);
+  return paths.sys(config.journal.device ?? `/dev/mtdchar/${config.phram.name}`);
 }

@@ -58,15 +58,13 @@ export interface ModuleOptions {
 const imageCache = new Map<string, ElfImage>();
 
 /**
- * The bytes of a mapped file: mmap'ed read-only (only the pages the unwinder
- * touches are read: headers, .eh_frame_hdr, the FDEs, the symbol table), else read whole.
+ * The bytes of a mapped file, read whole. Not Bun.mmap: it opens the file
+ * read-write even with { shared: false }, and while the dynamic loader
+ * (ld-linux) or any executable is open for writing, every exec on the
+ * machine fails with ETXTBSY (fs/exec.c deny_write_access) — seen here.
  */
 function mapFile(file: string): Uint8Array {
-  try {
-    return Bun.mmap(file, { shared: false });
-  } catch {
-    return readFileSync(file);
-  }
+  return readFileSync(file);
 }
 
 function loadImage(path: string, sysroot: string | undefined): ElfImage {

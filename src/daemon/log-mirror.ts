@@ -3,17 +3,18 @@
 import type { Config } from "../config/schema.ts";
 import { mirrorLog, type MirrorResult } from "../journal/mirror.ts";
 import type { Journal } from "../journal/journal.ts";
+import type { Paths } from "../system/paths.ts";
 
 export interface MirrorPass {
   results: Array<{ path: string; result?: MirrorResult; error?: string }>;
 }
 
 /** One pass over every configured log; a failing log does not stop the others. */
-export function mirrorAll(journal: Journal, config: Config): MirrorPass {
+export function mirrorAll(journal: Journal, config: Config, paths: Paths): MirrorPass {
   const results: MirrorPass["results"] = [];
   config.logs.files.forEach((f, area) => {
     try {
-      results.push({ path: f.path, result: mirrorLog(journal, { area, path: f.path }) });
+      results.push({ path: f.path, result: mirrorLog(journal, { area, path: paths.sys(f.path) }) });
     } catch (err) {
       results.push({ path: f.path, error: err instanceof Error ? err.message : String(err) });
     }

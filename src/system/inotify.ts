@@ -26,6 +26,7 @@ const LIBC_CANDIDATES = ["libc.so.6", "/lib/ld-musl-x86_64.so.1", "/lib/ld-musl-
 type Libc = {
   inotify_init1(flags: number): number;
   inotify_add_watch(fd: number, path: ReturnType<typeof ptr>, mask: number): number;
+  inotify_rm_watch(fd: number, wd: number): number;
 };
 
 let libc: Libc | undefined;
@@ -38,6 +39,7 @@ function openLibc(): Libc {
       const lib = dlopen(name, {
         inotify_init1: { args: [FFIType.i32], returns: FFIType.i32 },
         inotify_add_watch: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+        inotify_rm_watch: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
       });
       libc = lib.symbols as unknown as Libc;
       return libc;
@@ -79,6 +81,8 @@ export function parseEvents(buf: Uint8Array): InotifyEvent[] {
 export class Inotify {
   readonly fd: number;
   #closed = false;
+  #reading = false;
+  #watches = new Set<number>();
 
   constructor() {
     const fd = openLibc().inotify_init1(IN_CLOEXEC);
@@ -91,23 +95,36 @@ export class Inotify {
     const c = Buffer.from(`${path}\0`);
     const wd = openLibc().inotify_add_watch(this.fd, ptr(c), mask);
     if (wd < 0) throw new Error(`Cannot watch "${path}": inotify_add_watch failed (missing directory or fs.inotify.max_user_watches reached)`);
+    this.#watches.add(wd);
     return wd;
   }
 
   /** Wait (blocking read on the thread pool) for the next batch of events. */
   next(): Promise<InotifyEvent[]> {
+    if (this.#closed) return Promise.reject(new Error("Cannot read inotify events: closed"));
+    this.#reading = true;
     return new Promise((resolve, reject) => {
       const buf = Buffer.alloc(EVENT_BUFFER_BYTES);
       read(this.fd, buf, 0, buf.length, null, (err, n) => {
+        this.#reading = false;
+        if (this.#closed) closeSync(this.fd);
         if (err) reject(err);
         else resolve(parseEvents(buf.subarray(0, n)));
       });
     });
   }
 
+  /**
+   * Stop watching. A read blocked on the thread pool is not woken by close(2)
+   * (the syscall holds the file), and each such read would keep a pool
+   * thread forever: removing the watches makes the kernel queue IN_IGNORED,
+   * which ends the read; its callback then closes the descriptor.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeSync(this.fd);
+    for (const wd of this.#watches) openLibc().inotify_rm_watch(this.fd, wd);
+    this.#watches.clear();
+    if (!this.#reading) closeSync(this.fd);
   }
 }

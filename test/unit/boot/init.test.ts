@@ -32,7 +32,8 @@ describe("crashkeep init on a fake tree", () => {
     expect(result.device).toMatchObject({ name: "crashkeep", index: 0 });
     expect(lines).toContain("crashkeep: previous boot ended in power-loss: the journal was not retained: RAM lost power (or a cold boot); first boot: journal formatted");
     expect(lines.at(-1)).toBe("crashkeep: journal on " + join(tree.root, "dev/mtdchar/crashkeep") + " formatted");
-    expect(existsSync(join(tree.root, "var/lib/crashkeep"))).toBe(false);
+    expect(readdirSync(join(tree.root, "var/lib/crashkeep"))).toEqual(["cores"]);
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
   });
 
   test("a second run inserts nothing and keeps the link", async () => {

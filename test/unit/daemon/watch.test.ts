@@ -22,7 +22,7 @@ test("watch mirrors the log on SIGUSR1, on its interval, and once more on SIGTER
   const dev = join(dir, "phram.bin");
   const log = join(dir, "messages");
   const config = join(dir, "config.json");
-  writeFileSync(config, JSON.stringify({ logs: { files: [{ path: log, tailBytes: "16ki" }], intervalSeconds: 1 }, journal: { device: dev } }));
+  writeFileSync(config, JSON.stringify({ logs: { files: [{ path: "/messages", tailBytes: "16ki" }], intervalSeconds: 1 }, journal: { device: "/phram.bin" } }));
   writeFileSync(dev, new Uint8Array(1 << 20));
   writeFileSync(log, "line 1 before the daemon\n");
   const env = { CRASHKEEP_CONFIG: config, CRASHKEEP_ROOT: dir };

@@ -1,0 +1,134 @@
+// crashkeep core: the core_pattern pipe handler (cores.mode "pipe"; init sets
+// `|/usr/bin/crashkeep core %P %I %s %t %E`). The kernel runs it as root with
+// the core on stdin; it is read forward-only, keeping only the notes and the
+// stack memory the report needs, so memory does not grow with the core.
+import { createWriteStream, mkdirSync, renameSync, unlinkSync } from "node:fs";
+import { once } from "node:events";
+import { createGzip } from "node:zlib";
+import { parseArgs, UsageError } from "./args.ts";
+import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { openDevice, type BlockDevice } from "../copy/block-device.ts";
+import { openJournal, type Journal } from "../journal/journal.ts";
+import { readCoreStream } from "../core/source.ts";
+import { buildReport } from "../core/report.ts";
+import { captureReport, RATE_STATE_FILE, type CaptureContext } from "../daemon/capture.ts";
+import { RateLimiter } from "../daemon/rate-limit.ts";
+import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
+import { sanitizeName, stamp } from "../daemon/names.ts";
+import { writeKmsg } from "../boot/init.ts";
+import { makePaths, type Paths } from "../system/paths.ts";
+
+export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
+
+The kernel's core_pattern pipe handler: "crashkeep init" sets
+  |/usr/bin/crashkeep core %P %I %s %t %E
+when cores.mode is "pipe". Reads the core forward-only with bounded memory,
+writes the report to the journal (compact) and <archive.dir>/reports (full),
+and with cores.saveCores keeps the core gzip-compressed in cores.dir/kept,
+cut at cores.maxCoreBytes. Problems go to the kernel log (/dev/kmsg): the
+kernel does not show a pipe handler's output anywhere.`;
+
+/** Bytes read from stdin at most: a core larger than this is drained and flagged, not read further. */
+const MAX_STREAM_BYTES = 64 * 1024 ** 3;
+
+async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array) => Promise<void>) | undefined): AsyncGenerator<Uint8Array> {
+  let total = 0;
+  for await (const chunk of stream) {
+    total += chunk.length;
+    if (total > MAX_STREAM_BYTES) continue;
+    if (sink) await sink(chunk);
+    yield chunk;
+  }
+}
+
+/** A gzip writer into dir/name that stops taking input past capBytes of core. */
+function coreSaver(dir: string, name: string, capBytes: number) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${dir}/.${name}.tmp${process.pid}`;
+  // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
+  const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
+  const gzip = createGzip({ level: 1 });
+  gzip.pipe(out);
+  let taken = 0;
+  let truncated = false;
+  return {
+    /** Resolves when gzip can take more: memory stays bounded whatever the core size. */
+    async write(chunk: Uint8Array): Promise<void> {
+      if (taken >= capBytes) {
+        truncated = true;
+        return;
+      }
+      const part = chunk.subarray(0, capBytes - taken);
+      if (part.length < chunk.length) truncated = true;
+      taken += part.length;
+      if (!gzip.write(part)) await once(gzip, "drain");
+    },
+    async finish(): Promise<{ path: string; truncated: boolean }> {
+      const closed = once(out, "close");
+      gzip.end();
+      await closed;
+      const final = `${dir}/${name}${truncated ? ".truncated" : ""}.gz`;
+      renameSync(tmp, final);
+      return { path: final, truncated };
+    },
+    abort() {
+      gzip.destroy();
+      out.destroy();
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+function loadOrDefaults(file: string | undefined, paths: Paths, problems: string[]): Config {
+  try {
+    return loadConfig(file, { paths }).config;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.message.split("\n"), "continuing with the default config");
+    return parseConfig({});
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs(args, { values: ["config"] });
+  if (positionals.length < 5) throw new UsageError("Needs PID TID SIGNAL TIME EXE (core_pattern: |crashkeep core %P %I %s %t %E)");
+  const [pid = "", tid = "", signal = "", time = "", exeArg = ""] = positionals;
+  const paths = makePaths();
+  const problems: string[] = [];
+  const config = loadOrDefaults(values.get("config"), paths, problems);
+  const exe = exeArg.replaceAll("!", "/"); // %E writes "/" as "!" (fs/coredump.c)
+  let device: BlockDevice | undefined;
+  let journal: Journal | undefined;
+  try {
+    device = openDevice(journalDevice(config, paths), { write: true, paths });
+    journal = openJournal(device, { paths });
+  } catch (err) {
+    problems.push(`${err instanceof Error ? err.message : String(err)}; the report goes to the archive only`);
+  }
+  const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute, paths.sys(RATE_STATE_FILE)) };
+  const when = Number(time) > 0 ? new Date(Number(time) * 1000) : new Date();
+  const saver = config.cores.saveCores && config.cores.maxCores > 0
+    ? coreSaver(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), `${stamp(when)}-${sanitizeName(exe.split("/").pop())}-${sanitizeName(pid)}.core`, config.cores.maxCoreBytes)
+    : undefined;
+  try {
+    const core = await readCoreStream(tee(Bun.stdin.stream(), saver ? (c) => saver.write(c) : undefined));
+    const result = captureReport({ exe, build: () => buildReport(core) }, ctx, when);
+    problems.push(...result.problems);
+    const saved = saver ? await saver.finish() : undefined;
+    if (saved) enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);
+    writeKmsg(paths, `crashkeep: ${result.reported ? "reported" : "rate-limited"} crash of ${exe} (pid ${pid}, tid ${tid}, signal ${signal})` +
+      (result.reportDir ? ` → ${result.reportDir}` : "") + (saved ? `; core kept${saved.truncated ? " (cut at cores.maxCoreBytes)" : ""}` : ""));
+  } catch (err) {
+    saver?.abort();
+    problems.push(`Cannot report the crash of ${exe} (pid ${pid}): ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    device?.close();
+  }
+  for (const p of problems) writeKmsg(paths, `crashkeep core: ${p}`);
+  return problems.length === 0 ? 0 : 1;
+}
