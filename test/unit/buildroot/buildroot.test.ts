@@ -65,6 +65,8 @@ describe("check-package rules (our checker)", () => {
     ["mk tab outside define", () => checkMk("x.mk", mkOk("\tCRASHKEEP_VERSION = 1\n"), "crashkeep"), /unexpected indent with tabs/],
     ["mk prefix typo", () => checkMk("x.mk", mkOk("CRASHKEPE_VERSION = 1\n"), "crashkeep"), /possible typo/],
     ["mk ifdef", () => checkMk("x.mk", mkOk("ifdef BR2_aarch64\nCRASHKEEP_X = 1\nendif\n"), "crashkeep"), /ifdef/],
+    ["mk else ifdef", () => checkMk("x.mk", mkOk("ifeq ($(A),y)\nCRASHKEEP_X = 1\nelse ifdef B\nCRASHKEEP_X = 2\nendif\n"), "crashkeep"), /ifdef/],
+    ["mk HOST_DIR/usr", () => checkMk("x.mk", mkOk("CRASHKEEP_X = $(HOST_DIR)/usr/bin\n"), "crashkeep"), /HOST_DIR/],
     ["mk braces", () => checkMk("x.mk", mkOk("CRASHKEEP_X = ${CRASHKEEP_VERSION}\n"), "crashkeep"), /not \$\{\}/],
     ["mk useless flag", () => checkMk("x.mk", mkOk("CRASHKEEP_INSTALL_TARGET = YES\n"), "crashkeep"), /useless default/],
     ["mk override", () => checkMk("x.mk", mkOk("CRASHKEEP_X = 1\nCRASHKEEP_X = 2\n"), "crashkeep"), /unconditional override/],

@@ -54,7 +54,9 @@ export function checkMk(file: string, text: string, pkg: string): string[] {
       if (expectTab && !line.startsWith("\t") && !(inDefine && comment)) out.push(`${at}: expected indent with tabs`);
       if (!expectTab && line.startsWith("\t")) out.push(`${at}: unexpected indent with tabs`);
     }
-    if (/^\s*(ifdef|ifndef)\s/.test(line)) out.push(`${at}: use ifeq ($(VAR),y), not ifdef/ifndef`);
+    if (/^\s*(else\s+)?(ifdef|ifndef)\s/.test(line)) out.push(`${at}: use ifeq ($(VAR),y), not ifdef/ifndef`);
+    if (/^[^#].*\$\(HOST_DIR\)\/usr/.test(line)) out.push(`${at}: install files to $(HOST_DIR)/ instead of $(HOST_DIR)/usr/`);
+    if (/[^\x00-\x7f]/.test(line)) out.push(`${at}: non-ASCII character`);
     if (/^[^#].*[^$]\$\{\w+\}/.test(line)) out.push(`${at}: use $() to delimit variables, not \${}`);
     if (/(  |\t ?)\\$/.test(line.trimEnd())) out.push(`${at}: use only one space before backslash`);
     if (/_(INSTALL_TARGET\s*=\s*YES|INSTALL_STAGING\s*=\s*NO|INSTALL_IMAGES\s*=\s*NO|REDISTRIBUTE\s*=\s*YES)\b/.test(line) && depth === 0) {
