@@ -240,7 +240,10 @@ function parseTargets(argv: string[]): { targets: DistTarget[]; noBuild: boolean
 async function main(argv: string[]): Promise<number> {
   const { targets, noBuild } = parseTargets(argv);
   const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
-  const mtime = run(["git", "log", "-1", "--format=%ct"]).out || "0";
+  // Tarball mtimes: SOURCE_DATE_EPOCH, else the commit that last changed
+  // package.json (the version), so unrelated commits keep the same bytes.
+  const fromGit = run(["git", "log", "-1", "--format=%ct", "--", "package.json"]);
+  const mtime = process.env.SOURCE_DATE_EPOCH ?? (fromGit.code === 0 && /^\d+$/.test(fromGit.out) ? fromGit.out : "0");
   mkdirSync(DIST, { recursive: true });
   const scratch = join(DIST, ".scratch");
   mkdirSync(scratch, { recursive: true });

@@ -278,9 +278,9 @@ describe("reserved memory in the defconfigs matches the configs", () => {
 describe("systemd unit", () => {
   const unit = read(join(PKG, "crashkeep.service"));
   test("init before the daemon, shutdown marker on stop, ahead of systemd-pstore", () => {
-    expect(unit).toMatch(/^ExecStartPre=\/usr\/bin\/crashkeep init /m);
+    expect(unit).toMatch(/^ExecStartPre=-\/usr\/bin\/crashkeep init /m);
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/crashkeep watch /m);
-    expect(unit).toMatch(/^ExecStop=.*\/usr\/bin\/crashkeep shutdown/m);
+    expect(unit).toMatch(/^ExecStopPost=.*"\$\$SERVICE_RESULT" = success.*\/usr\/bin\/crashkeep shutdown/m);
     expect(unit).toMatch(/^Before=.*\bsystemd-pstore\.service\b/m);
     expect(unit).toMatch(/^EnvironmentFile=-\/etc\/default\/crashkeep$/m);
     expect(unit).toMatch(/^WantedBy=/m);
