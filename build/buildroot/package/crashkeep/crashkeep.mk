@@ -1,0 +1,58 @@
+################################################################################
+#
+# crashkeep
+#
+################################################################################
+
+# A prebuilt, self-contained Bun executable: one release tarball per target
+# (make dist in the crashkeep repository writes them and crashkeep.hash).
+CRASHKEEP_VERSION = 0.1.0
+ifeq ($(BR2_aarch64),y)
+CRASHKEEP_DIST_TARGET = arm64
+else ifeq ($(BR2_TOOLCHAIN_USES_MUSL),y)
+CRASHKEEP_DIST_TARGET = x64-musl
+else ifeq ($(BR2_X86_CPU_HAS_AVX2),y)
+CRASHKEEP_DIST_TARGET = x64
+else
+CRASHKEEP_DIST_TARGET = x64-baseline
+endif
+CRASHKEEP_SOURCE = crashkeep-$(CRASHKEEP_VERSION)-linux-$(CRASHKEEP_DIST_TARGET).tar.gz
+# The release tarballs of a crashkeep checkout (make dist) unless
+# BR2_PACKAGE_CRASHKEEP_SITE names a download location.
+ifeq ($(call qstrip,$(BR2_PACKAGE_CRASHKEEP_SITE)),)
+CRASHKEEP_SITE = file://$(BR2_EXTERNAL_CRASHKEEP_PATH)/../../out/dist
+else
+CRASHKEEP_SITE = $(call qstrip,$(BR2_PACKAGE_CRASHKEEP_SITE))
+endif
+CRASHKEEP_LICENSE = MIT
+
+define CRASHKEEP_INSTALL_TARGET_CMDS
+	$(INSTALL) -D -m 0755 $(@D)/crashkeep $(TARGET_DIR)/usr/bin/crashkeep
+	$(INSTALL) -D -m 0644 $(CRASHKEEP_PKGDIR)/config.json \
+		$(TARGET_DIR)/etc/crashkeep/config.json
+endef
+
+define CRASHKEEP_INSTALL_INIT_SYSV
+	$(INSTALL) -D -m 0755 $(CRASHKEEP_PKGDIR)/S03crashkeep \
+		$(TARGET_DIR)/etc/init.d/S03crashkeep
+endef
+
+define CRASHKEEP_INSTALL_INIT_SYSTEMD
+	$(INSTALL) -D -m 0644 $(CRASHKEEP_PKGDIR)/crashkeep.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/crashkeep.service
+endef
+
+# KCONFIG_*_OPT resolve no dependencies: MTD and PSTORE are enabled here or
+# olddefconfig drops the modules. MTD_PHRAM and PSTORE_RAM also need
+# HAS_IOMEM (selected by x86 and arm64); PSTORE_RAM selects REED_SOLOMON.
+# MTD_CHAR is its own option only before mtdchar moved into the MTD core
+# (Linux 6.1 has no such symbol, and olddefconfig then drops it).
+define CRASHKEEP_LINUX_CONFIG_FIXUPS
+	$(call KCONFIG_ENABLE_OPT,CONFIG_MTD)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_MTD_CHAR)
+	$(call KCONFIG_SET_OPT,CONFIG_MTD_PHRAM,m)
+	$(call KCONFIG_ENABLE_OPT,CONFIG_PSTORE)
+	$(call KCONFIG_SET_OPT,CONFIG_PSTORE_RAM,m)
+endef
+
+$(eval $(generic-package))
