@@ -11,7 +11,7 @@ TARGET ?=
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
-APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils
+APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -31,7 +31,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu qemu-image demo bench clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu qemu-image demo bench dist clean schema
 
 deps: deps-npm deps-apt
 
@@ -85,6 +85,11 @@ demo: deps
 
 bench: deps build
 	$(BUN) bench/copy/run.ts
+
+# Release tarballs for every target, SHA256SUMS and the Buildroot hash file
+# (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
+dist: deps-npm
+	$(BUN) build/dist.ts
 
 clean:
 	rm -rf $(OUT)
