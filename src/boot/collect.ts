@@ -46,6 +46,18 @@ function readHead(path: string, limit: number): string {
   }
 }
 
+/** "crasher (pid 123, SEGV_MAPERR at 0x10)" from the newest crash report in the journal. */
+function lastUserCrash(journal: BootEvidence): string | undefined {
+  const r = [...journal.records].reverse().find((x) => x.kind === "crash-report");
+  if (!r) return undefined;
+  try {
+    const c = JSON.parse(new TextDecoder().decode(r.payload)) as { comm?: unknown; pid?: unknown; signal?: unknown };
+    return `${String(c.comm ?? "?")} (pid ${String(c.pid ?? "?")}, ${String(c.signal ?? "?")})`;
+  } catch {
+    return "a crash report that does not parse";
+  }
+}
+
 function describeFiles(pstore: number, journal: number): string {
   const parts = [`${pstore} pstore record(s)`];
   if (journal > 0) parts.push(`${journal} journal file(s)`);
@@ -74,12 +86,14 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
   const journal = options.journal;
   const archiveDir = paths.sys(config.archive.dir);
   const reason = decideReason({ dmesg, journal });
+  const lastCrash = journal ? lastUserCrash(journal) : undefined;
   const base = { reason, records, dmesg, kept: [] as string[], cleared: [] as string[], pruned: [] as string[] };
   const fromJournal = journal ? journalFiles(journal) : [];
   // A device's first boot: no pstore, no journal yet, an empty archive. Nothing ended.
   const firstBoot = records.length === 0 && fromJournal.length === 0 && (journal === undefined || !journal.retained) && listEntries(archiveDir).length === 0;
   if (firstBoot || (records.length === 0 && journal === undefined)) {
-    return { ...base, entry: undefined, entryDir: undefined, summary: summaryLine(reason, journal ? "first boot: journal formatted" : "nothing to collect"), error: undefined };
+    const summary = journal ? "crashkeep: first boot: no journal and no archive yet, nothing to collect" : summaryLine(reason, "nothing to collect");
+    return { ...base, entry: undefined, entryDir: undefined, summary, error: undefined };
   }
   const times = [...records.map((r) => r.timeMs), ...(journal?.records.map((r) => r.timeMs) ?? []), journal?.cleanShutdown?.timeMs ?? 0];
   const endedMs = Math.max(...times);
@@ -98,7 +112,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         subreason: reason.subreason,
         detail: reason.detail,
         previousBootId: journal?.bootId ?? undefined,
-        summary: summaryLine(reason, ""),
+        summary: summaryLine(reason, lastCrash ? `last user-space crash before it: ${lastCrash}` : ""),
         facts: {
           pstore: records.map((r, i) => ({ file: r.file, kind: r.kind, compressed: r.compressed, bytes: r.size, dmesg: perRecord[i] })),
           ...(journal ? { journal: journalFacts(journal) } : {}),
@@ -117,7 +131,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         kept.push(`${r.file}: archived but not cleared: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    return { ...base, kept, cleared, pruned, entry, entryDir: dir, summary: summaryLine(reason, `archived ${describeFiles(records.length, fromJournal.length)} in ${dir}`), error: undefined };
+    return { ...base, kept, cleared, pruned, entry, entryDir: dir, summary: summaryLine(reason, `${lastCrash ? `last user-space crash before it: ${lastCrash}; ` : ""}archived ${describeFiles(records.length, fromJournal.length)} in ${dir}`), error: undefined };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     const kept = records.map((r) => `${r.file}: left in pstore`);

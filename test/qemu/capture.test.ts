@@ -1,0 +1,91 @@
+// Issue 6's scenarios in one VM chain: a crash in watch mode then a kernel
+// panic; a crash loop; the pipe handler with a saved, capped core.
+//
+// Run: make qemu-image && node_modules/.bin/bun test test/qemu/capture.test.ts
+import { afterAll, expect, test } from "bun:test";
+import { QemuVm } from "./harness.ts";
+
+afterAll(() => QemuVm.killAll());
+
+interface DumpRecord {
+  seq: number;
+  kind: string;
+  payload: { data: string };
+}
+
+async function records(vm: QemuVm): Promise<DumpRecord[]> {
+  return (JSON.parse(await vm.runOk("crashkeep dump --json")) as { records: DumpRecord[] }).records;
+}
+
+test(
+  "watch mode: crash → report in the journal within a second → panic → the archive joins them; a crash loop; pipe mode",
+  async () => {
+    await QemuVm.scenario({ name: "capture" }, async (vm) => {
+      expect(await vm.runOk("cat /proc/sys/kernel/core_pattern")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
+
+      // 1. A segfault three calls deep. Time from the crash to the record in the journal.
+      const t = await vm.runOk(
+        "ulimit -c unlimited; s=$(date +%s%N); crasher; " +
+          "n=0; until crashkeep dump --json | grep -q crash-report; do n=$((n+1)); [ $n -gt 100 ] && break; sleep 0.05; done; " +
+          "echo $(( ($(date +%s%N) - s) / 1000000 ))",
+      );
+      const latencyMs = Number(t.trim().split("\n").at(-1));
+      console.log(`crash → journal report: ${latencyMs} ms (guest clock, includes crashkeep dump start-up)`);
+      const [report] = (await records(vm)).filter((r) => r.kind === "crash-report");
+      const compact = JSON.parse(report?.payload.data ?? "{}") as { comm: string; signal: string; threads: Array<{ frames: string[] }> };
+      expect(compact.comm).toBe("crasher");
+      expect(compact.signal).toBe("SEGV_MAPERR at 0x10");
+      const frames = compact.threads[0]?.frames.join("\n") ?? "";
+      expect(frames).toMatch(/crasher_level_three\+/);
+      expect(frames).toMatch(/crasher_level_two\+/);
+      expect(frames).toMatch(/crasher_level_one\+/);
+      expect(frames).toMatch(/main\+/);
+      expect(await vm.runOk("ls /var/lib/crashkeep/cores/kept | wc -l")).toBe("1\n");
+      expect(await vm.runOk("stat -c %a /var/lib/crashkeep/cores /var/lib/crashkeep/cores/kept/*")).toMatch(/^700\n600\n$/);
+
+      // ... then a kernel panic: the next boot's entry holds both.
+      await vm.crash();
+      const boot1 = vm.boots[1] ?? "";
+      expect(boot1).toMatch(/previous boot ended in kernel-panic: sysrq triggered crash; last user-space crash before it: crasher \(pid \d+, SEGV_MAPERR at 0x10\)/);
+      const [entry] = JSON.parse(await vm.runOk("crashkeep history --json")) as Array<{ id: string; reason: string; files: Array<{ name: string; kind: string }> }>;
+      expect(entry?.reason).toBe("kernel-panic");
+      const kinds = entry?.files.map((f) => f.kind) ?? [];
+      expect(kinds).toContain("pstore-dmesg");
+      expect(kinds).toContain("journal-crash-report");
+      const file = entry?.files.find((f) => f.kind === "journal-crash-report")?.name;
+      expect(await vm.runOk(`cat /var/lib/crashkeep/${entry?.id}/${file}`)).toContain("crasher_level_three");
+
+      // 2. A crash loop: 50 crashes in about 10 s. The daemon stays up and bounded.
+      const pid = (await vm.runOk("cat /var/run/crashkeep.pid")).trim();
+      await vm.runOk("ulimit -c unlimited; i=0; while [ $i -lt 50 ]; do crasher; i=$((i+1)); sleep 0.2; done 2>/dev/null; sleep 2", { timeoutMs: 120_000 });
+      await vm.runOk(`kill -USR1 ${pid}; sleep 1`);
+      expect((await vm.runOk(`kill -0 ${pid} && echo alive`)).trim()).toBe("alive");
+      const rss = Number((await vm.runOk(`grep VmRSS /proc/${pid}/status | tr -s ' ' | cut -d' ' -f2`)).trim());
+      console.log(`daemon RSS after the crash loop: ${rss} KiB`);
+      const loop = await records(vm);
+      const reports = loop.filter((r) => r.kind === "crash-report");
+      const suppressed = loop.filter((r) => r.kind === "note" && r.payload.data.startsWith("suppressed "));
+      expect(reports.length).toBe(5);
+      expect(suppressed).toHaveLength(1);
+      expect(suppressed[0]?.payload.data).toMatch(/^suppressed 45 crash report\(s\) of \/usr\/bin\/crasher/);
+      expect(Number((await vm.runOk("ls /var/lib/crashkeep/cores/kept | wc -l")).trim())).toBeLessThanOrEqual(4);
+
+      // 3. Pipe mode, saving the core compressed and capped at 64 KiB.
+      await vm.runOk(
+        "mkdir -p /var/crashkeep-test && cat > /var/crashkeep-test/config.json <<'EOF2'\n" +
+          '{ "cores": { "mode": "pipe", "saveCores": true, "maxCoreBytes": "64ki" } }\nEOF2\nsync',
+      );
+      await vm.reboot({ force: true });
+      expect(await vm.runOk("cat /proc/sys/kernel/core_pattern")).toBe("|/usr/bin/crashkeep core %P %I %s %t %E\n");
+      await vm.runOk("crasher; sleep 3");
+      const piped = (await records(vm)).filter((r) => r.kind === "crash-report");
+      expect(piped).toHaveLength(1);
+      expect(JSON.parse(piped[0]?.payload.data ?? "{}").signal).toBe("SEGV_MAPERR at 0x10");
+      const saved = (await vm.runOk("ls /var/lib/crashkeep/cores/kept/ | grep gz")).trim();
+      expect(saved).toMatch(/-crasher-\d+\.core\.truncated\.gz$/);
+      expect(Number(await vm.runOk(`gzip -dc /var/lib/crashkeep/cores/kept/${saved} | wc -c`))).toBe(65536);
+      expect(await vm.runOk("dmesg | grep 'crashkeep: reported crash'")).toContain("/usr/bin/crasher");
+    });
+  },
+  900_000,
+);
