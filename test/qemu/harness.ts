@@ -114,6 +114,7 @@ export class QemuVm {
   #wake: () => void = () => {};
   #changed: Promise<void>;
   #resetAt = 0;
+  #stopped = false;
 
   constructor(options: QemuVmOptions) {
     this.#options = options;
@@ -164,7 +165,8 @@ export class QemuVm {
    * returns the match and consumes up to its end.
    */
   async waitFor(marker: string | RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    const pattern = typeof marker === "string" ? new RegExp(escapeRegExp(marker)) : marker;
+    // Without g/y flags exec() ignores lastIndex: every search starts at the cursor.
+    const pattern = typeof marker === "string" ? new RegExp(escapeRegExp(marker)) : new RegExp(marker.source, marker.flags.replace(/[gy]/g, ""));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const rest = this.#text.slice(this.#cursor);
@@ -290,8 +292,10 @@ export class QemuVm {
     return this.boots[before] ?? "";
   }
 
-  /** Kill QEMU and write the logs; they are deleted unless keepLogs. */
+  /** Kill QEMU and write the logs; they are deleted unless keepLogs. Only the first call counts. */
   async stop(options: { keepLogs?: boolean } = {}): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     await this.#kill();
     QemuVm.#live.delete(this);
     this.#flushPartial();
@@ -312,6 +316,7 @@ export class QemuVm {
   }
 
   #start(): void {
+    if (this.#stopped) throw new Error(`Cannot start scenario ${this.name} again: it was stopped`);
     const append = [
       "console=ttyS0",
       `memmap=${MEMMAP}`,
@@ -469,4 +474,11 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+// No QEMU may outlive the test run (a CI job would wait on it or lose a core).
 process.on("exit", () => QemuVm.killAll());
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    QemuVm.killAll();
+    process.kill(process.pid, signal);
+  });
+}
