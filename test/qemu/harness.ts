@@ -13,8 +13,9 @@
 // CRASHKEEP-READY when the shell reads commands. A reset (panic=1, sysrq,
 // reboot) keeps QEMU running and the guest RAM (reference/kernel-facts.md §7);
 // powerCycle() starts a new QEMU process, which loses it. The console log is
-// split into boots at "Linux version" (when the kernel is not quiet) or at
-// CRASHKEEP-BOOT-START, whichever comes first in that boot.
+// split into boots at the first sign of life of each: SeaBIOS's banner (it
+// prints on the serial port), else "Linux version" (not with quiet), else
+// CRASHKEEP-BOOT-START. The panic text stays with the boot that panicked.
 //
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
@@ -33,7 +34,8 @@ export const MEMMAP = "16M$0x7000000";
 
 const BOOT_START = "CRASHKEEP-BOOT-START";
 const READY = /CRASHKEEP-READY[^\n]*\n/;
-const KERNEL_START = /^Linux version \d/;
+/** Signs of life of a boot, in the order they appear: firmware, kernel, init. */
+const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^Linux version \d/, new RegExp(BOOT_START)];
 
 /** Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host. */
 const DEFAULT_BOOT_TIMEOUT_MS = 90_000;
@@ -109,7 +111,8 @@ export class QemuVm {
   #partial = "";
   #cursor = 0;
   #bootStarts: number[] = [0];
-  #bootHasInit = false;
+  /** Highest BOOT_SIGNS index seen in the current boot, -1 for none. */
+  #bootSign = -1;
   #seq = 0;
   #wake: () => void = () => {};
   #changed: Promise<void>;
@@ -398,20 +401,19 @@ export class QemuVm {
   }
 
   #addLine(line: string): void {
-    const isKernel = KERNEL_START.test(line);
-    const isInit = line.includes(BOOT_START);
-    // A boot is found by its first sign of life: the kernel banner or rcS.
-    if ((isKernel && this.#text.length > 0) || (isInit && this.#bootHasInit)) {
-      this.#startBoot();
+    // A sign of life that this boot already passed means a new boot began.
+    const sign = BOOT_SIGNS.findIndex((re) => re.test(line));
+    if (sign >= 0) {
+      if (sign <= this.#bootSign) this.#startBoot();
+      this.#bootSign = sign;
     }
-    if (isInit) this.#bootHasInit = true;
     this.#text += line + "\n";
   }
 
   #startBoot(): void {
     const at = this.#text.length;
     if (this.#bootStarts[this.#bootStarts.length - 1] !== at) this.#bootStarts.push(at);
-    this.#bootHasInit = false;
+    this.#bootSign = -1;
   }
 
   #lastLine(): string {

@@ -73,6 +73,9 @@ describe("QEMU smoke", () => {
         const crashed = await vm.crash();
         expect(crashed).toContain("Kernel panic - not syncing: sysrq triggered crash");
         expect(vm.bootIndex).toBe(1);
+        // Each boot's log runs from the firmware banner to its last line.
+        expect(crashed.match(/^SeaBIOS /gm)).toHaveLength(1);
+        expect(vm.boots[1]).toStartWith("SeaBIOS ");
 
         await insertModules(vm);
         expect(await vm.runOk(`ls ${PSTORE}`)).toContain("dmesg-ramoops-0");
