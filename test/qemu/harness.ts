@@ -13,8 +13,9 @@
 // CRASHKEEP-READY when the shell reads commands. A reset (panic=1, sysrq,
 // reboot) keeps QEMU running and the guest RAM (reference/kernel-facts.md §7);
 // powerCycle() starts a new QEMU process, which loses it. The console log is
-// split into boots at "Linux version" (when the kernel is not quiet) or at
-// CRASHKEEP-BOOT-START, whichever comes first in that boot.
+// split into boots at the first sign of life of each: SeaBIOS's banner (it
+// prints on the serial port), else "Linux version" (not with quiet), else
+// CRASHKEEP-BOOT-START. The panic text stays with the boot that panicked.
 //
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
@@ -33,7 +34,8 @@ export const MEMMAP = "16M$0x7000000";
 
 const BOOT_START = "CRASHKEEP-BOOT-START";
 const READY = /CRASHKEEP-READY[^\n]*\n/;
-const KERNEL_START = /^Linux version \d/;
+/** Signs of life of a boot, in the order they appear: firmware, kernel, init. */
+const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^Linux version \d/, new RegExp(BOOT_START)];
 
 /** Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host. */
 const DEFAULT_BOOT_TIMEOUT_MS = 90_000;
@@ -125,11 +127,13 @@ export class QemuVm {
   #partial = "";
   #cursor = 0;
   #bootStarts: number[] = [0];
-  #bootHasInit = false;
+  /** Highest BOOT_SIGNS index seen in the current boot, -1 for none. */
+  #bootSign = -1;
   #seq = 0;
   #wake: () => void = () => {};
   #changed: Promise<void>;
   #resetAt = 0;
+  #stopped = false;
 
   constructor(options: QemuVmOptions) {
     this.#options = options;
@@ -180,7 +184,8 @@ export class QemuVm {
    * returns the match and consumes up to its end.
    */
   async waitFor(marker: string | RegExp, timeoutMs: number): Promise<RegExpExecArray> {
-    const pattern = typeof marker === "string" ? new RegExp(escapeRegExp(marker)) : marker;
+    // Without g/y flags exec() ignores lastIndex: every search starts at the cursor.
+    const pattern = typeof marker === "string" ? new RegExp(escapeRegExp(marker)) : new RegExp(marker.source, marker.flags.replace(/[gy]/g, ""));
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const rest = this.#text.slice(this.#cursor);
@@ -306,8 +311,10 @@ export class QemuVm {
     return this.boots[before] ?? "";
   }
 
-  /** Kill QEMU and write the logs; they are deleted unless keepLogs. */
+  /** Kill QEMU and write the logs; they are deleted unless keepLogs. Only the first call counts. */
   async stop(options: { keepLogs?: boolean } = {}): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
     await this.#kill();
     QemuVm.#live.delete(this);
     this.#flushPartial();
@@ -328,6 +335,7 @@ export class QemuVm {
   }
 
   #start(): void {
+    if (this.#stopped) throw new Error(`Cannot start scenario ${this.name} again: it was stopped`);
     const append = [
       "console=ttyS0",
       `memmap=${MEMMAP}`,
@@ -409,20 +417,19 @@ export class QemuVm {
   }
 
   #addLine(line: string): void {
-    const isKernel = KERNEL_START.test(line);
-    const isInit = line.includes(BOOT_START);
-    // A boot is found by its first sign of life: the kernel banner or rcS.
-    if ((isKernel && this.#text.length > 0) || (isInit && this.#bootHasInit)) {
-      this.#startBoot();
+    // A sign of life that this boot already passed means a new boot began.
+    const sign = BOOT_SIGNS.findIndex((re) => re.test(line));
+    if (sign >= 0) {
+      if (sign <= this.#bootSign) this.#startBoot();
+      this.#bootSign = sign;
     }
-    if (isInit) this.#bootHasInit = true;
     this.#text += line + "\n";
   }
 
   #startBoot(): void {
     const at = this.#text.length;
     if (this.#bootStarts[this.#bootStarts.length - 1] !== at) this.#bootStarts.push(at);
-    this.#bootHasInit = false;
+    this.#bootSign = -1;
   }
 
   #lastLine(): string {
@@ -485,4 +492,11 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+// No QEMU may outlive the test run (a CI job would wait on it or lose a core).
 process.on("exit", () => QemuVm.killAll());
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    QemuVm.killAll();
+    process.kill(process.pid, signal);
+  });
+}

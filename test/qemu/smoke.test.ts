@@ -73,6 +73,9 @@ describe("QEMU smoke", () => {
         const crashed = await vm.crash();
         expect(crashed).toContain("Kernel panic - not syncing: sysrq triggered crash");
         expect(vm.bootIndex).toBe(1);
+        // Each boot's log runs from the firmware banner to its last line.
+        expect(crashed.match(/^SeaBIOS /gm)).toHaveLength(1);
+        expect(vm.boots[1]).toStartWith("SeaBIOS ");
 
         await insertModules(vm);
         expect(await vm.runOk(`ls ${PSTORE}`)).toContain("dmesg-ramoops-0");
@@ -106,9 +109,13 @@ describe("QEMU smoke", () => {
   );
 
   test(
-    "reboot -f and a monitor reset keep the reserved RAM; a power cycle loses it but not /var",
+    "reboot runs rcK; reboot -f and a monitor reset keep the reserved RAM; a power cycle loses it but not /var",
     async () => {
       await scenario("smoke-resets", async (vm) => {
+        const stopped = await vm.reboot();
+        expect(stopped).toContain("Stopping syslogd: OK");
+        expect(stopped).not.toContain("Stopping crashkeep"); // skipped by rcS, so not stopped by rcK
+
         await insertModules(vm);
         const canary = `crashkeep-canary-${Date.now().toString(16)}`;
         const readCanary = `head -c ${canary.length} /dev/mtd0; echo`;
@@ -126,8 +133,8 @@ describe("QEMU smoke", () => {
         await insertModules(vm);
         expect(await vm.runOk(readCanary)).not.toBe(`${canary}\n`);
         expect(await vm.runOk("cat /var/smoke.txt")).toBe("kept\n");
-        expect(vm.bootIndex).toBe(3);
-        expect(vm.boots).toHaveLength(4);
+        expect(vm.bootIndex).toBe(4);
+        expect(vm.boots).toHaveLength(5);
       });
     },
     SCENARIO_TIMEOUT_MS,
