@@ -11,7 +11,7 @@ TARGET ?=
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
-APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck
+APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -85,6 +85,9 @@ demo: deps
 
 bench: deps build
 	$(BUN) bench/copy/run.ts
+	build/make-image.sh
+	$(BUN) bench/boot/run.ts
+	bench/inspect/run.sh
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file
 # (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.

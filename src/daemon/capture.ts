@@ -65,7 +65,7 @@ export function coreExe(core: Core): string {
  * Count the crash; when the rate limit allows, build the report (the
  * expensive part: unwinding) and write it to the journal and the archive.
  */
-export function captureReport(crash: { exe: string; build: () => Report }, ctx: CaptureContext, now = new Date()): CaptureResult {
+export function captureReport(crash: { exe: string; build: () => Report; coreClosedMs?: number }, ctx: CaptureContext, now = new Date()): CaptureResult {
   const problems: string[] = [];
   const decision = ctx.limiter.decide(crash.exe, now.getTime());
   if (decision.flush) problems.push(...recordSuppressed(ctx, decision.flush));
@@ -79,10 +79,12 @@ export function captureReport(crash: { exe: string; build: () => Report }, ctx: 
 
   // The journal first: it is RAM, it cannot be full, and it survives a panic that follows.
   let journalSeq: number | undefined;
+  let journalWrittenMs = Date.now();
   if (ctx.journal) {
     try {
       const compact = compactReport(report, ctx.config.limits.reportBytes);
       journalSeq = appendRecord(ctx.journal, { kind: "crash-report", payload: new TextEncoder().encode(compact) }).seq;
+      journalWrittenMs = Date.now();
     } catch (err) {
       problems.push(`Cannot write the report into the journal: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -98,6 +100,9 @@ export function captureReport(crash: { exe: string; build: () => Report }, ctx: 
     mkdirSync(reportDir, { mode: 0o700 });
     writeDurable(reportDir, "report.json", `${JSON.stringify(report, null, 2)}\n`);
     writeDurable(reportDir, "report.txt", formatText(report));
+    // How long the crash took to reach the journal: from the kernel closing the core to the record.
+    const capture = { coreClosedAt: crash.coreClosedMs === undefined ? null : new Date(crash.coreClosedMs).toISOString(), journalSeq: journalSeq ?? null, journalWrittenAt: new Date(journalWrittenMs).toISOString() };
+    writeDurable(reportDir, "capture.json", `${JSON.stringify(capture)}\n`);
   } catch (err) {
     problems.push(`Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`);
     reportDir = undefined;

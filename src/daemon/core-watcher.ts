@@ -188,7 +188,7 @@ export class CoreWatcher {
       // Read through our descriptor: the name may be swapped, the file we checked may not.
       const core = readCoreFile(`/proc/self/fd/${fd}`);
       const { cores } = this.#ctx.config;
-      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core) }, this.#ctx);
+      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs }, this.#ctx);
       this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
       return { core: path, result };
     } catch (err) {
