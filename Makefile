@@ -31,7 +31,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu qemu-image demo bench dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
 
 deps: deps-npm deps-apt
 
@@ -75,7 +75,12 @@ qemu-image: deps build
 	build/make-image.sh
 
 test-qemu: qemu-image
-	$(BUN) test --timeout 600000 test/qemu
+	build/test-qemu.sh
+
+# The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).
+test-qemu-smoke: qemu-image
+	MODPROBE=busybox build/make-image.sh
+	build/test-qemu.sh smoke
 
 test: deps typecheck test-unit test-qemu
 
