@@ -5,7 +5,7 @@ import {
   PT_GNU_EH_FRAME, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders,
   type ElfHeader, type ProgramHeader, type SectionHeader,
 } from "./elf.ts";
-import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndexEntry, type FrameSection } from "./cfi.ts";
+import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndex, type FrameSection } from "./cfi.ts";
 
 /** Symbols read at most from one table: a large C++ binary has ~10^6; beyond that the cost is unreasonable. */
 export const MAX_SYMBOLS = 2_000_000;
@@ -38,8 +38,8 @@ export class ElfImage {
   private ehFrame: FrameSection | undefined | null = null;
   private ehFrameHdr: FrameSection | undefined | null = null;
   private debugFrame: FrameSection | undefined | null = null;
-  private ehIndex: FdeIndexEntry[] | undefined;
-  private debugIndex: FdeIndexEntry[] | undefined;
+  private ehIndex: FdeIndex | undefined;
+  private debugIndex: FdeIndex | undefined;
 
   constructor(readonly bytes: Uint8Array) {
     this.header = parseElfHeader(bytes);
@@ -132,21 +132,21 @@ export class ElfImage {
       const hdr = this.ehFrameHdr ?? undefined;
       if (hdr) {
         try {
-          fde = findInHdr(hdr, eh, pc);
+          fde = findInHdr({ hdr, ehFrame: eh }, pc);
         } catch {
           fde = undefined;
         }
       }
       if (!fde && (!hdr || this.ehIndex)) {
         this.ehIndex ??= indexFdes(eh);
-        fde = findInIndex(eh, this.ehIndex, pc);
+        fde = findInIndex(this.ehIndex, pc);
       }
       if (fde) return { fde, section: eh };
     }
     const dbg = this.debugFrame ?? undefined;
     if (dbg) {
       this.debugIndex ??= indexFdes(dbg);
-      const fde = findInIndex(dbg, this.debugIndex, pc);
+      const fde = findInIndex(this.debugIndex, pc);
       if (fde) return { fde, section: dbg };
     }
     return undefined;

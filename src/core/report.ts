@@ -95,7 +95,7 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
     let stop = "not unwound: more than " + MAX_REPORT_THREADS + " threads";
     if (i < MAX_REPORT_THREADS) {
       try {
-        const r = unwindThread(core.arch, t.regs, mods);
+        const r = unwindThread({ arch: core.arch, regs: t.regs }, mods);
         frames = r.frames.map((f, index) => describeFrame(index, f, mods, index > 0 && !r.frames[index - 1]?.signalFrame));
         stop = r.stop;
       } catch (err) {

@@ -32,7 +32,8 @@ export interface UnwindResult {
 
 type Regs = Array<bigint | undefined>;
 
-export function unwindThread(arch: Arch, prRegs: readonly bigint[], mods: ModuleSet): UnwindResult {
+export function unwindThread(thread: { arch: Arch; regs: readonly bigint[] }, mods: ModuleSet): UnwindResult {
+  const { arch, regs: prRegs } = thread;
   const info = ARCHES[arch];
   let regs: Regs = info.dwarfFromPrReg.map((slot) => (slot >= 0 ? prRegs[slot] : undefined));
   const frames: RawFrame[] = [];
@@ -116,7 +117,7 @@ function stepCfi(
   pc: bigint,
   mem: (addr: bigint, size: number) => bigint | undefined,
 ): { regs: Regs; signal: boolean } | "end" | undefined {
-  const row = rowAt(found.fde, pc, found.section);
+  const row = rowAt(found.fde, pc);
   const ctx: ExprContext = { reg: (n) => regs[n], mem };
   let cfa: bigint | undefined;
   if (row.cfa.type === "reg") {
@@ -141,11 +142,11 @@ function stepCfi(
       case "register":
         return regs[rule.reg];
       case "expr": {
-        const addr = evaluate(rule.expr, ctx, [cfa]);
+        const addr = evaluate(rule.expr, { ...ctx, initial: [cfa] });
         return addr === undefined ? undefined : mem(addr, 8);
       }
       case "val_expr":
-        return evaluate(rule.expr, ctx, [cfa]);
+        return evaluate(rule.expr, { ...ctx, initial: [cfa] });
     }
   };
   for (let r = 0; r < info.dwarfRegs; r++) {
