@@ -1,0 +1,42 @@
+// The fallbacks, on real cores: the executable's CFI is removed from a copy of
+// the sysroot (objcopy), so its frames must come from the frame-pointer chain
+// (-O0 build) or the stack scan (-O2, no frame pointer), and still match gdb.
+import { describe, expect, test } from "bun:test";
+import { cpSync, existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { readCoreFile } from "../../../src/core/source.ts";
+import { buildReport } from "../../../src/core/report.ts";
+import { fixtures } from "./fixtures.ts";
+import { readGdbReference } from "./gdb-reference.ts";
+
+const hasObjcopy = Bun.spawnSync(["sh", "-c", "command -v objcopy"]).exitCode === 0;
+
+function withoutCfi(sysroot: string, exe: string, tag: string): string {
+  const root = join(tmpdir(), `crashkeep-nocfi-${tag}`);
+  if (!existsSync(root)) {
+    cpSync(sysroot, root, { recursive: true });
+    const path = join(root, exe);
+    mkdirSync(dirname(path), { recursive: true });
+    const r = Bun.spawnSync(["objcopy", "--remove-section=.eh_frame", "--remove-section=.eh_frame_hdr", join(sysroot, exe), path]);
+    if (r.exitCode !== 0) throw new Error(`Cannot strip CFI from "${exe}": ${r.stderr.toString()}`);
+  }
+  return root;
+}
+
+describe.skipIf(!hasObjcopy)("fallbacks match gdb", () => {
+  test.each([
+    ["nested", "fp"],
+    ["nested-o2", "scan"],
+  ])("%s without CFI in the executable: frames by %s", (name, method) => {
+    const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name)!;
+    const exe = `/opt/crashkeep-fixtures/x86_64/${name}`;
+    const report = buildReport(readCoreFile(f.core), { sysroot: withoutCfi(f.sysroot, exe, name) });
+    const g = readGdbReference(f.gdb)[0]!;
+    const ours = report.threads[0]!;
+    const n = g.frames.length; // up to main
+    expect(ours.frames.slice(0, n).map((x) => BigInt(x.pc))).toEqual(g.frames.map((x) => x.pc));
+    // the callers inside the executable were found by the fallback
+    expect(ours.frames.slice(1, n).map((x) => x.method)).toContain(method as "fp" | "scan");
+  });
+});
