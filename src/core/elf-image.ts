@@ -32,7 +32,7 @@ export interface SymbolHit {
 export class ElfImage {
   readonly header: ElfHeader;
   readonly phdrs: ProgramHeader[];
-  readonly sections: SectionHeader[];
+  private sectionList: SectionHeader[] | undefined;
   readonly buildId: string | undefined;
   private symbols: Sym[] | undefined;
   private ehFrame: FrameSection | undefined | null = null;
@@ -44,19 +44,25 @@ export class ElfImage {
   constructor(readonly bytes: Uint8Array) {
     this.header = parseElfHeader(bytes);
     this.phdrs = parseProgramHeaders(bytes, this.header.phoff, Math.min(this.header.phnum, 4096));
-    let sections: SectionHeader[] = [];
-    try {
-      sections = parseSectionHeaders(bytes, this.header);
-    } catch {
-      // in-memory images (the vDSO page) may lack section headers; the phdrs suffice
-    }
-    this.sections = sections;
     let id: string | undefined;
     for (const p of this.phdrs) {
       if (p.type !== PT_NOTE || id) continue;
       if (p.offset + p.filesz <= bytes.length) id = buildIdOf(parseNotes(bytes.subarray(p.offset, p.offset + p.filesz)).notes);
     }
     this.buildId = id;
+  }
+
+  /** Section headers, read on first use (most modules of a process are never on a backtrace). */
+  get sections(): SectionHeader[] {
+    if (!this.sectionList) {
+      try {
+        this.sectionList = parseSectionHeaders(this.bytes, this.header);
+      } catch {
+        // in-memory images (an ELF header page) may lack section headers; the phdrs suffice
+        this.sectionList = [];
+      }
+    }
+    return this.sectionList;
   }
 
   /** The first PT_LOAD: link-time address of the file's start (0 for PIE and shared objects). */
@@ -96,31 +102,34 @@ export class ElfImage {
 
   private frames(): void {
     if (this.ehFrame !== null) return;
-    this.ehFrame = this.frameSection(".eh_frame", "eh_frame");
-    this.debugFrame = this.frameSection(".debug_frame", "debug_frame");
-    const hdrPh = this.phdrs.find((p) => p.type === PT_GNU_EH_FRAME);
+    this.ehFrame = undefined;
     this.ehFrameHdr = undefined;
+    // Through PT_GNU_EH_FRAME first: no section headers needed (and none are read).
+    const hdrPh = this.phdrs.find((p) => p.type === PT_GNU_EH_FRAME);
     if (hdrPh && hdrPh.offset + hdrPh.filesz <= this.bytes.length) {
       this.ehFrameHdr = { bytes: this.bytes.subarray(hdrPh.offset, hdrPh.offset + hdrPh.filesz), vaddr: hdrPh.vaddr, kind: "eh_frame" };
-      if (!this.ehFrame) {
-        // No section headers: find .eh_frame through eh_frame_ptr, up to the end of its segment.
-        try {
-          const b = new Bytes(this.ehFrameHdr.bytes);
-          const enc = b.u8(1);
-          if (enc === 0x1b) {
-            const addr = hdrPh.vaddr + 4n + BigInt(b.i32(4));
-            const load = this.phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + BigInt(p.filesz));
-            if (load) {
-              const off = load.offset + Number(addr - load.vaddr);
-              const end = Math.min(load.offset + load.filesz, this.bytes.length);
-              this.ehFrame = { bytes: this.bytes.subarray(off, end), vaddr: addr, kind: "eh_frame" };
-            }
+      try {
+        const b = new Bytes(this.ehFrameHdr.bytes);
+        if (b.u8(1) === 0x1b) {
+          // eh_frame_ptr encoded pcrel|sdata4 (0x1b), relative to its own field at offset 4 (LSB .eh_frame_hdr)
+          const addr = hdrPh.vaddr + 4n + BigInt(b.i32(4));
+          const load = this.phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + BigInt(p.filesz));
+          if (load) {
+            const off = load.offset + Number(addr - load.vaddr);
+            const end = Math.min(load.offset + load.filesz, this.bytes.length);
+            this.ehFrame = { bytes: this.bytes.subarray(off, end), vaddr: addr, kind: "eh_frame" };
           }
-        } catch {
-          this.ehFrame = undefined;
         }
+      } catch {
+        this.ehFrame = undefined;
       }
     }
+    this.ehFrame ??= this.frameSection(".eh_frame", "eh_frame");
+  }
+
+  private debugFrameSection(): FrameSection | undefined {
+    if (this.debugFrame === null) this.debugFrame = this.frameSection(".debug_frame", "debug_frame");
+    return this.debugFrame;
   }
 
   /** The FDE covering a link-time pc: .eh_frame (through its header when present), else .debug_frame. */
@@ -143,7 +152,7 @@ export class ElfImage {
       }
       if (fde) return { fde, section: eh };
     }
-    const dbg = this.debugFrame ?? undefined;
+    const dbg = this.debugFrameSection();
     if (dbg) {
       this.debugIndex ??= indexFdes(dbg);
       const fde = findInIndex(this.debugIndex, pc);
