@@ -168,20 +168,22 @@ export class ElfImage {
     const out: Sym[] = [];
     if (tab && tab.entsize === 24) {
       const strs = this.sections[tab.link];
-      const b = new Bytes(this.bytes);
       const count = Math.min(Math.floor(tab.size / 24), MAX_SYMBOLS);
       if (strs && tab.offset + count * 24 <= this.bytes.length) {
-        for (let i = 0; i < count; i++) {
-          const o = tab.offset + i * 24;
-          const type = b.u8(o + 4) & 0xf;
-          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || b.u16(o + 6) === 0) continue;
+        // the whole table was bounds-checked above: read it through one DataView (Elf64_Sym, elf(5))
+        const v = new DataView(this.bytes.buffer, this.bytes.byteOffset + tab.offset, count * 24);
+        const strEnd = Math.min(strs.size, this.bytes.length - strs.offset);
+        for (let o = 0; o < count * 24; o += 24) {
+          const type = v.getUint8(o + 4) & 0xf;
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || v.getUint16(o + 6, true) === 0) continue;
           // link-time addresses of user-space objects fit a double exactly; compare as numbers
-          const lo = b.u32(o + 8);
-          const hi = b.u32(o + 12);
+          const lo = v.getUint32(o + 8, true);
+          const hi = v.getUint32(o + 12, true);
           if (hi >= 0x200000 || (lo === 0 && hi === 0)) continue;
-          const nameOff = b.u32(o);
-          if (nameOff >= strs.size || strs.offset + nameOff >= this.bytes.length) continue;
-          out.push({ value: hi * 0x100000000 + lo, size: b.u32(o + 16) + b.u32(o + 20) * 0x100000000, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
+          const nameOff = v.getUint32(o, true);
+          if (nameOff >= strEnd) continue;
+          const size = v.getUint32(o + 16, true) + v.getUint32(o + 20, true) * 0x100000000;
+          out.push({ value: hi * 0x100000000 + lo, size, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
         }
       }
     }
