@@ -1,6 +1,5 @@
 // crashkeep inspect CORE [--sysroot DIR] [--json] [--compact]: an offline
 // report from a core file; mapped files are looked up under --sysroot.
-import { writeSync } from "node:fs";
 import { parseArgs, UsageError } from "./args.ts";
 import { readCoreFile } from "../core/source.ts";
 import { buildReport } from "../core/report.ts";
@@ -35,19 +34,7 @@ export async function run(args: string[]): Promise<number> {
     : a.flags.has("json")
       ? JSON.stringify(report, null, 2) + "\n"
       : formatText(report);
-  writeOut(text);
+  await Bun.write(Bun.stdout, text);
   return 0;
 }
 
-/** Write to fd 1 directly: setting up process.stdout costs Bun tens of milliseconds, a third of a run. */
-function writeOut(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let at = 0;
-  while (at < bytes.length) {
-    try {
-      at += writeSync(1, bytes, at, bytes.length - at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-    }
-  }
-}

@@ -1,7 +1,6 @@
 // The modules of a crashed process: the executable and shared objects named
 // in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
 // core memory), each with its load bias, so that a pc maps to a file address.
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ElfImage } from "./elf-image.ts";
 import { PF_X } from "./elf.ts";
@@ -64,23 +63,19 @@ const imageCache = new Map<string, ElfImage>();
 function mapFile(file: string): Uint8Array {
   try {
     return Bun.mmap(file, { shared: false });
-  } catch {
-    return readFileSync(file);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new Error(`Cannot open module "${file}": ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`);
   }
 }
 
 function loadImage(path: string, sysroot: string | undefined): ElfImage {
-  const real = sysroot ? join(sysroot, path) : path;
-  const file = real;
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    // fixtures keep the sysroot xz-compressed and decompressed beside; nothing else is tried
-    throw new Error(`Cannot open module "${real}": no such file`);
-  }
-  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${real}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
-  const key = `${file}\0${size}\0${statSync(file).mtimeMs}`;
+  const file = sysroot ? join(sysroot, path) : path;
+  const handle = Bun.file(file);
+  const size = handle.size;
+  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${file}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
+  // keyed by size and mtime: the watch daemon lives across library upgrades
+  const key = `${file}\0${size}\0${handle.lastModified}`;
   let image = imageCache.get(key);
   if (!image) {
     image = new ElfImage(mapFile(file));
