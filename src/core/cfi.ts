@@ -6,7 +6,7 @@ import { Bytes } from "./bytes.ts";
 /** Remembered states (DW_CFA_remember_state) at most: gcc nests 2-3; deeper is hostile. */
 export const MAX_CFA_STATE_DEPTH = 64;
 /** CFA instructions executed at most for one row. */
-export const MAX_CFA_STEPS = 100000;
+export const MAX_CFA_STEPS = 10000;
 /** FDEs indexed at most per section when there is no .eh_frame_hdr (libc has ~3000). */
 export const MAX_FDES = 1 << 20;
 

@@ -1,6 +1,7 @@
 // The modules of a crashed process: the executable and shared objects named
 // in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
 // core memory), each with its load bias, so that a pc maps to a file address.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ElfImage } from "./elf-image.ts";
 import { PF_X } from "./elf.ts";
@@ -57,12 +58,14 @@ export interface ModuleOptions {
 const imageCache = new Map<string, ElfImage>();
 
 /**
- * The bytes of a mapped file: mmap'ed read-only (only the pages the unwinder
- * touches are read: headers, .eh_frame_hdr, the FDEs, the symbol table), else read whole.
+ * The bytes of a mapped file, read whole. Not Bun.mmap: it opens the file
+ * O_RDWR even with { shared: false } (seen with strace), and while a shared
+ * object or executable is open for writing every exec(2) of it fails with
+ * ETXTBSY (fs/exec.c deny_write_access); on a read-only root it fails outright.
  */
 function mapFile(file: string): Uint8Array {
   try {
-    return Bun.mmap(file, { shared: false });
+    return readFileSync(file);
   } catch (err) {
     const code = (err as { code?: string }).code;
     throw new Error(`Cannot open module "${file}": ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`);

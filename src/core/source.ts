@@ -1,43 +1,49 @@
 // Feeding a CoreReader: from a file (positional reads that skip what the
 // reader does not want) or from a stream such as stdin (reads everything in
 // order, keeps only the wanted ranges; never seeks back).
-// A file is mmap'ed read-only and the reader's wants are fed as slices of
-// the mapping, in file order: only the pages it wants are ever read, so
-// memory does not grow with the core. (node:fs is avoided on purpose: loading
-// it costs the compiled binary 10-20 ms of start-up.)
+// A file is read with positional reads of exactly the reader's wants, in
+// file order: the rest of the core is skipped, so memory does not grow with
+// it. Not Bun.mmap: it opens the file O_RDWR (even with { shared: false }),
+// which fails on a read-only filesystem and, for executables, makes exec(2)
+// fail with ETXTBSY (fs/exec.c deny_write_access) while it is open.
+import { closeSync, openSync, readSync } from "node:fs";
 import { CoreReader, type Core } from "./reader.ts";
 
-/** Map a file read-only; an empty file maps to no bytes. */
-function mapCore(path: string): Uint8Array {
-  const file = Bun.file(path);
-  if (file.size === 0) {
-    // size 0 is also what a missing file reports: let mmap say which
-    try {
-      return Bun.mmap(path, { shared: false });
-    } catch (err) {
-      if (String(err).includes("EINVAL") || String(err).toLowerCase().includes("invalid")) return new Uint8Array(0);
-      throw err;
-    }
-  }
-  return Bun.mmap(path, { shared: false });
-}
+/** Largest single read: the reader's wants are bounded, this keeps each read call small. */
+const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export function readCoreFile(path: string): Core {
-  let bytes: Uint8Array;
+  let fd: number;
   try {
-    bytes = mapCore(path);
+    fd = openSync(path, "r");
   } catch (err) {
     const code = (err as { code?: string }).code;
     throw new Error(code === "ENOENT" ? "no such file" : `cannot open it (${code ?? String(err)})`);
   }
-  const reader = new CoreReader();
-  for (let w = reader.want(); w; w = reader.want()) {
-    const got = bytes.subarray(Math.min(w.offset, bytes.length), Math.min(w.offset + w.length, bytes.length));
-    reader.feed(got);
-    if (got.length < w.length) break;
+  try {
+    const reader = new CoreReader();
+    for (let w = reader.want(); w; w = reader.want()) {
+      const buf = new Uint8Array(w.length);
+      let got = 0;
+      while (got < w.length) {
+        let n: number;
+        try {
+          n = readSync(fd, buf, got, Math.min(READ_CHUNK_BYTES, w.length - got), w.offset + got);
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          throw new Error(`cannot read it (${code ?? String(err)})`);
+        }
+        if (n <= 0) break;
+        got += n;
+      }
+      reader.feed(got === w.length ? buf : buf.subarray(0, got));
+      if (got < w.length) break;
+    }
+    if (reader.want()) reader.end();
+    return reader.result();
+  } finally {
+    closeSync(fd);
   }
-  if (reader.want()) reader.end();
-  return reader.result();
 }
 
 /** Read a core from a stream of chunks in file order (a pipe: forward-only). */
