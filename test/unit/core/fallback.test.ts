@@ -13,6 +13,7 @@ import { readGdbReference } from "./gdb-reference.ts";
 const hasObjcopy = Bun.spawnSync(["sh", "-c", "command -v objcopy"]).exitCode === 0;
 
 function withoutCfi(sysroot: string, exe: string, tag: string): string {
+  // tag names the copy: one per stripped file
   const root = join(tmpdir(), `crashkeep-nocfi-${tag}`);
   if (!existsSync(root)) {
     cpSync(sysroot, root, { recursive: true });
@@ -38,5 +39,18 @@ describe.skipIf(!hasObjcopy)("fallbacks match gdb", () => {
     expect(ours.frames.slice(0, n).map((x) => BigInt(x.pc))).toEqual(g.frames.map((x) => x.pc));
     // the callers inside the executable were found by the fallback
     expect(ours.frames.slice(1, n).map((x) => x.method)).toContain(method as "fp" | "scan");
+  });
+});
+
+describe.skipIf(!hasObjcopy)("signal frame without CFI", () => {
+  test("handler: libc without CFI, the interrupted context comes from the sigcontext", () => {
+    const f = fixtures().find((x) => x.arch === "x86_64" && x.name === "handler")!;
+    const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";
+    const report = buildReport(readCoreFile(f.core), { sysroot: withoutCfi(f.sysroot, libc, "handler-libc") });
+    const g = readGdbReference(f.gdb)[0]!;
+    const ours = report.threads[0]!;
+    // #0 on_usr1 (CFI of the program), #1 __restore_rt (no CFI: recognised by its code),
+    // #2 where the signal arrived: gdb's frame #2 exactly
+    expect(ours.frames.slice(0, 3).map((x) => BigInt(x.pc))).toEqual(g.frames.slice(0, 3).map((x) => x.pc));
   });
 });
