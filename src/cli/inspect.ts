@@ -27,7 +27,8 @@ export async function run(args: string[]): Promise<number> {
   try {
     report = buildReport(readCoreFile(core), { sysroot: a.values.get("sysroot") });
   } catch (err) {
-    throw new Error(`Cannot inspect core "${core}": ${err instanceof Error ? err.message : String(err)}`);
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`Cannot inspect core "${core}": ${reason.replace(/^Cannot /, "cannot ")}`);
   }
   const text = a.flags.has("compact")
     ? compactReport(report) + "\n"
