@@ -2,7 +2,7 @@
 // the sysroot (objcopy), so its frames must come from the frame-pointer chain
 // (-O0 build) or the stack scan (-O2, no frame pointer), and still match gdb.
 import { describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync } from "node:fs";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { readCoreFile } from "../../../src/core/source.ts";
@@ -14,8 +14,9 @@ const hasObjcopy = Bun.spawnSync(["sh", "-c", "command -v objcopy"]).exitCode ==
 
 function withoutCfi(sysroot: string, exe: string, tag: string): string {
   // tag names the copy: one per stripped file
-  const root = join(tmpdir(), `crashkeep-nocfi-${tag}`);
-  if (!existsSync(root)) {
+  const root = join(tmpdir(), `crashkeep-nocfi-${tag}-${process.pid}`);
+  {
+    rmSync(root, { recursive: true, force: true });
     cpSync(sysroot, root, { recursive: true });
     const path = join(root, exe);
     mkdirSync(dirname(path), { recursive: true });

@@ -5,7 +5,8 @@ import { dirname, join, relative } from "node:path";
 import { tmpdir } from "node:os";
 
 export const FIXTURES = join(import.meta.dir, "../../fixtures/cores");
-const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}`);
+// one directory per checkout: worktrees of the repository run their suites side by side
+const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
 
 function unxz(src: string, dest: string): void {
   // a stamp names the exact .xz a decompressed file came from (remade fixtures are redone)
