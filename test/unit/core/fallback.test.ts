@@ -1,7 +1,7 @@
 // The fallbacks, on real cores: the executable's CFI is removed from a copy of
 // the sysroot (objcopy), so its frames must come from the frame-pointer chain
 // (-O0 build) or the stack scan (-O2, no frame pointer), and still match gdb.
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
@@ -10,6 +10,11 @@ import { buildReport } from "../../../src/core/report.ts";
 import { fixtures } from "./fixtures.ts";
 import { readGdbReference } from "./gdb-reference.ts";
 
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 const hasObjcopy = Bun.spawnSync(["sh", "-c", "command -v objcopy"]).exitCode === 0;
 
 function withoutCfi(sysroot: string, exe: string, tag: string): string {
@@ -17,6 +22,7 @@ function withoutCfi(sysroot: string, exe: string, tag: string): string {
   const root = join(tmpdir(), `crashkeep-nocfi-${tag}-${process.pid}`);
   {
     rmSync(root, { recursive: true, force: true });
+    made.push(root);
     cpSync(sysroot, root, { recursive: true });
     const path = join(root, exe);
     mkdirSync(dirname(path), { recursive: true });
