@@ -1,6 +1,5 @@
 // crashkeep inspect CORE [--sysroot DIR] [--json] [--compact]: an offline
 // report from a core file; mapped files are looked up under --sysroot.
-import { writeSync } from "node:fs";
 import { parseArgs, UsageError } from "./args.ts";
 import { readCoreFile } from "../core/source.ts";
 import { buildReport } from "../core/report.ts";
@@ -28,26 +27,15 @@ export async function run(args: string[]): Promise<number> {
   try {
     report = buildReport(readCoreFile(core), { sysroot: a.values.get("sysroot") });
   } catch (err) {
-    throw new Error(`Cannot inspect core "${core}": ${err instanceof Error ? err.message : String(err)}`);
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`Cannot inspect core "${core}": ${reason.replace(/^Cannot /, "cannot ")}`);
   }
   const text = a.flags.has("compact")
     ? compactReport(report) + "\n"
     : a.flags.has("json")
       ? JSON.stringify(report, null, 2) + "\n"
       : formatText(report);
-  writeOut(text);
+  await Bun.write(Bun.stdout, text);
   return 0;
 }
 
-/** Write to fd 1 directly: setting up process.stdout costs Bun tens of milliseconds, a third of a run. */
-function writeOut(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let at = 0;
-  while (at < bytes.length) {
-    try {
-      at += writeSync(1, bytes, at, bytes.length - at);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
-    }
-  }
-}

@@ -6,7 +6,7 @@ import { Bytes } from "./bytes.ts";
 /** Remembered states (DW_CFA_remember_state) at most: gcc nests 2-3; deeper is hostile. */
 export const MAX_CFA_STATE_DEPTH = 64;
 /** CFA instructions executed at most for one row. */
-export const MAX_CFA_STEPS = 100000;
+export const MAX_CFA_STEPS = 10000;
 /** FDEs indexed at most per section when there is no .eh_frame_hdr (libc has ~3000). */
 export const MAX_FDES = 1 << 20;
 
@@ -41,6 +41,8 @@ export interface Cie {
 
 export interface Fde {
   cie: Cie;
+  /** The section the FDE was read from (its pointer encodings are relative to it). */
+  section: FrameSection;
   start: bigint;
   end: bigint;
   instructions: Uint8Array;
@@ -56,7 +58,7 @@ export interface FrameSection {
 const DW_EH_PE_omit = 0xff;
 
 /** Read a DW_EH_PE-encoded pointer at off; `at` is the link-time address of bytes[0]. */
-export function readEncoded(b: Bytes, off: number, enc: number, at: bigint, dataBase = 0n): [bigint, number] {
+function readEncoded(b: Bytes, off: number, enc: number, at: bigint, dataBase = 0n): [bigint, number] {
   if (enc === DW_EH_PE_omit) return [0n, off];
   let v: bigint;
   let next: number;
@@ -82,7 +84,7 @@ export function readEncoded(b: Bytes, off: number, enc: number, at: bigint, data
 }
 
 /** Parse the CIE at off. */
-export function parseCie(sec: FrameSection, off: number): Cie {
+function parseCie(sec: FrameSection, off: number): Cie {
   const b = new Bytes(sec.bytes);
   let len = b.u32(off, "CIE length");
   let p = off + 4;
@@ -151,7 +153,7 @@ function cieAt(sec: FrameSection, off: number): Cie {
 }
 
 /** Parse the FDE at off; undefined for a CIE or the terminator. */
-export function parseFde(sec: FrameSection, off: number): Fde | undefined {
+function parseFde(sec: FrameSection, off: number): Fde | undefined {
   const b = new Bytes(sec.bytes);
   let len = b.u32(off, "FDE length");
   if (len === 0) return undefined;
@@ -192,7 +194,7 @@ export function parseFde(sec: FrameSection, off: number): Fde | undefined {
     p = n + Number(alen);
   }
   if (p > end) throw new RangeError(`Cannot read FDE at ${off}: header runs past its end`);
-  return { cie, start, end: start + range, instructions: sec.bytes.subarray(p, end) };
+  return { cie, section: sec, start, end: start + range, instructions: sec.bytes.subarray(p, end) };
 }
 
 export interface FdeIndexEntry {
@@ -200,8 +202,13 @@ export interface FdeIndexEntry {
   off: number;
 }
 
+export interface FdeIndex {
+  section: FrameSection;
+  entries: FdeIndexEntry[];
+}
+
 /** Index every FDE of a section, sorted by start address (for .debug_frame, or .eh_frame without a header). */
-export function indexFdes(sec: FrameSection): FdeIndexEntry[] {
+export function indexFdes(sec: FrameSection): FdeIndex {
   const b = new Bytes(sec.bytes);
   const out: FdeIndexEntry[] = [];
   let off = 0;
@@ -229,11 +236,13 @@ export function indexFdes(sec: FrameSection): FdeIndexEntry[] {
     off = next;
   }
   out.sort((x, y) => (x.start < y.start ? -1 : x.start > y.start ? 1 : 0));
-  return out;
+  return { section: sec, entries: out };
 }
 
 /** Binary search of an FDE index. */
-export function findInIndex(sec: FrameSection, index: readonly FdeIndexEntry[], pc: bigint): Fde | undefined {
+export function findInIndex(idx: FdeIndex, pc: bigint): Fde | undefined {
+  const sec = idx.section;
+  const index = idx.entries;
   let lo = 0;
   let hi = index.length - 1;
   let best = -1;
@@ -256,7 +265,8 @@ export function findInIndex(sec: FrameSection, index: readonly FdeIndexEntry[], 
  * Look pc up in .eh_frame_hdr (version 1: eh_frame_ptr, fde_count, then a
  * sorted table of (initial location, FDE address) pairs; LSB 5.0 §10.6.2).
  */
-export function findInHdr(hdr: FrameSection, ehFrame: FrameSection, pc: bigint): Fde | undefined {
+export function findInHdr(tables: { hdr: FrameSection; ehFrame: FrameSection }, pc: bigint): Fde | undefined {
+  const { hdr, ehFrame } = tables;
   const b = new Bytes(hdr.bytes);
   if (b.u8(0) !== 1) throw new SyntaxError(`Cannot read .eh_frame_hdr "version ${b.u8(0)}": unsupported`);
   const ptrEnc = b.u8(1);
@@ -288,7 +298,8 @@ export function findInHdr(hdr: FrameSection, ehFrame: FrameSection, pc: bigint):
 }
 
 /** Run the CIE's then the FDE's CFA program up to pc; the row in effect at pc. */
-export function rowAt(fde: Fde, pc: bigint, sec: FrameSection): Row {
+export function rowAt(fde: Fde, pc: bigint): Row {
+  const sec = fde.section;
   const cie = fde.cie;
   const initial: Row = { cfa: { type: "reg", reg: 0, off: 0n }, regs: new Map(), raSigned: false };
   const state = { loc: fde.start, steps: 0 };

@@ -10,12 +10,14 @@ export const MAX_EXPR_STACK = 64;
 export interface ExprContext {
   reg(n: number): bigint | undefined;
   mem(addr: bigint, size: number): bigint | undefined;
+  /** Values pushed before the expression runs (the CFA for DW_CFA_expression rules). */
+  initial?: readonly bigint[];
 }
 
 /** Evaluate expr with the given initial stack; the top of the stack, or undefined when a register or memory is unknown. */
-export function evaluate(expr: Uint8Array, ctx: ExprContext, initial: readonly bigint[] = []): bigint | undefined {
+export function evaluate(expr: Uint8Array, ctx: ExprContext): bigint | undefined {
   const b = new Bytes(expr);
-  const st: bigint[] = [...initial];
+  const st: bigint[] = [...(ctx.initial ?? [])];
   const pop = (): bigint => {
     const v = st.pop();
     if (v === undefined) throw new RangeError("Cannot evaluate DWARF expression: stack underflow");

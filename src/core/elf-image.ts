@@ -5,7 +5,7 @@ import {
   PT_GNU_EH_FRAME, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders,
   type ElfHeader, type ProgramHeader, type SectionHeader,
 } from "./elf.ts";
-import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndexEntry, type FrameSection } from "./cfi.ts";
+import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndex, type FrameSection } from "./cfi.ts";
 
 /** Symbols read at most from one table: a large C++ binary has ~10^6; beyond that the cost is unreasonable. */
 export const MAX_SYMBOLS = 2_000_000;
@@ -32,31 +32,37 @@ export interface SymbolHit {
 export class ElfImage {
   readonly header: ElfHeader;
   readonly phdrs: ProgramHeader[];
-  readonly sections: SectionHeader[];
+  private sectionList: SectionHeader[] | undefined;
   readonly buildId: string | undefined;
   private symbols: Sym[] | undefined;
   private ehFrame: FrameSection | undefined | null = null;
   private ehFrameHdr: FrameSection | undefined | null = null;
   private debugFrame: FrameSection | undefined | null = null;
-  private ehIndex: FdeIndexEntry[] | undefined;
-  private debugIndex: FdeIndexEntry[] | undefined;
+  private ehIndex: FdeIndex | undefined;
+  private debugIndex: FdeIndex | undefined;
 
   constructor(readonly bytes: Uint8Array) {
     this.header = parseElfHeader(bytes);
     this.phdrs = parseProgramHeaders(bytes, this.header.phoff, Math.min(this.header.phnum, 4096));
-    let sections: SectionHeader[] = [];
-    try {
-      sections = parseSectionHeaders(bytes, this.header);
-    } catch {
-      // in-memory images (the vDSO page) may lack section headers; the phdrs suffice
-    }
-    this.sections = sections;
     let id: string | undefined;
     for (const p of this.phdrs) {
       if (p.type !== PT_NOTE || id) continue;
       if (p.offset + p.filesz <= bytes.length) id = buildIdOf(parseNotes(bytes.subarray(p.offset, p.offset + p.filesz)).notes);
     }
     this.buildId = id;
+  }
+
+  /** Section headers, read on first use (most modules of a process are never on a backtrace). */
+  get sections(): SectionHeader[] {
+    if (!this.sectionList) {
+      try {
+        this.sectionList = parseSectionHeaders(this.bytes, this.header);
+      } catch {
+        // in-memory images (an ELF header page) may lack section headers; the phdrs suffice
+        this.sectionList = [];
+      }
+    }
+    return this.sectionList;
   }
 
   /** The first PT_LOAD: link-time address of the file's start (0 for PIE and shared objects). */
@@ -96,31 +102,34 @@ export class ElfImage {
 
   private frames(): void {
     if (this.ehFrame !== null) return;
-    this.ehFrame = this.frameSection(".eh_frame", "eh_frame");
-    this.debugFrame = this.frameSection(".debug_frame", "debug_frame");
-    const hdrPh = this.phdrs.find((p) => p.type === PT_GNU_EH_FRAME);
+    this.ehFrame = undefined;
     this.ehFrameHdr = undefined;
+    // Through PT_GNU_EH_FRAME first: no section headers needed (and none are read).
+    const hdrPh = this.phdrs.find((p) => p.type === PT_GNU_EH_FRAME);
     if (hdrPh && hdrPh.offset + hdrPh.filesz <= this.bytes.length) {
       this.ehFrameHdr = { bytes: this.bytes.subarray(hdrPh.offset, hdrPh.offset + hdrPh.filesz), vaddr: hdrPh.vaddr, kind: "eh_frame" };
-      if (!this.ehFrame) {
-        // No section headers: find .eh_frame through eh_frame_ptr, up to the end of its segment.
-        try {
-          const b = new Bytes(this.ehFrameHdr.bytes);
-          const enc = b.u8(1);
-          if (enc === 0x1b) {
-            const addr = hdrPh.vaddr + 4n + BigInt(b.i32(4));
-            const load = this.phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + BigInt(p.filesz));
-            if (load) {
-              const off = load.offset + Number(addr - load.vaddr);
-              const end = Math.min(load.offset + load.filesz, this.bytes.length);
-              this.ehFrame = { bytes: this.bytes.subarray(off, end), vaddr: addr, kind: "eh_frame" };
-            }
+      try {
+        const b = new Bytes(this.ehFrameHdr.bytes);
+        if (b.u8(1) === 0x1b) {
+          // eh_frame_ptr encoded pcrel|sdata4 (0x1b), relative to its own field at offset 4 (LSB .eh_frame_hdr)
+          const addr = hdrPh.vaddr + 4n + BigInt(b.i32(4));
+          const load = this.phdrs.find((p) => p.type === PT_LOAD && addr >= p.vaddr && addr < p.vaddr + BigInt(p.filesz));
+          if (load) {
+            const off = load.offset + Number(addr - load.vaddr);
+            const end = Math.min(load.offset + load.filesz, this.bytes.length);
+            this.ehFrame = { bytes: this.bytes.subarray(off, end), vaddr: addr, kind: "eh_frame" };
           }
-        } catch {
-          this.ehFrame = undefined;
         }
+      } catch {
+        this.ehFrame = undefined;
       }
     }
+    this.ehFrame ??= this.frameSection(".eh_frame", "eh_frame");
+  }
+
+  private debugFrameSection(): FrameSection | undefined {
+    if (this.debugFrame === null) this.debugFrame = this.frameSection(".debug_frame", "debug_frame");
+    return this.debugFrame;
   }
 
   /** The FDE covering a link-time pc: .eh_frame (through its header when present), else .debug_frame. */
@@ -132,21 +141,21 @@ export class ElfImage {
       const hdr = this.ehFrameHdr ?? undefined;
       if (hdr) {
         try {
-          fde = findInHdr(hdr, eh, pc);
+          fde = findInHdr({ hdr, ehFrame: eh }, pc);
         } catch {
           fde = undefined;
         }
       }
       if (!fde && (!hdr || this.ehIndex)) {
         this.ehIndex ??= indexFdes(eh);
-        fde = findInIndex(eh, this.ehIndex, pc);
+        fde = findInIndex(this.ehIndex, pc);
       }
       if (fde) return { fde, section: eh };
     }
-    const dbg = this.debugFrame ?? undefined;
+    const dbg = this.debugFrameSection();
     if (dbg) {
       this.debugIndex ??= indexFdes(dbg);
-      const fde = findInIndex(dbg, this.debugIndex, pc);
+      const fde = findInIndex(this.debugIndex, pc);
       if (fde) return { fde, section: dbg };
     }
     return undefined;
@@ -159,20 +168,22 @@ export class ElfImage {
     const out: Sym[] = [];
     if (tab && tab.entsize === 24) {
       const strs = this.sections[tab.link];
-      const b = new Bytes(this.bytes);
       const count = Math.min(Math.floor(tab.size / 24), MAX_SYMBOLS);
       if (strs && tab.offset + count * 24 <= this.bytes.length) {
-        for (let i = 0; i < count; i++) {
-          const o = tab.offset + i * 24;
-          const type = b.u8(o + 4) & 0xf;
-          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || b.u16(o + 6) === 0) continue;
+        // the whole table was bounds-checked above: read it through one DataView (Elf64_Sym, elf(5))
+        const v = new DataView(this.bytes.buffer, this.bytes.byteOffset + tab.offset, count * 24);
+        const strEnd = Math.min(strs.size, this.bytes.length - strs.offset);
+        for (let o = 0; o < count * 24; o += 24) {
+          const type = v.getUint8(o + 4) & 0xf;
+          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || v.getUint16(o + 6, true) === 0) continue;
           // link-time addresses of user-space objects fit a double exactly; compare as numbers
-          const lo = b.u32(o + 8);
-          const hi = b.u32(o + 12);
+          const lo = v.getUint32(o + 8, true);
+          const hi = v.getUint32(o + 12, true);
           if (hi >= 0x200000 || (lo === 0 && hi === 0)) continue;
-          const nameOff = b.u32(o);
-          if (nameOff >= strs.size || strs.offset + nameOff >= this.bytes.length) continue;
-          out.push({ value: hi * 0x100000000 + lo, size: b.u32(o + 16) + b.u32(o + 20) * 0x100000000, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
+          const nameOff = v.getUint32(o, true);
+          if (nameOff >= strEnd) continue;
+          const size = v.getUint32(o + 16, true) + v.getUint32(o + 20, true) * 0x100000000;
+          out.push({ value: hi * 0x100000000 + lo, size, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
         }
       }
     }

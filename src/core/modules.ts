@@ -1,7 +1,7 @@
 // The modules of a crashed process: the executable and shared objects named
 // in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
 // core memory), each with its load bias, so that a pc maps to a file address.
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ElfImage } from "./elf-image.ts";
 import { PF_X } from "./elf.ts";
@@ -32,9 +32,10 @@ export interface Module {
   end: bigint;
   /** Runtime address minus link-time address. */
   bias: bigint;
-  image: ElfImage | undefined;
+  /** The file's image, read on first use when the core kept the ELF header page. */
+  readonly image: ElfImage | undefined;
   buildId: string | undefined;
-  /** Why the file could not be used, if so. */
+  /** Why the file could not be used, once it was needed. */
   problem: string | undefined;
 }
 
@@ -59,26 +60,26 @@ const imageCache = new Map<string, ElfImage>();
 
 /**
  * The bytes of a mapped file, read whole. Not Bun.mmap: it opens the file
- * read-write even with { shared: false }, and while the dynamic loader
- * (ld-linux) or any executable is open for writing, every exec on the
- * machine fails with ETXTBSY (fs/exec.c deny_write_access) — seen here.
+ * O_RDWR even with { shared: false } (seen with strace), and while a shared
+ * object or executable is open for writing every exec(2) of it fails with
+ * ETXTBSY (fs/exec.c deny_write_access); on a read-only root it fails outright.
  */
 function mapFile(file: string): Uint8Array {
-  return readFileSync(file);
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new Error(`Cannot open module "${file}": ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`);
+  }
 }
 
 function loadImage(path: string, sysroot: string | undefined): ElfImage {
-  const real = sysroot ? join(sysroot, path) : path;
-  const file = real;
-  let size: number;
-  try {
-    size = statSync(file).size;
-  } catch {
-    // fixtures keep the sysroot xz-compressed and decompressed beside; nothing else is tried
-    throw new Error(`Cannot open module "${real}": no such file`);
-  }
-  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${real}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
-  const key = `${file}\0${size}\0${statSync(file).mtimeMs}`;
+  const file = sysroot ? join(sysroot, path) : path;
+  const handle = Bun.file(file);
+  const size = handle.size;
+  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${file}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
+  // keyed by size and mtime: the watch daemon lives across library upgrades
+  const key = `${file}\0${size}\0${handle.lastModified}`;
   let image = imageCache.get(key);
   if (!image) {
     image = new ElfImage(mapFile(file));
@@ -126,6 +127,14 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
     const head = core.memory.read(first.start, 4);
     const headIsElf = head ? head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46 : undefined;
     if (headIsElf === false) continue; // mapped file that is not ELF (locale archive, fonts, ...)
+    const header = headerImage(core, first.start);
+    if (header) {
+      // The kernel kept the ELF header page (coredump_filter bit 4, on by default): bias and
+      // build-id come from it, and the file is read only if a frame falls in it.
+      const link = header.vaddrOfOffset(0n) ?? header.firstLoad?.vaddr ?? 0n;
+      modules.push(lazyModule({ path, start, end, bias: first.start - link, buildId: header.buildId }, () => loadImage(path, sysroot), warnings));
+      continue;
+    }
     let image: ElfImage | undefined;
     let problem: string | undefined;
     try {
@@ -194,6 +203,44 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
   };
   const exe = files.find((m) => m.offset === 0n && m.path.startsWith("/"))?.path;
   return { modules, mappings, moduleAt, mappingAt, read, warnings, exe };
+}
+
+/** The ELF header page kept from the core, as an image (phdrs and build-id note only). */
+function headerImage(core: Core, start: bigint): ElfImage | undefined {
+  const page = core.memory.read(start, 4096);
+  if (!page) return undefined;
+  try {
+    const image = new ElfImage(page);
+    return image.firstLoad ? image : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A module whose file is read on first use of its image; a build-id mismatch refuses the file. */
+function lazyModule(base: Omit<Module, "image" | "problem">, load: () => ElfImage, warnings: string[]): Module {
+  let loaded = false;
+  let image: ElfImage | undefined;
+  const mod: Module = {
+    ...base,
+    problem: undefined,
+    get image(): ElfImage | undefined {
+      if (!loaded) {
+        loaded = true;
+        try {
+          const file = load();
+          if (base.buildId && file.buildId && file.buildId !== base.buildId) {
+            warnings.push(`module "${base.path}" has build-id ${file.buildId} but the crashed process mapped ${base.buildId}, ignoring the file`);
+            mod.problem = "build-id differs from the crashed process";
+          } else image = file;
+        } catch (err) {
+          mod.problem = err instanceof Error ? err.message : String(err);
+        }
+      }
+      return image;
+    },
+  };
+  return mod;
 }
 
 /** NT_GNU_BUILD_ID from the ELF header page kept from the core (PT_NOTE inside that page). */

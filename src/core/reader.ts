@@ -18,8 +18,10 @@ import { parseNote, type FileNote, type Prpsinfo, type Prstatus, type Siginfo } 
 export const MAX_NOTE_BYTES = 32 * 1024 * 1024;
 /** Threads kept at most (threads per report are bounded again in the report). */
 export const MAX_THREADS = 1024;
-/** Stack kept above each thread's SP: enough for MAX_FRAMES frames of ordinary size. */
+/** Stack kept above the crashing thread's SP: enough for MAX_FRAMES frames of ordinary size. */
 export const STACK_WINDOW_BYTES = 256 * 1024;
+/** Stack kept above every other thread's SP: waiting threads are rarely deep, and there may be many. */
+export const OTHER_STACK_WINDOW_BYTES = 64 * 1024;
 /** Stack kept below SP: the x86-64 red zone is 128 bytes (psABI §3.2.2); a little more for leaf frames. */
 export const STACK_BELOW_BYTES = 1024;
 /** The vDSO is two or three pages; anything larger is not a vDSO. */
@@ -282,12 +284,12 @@ export class CoreReader {
       if (hi <= lo) return;
       wanted.push({ offset: seg.offset + Number(lo - seg.vaddr), length: Number(hi - lo), vaddr: lo });
     };
-    for (const t of core.threads) {
+    for (const [i, t] of core.threads.entries()) {
       const sp = t.regs[spSlot];
       if (sp === undefined) continue;
       // The window may start below the stack's segment (a stack overflow leaves sp under it).
       const from = sp - BigInt(STACK_BELOW_BYTES);
-      const to = sp + BigInt(STACK_WINDOW_BYTES);
+      const to = sp + BigInt(i === 0 ? STACK_WINDOW_BYTES : OTHER_STACK_WINDOW_BYTES);
       for (const seg of this.segments) {
         if (seg.vaddr < to && seg.vaddr + seg.memsz > from) keep(seg, from, to);
       }

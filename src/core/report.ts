@@ -81,7 +81,6 @@ export interface ReportOptions {
 export function buildReport(core: Core, options: ReportOptions = {}): Report {
   const mods = loadModules(core, { sysroot: options.sysroot });
   const info = ARCHES[core.arch];
-  const warnings = [...core.warnings, ...mods.warnings];
   const sig = core.siginfo;
   const signo = sig?.signo ?? core.threads[0]?.signal ?? 0;
   const crashTid = core.threads[0]?.tid ?? null; // the kernel writes the signalled thread first (binfmt_elf.c)
@@ -95,7 +94,7 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
     let stop = "not unwound: more than " + MAX_REPORT_THREADS + " threads";
     if (i < MAX_REPORT_THREADS) {
       try {
-        const r = unwindThread(core.arch, t.regs, mods);
+        const r = unwindThread({ arch: core.arch, regs: t.regs }, mods);
         frames = r.frames.map((f, index) => describeFrame(index, f, mods, index > 0 && !r.frames[index - 1]?.signalFrame));
         stop = r.stop;
       } catch (err) {
@@ -142,9 +141,19 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
     })),
     memoryMap: mods.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), perms: m.perms, offset: hex(m.offset, 8), path: m.path ?? null })),
     incomplete: core.incomplete,
-    warnings,
+    warnings: [],
   };
   report.cause = probableCause(core, report, mods);
+  // last: modules read lazily while unwinding add their problems and warnings
+  report.modules = mods.modules.map((m) => ({
+    path: m.path,
+    start: hex(m.start),
+    end: hex(m.end),
+    loadBias: hex(m.bias),
+    buildId: m.buildId ?? null,
+    problem: m.problem ?? null,
+  }));
+  report.warnings = [...core.warnings, ...mods.warnings];
   return report;
 }
 

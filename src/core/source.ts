@@ -1,21 +1,38 @@
 // Feeding a CoreReader: from a file (positional reads that skip what the
 // reader does not want) or from a stream such as stdin (reads everything in
 // order, keeps only the wanted ranges; never seeks back).
+// A file is read with positional reads of exactly the reader's wants, in
+// file order: the rest of the core is skipped, so memory does not grow with
+// it. Not Bun.mmap: it opens the file O_RDWR (even with { shared: false }),
+// which fails on a read-only filesystem and, for executables, makes exec(2)
+// fail with ETXTBSY (fs/exec.c deny_write_access) while it is open.
 import { closeSync, openSync, readSync } from "node:fs";
 import { CoreReader, type Core } from "./reader.ts";
 
-/** Largest single read: the reader's wants are bounded, this keeps each buffer small. */
+/** Largest single read: the reader's wants are bounded, this keeps each read call small. */
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export function readCoreFile(path: string): Core {
-  const fd = openSync(path, "r");
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new Error(code === "ENOENT" ? "no such file" : `cannot open it (${code ?? String(err)})`);
+  }
   try {
     const reader = new CoreReader();
     for (let w = reader.want(); w; w = reader.want()) {
       const buf = new Uint8Array(w.length);
       let got = 0;
       while (got < w.length) {
-        const n = readSync(fd, buf, got, Math.min(READ_CHUNK_BYTES, w.length - got), w.offset + got);
+        let n: number;
+        try {
+          n = readSync(fd, buf, got, Math.min(READ_CHUNK_BYTES, w.length - got), w.offset + got);
+        } catch (err) {
+          const code = (err as { code?: string }).code;
+          throw new Error(`cannot read it (${code ?? String(err)})`);
+        }
         if (n <= 0) break;
         got += n;
       }

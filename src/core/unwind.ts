@@ -32,7 +32,8 @@ export interface UnwindResult {
 
 type Regs = Array<bigint | undefined>;
 
-export function unwindThread(arch: Arch, prRegs: readonly bigint[], mods: ModuleSet): UnwindResult {
+export function unwindThread(thread: { arch: Arch; regs: readonly bigint[] }, mods: ModuleSet): UnwindResult {
+  const { arch, regs: prRegs } = thread;
   const info = ARCHES[arch];
   let regs: Regs = info.dwarfFromPrReg.map((slot) => (slot >= 0 ? prRegs[slot] : undefined));
   const frames: RawFrame[] = [];
@@ -68,6 +69,15 @@ export function unwindThread(arch: Arch, prRegs: readonly bigint[], mods: Module
       }
     }
     if (cfiEnd) return { frames, stop: "end" };
+    if (!next && !found) {
+      // No CFI: is the pc a signal return trampoline? (glibc's __restore_rt has CFI;
+      // a trampoline on the stack, as qemu-user writes, or a libc without CFI has not.)
+      next = stepSigreturn(info, regs, mods, mem);
+      if (next) {
+        frame.signalFrame = true;
+        how = "context"; // the caller's registers are a saved context, as for frame 0
+      }
+    }
     if (!next) {
       next = stepFp(info, regs, mem, frames.length === 1 ? mods : undefined);
       how = "fp";
@@ -116,7 +126,7 @@ function stepCfi(
   pc: bigint,
   mem: (addr: bigint, size: number) => bigint | undefined,
 ): { regs: Regs; signal: boolean } | "end" | undefined {
-  const row = rowAt(found.fde, pc, found.section);
+  const row = rowAt(found.fde, pc);
   const ctx: ExprContext = { reg: (n) => regs[n], mem };
   let cfa: bigint | undefined;
   if (row.cfa.type === "reg") {
@@ -141,11 +151,11 @@ function stepCfi(
       case "register":
         return regs[rule.reg];
       case "expr": {
-        const addr = evaluate(rule.expr, ctx, [cfa]);
+        const addr = evaluate(rule.expr, { ...ctx, initial: [cfa] });
         return addr === undefined ? undefined : mem(addr, 8);
       }
       case "val_expr":
-        return evaluate(rule.expr, ctx, [cfa]);
+        return evaluate(rule.expr, { ...ctx, initial: [cfa] });
     }
   };
   for (let r = 0; r < info.dwarfRegs; r++) {
@@ -157,6 +167,42 @@ function stepCfi(
   if (ra === undefined) return undefined;
   next[info.pc] = ra;
   return { regs: next, signal: found.fde.cie.signalFrame };
+}
+
+/** x86-64 `mov $15, %rax; syscall` (rt_sigreturn); aarch64 `mov x8, #139; svc #0`. */
+const X86_SIGRETURN = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
+const A64_SIGRETURN = [0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4];
+/** sigcontext register slots, x86-64 (arch/x86/include/uapi/asm/sigcontext.h): DWARF number → byte offset. */
+const X86_SIGCONTEXT: ReadonlyArray<[number, number]> = [
+  [8, 0], [9, 8], [10, 16], [11, 24], [12, 32], [13, 40], [14, 48], [15, 56],
+  [5, 64], [4, 72], [6, 80], [3, 88], [1, 96], [0, 104], [2, 112], [7, 120], [16, 128],
+];
+
+/**
+ * A signal frame without CFI: the interrupted registers are in the sigcontext the
+ * kernel saved on the stack. x86-64: sp points at the ucontext (the handler's return
+ * popped pretcode), uc_mcontext at +40 (struct rt_sigframe, arch/x86/include/asm/sigframe.h).
+ * aarch64: sp points at struct rt_sigframe {siginfo (128 bytes); ucontext}, uc_mcontext at
+ * +176 in the ucontext, then fault_address, regs[31], sp, pc (arch/arm64/kernel/signal.c).
+ */
+function stepSigreturn(info: ArchInfo, regs: Regs, mods: ModuleSet, mem: (a: bigint, n: number) => bigint | undefined): Regs | undefined {
+  const pc = regs[info.pc];
+  const sp = regs[info.sp];
+  if (pc === undefined || sp === undefined) return undefined;
+  const want = info.arch === "x86_64" ? X86_SIGRETURN : A64_SIGRETURN;
+  const code = mods.read(pc, want.length);
+  if (!code || want.some((b, i) => code[i] !== b)) return undefined;
+  const next: Regs = new Array(info.dwarfRegs).fill(undefined);
+  if (info.arch === "x86_64") {
+    const sc = sp + 40n;
+    for (const [reg, off] of X86_SIGCONTEXT) next[reg] = mem(sc + BigInt(off), 8);
+  } else {
+    const sc = sp + 128n + 176n;
+    for (let r = 0; r < 31; r++) next[r] = mem(sc + 8n + BigInt(r * 8), 8);
+    next[info.sp] = mem(sc + 256n, 8);
+    next[info.pc] = mem(sc + 264n, 8);
+  }
+  return next[info.pc] === undefined || next[info.sp] === undefined ? undefined : next;
 }
 
 /**

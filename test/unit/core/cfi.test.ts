@@ -35,19 +35,19 @@ const sec: FrameSection = { bytes: fromHex(CIE + FDE), vaddr: 0n, kind: "debug_f
 
 describe("CFA programs", () => {
   const index = indexFdes(sec);
-  test("index", () => expect(index.map((e) => e.start)).toEqual([0x1000n]));
+  test("index", () => expect(index.entries.map((e) => e.start)).toEqual([0x1000n]));
   test.each([
     [0x1000n, { reg: 7, off: 8n }, []],
     [0x1001n, { reg: 7, off: 16n }, [[6, -16n]]],
     [0x1003n, { reg: 7, off: 16n }, [[6, -16n]]],
     [0x1004n, { reg: 6, off: 16n }, [[6, -16n]]],
   ] as const)("row at %p", (pc, cfa, saved) => {
-    const fde = findInIndex(sec, index, pc);
+    const fde = findInIndex(index, pc);
     expect(fde).toBeDefined();
-    const row = rowAt(fde!, pc, sec);
+    const row = rowAt(fde!, pc);
     expect(row.cfa).toMatchObject({ type: "reg", ...cfa });
     expect(row.regs.get(16)).toEqual({ type: "offset", off: -8n });
     for (const [r, off] of saved) expect(row.regs.get(r)).toEqual({ type: "offset", off });
   });
-  test("pc outside every FDE", () => expect(findInIndex(sec, index, 0x1010n)).toBeUndefined());
+  test("pc outside every FDE", () => expect(findInIndex(index, 0x1010n)).toBeUndefined());
 });

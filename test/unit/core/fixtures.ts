@@ -1,18 +1,23 @@
 // Test helper: decompresses the core fixtures and their sysroot
 // (test/fixtures/cores/, made by make.sh) into a temporary directory, once.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { tmpdir } from "node:os";
 
 export const FIXTURES = join(import.meta.dir, "../../fixtures/cores");
-const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}`);
+// one directory per checkout: worktrees of the repository run their suites side by side
+const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
 
 function unxz(src: string, dest: string): void {
-  if (existsSync(dest) && statSync(dest).mtimeMs >= statSync(src).mtimeMs) return;
+  // a stamp names the exact .xz a decompressed file came from (remade fixtures are redone)
+  const st = statSync(src);
+  const stamp = `${st.size} ${st.mtimeMs}`;
+  if (existsSync(dest) && existsSync(`${dest}.stamp`) && readFileSync(`${dest}.stamp`, "utf8") === stamp) return;
   mkdirSync(dirname(dest), { recursive: true });
   const r = Bun.spawnSync(["xz", "-dc", src]);
   if (r.exitCode !== 0) throw new Error(`Cannot decompress fixture "${src}": xz failed`);
   writeFileSync(dest, r.stdout);
+  writeFileSync(`${dest}.stamp`, stamp);
 }
 
 function walk(dir: string): string[] {

@@ -23,6 +23,8 @@ describe("reports", () => {
     ["overflow", null, "stack-overflow"],
     ["threads", "SEGV_MAPERR at 0x8", "null-dereference"],
     ["handler", "SEGV_MAPERR at 0x0", "null-dereference"],
+    ["badcall", "SEGV_MAPERR at 0x0", "null-dereference"],
+    ["debugframe", "SEGV_MAPERR at 0x10", "null-dereference"],
   ])("%s: %s, %s", (name, summary, cause) => {
     const r = report(name);
     if (summary) expect(r.signal.summary).toBe(summary);

@@ -36,7 +36,7 @@ describe("crashkeep inspect", () => {
     const r = crashkeep(MAIN);
     expect(r.code).toBe(1);
     expect(r.err.trim().split("\n")).toHaveLength(1);
-    expect(r.err).toMatch(/^Cannot inspect core ".*main\.ts": /);
+    expect(r.err).toMatch(/^Cannot inspect core ".*main\.ts": cannot read ELF header/);
   });
   test("missing file: exit 1", () => {
     expect(crashkeep("/nonexistent/core").code).toBe(1);

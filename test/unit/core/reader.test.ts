@@ -96,7 +96,7 @@ describe("core reader", () => {
   });
 
   test("a core file path works end to end through a temp copy", () => {
-    const p = join(tmpdir(), "crashkeep-reader-test.core");
+    const p = join(tmpdir(), `crashkeep-reader-test-${process.pid}.core`);
     writeFileSync(p, readFileSync(threads.core));
     expect(readCoreFile(p).threads.length).toBe(4);
   });
