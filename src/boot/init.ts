@@ -17,7 +17,7 @@ import { setCorePattern } from "../daemon/core-pattern.ts";
 import { collectPreviousBoot, type Collected } from "./collect.ts";
 import { writeFileSync, existsSync } from "node:fs";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
-import { readBootId } from "../journal/boot-id.ts";
+import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { finishJournalBoot, openBootJournal, type JournalBoot } from "./journal-boot.ts";
 
 export interface InitOptions {
@@ -178,9 +178,14 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
       fail(`Cannot read the journal on "${device.link}": ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  // init already ran in this boot (the journal's current boot is this one):
+  // there is no previous boot in the journal to collect, only pstore.
+  const thisBoot = readBootId(paths);
+  const sameBoot = jb !== undefined && jb.evidence.retained && thisBoot !== UNKNOWN_BOOT_ID && jb.evidence.bootId === thisBoot;
+  if (sameBoot) report("crashkeep: init already ran in this boot; only pstore is collected");
   try {
     try {
-      collected = collectPreviousBoot(config, paths, { journal: jb?.evidence });
+      collected = collectPreviousBoot(config, paths, { journal: sameBoot ? undefined : jb?.evidence });
       if (collected.error) errors.push(collected.error);
       report(collected.summary);
       writeKmsg(paths, collected.summary);
@@ -190,8 +195,8 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
     if (jb && journalDevice) {
       const archived = collected !== undefined && collected.error === undefined;
       try {
-        const bootId = readBootId(paths);
-        const how = finishJournalBoot(jb, journalDevice, config, { bootId, archived, paths });
+        const bootId = thisBoot;
+        const how = finishJournalBoot(jb, journalDevice, config, { bootId, archived: archived && !sameBoot, paths });
         journalState = { retained: jb.evidence.retained, records: jb.evidence.records.length, corruptRecords: jb.evidence.corruptRecords, action: how, bootId };
         if (how === "formatted") report(`crashkeep: journal on ${device?.link} formatted${jb.relayout ? " (layout changed)" : ""}`);
         if (!archived && jb.evidence.records.length > 0) report(`crashkeep: ${jb.evidence.records.length} journal record(s) kept on the device until the archive can take them`);

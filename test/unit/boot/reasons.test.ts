@@ -94,8 +94,10 @@ describe("reboot reasons from the journal", () => {
     await boot(tree);
     withJournal(tree, (j) => markCleanShutdown(j));
     const again = await boot(tree);
-    // Same boot id: the journal keeps this boot's record and its marker.
+    // Same boot id: the journal keeps this boot's record and its marker, and nothing is archived.
     expect(again.result.journal?.action).toBe("new-boot");
+    expect(again.lines).toContain("crashkeep: init already ran in this boot; only pstore is collected");
+    expect(again.result.collected?.entry).toBeUndefined();
     newBootId(tree);
     const next = await boot(tree);
     expect(next.result.collected?.reason.reason).toBe("clean");
