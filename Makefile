@@ -93,6 +93,7 @@ bench: deps build
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
+	$(BUN) bench/capture/run.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file
 # (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
