@@ -44,7 +44,10 @@ await QemuVm.scenario({ name: "demo" }, async (vm) => {
   console.log(indent(head ?? ""));
   for (const s of sections) {
     const [title, ...body] = s.split("\n");
-    console.log(indent(`--- ${title}\n[...]\n${body.filter((l) => l.trim()).slice(-8).join("\n")}`));
+    const lines = body.filter((l) => l.trim());
+    // The panic log: the lines that say what happened; a log tail: its last lines.
+    const key = lines.filter((l) => /Kernel panic|sysrq: |Oops|BUG: |oom-kill|Out of memory/.test(l));
+    console.log(indent(`--- ${title}\n[...]\n${(key.length > 0 ? key : lines.slice(-8)).join("\n")}`));
   }
   await vm.stop({ keepLogs: true });
 });
