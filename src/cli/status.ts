@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "./args.ts";
-import { ConfigError, loadConfig, parseConfig } from "../config/load.ts";
+import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
+import { openDevice } from "../copy/block-device.ts";
+import { openJournal, readJournal } from "../journal/journal.ts";
 import { configRegions, requiredMemmap } from "../config/memmap.ts";
 import { formatSize, hex } from "../config/units.ts";
 import { archiveUsage } from "../archive/archive.ts";
@@ -10,10 +12,42 @@ import { findMtd } from "../system/mtd.ts";
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
 import { makePaths } from "../system/paths.ts";
 
-export const help = `Usage: crashkeep status [--json] [--config FILE]
+export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
 Config, the reserved regions as the kernel sees them (/proc/iomem), the
-modules, the phram MTD device, pstore and archive usage.`;
+modules, the phram MTD device, the journal (records, free slots, last
+write), pstore and archive usage. --device reads the journal from PATH (an
+MTD node or a raw copy) instead of journal.device / /dev/mtdchar/<name>.`;
+
+/** What status says of the journal; undefined fields when it cannot be read. */
+function journalSummary(path: string, paths: ReturnType<typeof makePaths>) {
+  let device;
+  try {
+    device = openDevice(path, { paths });
+  } catch (err) {
+    return { device: path, error: err instanceof Error ? err.message : String(err) };
+  }
+  try {
+    const view = readJournal(openJournal(device, { paths, locking: false }));
+    const c = view.control;
+    const times = [...view.records.map((r) => r.timeMs), c?.bootStartMs ?? 0, c?.cleanShutdownMs ?? 0, ...view.logs.map((l) => l.header?.timeMs ?? 0)];
+    const last = Math.max(...times);
+    return {
+      device: path,
+      retained: view.retained,
+      bootCounter: c?.bootCounter ?? null,
+      records: view.records.length,
+      uncollected: view.records.filter((r) => !r.collected).length,
+      corruptRecords: view.corruptRecords,
+      slots: c?.layout.slotCount ?? null,
+      freeSlots: c ? c.layout.slotCount - view.records.length : null,
+      lastWrite: last > 0 ? new Date(last).toISOString() : null,
+      logs: view.logs.map((l) => ({ path: l.header?.path ?? null, bytes: l.bytes.length })),
+    };
+  } finally {
+    device.close();
+  }
+}
 
 function read(path: string): string | undefined {
   try {
@@ -24,7 +58,7 @@ function read(path: string): string | undefined {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values, flags } = parseArgs(args, { values: ["config"], flags: ["json"] });
+  const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["json"] });
   const paths = makePaths();
   let configInfo: { file: string | undefined; ok: boolean; errors: string[] };
   let config;
@@ -62,7 +96,8 @@ export async function run(args: string[]): Promise<number> {
   const pstore = { mounted: isPstoreMounted(paths), records: records.map((r) => ({ file: r.file, bytes: r.size })) };
   const archiveDir = paths.sys(config.archive.dir);
   const archive = { dir: archiveDir, ...archiveUsage(archiveDir), maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries };
-  const status = { config: configInfo, kernel: release, memmap: requiredMemmap(configRegions(config)), regions, modules, device, pstore, archive };
+  const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
+  const status = { config: configInfo, kernel: release, memmap: requiredMemmap(configRegions(config)), regions, modules, device, journal, pstore, archive };
   if (flags.has("json")) {
     console.log(JSON.stringify(status, null, 2));
     return 0;
@@ -72,6 +107,13 @@ export async function run(args: string[]): Promise<number> {
   for (const r of regions) console.log(`region:   ${r.name} ${formatSize(r.size)} at ${r.start}: ${r.ok ? "reserved" : r.reason}`);
   console.log(`modules:  ${Object.entries(modules).map(([k, v]) => `${k} ${v}`).join(", ")}`);
   console.log(`device:   ${device ? `mtd${device.index} "${device.name}" ${formatSize(device.size)}${device.link ? `, ${device.link}` : ", no /dev/mtdchar link"}` : `no MTD device "${config.phram.name}"`}`);
+  console.log(
+    "error" in journal
+      ? `journal:  ${journal.error}`
+      : journal.retained
+        ? `journal:  ${journal.records} record(s) (${journal.uncollected} not yet archived, ${journal.corruptRecords} corrupt), ${journal.freeSlots} of ${journal.slots} slots free, boot ${journal.bootCounter}, last write ${journal.lastWrite ?? "never"}`
+        : `journal:  ${journal.device}: not retained (cold boot, power loss or never formatted)`,
+  );
   console.log(`pstore:   ${pstore.mounted ? `mounted, ${records.length} record(s)` : "not mounted"}`);
   console.log(`archive:  ${archiveDir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));

@@ -111,6 +111,11 @@ describe("dump --raw and clear on a file-backed device", () => {
     expect(d.control.cleanShutdown).not.toBeNull();
     expect(d.records.map((r: { kind: string; payload: { data: string } }) => [r.kind, r.payload.data])).toEqual([["note", "flashing 2.1"]]);
     expect(crashkeep("dump", "--bytes", "10", dev).code).toBe(2);
+    const st = JSON.parse(crashkeep("status", "--json", "--device", dev).out) as { journal: { retained: boolean; records: number; uncollected: number; slots: number; freeSlots: number; lastWrite: string } };
+    expect(st.journal).toMatchObject({ retained: true, records: 1, uncollected: 1 });
+    expect(st.journal.freeSlots).toBe(st.journal.slots - 1);
+    expect(Date.parse(st.journal.lastWrite)).toBeGreaterThan(Date.now() - 60_000);
+    expect(crashkeep("status", "--device", dev).out).toMatch(/^journal: {2}1 record\(s\) \(1 not yet archived, 0 corrupt\), \d+ of \d+ slots free, boot 1, last write /m);
   });
 
 });
