@@ -151,6 +151,27 @@ describe("CoreWatcher", () => {
     }
   });
 
+  test.skipIf(process.getuid?.() !== 0)("a full disk: the report still reaches the journal, the failure is said, the watcher goes on", () => {
+    const s = setup();
+    // The archive on a 64 KiB tmpfs that is already full (root: mount; CI runs as root).
+    const archive = join(s.root, "var/lib/crashkeep");
+    mkdirSync(archive, { recursive: true });
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", archive]).exitCode).toBe(0);
+    try {
+      Bun.spawnSync(["sh", "-c", `dd if=/dev/zero of='${archive}/filler' bs=4k 2>/dev/null; true`]);
+      mkdirSync(s.coreDir, { recursive: true });
+      writeFileSync(join(s.coreDir, "core.full"), nestedCore);
+      const e = s.watcher.processOne("core.full");
+      expect(e.result?.reported).toBe(true);
+      expect(e.result?.problems.join("\n")).toMatch(/^Cannot archive the report: .*(ENOSPC|no space)/im);
+      expect(readJournal(s.journal).records.map((r) => r.kind)).toEqual(["crash-report"]);
+      writeFileSync(join(s.coreDir, "core.next"), fpeCore);
+      expect(s.watcher.processOne("core.next").result?.reported).toBe(true);
+    } finally {
+      Bun.spawnSync(["umount", archive]);
+    }
+  });
+
   test("a crash loop: reportsPerMinute reports, the rest counted", () => {
     const s = setup({ reportsPerMinute: 3 });
     mkdirSync(s.coreDir, { recursive: true });
