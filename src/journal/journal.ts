@@ -308,9 +308,31 @@ export function parseJournal(image: Uint8Array): JournalView {
   return { retained: true, controlErrors: state.errors, control, records, corruptRecords, logs };
 }
 
-/** Read the whole device in one pass and parse it (see parseJournal). */
+/**
+ * Read what the journal holds, in one forward pass over the device, and
+ * parse it (see parseJournal). Only the parts parseJournal looks at are
+ * read: the control copies, each slot's header (and the whole slot when it
+ * carries a record magic), the log areas. phram is mapped uncached
+ * (ioremap), so reading all 8 MiB cost 330 ms in the QEMU guest at boot;
+ * the rest of the image stays zero, which parseJournal never looks at.
+ */
 export function readJournal(journal: Journal): JournalView {
-  const image = readExact(journal.device, 0, journal.device.size);
+  const device = journal.device;
+  const state = readControl(device);
+  if (state.block === null) return { retained: false, controlErrors: state.errors, control: null, records: [], corruptRecords: 0, logs: [] };
+  const { layout } = state.block;
+  const image = new Uint8Array(device.size);
+  const copy = (offset: number, length: number): Uint8Array => {
+    const bytes = readExact(device, offset, Math.min(length, device.size - offset));
+    image.set(bytes, offset);
+    return bytes;
+  };
+  for (const offset of layout.controlOffsets) copy(offset, CONTROL_BYTES);
+  for (const area of layout.logs) copy(area.offset, area.bytes);
+  for (let slot = 0; slot < layout.slotCount; slot++) {
+    const start = layout.ringOffset + slot * layout.slotBytes;
+    if (hasRecordMagic(copy(start, RECORD_HEADER_BYTES))) copy(start, layout.slotBytes);
+  }
   return parseJournal(image);
 }
 
