@@ -2,7 +2,8 @@
 // key path and the offending value (STYLE.md rules 9, 10).
 import { readFileSync } from "node:fs";
 import type { z } from "zod";
-import { configSchema, type Config } from "./schema.ts";
+import type { Config } from "./schema.ts";
+import { cacheKey, readConfigCache, writeConfigCache } from "./cache.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/crashkeep/config.json";
@@ -54,6 +55,8 @@ function describe(issue: z.core.$ZodIssue, input: unknown): string[] {
 
 /** Validate an already-parsed JSON value; throws ConfigError naming every problem. */
 export function parseConfig(input: unknown, file = "(inline)"): Config {
+  // Loaded on first use: a cached config never pays for zod (see cache.ts).
+  const { configSchema } = require("./schema.ts") as typeof import("./schema.ts");
   const result = configSchema.safeParse(input ?? {});
   if (result.success) return result.data;
   throw new ConfigError(file, result.error.issues.flatMap((i) => describe(i, input)));
@@ -89,6 +92,9 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
     const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err);
     throw new ConfigError(path, [reason]);
   }
+  const key = cacheKey(path, text);
+  const cached = readConfigCache(key, paths);
+  if (cached) return { config: cached, file: path };
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -96,7 +102,9 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
     throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(path, ["must be a JSON object"]);
-  return { config: parseConfig(json, path), file: path };
+  const config = parseConfig(json, path);
+  writeConfigCache(key, config, paths);
+  return { config, file: path };
 }
 
 /** The device the journal lives on: journal.device, else the stable phram link. */
