@@ -11,7 +11,7 @@ TARGET ?=
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
-APT_PACKAGES := qemu-system-x86 busybox-static cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
+APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
