@@ -4,6 +4,7 @@
 // directory, every file written durably, then renamed into place.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, statfsSync } from "node:fs";
 import { copyDurable, fsyncDir, writeDurable } from "./durable.ts";
+import { stamp } from "../daemon/names.ts";
 
 export const ENTRY_FILE = "entry.json";
 export const ENTRY_VERSION = 1;
@@ -48,14 +49,10 @@ export class ArchiveFullError extends Error {
 
 export type PendingFile = { name: string; kind: string; source: string } & ({ path: string } | { bytes: Uint8Array | string });
 
-function compactTime(iso: string): string {
-  return iso.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
-}
-
 /** "20261126T025500Z-kernel-panic"; sanitised so a reason can never leave the directory. */
 export function entryId(time: Date, reason: string): string {
   const safe = reason.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "unknown";
-  return `${compactTime(time.toISOString())}-${safe}`;
+  return `${stamp(time)}-${safe}`;
 }
 
 function dirBytes(dir: string): number {

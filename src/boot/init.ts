@@ -3,7 +3,7 @@
 // reboot reason. Never blocks boot for long; a failed step is reported and
 // the next one still runs where that is safe.
 import { readFileSync } from "node:fs";
-import { ConfigError, loadConfig, parseConfig } from "../config/load.ts";
+import { loadConfigOrDefaults } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { configRegions, requiredMemmap } from "../config/memmap.ts";
 import type { Paths } from "../system/paths.ts";
@@ -55,20 +55,9 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   };
 
   // 1. Config: on a bad one, say so and go on with defaults (STYLE.md rule 10).
-  let config: Config;
-  let configFile: string | undefined;
-  const configErrors: string[] = [];
-  try {
-    ({ config, file: configFile } = loadConfig(options.configFile, { paths }));
-  } catch (err) {
-    config = parseConfig({});
-    configFile = options.configFile;
-    for (const line of err instanceof ConfigError ? err.message.split("\n") : [err instanceof Error ? err.message : String(err)]) {
-      configErrors.push(line);
-      fail(line);
-    }
-    report("crashkeep: continuing with the default config");
-  }
+  const { config, file: configFile, problems: configErrors } = loadConfigOrDefaults(options.configFile, { paths });
+  for (const line of configErrors) fail(line);
+  if (configErrors.length > 0) report("crashkeep: continuing with the default config");
 
   // 2. Regions: inside reserved RAM, never System RAM, before touching the kernel.
   // A ramoops or phram the kernel already has (device tree, kernel command

@@ -6,8 +6,7 @@ import { createWriteStream, mkdirSync, renameSync, unlinkSync } from "node:fs";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
 import { parseArgs, UsageError } from "./args.ts";
-import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { openJournal, type Journal } from "../journal/journal.ts";
 import { readCoreStream } from "../core/source.ts";
@@ -17,7 +16,7 @@ import { RateLimiter } from "../daemon/rate-limit.ts";
 import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
-import { makePaths, type Paths } from "../system/paths.ts";
+import { makePaths } from "../system/paths.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -84,23 +83,13 @@ function coreSaver(dir: string, name: string, capBytes: number) {
   };
 }
 
-function loadOrDefaults(file: string | undefined, paths: Paths, problems: string[]): Config {
-  try {
-    return loadConfig(file, { paths }).config;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    problems.push(...err.message.split("\n"), "continuing with the default config");
-    return parseConfig({});
-  }
-}
-
 export async function run(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs(args, { values: ["config"] });
   if (positionals.length < 5) throw new UsageError("Needs PID TID SIGNAL TIME EXE (core_pattern: |crashkeep core %P %I %s %t %E)");
   const [pid = "", tid = "", signal = "", time = "", exeArg = ""] = positionals;
   const paths = makePaths();
-  const problems: string[] = [];
-  const config = loadOrDefaults(values.get("config"), paths, problems);
+  const { config, problems } = loadConfigOrDefaults(values.get("config"), { paths });
+  if (problems.length > 0) problems.push("continuing with the default config");
   const exe = exeArg.replaceAll("!", "/"); // %E writes "/" as "!" (fs/coredump.c)
   let device: BlockDevice | undefined;
   let journal: Journal | undefined;

@@ -1,6 +1,7 @@
 // Whether a file descriptor is a terminal, without touching process.stdout
 // (in Bun its first use builds a stream: ~10 ms of start-up on the boot path).
 import { fstatSync } from "node:fs";
+import { splitRdev } from "../copy/block-device.ts";
 
 /** Linux tty majors: 4 (ttyN, ttyS), 5 (tty, console, ptmx), 136-143 (pts). */
 function isTtyMajor(major: number): boolean {
@@ -11,9 +12,7 @@ export function isTerminal(fd: number): boolean {
   try {
     const st = fstatSync(fd);
     if (!st.isCharacterDevice()) return false;
-    const rdev = Number(st.rdev);
-    const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & 0xfffff000);
-    return isTtyMajor(major);
+    return isTtyMajor(splitRdev(Number(st.rdev)).major);
   } catch {
     return false;
   }

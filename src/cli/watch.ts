@@ -3,8 +3,7 @@
 // turns each finished core in cores.dir into a report (journal + archive)
 // within a second. SIGTERM/SIGINT: a last mirror pass, then exit 0.
 import { parseArgs } from "./args.ts";
-import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { openJournal, type Journal } from "../journal/journal.ts";
 import { mirrorAll } from "../daemon/log-mirror.ts";
@@ -40,15 +39,9 @@ function say(line: string): void {
 export async function run(args: string[]): Promise<number> {
   const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["once"] });
   const paths = makePaths();
-  let config: Config;
-  try {
-    config = loadConfig(values.get("config"), { paths }).config;
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    for (const line of err.message.split("\n")) console.error(line);
-    say("continuing with the default config");
-    config = parseConfig({});
-  }
+  const { config, problems } = loadConfigOrDefaults(values.get("config"), { paths });
+  for (const line of problems) console.error(line);
+  if (problems.length > 0) say("continuing with the default config");
   const path = values.get("device") ?? journalDevice(config, paths);
   let device: BlockDevice | undefined;
   let journal: Journal | undefined;

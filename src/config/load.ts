@@ -111,3 +111,22 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
 export function journalDevice(config: Config, paths: Paths = makePaths()): string {
   return paths.sys(config.journal.device ?? `/dev/mtdchar/${config.phram.name}`);
 }
+
+export interface LoadedOrDefaults extends LoadedConfig {
+  /** The problems with the file, one line each; empty when it loaded. */
+  problems: string[];
+}
+
+/**
+ * The boot hook and the crash path go on with defaults on a bad config and
+ * say so (STYLE.md rule 10): every problem line, then the fallback.
+ */
+export function loadConfigOrDefaults(file: string | undefined, options: LoadOptions = {}): LoadedOrDefaults {
+  try {
+    return { ...loadConfig(file, options), problems: [] };
+  } catch (err) {
+    // Anything at all (not only a ConfigError): the boot and crash paths must go on.
+    const problems = err instanceof ConfigError ? err.message.split("\n") : [`Cannot load config: ${err instanceof Error ? err.message : String(err)}`];
+    return { config: parseConfig({}), file: err instanceof ConfigError ? err.file : file, problems };
+  }
+}

@@ -33,7 +33,7 @@ export interface OpenOptions {
   paths?: Paths;
 }
 
-function splitRdev(rdev: number): { major: number; minor: number } {
+export function splitRdev(rdev: number): { major: number; minor: number } {
   // glibc's gnu_dev_major/minor encoding (sys/sysmacros.h).
   const hi = Math.floor(rdev / 2 ** 32);
   const lo = rdev >>> 0;
