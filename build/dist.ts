@@ -9,6 +9,7 @@
 //   bun build/dist.ts                    all four targets
 //   bun build/dist.ts --targets x64,arm64 only these (crashkeep.hash untouched)
 //   bun build/dist.ts --no-build          package out/<target>/crashkeep as built
+import { EM_AARCH64, EM_X86_64, parseElfHeader, parseProgramHeaders } from "../src/core/elf.ts";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,9 +21,7 @@ export function tarballName(version: string, target: string): string {
   return `crashkeep-${version}-linux-${target}.tar.gz`;
 }
 
-// elf(5): e_machine values.
-const EM_X86_64 = 62;
-const EM_AARCH64 = 183;
+// elf(5): PT_INTERP names the program interpreter (the dynamic loader).
 const PT_INTERP = 3;
 
 interface Expected {
@@ -44,31 +43,16 @@ export interface ElfInfo {
 }
 
 /**
- * e_machine and PT_INTERP of a 64-bit little-endian ELF (elf(5): e_machine
- * at 18, e_phoff at 32, e_phentsize at 54, e_phnum at 56; Elf64_Phdr p_type
- * at 0, p_offset at 8, p_filesz at 32). Anything else is refused.
+ * e_machine and PT_INTERP of a 64-bit little-endian ELF, through the core
+ * reader's own ELF parsers (src/core/elf.ts); anything else is refused.
  */
 export function elfInfo(bytes: Uint8Array): ElfInfo {
-  if (bytes.length < 64) throw new RangeError(`Cannot read ELF header: ${bytes.length} bytes`);
-  if (bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) throw new SyntaxError("Cannot read ELF header: bad magic");
-  if (bytes[4] !== 2) throw new SyntaxError(`Cannot read ELF header: class ${bytes[4]} is not ELFCLASS64`);
-  if (bytes[5] !== 1) throw new SyntaxError(`Cannot read ELF header: data ${bytes[5]} is not ELFDATA2LSB`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const machine = view.getUint16(18, true);
-  const phoff = Number(view.getBigUint64(32, true));
-  const phentsize = view.getUint16(54, true);
-  const phnum = view.getUint16(56, true);
-  let interpreter: string | undefined;
-  for (let i = 0; i < phnum; i++) {
-    const at = phoff + i * phentsize;
-    if (at + 56 > bytes.length) throw new RangeError(`Cannot read program header ${i}: past the end`);
-    if (view.getUint32(at, true) !== PT_INTERP) continue;
-    const offset = Number(view.getBigUint64(at + 8, true));
-    const size = Number(view.getBigUint64(at + 32, true));
-    if (offset + size > bytes.length) throw new RangeError("Cannot read PT_INTERP: past the end");
-    interpreter = new TextDecoder().decode(bytes.subarray(offset, offset + size)).replace(/\0+$/, "");
-  }
-  return { machine, interpreter };
+  const h = parseElfHeader(bytes);
+  const interp = parseProgramHeaders(bytes, h.phoff, h.phnum).find((p) => p.type === PT_INTERP);
+  if (!interp) return { machine: h.machine, interpreter: undefined };
+  if (interp.offset + interp.filesz > bytes.length) throw new RangeError("Cannot read PT_INTERP: past the end");
+  const interpreter = new TextDecoder().decode(bytes.subarray(interp.offset, interp.offset + interp.filesz)).replace(/\0+$/, "");
+  return { machine: h.machine, interpreter };
 }
 
 const ROOT = join(import.meta.dir, "..");

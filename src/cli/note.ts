@@ -4,7 +4,7 @@ import { openDevice } from "../copy/block-device.ts";
 import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
-import { journalDevice, loadConfig } from "../config/load.ts";
+import { deviceArg } from "./device-arg.ts";
 import { parseArgs, UsageError } from "./args.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
@@ -32,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
   const bytes = new TextEncoder().encode(text);
   if (bytes.length > MAX_NOTE_BYTES) throw new UsageError(`Note of ${bytes.length} bytes is longer than ${MAX_NOTE_BYTES}`);
   const paths = makePaths();
-  const path = parsed.values.get("device") ?? journalDevice(loadConfig(parsed.values.get("config"), { paths }).config, paths);
+  const path = deviceArg(undefined, parsed.values);
   const device = openDevice(path, { write: true, paths });
   try {
     const bootId = readBootId(paths);

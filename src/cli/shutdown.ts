@@ -3,7 +3,7 @@
 import { openDevice } from "../copy/block-device.ts";
 import { DEFAULT_DEVICE, markCleanShutdown, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
-import { journalDevice, loadConfig } from "../config/load.ts";
+import { deviceArg } from "./device-arg.ts";
 import { parseArgs, UsageError } from "./args.ts";
 
 export const help = `Usage: crashkeep shutdown [--device PATH]
@@ -22,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   const parsed = parseArgs(args, { values: ["device", "config"] });
   if (parsed.positionals.length > 0) throw new UsageError(`Unexpected argument "${parsed.positionals[0]}"`);
   const paths = makePaths();
-  const path = parsed.values.get("device") ?? journalDevice(loadConfig(parsed.values.get("config"), { paths }).config, paths);
+  const path = deviceArg(undefined, parsed.values);
   const device = openDevice(path, { write: true, paths });
   try {
     markCleanShutdown(openJournal(device, { paths }));

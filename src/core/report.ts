@@ -131,14 +131,7 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
     },
     cause: { kind: "unknown", text: "" },
     threads,
-    modules: mods.modules.map((m) => ({
-      path: m.path,
-      start: hex(m.start),
-      end: hex(m.end),
-      loadBias: hex(m.bias),
-      buildId: m.buildId ?? null,
-      problem: m.problem ?? null,
-    })),
+    modules: [], // filled last, below
     memoryMap: mods.mappings.map((m) => ({ start: hex(m.start), end: hex(m.end), perms: m.perms, offset: hex(m.offset, 8), path: m.path ?? null })),
     incomplete: core.incomplete,
     warnings: [],
