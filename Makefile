@@ -12,6 +12,10 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
 APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
+# arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
+APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
+APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
+APT_PACKAGES += mosquitto mosquitto-clients openssl
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -31,7 +35,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
 
 deps: deps-npm deps-apt
 
@@ -69,6 +73,11 @@ schema: deps-npm
 test-unit: deps-npm
 	$(BUN) test test/unit
 
+# Tests of the compiled binary (out/crashkeep) and against real servers the
+# tests start themselves (fault injection, brokers, debuginfod).
+test-integration: deps build
+	@if ls test/integration/*.test.ts >/dev/null 2>&1; then $(BUN) test --timeout 300000 test/integration; else echo "test/integration: no tests"; fi
+
 # The QEMU image: Debian's kernel and BusyBox (apt-get download into
 # out/cache), the module closure, out/crashkeep, rootfs-overlay/.
 qemu-image: deps build
@@ -82,7 +91,7 @@ test-qemu-smoke: qemu-image
 	MODPROBE=busybox build/make-image.sh
 	build/test-qemu.sh smoke
 
-test: deps typecheck test-unit test-qemu
+test: deps typecheck test-unit test-integration test-qemu
 
 # Boot the image, panic it, reboot, show what crashkeep recovered.
 demo: deps
