@@ -35,7 +35,11 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 demo bench dist clean schema
+
+# The QEMU image's architecture follows TARGET: arm64 → out/qemu-arm64
+# (QEMU virt, docs/AARCH64.md), anything else → out/qemu (x86_64).
+IMAGE_ARCH := $(if $(filter arm64,$(TARGET)),arm64,amd64)
 
 deps: deps-npm deps-apt
 
@@ -80,10 +84,16 @@ test-integration: deps build
 
 # The QEMU image: Debian's kernel and BusyBox (apt-get download into
 # out/cache), the module closure, out/crashkeep, rootfs-overlay/.
+# TARGET=arm64: Debian's arm64 kernel, phram.ko built out of tree,
+# libc6:arm64, out/arm64/crashkeep, in out/qemu-arm64.
 qemu-image: deps build
-	build/make-image.sh
+	ARCH=$(IMAGE_ARCH) BINARY=$(BINARY) build/make-image.sh
 
-test-qemu: qemu-image
+qemu-image-arm64: deps-npm
+	$(MAKE) --no-print-directory qemu-image TARGET=arm64
+
+# x86_64 and aarch64 scenario groups side by side (build/test-qemu.sh).
+test-qemu: qemu-image qemu-image-arm64
 	build/test-qemu.sh
 
 # The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).
@@ -93,9 +103,10 @@ test-qemu-smoke: qemu-image
 
 test: deps typecheck test-unit test-integration test-qemu
 
-# Boot the image, panic it, reboot, show what crashkeep recovered.
+# Boot the image, panic it, reboot, show what crashkeep recovered
+# (TARGET=arm64: the aarch64 image, device-tree route).
 demo: deps
-	build/demo.sh
+	TARGET=$(TARGET) build/demo.sh
 
 bench: deps build
 	$(BUN) bench/copy/run.ts

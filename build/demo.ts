@@ -1,11 +1,15 @@
 // The QEMU part of build/demo.sh (make demo): boot the test image, where
 // S03crashkeep runs `crashkeep init` and starts `crashkeep watch`; write a
 // log line; panic the kernel; let it reboot; show what crashkeep recovered.
-// Environment (set by demo.sh): CRASH, PANIC_ON_OOM.
+// Environment (set by demo.sh): CRASH, PANIC_ON_OOM, GUEST (x86_64 or
+// aarch64), RESERVE (aarch64: dt or mem).
 import { QemuVm } from "../test/qemu/harness.ts";
 
 const CRASH = process.env["CRASH"] ?? "echo c > /proc/sysrq-trigger";
 const PANIC_ON_OOM = process.env["PANIC_ON_OOM"] === "1";
+const ARCH = process.env["GUEST"] === "aarch64" ? "aarch64" : "x86_64";
+const RESERVE = process.env["RESERVE"] === "mem" ? "mem" : "dt";
+const NAME = ARCH === "aarch64" ? "demo-arm64" : "demo";
 
 function say(text: string): void {
   console.log(`\n-- ${text}`);
@@ -16,9 +20,17 @@ function indent(text: string): string {
 }
 
 const started = Date.now();
-await QemuVm.scenario({ name: "demo" }, async (vm) => {
+const options = ARCH === "aarch64" ? { name: NAME, arch: ARCH, reserve: RESERVE, bootTimeoutMs: 180_000 } as const : { name: NAME };
+await QemuVm.scenario(options, async (vm) => {
   say(`booted in ${((Date.now() - started) / 1000).toFixed(1)} s; what crashkeep init said:`);
   console.log(indent((vm.boots[0] ?? "").split("\n").filter((l) => /crashkeep|Starting crashkeep/.test(l)).join("\n")));
+
+  say("$ uname -m");
+  console.log(indent(await vm.runOk("uname -m")));
+  if (ARCH === "aarch64") {
+    say(RESERVE === "dt" ? "the RAM is reserved by the device tree (/reserved-memory):" : "the RAM is kept from Linux by mem= on the command line:");
+    console.log(indent(await vm.runOk(RESERVE === "dt" ? "ls /proc/device-tree/reserved-memory; ls /sys/bus/platform/devices | grep -e ramoops -e phram" : "cat /proc/cmdline")));
+  }
 
   say("$ crashkeep status");
   console.log(indent(await vm.runOk("crashkeep status")));
@@ -51,4 +63,4 @@ await QemuVm.scenario({ name: "demo" }, async (vm) => {
   }
   await vm.stop({ keepLogs: true });
 });
-say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; console logs in out/qemu-logs/demo/`);
+say(`done in ${((Date.now() - started) / 1000).toFixed(1)} s; console logs in out/qemu-logs/${NAME}/`);

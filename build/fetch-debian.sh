@@ -5,17 +5,30 @@
 #
 #   build/fetch-debian.sh            # uses out/cache/ under the current directory
 #   OUT=/some/dir build/fetch-debian.sh
+#   ARCH=arm64 build/fetch-debian.sh # the aarch64 image's packages (docs/AARCH64.md)
 #
-# Packages (docs/QEMU.md):
+# Packages (docs/QEMU.md), ARCH=amd64 (default):
 #   linux-image-6.1.0-NN-amd64   the one linux-image-amd64 depends on (kernel + modules)
 #   busybox-static               init, shell, insmod/modprobe applets of the guest
 #   kmod                         depmod, run on the host to write modules.dep
+# ARCH=arm64 (after "dpkg --add-architecture arm64", done here when missing):
+#   linux-image-6.1.0-NN-arm64:arm64   the one linux-image-arm64 depends on
+#   busybox-static:arm64, libc6:arm64  the guest's BusyBox; the libraries Bun's arm64 build needs
+#   kmod                               depmod (amd64, runs on the host)
+#   linux-headers-6.1.0-NN-arm64:arm64, linux-headers-6.1.0-NN-common, linux-kbuild-6.1
+#                                      to build phram.ko out of tree (Debian's arm64
+#                                      kernel has CONFIG_MTD_PHRAM unset), unpacked
+#                                      together into root-kheaders-<KVER>/
+#   linux-source-6.1                   drivers/mtd/devices/phram.c (build/phram-module.sh)
 #
-# Writes out/cache/kernel-version (e.g. 6.1.0-56-amd64) and unpacks each
-# package into out/cache/root-<package>/.
+# Writes out/cache/kernel-version (e.g. 6.1.0-56-amd64; kernel-version-arm64
+# for arm64) and unpacks each package into out/cache/root-<package>/
+# (root-<package>-arm64/ for arm64 ones).
 set -euo pipefail
 
 OUT=${OUT:-out}
+ARCH=${ARCH:-amd64}
+case "$ARCH" in amd64 | arm64) ;; *) echo "fetch-debian: ARCH must be amd64 or arm64 (got \"$ARCH\")" >&2; exit 2 ;; esac
 CACHE="$OUT/cache"
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
@@ -27,10 +40,27 @@ for tool in apt-get apt-cache dpkg-deb; do
 	command -v "$tool" >/dev/null 2>&1 || die "Cannot find \"$tool\": this script needs a Debian host"
 done
 
+# apt-cache names foreign packages with their architecture (":arm64").
+QUAL=""
+[ "$ARCH" = amd64 ] || QUAL=":$ARCH"
+
 apt_depends() {
-	apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1
+	apt-cache depends "linux-image-$ARCH$QUAL" 2>/dev/null |
+		sed -n "s/^ *Depends: \\(linux-image-6\\.1\\.0-[0-9]*-$ARCH\\)\\(:$ARCH\\)\\{0,1\\}\$/\\1/p" | head -n1
 }
+
+# A fresh machine knows no arm64 packages: add the architecture and
+# re-read the lists (as root; otherwise say what is missing).
+# (The policy is read into a variable first: grep -q closing the pipe early
+# would fail the pipeline under pipefail.)
+policy=""
+[ "$ARCH" = amd64 ] || policy=$(apt-cache policy "libc6$QUAL" 2>/dev/null || true)
+if [ "$ARCH" != amd64 ] && ! grep -q 'Candidate: [0-9]' <<<"$policy"; then
+	[ "$(id -u)" = 0 ] || die "Cannot find $ARCH packages in the apt lists: run as root dpkg --add-architecture $ARCH && apt-get update"
+	dpkg --print-foreign-architectures | grep -qx "$ARCH" || { log "dpkg --add-architecture $ARCH"; dpkg --add-architecture "$ARCH"; }
+	log "apt-get update (no $ARCH lists yet)"
+	flock /tmp/apt.lock apt-get update -qq >&2 || die "Cannot update the apt lists for $ARCH"
+fi
 
 # The kernel package is whatever linux-image-amd64 depends on today. With an
 # explicit KERNEL_PACKAGE the lookup (and its need for apt lists) is skipped.
@@ -42,65 +72,90 @@ kernel_package() {
 	local pkg="" lists=/var/lib/apt/lists
 	# apt-cache takes seconds; its answer only changes when apt-get update
 	# rewrites the lists, so it is remembered until then.
-	if [ -s "$CACHE/kernel-package" ] && ! [ "$lists" -nt "$CACHE/kernel-package" ]; then
-		cat "$CACHE/kernel-package"
+	if [ -s "$CACHE/kernel-package$SUFFIX" ] && ! [ "$lists" -nt "$CACHE/kernel-package$SUFFIX" ]; then
+		cat "$CACHE/kernel-package$SUFFIX"
 		return
 	fi
 	pkg=$(apt_depends)
-	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ] && [ -z "$(cd "$CACHE" && ls linux-image-6.1.0-*-amd64_*.deb 2>/dev/null)" ]; then
+	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ] && [ -z "$(cd "$CACHE" && ls linux-image-6.1.0-*-"${ARCH}"_*.deb 2>/dev/null)" ]; then
 		# A fresh machine (or container) may have no package lists yet.
 		log "no apt lists for linux-image-amd64: apt-get update"
 		apt-get update -qq >&2 || true
 		pkg=$(apt_depends)
 	fi
-	[ -z "$pkg" ] || echo "$pkg" >"$CACHE/kernel-package"
+	[ -z "$pkg" ] || echo "$pkg" >"$CACHE/kernel-package$SUFFIX"
 	if [ -z "$pkg" ]; then
 		# No apt lists (fresh container): fall back to a kernel already cached.
-		pkg=$(cd "$CACHE" && ls linux-image-6.1.0-*-amd64_*.deb 2>/dev/null |
-			sed -n 's/^\(linux-image-6\.1\.0-[0-9]*-amd64\)_.*/\1/p' | sort -V | tail -n1)
+		pkg=$(cd "$CACHE" && ls linux-image-6.1.0-*-"${ARCH}"_*.deb 2>/dev/null |
+			sed -n "s/^\\(linux-image-6\\.1\\.0-[0-9]*-$ARCH\\)_.*/\\1/p" | sort -V | tail -n1)
 	fi
-	[ -n "$pkg" ] || die "Cannot find the kernel package linux-image-amd64 depends on: run apt-get update"
+	[ -n "$pkg" ] || die "Cannot find the kernel package linux-image-$ARCH depends on: run apt-get update"
 	echo "$pkg"
 }
 
-# Download one package unless a .deb of it is already cached; print its path.
+# Download one package ("name" or "name:arch") unless a .deb of it is
+# already cached; print its path. The .deb's name carries its version and
+# architecture (name_version_arch.deb), so a new version is a new file.
 fetch() {
-	local pkg=$1 deb
-	deb=$(cd "$CACHE" && ls "${pkg}"_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+	local pkg=$1 name=${1%%:*} arch deb
+	arch=${1#"$name"}
+	arch=${arch#:}
+	arch=${arch:-amd64}
+	deb=$(cd "$CACHE" && ls "${name}"_*_"${arch}".deb "${name}"_*_all.deb 2>/dev/null | sort -V | tail -n1 || true)
 	if [ -z "$deb" ]; then
 		log "downloading $pkg"
 		# apt-get download writes into the current directory. As root it warns
 		# that the download is unsandboxed; that is expected here.
 		(cd "$CACHE" && apt-get download -q "$pkg" 2>&1 | grep -v -e '^W: Download is performed unsandboxed' >&2) ||
 			die "Cannot download \"$pkg\": apt-get download failed (run apt-get update?)"
-		deb=$(cd "$CACHE" && ls "${pkg}"_*.deb 2>/dev/null | sort -V | tail -n1 || true)
+		deb=$(cd "$CACHE" && ls "${name}"_*_"${arch}".deb "${name}"_*_all.deb 2>/dev/null | sort -V | tail -n1 || true)
 		[ -n "$deb" ] || die "Cannot download \"$pkg\": no .deb appeared in $CACHE"
 	fi
 	echo "$CACHE/$deb"
 }
 
-# Unpack a .deb into root-<pkg>/ once; a stamp names the .deb it came from.
+# Unpack .debs into root-<name>/ once; a stamp names the .debs it came from.
 unpack() {
-	local pkg=$1 deb=$2 dir="$CACHE/root-$1"
-	if [ -f "$dir/.unpacked" ] && [ "$(cat "$dir/.unpacked")" = "$(basename "$deb")" ]; then
+	local name=$1 dir="$CACHE/root-$1" stamp deb
+	shift
+	stamp=$(for deb in "$@"; do basename "$deb"; done)
+	if [ -f "$dir/.unpacked" ] && [ "$(cat "$dir/.unpacked")" = "$stamp" ]; then
 		return
 	fi
-	log "unpacking $(basename "$deb")"
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	dpkg-deb -x "$deb" "$dir"
-	basename "$deb" >"$dir/.unpacked"
+	for deb in "$@"; do
+		log "unpacking $(basename "$deb")"
+		dpkg-deb -x "$deb" "$dir"
+	done
+	echo "$stamp" >"$dir/.unpacked"
 }
 
-KPKG=$(kernel_package)
-for pkg in "$KPKG" busybox-static kmod; do
-	unpack "$pkg" "$(fetch "$pkg")"
-done
-ln -sfn "root-$KPKG" "$CACHE/root-kernel"
+# Per architecture: the file names that tell the image scripts what was fetched.
+SUFFIX=""
+[ "$ARCH" = amd64 ] || SUFFIX="-$ARCH"
 
+KPKG=$(kernel_package)
 KVER=${KPKG#linux-image-}
-[ -d "$CACHE/root-kernel/lib/modules/$KVER" ] || die "Cannot find modules of \"$KVER\" in $KPKG"
-ls "$CACHE/root-kernel/boot/vmlinuz-$KVER" >/dev/null || die "Cannot find vmlinuz-$KVER in $KPKG"
-echo "$KVER" >"$CACHE/kernel-version.tmp"
-mv "$CACHE/kernel-version.tmp" "$CACHE/kernel-version"
-log "kernel $KVER, busybox-static, kmod ready in $CACHE"
+unpack "$KPKG$SUFFIX" "$(fetch "$KPKG$QUAL")"
+unpack "busybox-static$SUFFIX" "$(fetch "busybox-static$QUAL")"
+unpack kmod "$(fetch kmod)"
+ln -sfn "root-$KPKG$SUFFIX" "$CACHE/root-kernel$SUFFIX"
+if [ "$ARCH" = arm64 ]; then
+	# The host's BusyBox of the same version lists the applets (the arm64
+	# one cannot run here); make-image.sh checks that the versions match.
+	unpack busybox-static "$(fetch busybox-static)"
+	unpack "libc6$SUFFIX" "$(fetch "libc6$QUAL")"
+	# Headers of the same kernel, their common part and the host's kbuild
+	# tools, unpacked into one tree so that their relative links resolve.
+	unpack "kheaders-$KVER" "$(fetch "linux-headers-$KVER$QUAL")" "$(fetch "linux-headers-${KVER%-*}-common")" "$(fetch "linux-kbuild-6.1")"
+	ln -sfn "root-kheaders-$KVER" "$CACHE/root-kheaders$SUFFIX"
+	# The source tarball (only phram.c is taken out of it, by phram-module.sh).
+	fetch linux-source-6.1 >"$CACHE/linux-source-deb$SUFFIX"
+fi
+
+[ -d "$CACHE/root-kernel$SUFFIX/lib/modules/$KVER" ] || die "Cannot find modules of \"$KVER\" in $KPKG"
+ls "$CACHE/root-kernel$SUFFIX/boot/vmlinuz-$KVER" >/dev/null || die "Cannot find vmlinuz-$KVER in $KPKG"
+echo "$KVER" >"$CACHE/kernel-version$SUFFIX.tmp"
+mv "$CACHE/kernel-version$SUFFIX.tmp" "$CACHE/kernel-version$SUFFIX"
+log "kernel $KVER ($ARCH) and its packages ready in $CACHE"

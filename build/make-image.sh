@@ -1,5 +1,5 @@
 #!/bin/bash
-# Assemble the QEMU test image (docs/QEMU.md):
+# Assemble the QEMU test image (docs/QEMU.md; arm64: docs/AARCH64.md):
 #   out/qemu/vmlinuz            Debian's kernel, as packaged
 #   out/qemu/initrd.img         BusyBox init + module closure + out/crashkeep + rootfs-overlay/
 #   out/qemu/data.pristine.img  a fresh ext4 file system for /var (template)
@@ -10,12 +10,17 @@
 # re-packed only when the hash of its staged tree changes.
 #
 # Environment:
+#   ARCH=amd64         amd64 (out/qemu/) or arm64 (out/qemu-arm64/: Debian's
+#                      arm64 kernel, phram.ko built out of tree by
+#                      build/phram-module.sh, libc6:arm64 for Bun, the config
+#                      of build/buildroot/board/qemu/aarch64-virt/)
 #   OUT=out            output root
 #   MODPROBE=none      "none": BusyBox insmod only, like a Buildroot image;
 #                      "busybox": also the BusyBox modprobe applet (output
 #                      goes to out/qemu-modprobe/ so both variants can coexist)
 #   COMPRESS=none      initramfs compression: none or gzip (none boots faster under TCG)
-#   BINARY=out/crashkeep  the compiled crashkeep binary (bun build --compile)
+#   BINARY=out/crashkeep  the compiled crashkeep binary (bun build --compile;
+#                      out/arm64/crashkeep for ARCH=arm64)
 #
 # Needs root (mknod /dev/console in the staged tree) and: cpio, mke2fs, gcc,
 # dpkg-deb, apt-get (first run only).
@@ -26,11 +31,18 @@ cd "$(dirname "$SELF")/.."
 OUT=${OUT:-out}
 MODPROBE=${MODPROBE:-none}
 COMPRESS=${COMPRESS:-none}
-BINARY=${BINARY:-$OUT/crashkeep}
+ARCH=${ARCH:-amd64}
 CACHE="$OUT/cache"
+# Per architecture: the cache's names (fetch-debian.sh), the compiler, the
+# binary, where the image goes, the serial console's tty.
+case "$ARCH" in
+amd64) SUFFIX="" CC=gcc BINARY=${BINARY:-$OUT/crashkeep} BASE="$OUT/qemu" TTY=ttyS0 ;;
+arm64) SUFFIX="-arm64" CC=aarch64-linux-gnu-gcc BINARY=${BINARY:-$OUT/arm64/crashkeep} BASE="$OUT/qemu-arm64" TTY=ttyAMA0 ;;
+*) echo "make-image: ARCH must be amd64 or arm64 (got \"$ARCH\")" >&2; exit 2 ;;
+esac
 case "$MODPROBE" in
-none) DEST="$OUT/qemu" ;;
-busybox) DEST="$OUT/qemu-modprobe" ;;
+none) DEST="$BASE" ;;
+busybox) DEST="$BASE-modprobe" ;;
 *) echo "make-image: MODPROBE must be none or busybox (got \"$MODPROBE\")" >&2; exit 2 ;;
 esac
 case "$COMPRESS" in none | gzip) ;; *) echo "make-image: COMPRESS must be none or gzip (got \"$COMPRESS\")" >&2; exit 2 ;; esac
@@ -51,16 +63,23 @@ now() { date +%s.%N; }
 T0=$(now)
 
 [ "$(id -u)" = 0 ] || die "Cannot build the image as uid $(id -u): mknod /dev/console needs root"
-for tool in cpio mke2fs gcc; do
+for tool in cpio mke2fs "$CC"; do
 	command -v "$tool" >/dev/null 2>&1 || die "Cannot find \"$tool\": run make deps (apt packages in docs/QEMU.md)"
 done
 [ -x "$BINARY" ] || die "Cannot find \"$BINARY\": build it with node_modules/.bin/bun build --compile --minify src/main.ts --outfile $BINARY"
 
-OUT="$OUT" build/fetch-debian.sh
-KVER=$(cat "$CACHE/kernel-version")
-KROOT="$CACHE/root-kernel"
+OUT="$OUT" ARCH="$ARCH" build/fetch-debian.sh
+KVER=$(cat "$CACHE/kernel-version$SUFFIX")
+KROOT="$CACHE/root-kernel$SUFFIX"
 KMODS="$KROOT/lib/modules/$KVER"
-BUSYBOX="$CACHE/root-busybox-static/bin/busybox"
+BUSYBOX="$CACHE/root-busybox-static$SUFFIX/bin/busybox"
+# The applet list comes from a BusyBox that runs here: the same package for
+# the host's architecture (fetch-debian.sh), same version, same applets.
+BUSYBOX_LIST="$CACHE/root-busybox-static/bin/busybox"
+if [ "$ARCH" != amd64 ]; then
+	[ "$(cut -d_ -f2 "$CACHE/root-busybox-static/.unpacked")" = "$(cut -d_ -f2 "$CACHE/root-busybox-static$SUFFIX/.unpacked")" ] ||
+		die "Cannot list the applets of $(cat "$CACHE/root-busybox-static$SUFFIX/.unpacked"): the host's busybox-static is $(cat "$CACHE/root-busybox-static/.unpacked")"
+fi
 TOOLS="$CACHE/tools"
 
 # depmod from the kmod package (kmod dispatches on argv[0]); the host's when
@@ -69,6 +88,17 @@ mkdir -p "$TOOLS"
 ln -sfn "$(cd "$CACHE/root-kmod/bin" && pwd)/kmod" "$TOOLS/depmod"
 DEPMOD="$TOOLS/depmod"
 "$DEPMOD" --version >/dev/null 2>&1 || DEPMOD=$(command -v depmod) || die "Cannot run depmod from the kmod package or the host"
+
+# Debian's arm64 kernel has no phram: the out-of-tree build goes into the
+# module tree under updates/, where depmod finds it like any other module.
+if [ "$ARCH" = arm64 ]; then
+	PHRAM_KO=$(OUT="$OUT" build/phram-module.sh)
+	if ! cmp -s "$PHRAM_KO" "$KMODS/updates/phram.ko"; then
+		mkdir -p "$KMODS/updates"
+		cp "$PHRAM_KO" "$KMODS/updates/phram.ko"
+		rm -f "$KMODS/modules.dep"
+	fi
+fi
 
 # modules.dep of the whole package, once per kernel.
 if [ ! -s "$KMODS/modules.dep" ]; then
@@ -98,15 +128,19 @@ closure() {
 	done
 }
 
-# Test programs: test/qemu/programs/*.c, static so they need no libraries.
-mkdir -p "$OUT/qemu/programs"
+# Test programs: test/qemu/programs/*.c, static so they need no libraries,
+# except those whose source says "build: dynamic" (they use the libc the
+# image ships for crashkeep, so their cores map shared libraries).
+mkdir -p "$BASE/programs"
 PROGRAMS=()
 for src in test/qemu/programs/*.c; do
 	[ -e "$src" ] || continue
-	bin="$OUT/qemu/programs/$(basename "$src" .c)"
-	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
-		log "gcc $src"
-		gcc -O2 -g -Wall -Wextra -static -o "$bin.tmp" "$src"
+	bin="$BASE/programs/$(basename "$src" .c)"
+	if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$SELF" -nt "$bin" ]; then
+		link=-static
+		grep -q 'build: dynamic' "$src" && link=-pthread
+		log "$CC $src ($link)"
+		"$CC" -O2 -g -fomit-frame-pointer -Wall -Wextra $link -o "$bin.tmp" "$src"
 		mv "$bin.tmp" "$bin"
 	fi
 	PROGRAMS+=("$bin")
@@ -124,8 +158,8 @@ mknod -m 666 "$STAGE/dev/null" c 1 3
 # BusyBox and its applet links, at the paths its own --list-full gives. The
 # link tree is made once per variant (hundreds of ln calls are slow) and
 # copied into the stage.
-BBTREE="$CACHE/busybox-tree-$MODPROBE"
-BBSTAMP="$(basename "$(readlink -f "$BUSYBOX")") $(stat -c %Y "$BUSYBOX") $MODPROBE"
+BBTREE="$CACHE/busybox-tree$SUFFIX-$MODPROBE"
+BBSTAMP="$(cat "$(dirname "$BUSYBOX")/../.unpacked") $(stat -c %Y "$BUSYBOX") $MODPROBE"
 if [ "$(cat "$BBTREE.stamp" 2>/dev/null)" != "$BBSTAMP" ]; then
 	rm -rf "$BBTREE"
 	mkdir -p "$BBTREE"/{bin,sbin,usr/bin,usr/sbin}
@@ -137,7 +171,7 @@ if [ "$(cat "$BBTREE.stamp" 2>/dev/null)" != "$BBSTAMP" ]; then
 		[ "$applet" = bin/busybox ] && continue
 		mkdir -p "$BBTREE/${applet%/*}"
 		ln -s /bin/busybox "$BBTREE/$applet"
-	done < <("$BUSYBOX" --list-full)
+	done < <("$BUSYBOX_LIST" --list-full)
 	echo "$BBSTAMP" >"$BBTREE.stamp"
 fi
 cp -a "$BBTREE/." "$STAGE/"
@@ -158,13 +192,28 @@ done
 # S01testimage loads the disk modules in this order (dependencies first).
 printf '%s\n' "${MODS_DISK[@]}" >"$STAGE/etc/test-image-modules"
 
-# The binary and the libraries it needs, at the paths ldd names.
+# The binary and the libraries it needs: on amd64 at the paths ldd names;
+# on arm64 (no ldd for a foreign binary) its interpreter and DT_NEEDED
+# libraries, from libc6:arm64, at the paths Debian installs them.
 mkdir -p "$STAGE/usr/bin"
 ln "$BINARY" "$STAGE/usr/bin/crashkeep" 2>/dev/null || cp "$BINARY" "$STAGE/usr/bin/crashkeep"
-while read -r lib; do
-	mkdir -p "$STAGE$(dirname "$lib")"
-	cp -L "$lib" "$STAGE$lib"
-done < <(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+if [ "$ARCH" = amd64 ]; then
+	while read -r lib; do
+		mkdir -p "$STAGE$(dirname "$lib")"
+		cp -L "$lib" "$STAGE$lib"
+	done < <(ldd "$BINARY" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+else
+	LIBC="$CACHE/root-libc6$SUFFIX"
+	LIBDIR=/lib/aarch64-linux-gnu
+	interp=$(readelf -l "$BINARY" | sed -n 's/.*\[Requesting program interpreter: \(.*\)\]/\1/p')
+	[ -e "$LIBC$interp" ] || die "Cannot find the interpreter \"$interp\" of $BINARY in libc6:arm64"
+	mkdir -p "$STAGE$(dirname "$interp")" "$STAGE$LIBDIR"
+	cp -L "$LIBC$interp" "$STAGE$interp"
+	for lib in $(readelf -d "$BINARY" "${PROGRAMS[@]}" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort -u); do
+		[ -e "$LIBC$LIBDIR/$lib" ] || die "Cannot find \"$lib\" (needed by $BINARY) in libc6:arm64"
+		cp -L "$LIBC$LIBDIR/$lib" "$STAGE$LIBDIR/$lib"
+	done
+fi
 
 for bin in "${PROGRAMS[@]}"; do
 	cp "$bin" "$STAGE/usr/bin/"
@@ -176,6 +225,17 @@ cp -R build/test-image/. "$STAGE/"
 if [ -d rootfs-overlay ]; then
 	cp -R rootfs-overlay/. "$STAGE/"
 fi
+# The serial console's name differs per machine (PL011 on QEMU virt).
+[ "$TTY" = ttyS0 ] || sed -i "s/ttyS0/$TTY/g" "$STAGE/etc/inittab"
+# arm64: the board's config (regions at the top of the virt machine's
+# 512 MiB, build/buildroot/board/qemu/aarch64-virt/readme.txt), as the
+# Buildroot defconfig installs it over the package's x86 default.
+if [ "$ARCH" = arm64 ]; then
+	cp -R build/buildroot/board/qemu/aarch64-virt/rootfs-overlay/. "$STAGE/"
+fi
+# The device modules in load order, for the test image's stand-in of a
+# board's modalias coldplug (S01testimage, crashkeep_test.coldplug=1).
+printf '%s\n' "${MODS_DEVICE[@]}" >"$STAGE/etc/test-image-device-modules"
 [ -f "$STAGE/etc/crashkeep/config.json" ] || log "rootfs-overlay/etc/crashkeep/config.json missing, image has no config"
 chmod 755 "$STAGE"/etc/init.d/*
 echo "$KVER" >"$STAGE/etc/test-image-kernel"
@@ -202,6 +262,9 @@ else
 fi
 
 cp -u "$KROOT/boot/vmlinuz-$KVER" "$DEST/vmlinuz"
+
+# The machine the image is for (the harness checks it).
+echo "$ARCH" >"$DEST/arch"
 
 # The /var disk template: rebuilt when this script changes.
 DATA_STAGE="$DEST/data-root"

@@ -17,14 +17,25 @@
 // prints on the serial port), else "Linux version" (not with quiet), else
 // CRASHKEEP-BOOT-START. The panic text stays with the boot that panicked.
 //
+// Machines: x86_64 (the default; out/qemu, memmap= reserves the RAM) and
+// aarch64 (out/qemu-arm64: -M virt -cpu cortex-a57, PL011 console ttyAMA0;
+// a PSCI SYSTEM_RESET keeps the RAM as well). virt has no firmware banner,
+// so an aarch64 boot adds loglevel=6 after quiet: "Linux version" is
+// KERN_NOTICE and marks each boot. Two ways to reserve the RAM on aarch64
+// (docs/AARCH64.md): "dt", QEMU's own device tree dumped with the same
+// machine options plus a /reserved-memory node with ramoops and phram
+// children made from the image's config (the drivers bind it with no
+// parameters), or "mem", mem= below the regions and the module parameters.
+//
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
 // files and deletes the folder unless the scenario failed (or
 // CRASHKEEP_KEEP_LOGS=1).
 import { type Subprocess } from "bun";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join, resolve } from "node:path";
+import { parseConfig } from "../../src/config/load.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 const OUT = resolve(REPO, process.env["OUT"] ?? "out");
@@ -32,10 +43,24 @@ const OUT = resolve(REPO, process.env["OUT"] ?? "out");
 /** The reserved RAM, as the project lays it out (DESIGN.md, kernel-facts.md §6). */
 export const MEMMAP = "16M$0x7000000";
 
+export type Arch = "x86_64" | "aarch64";
+/** How an aarch64 guest reserves the RAM: a device-tree node, or mem= plus module parameters. */
+export type Reserve = "dt" | "mem";
+
+/**
+ * The aarch64 machine: virt's RAM starts at 0x40000000, so 512 MiB end at
+ * 0x5fffffff; the image's config (build/buildroot/board/qemu/aarch64-virt)
+ * puts ramoops and phram in the top 16 MiB, which mem=496M leaves out.
+ */
+const AARCH64_MACHINE = ["-M", "virt", "-cpu", "cortex-a57"] as const;
+const AARCH64_MEMORY_MIB = 512;
+const AARCH64_MEM_LIMIT = "mem=496M";
+
 const BOOT_START = "CRASHKEEP-BOOT-START";
 const READY = /CRASHKEEP-READY[^\n]*\n/;
 /** Signs of life of a boot, in the order they appear: firmware, kernel, init. */
-const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^Linux version \d/, new RegExp(BOOT_START)];
+// "Linux version" with or without printk's time stamp (Debian: CONFIG_PRINTK_TIME=y).
+const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^(?:\[\s*\d+\.\d+\] )?Linux version \d/, new RegExp(BOOT_START)];
 
 /** Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host. */
 const DEFAULT_BOOT_TIMEOUT_MS = 90_000;
@@ -44,8 +69,17 @@ const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 export interface QemuVmOptions {
   /** Scenario name: logs go to out/qemu-logs/<name>/, the disk to out/qemu/run/<name>/. */
   name: string;
-  /** Folder with vmlinuz, initrd.img, data.pristine.img (default out/qemu). */
+  /** Folder with vmlinuz, initrd.img, data.pristine.img (default out/qemu, out/qemu-arm64 for aarch64). */
   imageDir?: string;
+  /** The guest machine (default x86_64); the image's "arch" file must agree. */
+  arch?: Arch;
+  /** aarch64 only: how the RAM is reserved (default "dt"). */
+  reserve?: Reserve;
+  /**
+   * A second raw disk of this many MiB (/dev/vdb in the guest) for copyOut();
+   * none by default.
+   */
+  transferDiskMiB?: number;
   memoryMiB?: number;
   /** Guest CPUs (default 1); TCG runs one host thread per CPU. */
   cpus?: number;
@@ -119,6 +153,7 @@ export class QemuVm {
   /** What QEMU itself printed on stderr. */
   stderr = "";
 
+  readonly arch: Arch;
   readonly #options: QemuVmOptions;
   readonly #imageDir: string;
   #proc: Subprocess<"pipe", "pipe", "pipe"> | undefined;
@@ -137,16 +172,29 @@ export class QemuVm {
 
   constructor(options: QemuVmOptions) {
     this.#options = options;
+    this.arch = options.arch ?? "x86_64";
     this.name = options.name.replace(/[^A-Za-z0-9._-]+/g, "-");
-    this.#imageDir = resolve(REPO, options.imageDir ?? join(OUT, "qemu"));
+    const make = this.arch === "aarch64" ? "ARCH=arm64 build/make-image.sh" : "build/make-image.sh";
+    this.#imageDir = resolve(REPO, options.imageDir ?? join(OUT, this.arch === "aarch64" ? "qemu-arm64" : "qemu"));
     this.logDir = join(OUT, "qemu-logs", this.name);
     this.runDir = join(OUT, "qemu", "run", this.name);
     this.#changed = this.#newChanged();
     for (const file of ["vmlinuz", "initrd.img", "data.pristine.img"]) {
       if (!existsSync(join(this.#imageDir, file))) {
-        throw new Error(`Cannot find "${join(this.#imageDir, file)}": run build/make-image.sh`);
+        throw new Error(`Cannot find "${join(this.#imageDir, file)}": run ${make}`);
       }
     }
+    // Images made before make-image.sh wrote "arch" are x86_64 ones.
+    const arch = existsSync(join(this.#imageDir, "arch")) ? readFileSync(join(this.#imageDir, "arch"), "utf8").trim() : "amd64";
+    if (arch !== (this.arch === "aarch64" ? "arm64" : "amd64")) {
+      throw new Error(`Cannot boot "${this.#imageDir}" as ${this.arch}: it is an ${arch} image (run ${make})`);
+    }
+  }
+
+  /** The guest's config, as the image ships it (the device tree's regions come from it). */
+  get imageConfig(): ReturnType<typeof parseConfig> {
+    const file = join(this.#imageDir, "initramfs", "etc", "crashkeep", "config.json");
+    return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
   }
 
   /** Index of the current boot, 0 for the first. */
@@ -175,8 +223,27 @@ export class QemuVm {
     if (cp.exitCode !== 0) {
       copyFileSync(join(this.#imageDir, "data.pristine.img"), this.#disk());
     }
+    if (this.#options.transferDiskMiB !== undefined) {
+      writeFileSync(this.#transferDisk(), "");
+      Bun.spawnSync(["truncate", "-s", `${this.#options.transferDiskMiB}M`, this.#transferDisk()]);
+    }
     this.#start();
     return this.waitForReady();
+  }
+
+  /**
+   * Copy guest files to a host folder through the transfer disk (option
+   * transferDiskMiB): the guest writes a tar archive onto /dev/vdb, the host
+   * unpacks the disk image. Returns the host paths, in the order given.
+   */
+  async copyOut(guestPaths: string[], hostDir: string): Promise<string[]> {
+    if (this.#options.transferDiskMiB === undefined) throw new Error(`Cannot copy out of scenario ${this.name}: it has no transfer disk`);
+    const rel = guestPaths.map((p) => p.replace(/^\/+/, ""));
+    await this.runOk(`tar -C / -cf /dev/vdb ${rel.map((p) => `'${p}'`).join(" ")} && sync`, { timeoutMs: 60_000 });
+    mkdirSync(hostDir, { recursive: true });
+    const tar = Bun.spawnSync(["tar", "-xf", this.#transferDisk(), "-C", hostDir, ...rel]);
+    if (tar.exitCode !== 0) throw new Error(`Cannot unpack the transfer disk of scenario ${this.name}: ${tar.stderr.toString().trim()}`);
+    return rel.map((p) => join(hostDir, p));
   }
 
   /**
@@ -330,31 +397,42 @@ export class QemuVm {
     return join(this.runDir, "data.img");
   }
 
+  #transferDisk(): string {
+    return join(this.runDir, "transfer.img");
+  }
+
   #monitorPath(): string {
     return join(this.runDir, "monitor.sock");
   }
 
   #start(): void {
     if (this.#stopped) throw new Error(`Cannot start scenario ${this.name} again: it was stopped`);
+    const aarch64 = this.arch === "aarch64";
+    const reserve = this.#options.reserve ?? "dt";
     const append = [
-      "console=ttyS0",
-      `memmap=${MEMMAP}`,
+      aarch64 ? "console=ttyAMA0" : "console=ttyS0",
+      ...(aarch64 ? (reserve === "mem" ? [AARCH64_MEM_LIMIT] : ["crashkeep_test.coldplug=1"]) : [`memmap=${MEMMAP}`]),
       "panic=1",
-      ...(this.#options.verbose ? [] : ["quiet"]),
+      ...(this.#options.verbose ? [] : aarch64 ? ["quiet", "loglevel=6"] : ["quiet"]),
       ...(this.#options.skipInit?.length ? [`crashkeep_test.skip=${this.#options.skipInit.join(",")}`] : []),
       ...(this.#options.append ?? []),
     ];
-    const argv = [
-      "qemu-system-x86_64",
-      "-accel", "tcg", "-cpu", "max", // Bun's x64 build needs AVX2; /dev/kvm is not usable here
-      "-m", String(this.#options.memoryMiB ?? 1024),
+    const machine = [
+      ...(aarch64 ? [...AARCH64_MACHINE] : ["-accel", "tcg", "-cpu", "max"]), // Bun's x64 build needs AVX2; /dev/kvm is not usable here
+      "-m", String(this.#options.memoryMiB ?? (aarch64 ? AARCH64_MEMORY_MIB : 1024)),
       "-smp", String(this.#options.cpus ?? 1),
+    ];
+    const argv = [
+      aarch64 ? "qemu-system-aarch64" : "qemu-system-x86_64",
+      ...machine,
+      ...(aarch64 && reserve === "dt" ? ["-dtb", this.#deviceTree(machine)] : []),
       "-nographic", "-no-user-config", "-nodefaults",
       "-serial", "stdio",
       "-monitor", `unix:${this.#monitorPath()},server=on,wait=off`,
       "-kernel", join(this.#imageDir, "vmlinuz"),
       "-initrd", join(this.#imageDir, "initrd.img"),
       "-drive", `file=${this.#disk()},format=raw,if=virtio`,
+      ...(this.#options.transferDiskMiB !== undefined ? ["-drive", `file=${this.#transferDisk()},format=raw,if=virtio`] : []),
       "-append", append.join(" "),
     ];
     appendFileSync(join(this.logDir, "console.log"), `### ${new Date().toISOString()} ${argv.join(" ")}\n`);
@@ -371,6 +449,66 @@ export class QemuVm {
         this.#wake();
       }
     });
+  }
+
+  /**
+   * The device tree of the aarch64 "dt" route: QEMU's own for these machine
+   * options (dumpdtb), plus /reserved-memory with the image config's ramoops
+   * and phram regions. Made once per machine options and config.
+   */
+  #deviceTree(machine: string[]): string {
+    const c = this.imageConfig;
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    const cells = (n: number) => `${hex(Math.floor(n / 2 ** 32))} ${hex(n % 2 ** 32)}`;
+    // Property names: Documentation/devicetree/bindings/reserved-memory/ramoops.yaml
+    // and phram.yaml; the config holds max-reason as enum kmsg_dump_reason already.
+    const node = [
+      "\treserved-memory {",
+      "\t\t#address-cells = <2>;",
+      "\t\t#size-cells = <2>;",
+      "\t\tranges;",
+      `\t\tramoops@${c.ramoops.address.toString(16)} {`,
+      '\t\t\tcompatible = "ramoops";',
+      `\t\t\treg = <${cells(c.ramoops.address)} ${cells(c.ramoops.sizeBytes)}>;`,
+      `\t\t\trecord-size = <${hex(c.ramoops.recordSizeBytes)}>;`,
+      `\t\t\tconsole-size = <${hex(c.ramoops.consoleSizeBytes)}>;`,
+      `\t\t\tpmsg-size = <${hex(c.ramoops.pmsgSizeBytes)}>;`,
+      `\t\t\tftrace-size = <${hex(c.ramoops.ftraceSizeBytes)}>;`,
+      `\t\t\tecc-size = <${c.ramoops.eccBytes}>;`,
+      `\t\t\tmem-type = <${c.ramoops.memType}>;`,
+      `\t\t\tmax-reason = <${c.ramoops.maxReason}>;`,
+      "\t\t};",
+      `\t\tphram@${c.phram.address.toString(16)} {`,
+      '\t\t\tcompatible = "phram";',
+      `\t\t\tlabel = "${c.phram.name}";`,
+      `\t\t\treg = <${cells(c.phram.address)} ${cells(c.phram.sizeBytes)}>;`,
+      "\t\t\tno-map;",
+      "\t\t};",
+      "\t};",
+    ].join("\n");
+    const key = Bun.hash(JSON.stringify([machine, node])).toString(16);
+    const dir = join(this.#imageDir, "dtb");
+    const dtb = join(dir, `virt-crashkeep-${key}.dtb`);
+    if (existsSync(dtb)) return dtb;
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.${key}.${process.pid}`);
+    const run = (argv: string[]) => {
+      const r = retryBusy(() => Bun.spawnSync(argv, { stderr: "pipe" }));
+      if (r.exitCode !== 0) throw new Error(`Cannot make the device tree of scenario ${this.name}: ${argv.join(" ")}: ${r.stderr.toString().trim()}`);
+    };
+    // dumpdtb writes QEMU's generated tree and exits before running the guest.
+    const withDump = machine.map((arg) => (arg === "virt" ? `virt,dumpdtb=${tmp}.virt.dtb` : arg));
+    run(["qemu-system-aarch64", ...withDump, "-nographic", "-no-user-config", "-nodefaults"]);
+    run(["dtc", "-q", "-I", "dtb", "-O", "dts", "-o", `${tmp}.dts`, `${tmp}.virt.dtb`]);
+    const dts = readFileSync(`${tmp}.dts`, "utf8");
+    const end = dts.lastIndexOf("};");
+    if (end < 0) throw new Error(`Cannot add /reserved-memory to "${tmp}.dts": no closing "};"`);
+    writeFileSync(`${tmp}.dts`, `${dts.slice(0, end)}\n${node}\n${dts.slice(end)}`);
+    run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", `${tmp}.dtb`, `${tmp}.dts`]);
+    writeFileSync(join(dir, `virt-crashkeep-${key}.dts`), readFileSync(`${tmp}.dts`));
+    renameSync(`${tmp}.dtb`, dtb);
+    for (const f of [`${tmp}.dts`, `${tmp}.virt.dtb`]) rmSync(f, { force: true });
+    return dtb;
   }
 
   async #kill(): Promise<void> {
