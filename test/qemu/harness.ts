@@ -62,8 +62,12 @@ const READY = /CRASHKEEP-READY[^\n]*\n/;
 // "Linux version" with or without printk's time stamp (Debian: CONFIG_PRINTK_TIME=y).
 const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^(?:\[\s*\d+\.\d+\] )?Linux version \d/, new RegExp(BOOT_START)];
 
-/** Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host. */
-const DEFAULT_BOOT_TIMEOUT_MS = 90_000;
+/**
+ * Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host
+ * running four VMs (build/test-qemu.sh runs its x86_64 and aarch64 groups
+ * side by side): boots took up to 70 s of guest uptime there.
+ */
+const DEFAULT_BOOT_TIMEOUT_MS = 180_000;
 const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 
 export interface QemuVmOptions {

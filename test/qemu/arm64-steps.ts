@@ -1,0 +1,62 @@
+// Guest steps the aarch64 scenarios share (test/qemu/arm64-*.test.ts):
+// crashkeep's JSON views, a mirrored log line, the archived panic.
+import { expect } from "bun:test";
+import type { QemuVm } from "./harness.ts";
+
+/** A TCG aarch64 boot of the 116 MB initramfs took 25–70 s on a loaded 2-core host. */
+export const BOOT_TIMEOUT_MS = 180_000;
+/** A chain of up to six boots with its steps. */
+export const CHAIN_TIMEOUT_MS = 1_500_000;
+
+export interface HistoryEntry {
+  id: string;
+  reason: string;
+  subreason?: string;
+  detail?: string;
+  previousBootId?: string;
+  files: Array<{ name: string; kind: string }>;
+}
+
+export async function history(vm: QemuVm): Promise<HistoryEntry[]> {
+  return JSON.parse(await vm.runOk("crashkeep history --json")) as HistoryEntry[];
+}
+
+export async function newest(vm: QemuVm): Promise<HistoryEntry> {
+  const [entry] = await history(vm);
+  if (!entry) throw new Error("Cannot find an archived boot: history is empty");
+  return entry;
+}
+
+export interface DumpRecord {
+  seq: number;
+  collected: boolean;
+  kind: string;
+  payload: { data: string };
+}
+
+export async function records(vm: QemuVm): Promise<DumpRecord[]> {
+  return (JSON.parse(await vm.runOk("crashkeep dump --json")) as { records: DumpRecord[] }).records;
+}
+
+/** A syslog line, mirrored into the journal's log tail now (SIGUSR1 asks the daemon for a pass). */
+export async function logLine(vm: QemuVm, tag: string): Promise<string> {
+  const line = `${tag}-${Date.now().toString(16)}`;
+  await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 $(cat /var/run/crashkeep.pid); sleep 1`);
+  return line;
+}
+
+/** The archived panic: reason, the panic line, the log tail holding line. */
+export async function expectPanicWithTail(vm: QemuVm, line: string): Promise<HistoryEntry> {
+  const entry = await newest(vm);
+  expect(entry).toMatchObject({ reason: "kernel-panic", detail: "sysrq triggered crash" });
+  const names = entry.files.map((f) => f.name);
+  expect(names).toContain("dmesg-ramoops-0");
+  expect(names).toContain("log-0-messages");
+  expect(await vm.runOk(`cat /var/lib/crashkeep/${entry.id}/log-0-messages`)).toContain(line);
+  const shown = await vm.runOk(`crashkeep history show ${entry.id}`);
+  expect(shown).toContain("Kernel panic - not syncing: sysrq triggered crash");
+  expect(shown).toContain(line);
+  // Collected: nothing left in pstore.
+  expect(await vm.runOk("ls /sys/fs/pstore | wc -l")).toBe("0\n");
+  return entry;
+}
