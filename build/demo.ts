@@ -15,6 +15,11 @@ function say(text: string): void {
   console.log(`\n-- ${text}`);
 }
 
+/** What crashkeep printed on the console, without the kernel's copy of its kmsg lines (aarch64 boots show notices). */
+function saidByCrashkeep(boot: string): string {
+  return boot.split("\n").filter((l) => /crashkeep: /.test(l) && !/^\[\s*\d+\.\d+\] /.test(l)).join("\n");
+}
+
 function indent(text: string): string {
   return text.replace(/^/gm, "   ").trimEnd();
 }
@@ -23,13 +28,13 @@ const started = Date.now();
 const options = ARCH === "aarch64" ? { name: NAME, arch: ARCH, reserve: RESERVE, bootTimeoutMs: 180_000 } as const : { name: NAME };
 await QemuVm.scenario(options, async (vm) => {
   say(`booted in ${((Date.now() - started) / 1000).toFixed(1)} s; what crashkeep init said:`);
-  console.log(indent((vm.boots[0] ?? "").split("\n").filter((l) => /crashkeep|Starting crashkeep/.test(l)).join("\n")));
+  console.log(indent(saidByCrashkeep(vm.boots[0] ?? "")));
 
   say("$ uname -m");
   console.log(indent(await vm.runOk("uname -m")));
   if (ARCH === "aarch64") {
     say(RESERVE === "dt" ? "the RAM is reserved by the device tree (/reserved-memory):" : "the RAM is kept from Linux by mem= on the command line:");
-    console.log(indent(await vm.runOk(RESERVE === "dt" ? "ls /proc/device-tree/reserved-memory; ls /sys/bus/platform/devices | grep -e ramoops -e phram" : "cat /proc/cmdline")));
+    console.log(indent(await vm.runOk(RESERVE === "dt" ? "cd /proc/device-tree/reserved-memory && for n in *@*; do echo \"$n: compatible $(cat $n/compatible)$(cat $n/label 2>/dev/null | sed 's/^/, label /')\"; done; ls /sys/bus/platform/devices | grep -e ramoops -e phram | sed 's/^/bound: /'" : "cat /proc/cmdline")));
   }
 
   say("$ crashkeep status");
@@ -45,7 +50,7 @@ await QemuVm.scenario(options, async (vm) => {
   console.log(indent(crashed.split("\n").filter((l) => /Kernel panic|Rebooting in|sysrq|oom-killer/.test(l)).join("\n")));
 
   say(`rebooted (boot ${vm.bootIndex}); crashkeep init said:`);
-  console.log(indent((vm.boots[vm.bootIndex] ?? "").split("\n").filter((l) => /crashkeep: /.test(l)).join("\n")));
+  console.log(indent(saidByCrashkeep(vm.boots[vm.bootIndex] ?? "")));
 
   say("$ crashkeep history");
   console.log(indent(await vm.runOk("crashkeep history")));
