@@ -20,7 +20,7 @@ if [ "$WHICH" = smoke ]; then
 fi
 
 # name: test files
-declare -A GROUPS=(
+declare -A FILES_OF=(
 	[x86_64-boot]="test/qemu/boot.test.ts"
 	[x86_64-journal-capture]="test/qemu/journal.test.ts test/qemu/capture.test.ts"
 	[aarch64-boot]="test/qemu/arm64-boot.test.ts"
@@ -37,7 +37,7 @@ started=$(date +%s)
 declare -A PIDS=()
 for name in $NAMES; do
 	# shellcheck disable=SC2086 # the file list is split on purpose
-	( t0=$(date +%s); "$BUN" test --timeout 1500000 ${GROUPS[$name]}; rc=$?; echo "group $name: $(( $(date +%s) - t0 )) s"; exit $rc ) >"$LOGS/group-$name.txt" 2>&1 &
+	( t0=$(date +%s); "$BUN" test --timeout 2400000 ${FILES_OF[$name]}; rc=$?; echo "group $name: $(( $(date +%s) - t0 )) s"; exit $rc ) >"$LOGS/group-$name.txt" 2>&1 &
 	PIDS[$name]=$!
 done
 status=0
