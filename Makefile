@@ -48,7 +48,23 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The arm64 image's packages (kernel, busybox-static, libc6, headers) are
+# foreign-architecture ones: apt needs the arm64 architecture and its lists
+# (build/fetch-debian.sh downloads them into out/cache).
 deps-apt:
+	@# (outputs read first: grep -q closing a pipe early fails it under pipefail)
+	@archs=$$(dpkg --print-foreign-architectures); policy=$$(apt-cache policy libc6:arm64 2>/dev/null || true); \
+	if ! grep -qx arm64 <<<"$$archs" || ! grep -q 'Candidate: [0-9]' <<<"$$policy"; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "adding the arm64 architecture to dpkg and reading its package lists"; \
+			dpkg --add-architecture arm64; \
+			DEBIAN_FRONTEND=noninteractive flock /tmp/apt.lock apt-get update -qq; \
+		else \
+			echo "The arm64 image needs arm64 package lists; run as root:"; \
+			echo "  dpkg --add-architecture arm64 && apt-get update"; \
+			exit 1; \
+		fi; \
+	fi
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \

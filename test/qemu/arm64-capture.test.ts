@@ -39,7 +39,7 @@ test(
         // The core and the full report, out of the guest; gdb-multiarch on the host reads the core
         // with the image's own files as its sysroot (the exe and libc the guest ran).
         const reportDir = (await vm.runOk("ls -d /var/lib/crashkeep/reports/*/")).trim();
-        const kept = (await vm.runOk("ls /var/lib/crashkeep/cores/kept/")).trim().split("\n");
+        const kept = (await vm.runOk("ls -1 /var/lib/crashkeep/cores/kept/")).trim().split("\n");
         expect(kept).toHaveLength(1);
         const [reportFile, coreFile] = await vm.copyOut([`${reportDir}report.json`, `/var/lib/crashkeep/cores/kept/${kept[0]}`], host);
         if (!reportFile || !coreFile) throw new Error("Cannot copy the report and the core out of the guest");

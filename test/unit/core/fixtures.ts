@@ -40,7 +40,9 @@ export interface Fixture {
 
 export function fixtures(): Fixture[] {
   const out: Fixture[] = [];
-  for (const arch of ["x86_64", "aarch64"]) {
+  // aarch64: kernel-written cores from the arm64 QEMU guest; aarch64-qemu-user: cores qemu-user
+  // wrote (no NT_FILE, no NT_SIGINFO), kept for the r_debug/link_map route (README.md).
+  for (const arch of ["x86_64", "aarch64", "aarch64-qemu-user"]) {
     const dir = join(FIXTURES, arch);
     if (!existsSync(dir)) continue;
     const sysroot = join(OUT, arch, "sysroot");

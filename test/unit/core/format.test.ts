@@ -40,11 +40,33 @@ describe("reports", () => {
   });
 
   test.each([
+    ["nested", "SEGV_MAPERR at 0x10", "null-dereference"],
+    ["nested-o2", "SEGV_MAPERR at 0x10", "null-dereference"],
+    ["abort", "SIGABRT (SI_TKILL)", "assertion"],
+    ["threads", "SEGV_MAPERR at 0x8", "null-dereference"],
+    ["handler", "SEGV_MAPERR at 0x0", "null-dereference"],
+    ["threadcrash", "SEGV_MAPERR at 0x18", "null-dereference"],
+  ])("aarch64 %s (kernel core from the arm64 QEMU guest: NT_SIGINFO, NT_FILE): %s, %s", (name, summary, cause) => {
+    const r = report(name, "aarch64");
+    expect(r.arch).toBe("aarch64");
+    expect(r.signal.summary).toBe(summary);
+    expect(r.cause.kind as string).toBe(cause);
+    expect(r.incomplete).toBe(false);
+    const crash = r.threads[0]!;
+    expect(crash.crashing).toBe(true);
+    expect(crash.tid).toBe(r.tid!);
+    expect(r.modules.map((m) => m.path)).toEqual(expect.arrayContaining([`/opt/crashkeep-fixtures/aarch64/${name}`, "/lib/aarch64-linux-gnu/libc.so.6"]));
+    for (const f of crash.frames) {
+      if (f.module && !f.module.startsWith("[")) expect(f.buildId).toMatch(/^[0-9a-f]{40}$/);
+    }
+  });
+
+  test.each([
     ["nested", "SIGSEGV", 7],
     ["abort", "SIGABRT", 11],
     ["threads", "SIGSEGV", 4],
   ])("aarch64 %s (qemu-user core: no NT_FILE, modules from r_debug)", (name, signal, frames) => {
-    const r = report(name, "aarch64");
+    const r = report(name, "aarch64-qemu-user");
     expect(r.arch).toBe("aarch64");
     expect(r.signal.name).toBe(signal);
     expect(r.incomplete).toBe(false);
