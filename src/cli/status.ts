@@ -15,9 +15,10 @@ import { makePaths, type Paths } from "../system/paths.ts";
 
 export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
-Config, the reserved regions as the kernel sees them (/proc/iomem), the
-modules, the phram MTD device, the journal (records, free slots, last
-write), pstore and archive usage. --device reads the journal from PATH (an
+Config, the reserved regions as the kernel sees them (/proc/iomem, and the
+device tree's /reserved-memory and memory nodes on arm64) and what the
+kernel needs when they are not reserved, the modules, the phram MTD device,
+the journal (records, free slots, last write), pstore and archive usage. --device reads the journal from PATH (an
 MTD node or a raw copy) instead of journal.device / /dev/mtdchar/<name>.`;
 
 /** What status says of the journal; undefined fields when it cannot be read. */
