@@ -136,6 +136,17 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
         } catch (err) {
           fail(`Cannot link "/dev/mtdchar/${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
         }
+        // The other commands (watch, core, note, dump) find the journal by
+        // the config file's phram.name: when the device tree's label differs,
+        // that name links to the same device.
+        if (device && loaded.phram.name !== config.phram.name && loaded.journal.device === undefined) {
+          try {
+            const alias = linkMtdchar(loaded.phram.name, mtd.index, paths);
+            report(`crashkeep: ${alias} links to mtd${mtd.index} too (the config's phram.name)`);
+          } catch (err) {
+            fail(`Cannot link "/dev/mtdchar/${loaded.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
       }
     }
   }

@@ -14,7 +14,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { baseName, FDT_MAX_BYTES, FDT_MAX_DEPTH, FDT_MAX_NODES, findNode, parseFdt, propRanges, propString, propStrings, propU32, type DtNode } from "./fdt.ts";
 import type { Paths } from "./paths.ts";
-import { hex } from "../config/units.ts";
 
 export const FDT_BLOB = "/sys/firmware/fdt";
 export const DT_DIRECTORY = "/proc/device-tree";
@@ -266,7 +265,3 @@ export function platformBound(deviceName: string, paths: Paths): boolean {
   }
 }
 
-/** "0x5c000000-0x5c0fffff", for messages. */
-export function describeRange(r: DtRange): string {
-  return `${hex(r.start)}-${hex(r.start + r.size - 1)}`;
-}

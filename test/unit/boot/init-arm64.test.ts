@@ -60,7 +60,10 @@ describe("init on arm64 with /reserved-memory nodes", () => {
       ["phram", "device-tree", "/reserved-memory/phram@5d000000"],
     ]);
     expect(readlinkSync(join(tree.root, "dev/mtdchar/persist"))).toBe("../mtd0");
-    expect(result.device).toMatchObject({ name: "persist", index: 0 });
+    // watch, core, note and dump look for the config's name: it links to the same device.
+    expect(readlinkSync(join(tree.root, "dev/mtdchar/crashkeep"))).toBe("../mtd0");
+    expect(lines).toContain(`crashkeep: ${join(tree.root, "dev/mtdchar/crashkeep")} links to mtd0 too (the config's phram.name)`);
+    expect(result.device).toMatchObject({ name: "persist", index: 0, link: join(tree.root, "dev/mtdchar/persist") });
     expect(result.errors).toEqual([]);
     expect(result.ok).toBe(true);
     expect(lines.join("\n")).not.toContain("memmap");
@@ -89,7 +92,8 @@ describe("init on arm64 with /reserved-memory nodes", () => {
   });
 
   test("a config that agrees with the tree says nothing about it", async () => {
-    const { lines, result } = await init({ ...DT_GUEST, config: MEM_CONFIG });
+    const { lines, result, tree } = await init({ ...DT_GUEST, config: MEM_CONFIG });
+    expect(existsSync(join(tree.root, "dev/mtdchar/crashkeep"))).toBe(false);
     expect(lines.filter((l) => l.includes("differ"))).toEqual([
       // eccBytes is the only key MEM_CONFIG leaves at its default
       "crashkeep: config ramoops.eccBytes 0 differs from the device tree's /reserved-memory/ramoops@5c000000 (16), ignoring",
