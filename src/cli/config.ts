@@ -2,6 +2,7 @@ import { parseArgs, UsageError } from "./args.ts";
 import { loadConfig } from "../config/load.ts";
 import { configRegions } from "../config/memmap.ts";
 import { kernelNeeds, kernelNeedsText } from "../config/kernel-needs.ts";
+import { applyDeviceTree } from "../config/devicetree-config.ts";
 import { ARCH_CHOICES, parseArch, runningArch } from "../system/kernel-arch.ts";
 import { readDeviceTree } from "../system/devicetree.ts";
 import { makePaths } from "../system/paths.ts";
@@ -39,6 +40,8 @@ export async function run(args: string[]): Promise<number> {
     const dt = arch === running && arch === "arm64" ? readDeviceTree(makePaths()).facts : undefined;
     const needs = kernelNeeds(config, arch, dt ? { memory: dt.memory, cells: dt.cells } : {});
     for (const line of kernelNeedsText(needs, config)) console.log(line);
+    // This device's tree already binds regions: where the config disagrees, the tree wins at boot.
+    if (dt) for (const line of [...dt.warnings, ...applyDeviceTree(config, dt).notes]) console.log(`note: ${line}`);
     return 0;
   }
   if (sub === "show") {

@@ -18,7 +18,7 @@ export interface KernelNeeds {
   reservedMemory: string | undefined;
   /** arm64: "mem=448M", when the RAM below the regions is known (device-tree memory nodes). */
   memLimit: string | undefined;
-  /** arm64: what stands in for memLimit when it cannot be given ("mem= set to the amount of RAM below 0x7000000"). */
+  /** arm64: how to work mem= out when the RAM is not known ("mem= set to the amount of RAM below 0x7000000"), or why there is none. */
   memLimitNote: string | undefined;
   /** arm64: the regions lie outside the machine's RAM: neither route can work. */
   outsideRam: string | undefined;
@@ -89,7 +89,7 @@ export function kernelNeeds(config: Config, arch: KernelArch, options: { memory?
     return { ...needs, outsideRam: `the regions are not inside the machine's RAM (device tree memory ${ram}): choose addresses inside it` };
   }
   const below = memLimitBelow(memory, lowest);
-  if (below === 0) return { ...needs, memLimitNote: `no mem=: no RAM lies below ${hex(lowest)} to keep Linux in` };
+  if (below === 0) return { ...needs, memLimitNote: `no mem= can keep Linux below the regions: no RAM lies below ${hex(lowest)}` };
   return { ...needs, memLimit: `mem=${memparseSize(below)}` };
 }
 
@@ -119,7 +119,8 @@ export function kernelNeedsText(needs: KernelNeeds, config: Config): string[] {
   if (needs.outsideRam) lines.push(`warning: ${needs.outsideRam}`);
   lines.push("device tree needs (arm64 has no memmap=), in the board's .dts:", needs.reservedMemory ?? "");
   if (needs.memLimit) lines.push(`or kernel command line needs: ${needs.memLimit} (Linux then keeps only the RAM below ${hex(lowest)})`);
-  else if (needs.memLimitNote) lines.push(`or kernel command line needs: ${needs.memLimitNote}`);
+  else if (needs.memLimitNote?.startsWith("mem=")) lines.push(`or kernel command line needs: ${needs.memLimitNote}`);
+  else if (needs.memLimitNote) lines.push(`note: ${needs.memLimitNote}`);
   const erase = dtEraseSizeNote(config);
   if (erase) lines.push(`note: ${erase}`);
   return lines;

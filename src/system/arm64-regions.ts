@@ -34,7 +34,11 @@ export function memparse(text: string): number | undefined {
   return Number.isSafeInteger(value) ? value : undefined;
 }
 
-/** The last mem= of the kernel command line (each early_mem call overwrites memory_limit), page-aligned down. */
+/**
+ * The last mem= of the kernel command line (each early_mem call overwrites
+ * memory_limit), page-aligned down; undefined when absent or 0, which
+ * memblock_mem_limit_remove_map ignores.
+ */
 export function parseMemLimit(cmdline: string): number | undefined {
   let limit: number | undefined;
   for (const word of cmdline.trim().split(/\s+/)) {
@@ -42,7 +46,7 @@ export function parseMemLimit(cmdline: string): number | undefined {
     const n = memparse(word.slice(4));
     if (n !== undefined) limit = n - (n % 4096); // early_mem: & PAGE_MASK
   }
-  return limit;
+  return limit === 0 ? undefined : limit;
 }
 
 /** The address mem= caps Linux at: __find_max_addr over the RAM ranges in address order; undefined when the limit exceeds the RAM. */

@@ -122,6 +122,13 @@ describe("arm64: a /reserved-memory snippet or mem=, never memmap=", () => {
     }
   });
 
+  test("regions at the very start of RAM: no mem= is offered, the snippet still is", () => {
+    const c = parseConfig({ ramoops: { address: "0x40000000" }, phram: { address: "0x40800000" } });
+    const text = kernelNeedsText(kernelNeeds(c, "arm64", { memory: VIRT_RAM }), c);
+    expect(text.slice(2)).toEqual(["note: no mem= can keep Linux below the regions: no RAM lies below 0x40000000"]);
+    expect(adviceLine(kernelNeeds(c, "arm64", { memory: VIRT_RAM }))).toBe("add /reserved-memory nodes for ramoops and phram to the device tree (crashkeep config check prints them)");
+  });
+
   test("a phram erase size other than PAGE_SIZE is pointed out", () => {
     const c = parseConfig({ phram: { eraseSizeBytes: 65536 } });
     expect(kernelNeedsText(kernelNeeds(c, "arm64"), c).at(-1)).toBe("note: phram.eraseSizeBytes is 65536, but phram bound from the device tree uses PAGE_SIZE (4096 on the usual arm64 kernels)");

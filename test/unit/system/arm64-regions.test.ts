@@ -15,7 +15,8 @@ describe("mem= (lib/cmdline.c memparse, arm64 early_mem)", () => {
     ["mem=0x18000000", 0x18000000],
     ["mem=1G quiet mem=256m", 256 * MiB],
     ["mem=393216k", 384 * MiB],
-    ["mem=1000", 0],
+    ["mem=1000", undefined], // 0 after PAGE_MASK: memblock_mem_limit_remove_map does nothing
+    ["mem=0", undefined],
     ["mem=4097", 4096],
     ["memmap=16M$0x7000000", undefined],
     ["mem=abc", undefined],
