@@ -64,7 +64,7 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // used as it is: its region is not ours to check.
   const state = assessRegions(loaded, paths, { arch: options.arch ?? runningArch() });
   const config = state.config;
-  for (const line of state.warnings) report(`crashkeep: ${line}`);
+  for (const line of state.warnings) report(line); // "Cannot ..., ignoring": a warning, not a failed step
   for (const line of state.notes) report(`crashkeep: ${line}`);
   const ramoopsBound = state.ramoopsBound;
   if (ramoopsBound) {
