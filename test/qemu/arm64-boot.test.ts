@@ -2,14 +2,14 @@
 // phram.ko built out of tree, the Bun arm64 executable; docs/AARCH64.md),
 // each a chain of boots in one VM to save TCG boots:
 //
-//   arm64-dt (device-tree route): first boot → log line → sysrq panic →
-//     kernel-panic with the panic log and the log tail; clean reboot,
-//     reboot -f, a noted reason, a power cut.
-//   arm64-mem (mem= route): the kernel side (regions above mem=, module
-//     parameters, kept across a panic). crashkeep's own mem= route waits for
-//     the arm64-dt branch (issue 10, src/ side): today's init checks the
-//     regions against /proc/iomem as on x86 and refuses RAM above mem=,
-//     which /proc/iomem does not list; that scenario is test.todo below.
+//   arm64-dt (device-tree route): init finds the /reserved-memory nodes and
+//     loads ramoops and phram with no parameters; first boot → log line →
+//     sysrq panic → kernel-panic with the panic log and the log tail; clean
+//     reboot, reboot -f, a noted reason, a power cut.
+//   arm64-mem (mem= route): init inserts the modules with the config's
+//     parameters over the RAM above mem=; log line → sysrq panic → the same.
+// (arm64-capture.test.ts covers the other device-tree case: drivers already
+// bound before init runs.)
 //
 // Run: make qemu-image TARGET=arm64 && node_modules/.bin/bun test test/qemu/arm64-boot.test.ts
 import { afterAll, expect, test } from "bun:test";
@@ -24,17 +24,18 @@ test(
     await QemuVm.scenario({ name: "arm64-dt", arch: "aarch64", reserve: "dt", bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
       const config = vm.imageConfig;
       expect(await vm.runOk("uname -m")).toBe("aarch64\n");
-      // The drivers bound the device tree's nodes (no parameters, no mem=).
+      // init loaded the drivers with no parameters and they bound the device tree's nodes (no mem=).
       expect(await vm.runOk("cat /proc/cmdline")).not.toContain("mem=");
       const ramoops = config.ramoops.address.toString(16);
       const phram = config.phram.address.toString(16);
       expect(await vm.runOk("ls /sys/bus/platform/devices | grep -e ramoops -e phram")).toBe(`${ramoops}.ramoops\n${phram}.phram\n`);
       expect(await vm.runOk("cat /proc/device-tree/reserved-memory/phram@*/label")).toBe(`${config.phram.name}\0`);
       expect(await vm.runOk("cat /proc/mtd")).toContain(`"${config.phram.name}"`);
-      // init used what the device tree bound, at the configured addresses.
       const boot0 = vm.boots[0] ?? "";
-      expect(boot0).toContain(`crashkeep: ramoops already bound at 0x${ramoops} (${config.ramoops.sizeBytes} bytes, records of ${config.ramoops.recordSizeBytes})\n`);
-      expect(boot0).toContain(`crashkeep: phram device "${config.phram.name}" already present`);
+      expect(boot0).toContain(`crashkeep: ramoops from the device tree's /reserved-memory/ramoops@${ramoops} (`);
+      expect(boot0).toContain(`crashkeep: phram "${config.phram.name}" from the device tree's /reserved-memory/phram@${phram} (`);
+      expect(boot0).toContain("crashkeep: module phram: loaded\n");
+      expect(boot0).toContain("crashkeep: module ramoops: loaded\n");
       expect(boot0).toContain("crashkeep: first boot: no journal and no archive yet, nothing to collect");
       expect(await vm.runOk(`readlink /dev/mtdchar/${config.phram.name}`)).toMatch(/^\.\.\/mtd\d+\n$/);
       const dump = JSON.parse(await vm.runOk("crashkeep dump --json")) as { retained: boolean; control: { currentBootId: string } };
@@ -68,43 +69,6 @@ test(
 );
 
 test(
-  "aarch64, mem= route, kernel side: ramoops and phram with module parameters above mem=; a sysrq panic leaves the panic record and the phram bytes",
-  async () => {
-    // S03crashkeep skipped: the modules go in by hand with the parameters crashkeep would pass.
-    await QemuVm.scenario({ name: "arm64-mem", arch: "aarch64", reserve: "mem", skipInit: ["S03crashkeep"], bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
-      const c = vm.imageConfig;
-      const insert = [
-        "d=/lib/modules/$(uname -r)",
-        "while read -r m; do case $m in *ramoops*) ;; *phram*) insmod $d/$m phram=" +
-          `${c.phram.name},0x${c.phram.address.toString(16)},${c.phram.sizeBytes} ;; *) grep -q "^$(basename $m .ko) " /proc/modules || insmod $d/$m ;; esac; done </etc/test-image-device-modules`,
-        `insmod $d/$(grep ramoops /etc/test-image-device-modules) mem_address=0x${c.ramoops.address.toString(16)} mem_size=${c.ramoops.sizeBytes} record_size=${c.ramoops.recordSizeBytes} max_reason=${c.ramoops.maxReason}`,
-        "mount -t pstore pstore /sys/fs/pstore 2>/dev/null || true",
-      ].join("\n");
-      expect(await vm.runOk("cat /proc/cmdline")).toContain("mem=496M");
-      // Above mem= the RAM is not Linux's: /proc/iomem does not list it at all.
-      expect(await vm.runOk(`grep -c '^ *5f' /proc/iomem || true`)).toBe("0\n");
-      await vm.runOk(insert);
-      const mtd = /^mtd(\d+): .* "crashkeep"$/m.exec(await vm.runOk("cat /proc/mtd"));
-      expect(mtd).not.toBeNull();
-      expect(await vm.runOk("ls /sys/fs/pstore | wc -l")).toBe("0\n");
-      // A marker in the phram device, then a panic: the RAM above mem= outlives the reset.
-      const device = `/dev/mtd${mtd?.[1]}`;
-      const marker = `crashkeep-mem-route-${Date.now().toString(16)}`;
-      await vm.runOk(`printf '%s' '${marker}' > ${device}`);
-      await vm.crash();
-      // The next boot has no S03crashkeep either: insert again, read the device and pstore.
-      await vm.runOk(insert);
-      expect(await vm.runOk(`dd if=${device} bs=${marker.length} count=1 2>/dev/null`)).toBe(marker);
-      expect(await vm.runOk("cat /sys/fs/pstore/dmesg-ramoops-0")).toContain("Kernel panic - not syncing: sysrq triggered crash");
-    });
-  },
-  CHAIN_TIMEOUT_MS,
-);
-
-// Needs the arm64-dt branch: init must accept regions above mem= on arm64
-// (today it refuses them: "not inside a reserved range"). Turn into test()
-// when that branch is merged.
-test.todo(
   "aarch64, mem= route: crashkeep inserts ramoops and phram with its parameters; a log line, sysrq panic → kernel-panic with panic log and log tail",
   async () => {
     await QemuVm.scenario({ name: "arm64-mem-crashkeep", arch: "aarch64", reserve: "mem", bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {

@@ -23,7 +23,11 @@ test(
   async () => {
     const host = mkdtempSync(join(tmpdir(), "crashkeep-arm64-"));
     try {
-      await QemuVm.scenario({ name: "arm64-capture", arch: "aarch64", transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
+      // coldplug: ramoops and phram are bound before init runs (a board's mdev/udev or built-in drivers).
+      await QemuVm.scenario({ name: "arm64-capture", arch: "aarch64", coldplug: true, transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
+        const config = vm.imageConfig;
+        expect(vm.boots[0]).toContain(`crashkeep: ramoops already bound at 0x${config.ramoops.address.toString(16)} (${config.ramoops.sizeBytes} bytes, records of ${config.ramoops.recordSizeBytes})\n`);
+        expect(vm.boots[0]).toContain(`crashkeep: phram device "${config.phram.name}" already present`);
         // 5. A crash in the second thread of a dynamically linked -O2 program without frame pointers.
         const crash = await vm.run(
           "ulimit -c unlimited; threadcrash; echo exit=$?; " +

@@ -21,7 +21,8 @@
 // aarch64 (out/qemu-arm64: -M virt -cpu cortex-a57, PL011 console ttyAMA0;
 // a PSCI SYSTEM_RESET keeps the RAM as well). virt has no firmware banner,
 // so an aarch64 boot adds loglevel=6 after quiet: "Linux version" is
-// KERN_NOTICE and marks each boot. Two ways to reserve the RAM on aarch64
+// KERN_NOTICE and marks each boot (rcS puts the console back to quiet's 4
+// for the scripts and the shell: crashkeep_test.loglevel=4). Two ways to reserve the RAM on aarch64
 // (docs/AARCH64.md): "dt", QEMU's own device tree dumped with the same
 // machine options plus a /reserved-memory node with ramoops and phram
 // children made from the image's config (the drivers bind it with no
@@ -81,6 +82,12 @@ export interface QemuVmOptions {
   arch?: Arch;
   /** aarch64 only: how the RAM is reserved (default "dt"). */
   reserve?: Reserve;
+  /**
+   * aarch64 "dt" only: the test image loads ramoops and phram (no parameters)
+   * before S03crashkeep, as a board's modalias coldplug or built-in drivers
+   * would, so init finds them bound; without it init loads them itself.
+   */
+  coldplug?: boolean;
   /**
    * A second raw disk of this many MiB (/dev/vdb in the guest) for copyOut();
    * none by default.
@@ -427,9 +434,9 @@ export class QemuVm {
     const reserve = this.#options.reserve ?? "dt";
     const append = [
       aarch64 ? "console=ttyAMA0" : "console=ttyS0",
-      ...(aarch64 ? (reserve === "mem" ? [AARCH64_MEM_LIMIT] : ["crashkeep_test.coldplug=1"]) : [`memmap=${MEMMAP}`]),
+      ...(aarch64 ? (reserve === "mem" ? [AARCH64_MEM_LIMIT] : this.#options.coldplug ? ["crashkeep_test.coldplug=1"] : []) : [`memmap=${MEMMAP}`]),
       "panic=1",
-      ...(this.#options.verbose ? [] : aarch64 ? ["quiet", "loglevel=6"] : ["quiet"]),
+      ...(this.#options.verbose ? [] : aarch64 ? ["quiet", "loglevel=6", "crashkeep_test.loglevel=4"] : ["quiet"]),
       ...(this.#options.skipInit?.length ? [`crashkeep_test.skip=${this.#options.skipInit.join(",")}`] : []),
       ...(this.#options.append ?? []),
     ];
