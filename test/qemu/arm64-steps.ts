@@ -41,10 +41,23 @@ export async function records(vm: QemuVm): Promise<DumpRecord[]> {
   return (JSON.parse(await vm.runOk("crashkeep dump --json")) as { records: DumpRecord[] }).records;
 }
 
-/** A syslog line, mirrored into the journal's log tail now (SIGUSR1 asks the daemon for a pass). */
+/** Tries of the wait for a logged line to reach the journal (each a `crashkeep dump`, 0.5–2 s under TCG). */
+const LOG_LINE_TRIES = 60;
+
+/**
+ * A syslog line, then wait until the journal's log tail holds it (SIGUSR1
+ * asks the daemon for a mirror pass); fails naming the tail it last saw.
+ */
 export async function logLine(vm: QemuVm, tag: string): Promise<string> {
   const line = `${tag}-${Date.now().toString(16)}`;
-  await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 $(cat /var/run/crashkeep.pid); sleep 1`);
+  const out = await vm.run(
+    `logger -t app '${line}'; n=0; found=0; ` +
+      `while [ $n -lt ${LOG_LINE_TRIES} ]; do kill -USR1 $(cat /var/run/crashkeep.pid); ` +
+      `if crashkeep dump --json | grep -q '${line}'; then found=1; break; fi; n=$((n+1)); sleep 0.3; done; ` +
+      `[ $found = 1 ] || { echo "not in the journal after $n tries; its log tail ends:"; crashkeep dump | tail -n 3; false; }`,
+    { timeoutMs: 180_000 },
+  );
+  if (out.code !== 0) throw new Error(`Cannot find the logged line "${line}" in the journal: ${out.output.trim()}`);
   return line;
 }
 
