@@ -128,6 +128,8 @@ bench: deps build
 	$(BUN) bench/copy/run.ts
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
+	$(MAKE) --no-print-directory qemu-image TARGET=arm64
+	$(BUN) bench/boot/arm64.ts
 	bench/inspect/run.sh
 	$(BUN) bench/capture/run.ts
 
