@@ -22,8 +22,8 @@
 // a PSCI SYSTEM_RESET keeps the RAM as well). virt has no firmware banner,
 // so an aarch64 boot adds loglevel=6 after quiet: "Linux version" is
 // KERN_NOTICE and marks each boot (rcS puts the console back to quiet's 4
-// for the scripts and the shell: crashkeep_test.loglevel=4). Two ways to reserve the RAM on aarch64
-// (docs/AARCH64.md): "dt", QEMU's own device tree dumped with the same
+// for the scripts and the shell: crashkeep_test.loglevel=4). Two ways to
+// reserve the RAM on aarch64 (docs/AARCH64.md): "dt", QEMU's own device tree dumped with the same
 // machine options plus a /reserved-memory node with ramoops and phram
 // children made from the image's config (the drivers bind it with no
 // parameters), or "mem", mem= below the regions and the module parameters.
