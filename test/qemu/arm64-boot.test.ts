@@ -14,14 +14,14 @@
 // Run: make qemu-image TARGET=arm64 && node_modules/.bin/bun test test/qemu/arm64-boot.test.ts
 import { afterAll, expect, test } from "bun:test";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, expectPanicWithTail, history, logLine, newest } from "./arm64-steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, history, logLine, newest } from "./arm64-steps.ts";
 
 afterAll(() => QemuVm.killAll());
 
 test(
   "aarch64, device-tree route: reserved-memory nodes bound, sysrq panic → kernel-panic with panic log and log tail; clean, reboot -f, noted reason, power cut",
   async () => {
-    await QemuVm.scenario({ name: "arm64-dt", arch: "aarch64", reserve: "dt", bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
+    await QemuVm.scenario({ name: "arm64-dt", arch: "aarch64", reserve: "dt", bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS }, async (vm) => {
       const config = vm.imageConfig;
       expect(await vm.runOk("uname -m")).toBe("aarch64\n");
       // init loaded the drivers with no parameters and they bound the device tree's nodes (no mem=).
@@ -71,7 +71,7 @@ test(
 test(
   "aarch64, mem= route: crashkeep inserts ramoops and phram with its parameters; a log line, sysrq panic → kernel-panic with panic log and log tail",
   async () => {
-    await QemuVm.scenario({ name: "arm64-mem-crashkeep", arch: "aarch64", reserve: "mem", bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
+    await QemuVm.scenario({ name: "arm64-mem-crashkeep", arch: "aarch64", reserve: "mem", bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS }, async (vm) => {
       const config = vm.imageConfig;
       expect(await vm.runOk("cat /proc/cmdline")).toContain("mem=496M");
       const boot0 = vm.boots[0] ?? "";

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import type { Report } from "../../src/core/report.ts";
 import { readGdbReference } from "../unit/core/gdb-reference.ts";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./arm64-steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./arm64-steps.ts";
 
 afterAll(() => QemuVm.killAll());
 
@@ -24,7 +24,7 @@ test(
     const host = mkdtempSync(join(tmpdir(), "crashkeep-arm64-"));
     try {
       // coldplug: ramoops and phram are bound before init runs (a board's mdev/udev or built-in drivers).
-      await QemuVm.scenario({ name: "arm64-capture", arch: "aarch64", coldplug: true, transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS }, async (vm) => {
+      await QemuVm.scenario({ name: "arm64-capture", arch: "aarch64", coldplug: true, transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS }, async (vm) => {
         const config = vm.imageConfig;
         expect(vm.boots[0]).toContain(`crashkeep: ramoops already bound at 0x${config.ramoops.address.toString(16)} (${config.ramoops.sizeBytes} bytes, records of ${config.ramoops.recordSizeBytes})\n`);
         expect(vm.boots[0]).toContain(`crashkeep: phram device "${config.phram.name}" already present`);

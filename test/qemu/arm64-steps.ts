@@ -8,6 +8,11 @@ import type { QemuVm } from "./harness.ts";
  * a 2-core host at load 12, and went past 180 s at load 20 with four VMs.
  */
 export const BOOT_TIMEOUT_MS = 300_000;
+/**
+ * A guest command: `crashkeep dump --json` took over 30 s in a TCG aarch64
+ * guest with four VMs on two cores at load 19.
+ */
+export const RUN_TIMEOUT_MS = 90_000;
 /** A chain of up to six boots with its steps. */
 export const CHAIN_TIMEOUT_MS = 2_400_000;
 

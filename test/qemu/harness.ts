@@ -108,6 +108,8 @@ export interface QemuVmOptions {
   /** Drop "quiet": the whole kernel log goes to the console (slower). */
   verbose?: boolean;
   bootTimeoutMs?: number;
+  /** Default time limit of run()/runOk() (30 s). */
+  runTimeoutMs?: number;
 }
 
 export interface RunResult {
@@ -318,7 +320,7 @@ export class QemuVm {
   async run(cmd: string, options: { timeoutMs?: number } = {}): Promise<RunResult> {
     const id = ++this.#seq;
     this.send(`printf '@@CK-S-%d@@\\n' ${id}; { ${cmd}\n} </dev/null 2>&1; printf '@@CK-E-${id}-%d@@\\n' $?\n`);
-    const timeoutMs = options.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+    const timeoutMs = options.timeoutMs ?? this.#options.runTimeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
     const started = Date.now();
     try {
       await this.waitFor(new RegExp(`@@CK-S-${id}@@\\n`), timeoutMs);
