@@ -25,7 +25,7 @@ function indent(text: string): string {
 }
 
 const started = Date.now();
-const options = ARCH === "aarch64" ? { name: NAME, arch: ARCH, reserve: RESERVE, bootTimeoutMs: 180_000 } as const : { name: NAME };
+const options = ARCH === "aarch64" ? { name: NAME, arch: ARCH, reserve: RESERVE, bootTimeoutMs: 300_000, runTimeoutMs: 90_000 } as const : { name: NAME };
 await QemuVm.scenario(options, async (vm) => {
   say(`booted in ${((Date.now() - started) / 1000).toFixed(1)} s; what crashkeep init said:`);
   console.log(indent(saidByCrashkeep(vm.boots[0] ?? "")));

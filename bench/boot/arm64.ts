@@ -57,7 +57,7 @@ try {
   };
 
   const withCk = await QemuVm.scenario(
-    { name: "bench-arm64-with", arch: "aarch64", transferDiskMiB: TRANSFER_MIB, transferFrom: work, bootTimeoutMs: 240_000 },
+    { name: "bench-arm64-with", arch: "aarch64", transferDiskMiB: TRANSFER_MIB, transferFrom: work, bootTimeoutMs: 300_000, runTimeoutMs: 120_000 },
     async (vm) => {
       const first = initDone(vm.boots[0], "the first boot with S03crashkeep");
       const s03First = s03(vm.boots[0], "the first boot");
@@ -77,7 +77,7 @@ try {
     },
   );
   const without = await QemuVm.scenario(
-    { name: "bench-arm64-without", arch: "aarch64", skipInit: ["S03crashkeep"], bootTimeoutMs: 240_000 },
+    { name: "bench-arm64-without", arch: "aarch64", skipInit: ["S03crashkeep"], bootTimeoutMs: 300_000 },
     async (vm) => {
       const first = initDone(vm.boots[0], "the first boot without S03crashkeep");
       await vm.reboot({ force: true });
