@@ -59,7 +59,8 @@ export async function logLine(vm: QemuVm, tag: string): Promise<string> {
     `logger -t app '${line}'; n=0; found=0; ` +
       `while [ $n -lt ${LOG_LINE_TRIES} ]; do kill -USR1 $(cat /var/run/crashkeep.pid); ` +
       `if crashkeep dump --json | grep -q '${line}'; then found=1; break; fi; n=$((n+1)); sleep 0.3; done; ` +
-      `[ $found = 1 ] || { echo "not in the journal after $n tries; its log tail ends:"; crashkeep dump | tail -n 3; false; }`,
+      `[ $found = 1 ] || { echo "not in the journal after $n tries; its log tail ends:"; crashkeep dump | tail -n 3; ` +
+      `echo "daemon:"; ps | grep '[c]rashkeep watch'; echo "kernel log ends:"; dmesg | tail -n 8; false; }`,
     { timeoutMs: 180_000 },
   );
   if (out.code !== 0) throw new Error(`Cannot find the logged line "${line}" in the journal: ${out.output.trim()}`);
