@@ -50,14 +50,18 @@ export async function records(vm: QemuVm): Promise<DumpRecord[]> {
 const LOG_LINE_TRIES = 60;
 
 /**
- * A syslog line, then wait until the journal's log tail holds it (SIGUSR1
- * asks the daemon for a mirror pass); fails naming the tail it last saw.
+ * A syslog line, then wait until the journal's log tail holds it (the daemon
+ * mirrors every logs.intervalSeconds); fails naming the tail it last saw.
+ * No SIGUSR1 here: one that reaches the daemon before Bun has installed its
+ * handler (seconds after S03crashkeep under TCG) kills it, as SIGUSR1's
+ * default action is to terminate (seen on the mem= chain, whose first step
+ * comes soonest after boot).
  */
 export async function logLine(vm: QemuVm, tag: string): Promise<string> {
   const line = `${tag}-${Date.now().toString(16)}`;
   const out = await vm.run(
     `logger -t app '${line}'; n=0; found=0; ` +
-      `while [ $n -lt ${LOG_LINE_TRIES} ]; do kill -USR1 $(cat /var/run/crashkeep.pid); ` +
+      `while [ $n -lt ${LOG_LINE_TRIES} ]; do ` +
       `if crashkeep dump --json | grep -q '${line}'; then found=1; break; fi; n=$((n+1)); sleep 0.3; done; ` +
       `[ $found = 1 ] || { echo "not in the journal after $n tries; its log tail ends:"; crashkeep dump | tail -n 3; ` +
       `echo "daemon:"; ps | grep '[c]rashkeep watch'; echo "kernel log ends:"; dmesg | tail -n 8; false; }`,
