@@ -9,6 +9,8 @@ import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
 import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
 import { closeLocated, locateDebugInfo, openChecked, type DebugSource, type Located, type LocateOptions } from "./locate.ts";
 
+/** Places named in a "no debug info" warning: the first ones say enough. */
+const MAX_PLACES_NAMED = 3;
 /** Inlined frames added per physical frame at most: gcc's inlining depth rarely passes 20. */
 export const MAX_INLINED_PER_FRAME = 64;
 /**
@@ -54,6 +56,7 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
     const warnings = [...report.warnings];
     for (const r of cache.values()) warnings.push(...r.warnings);
     const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), warnings));
+    for (const r of cache.values()) for (const w of r.source?.warnings ?? []) warnings.push(`${r.debugFile}: ${w}`);
     const modules: ReportModule[] = report.modules.map((m) => {
       const r = cache.get(keyOf(m.path, m.buildId));
       return {
@@ -111,7 +114,8 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   for (const p of extra) warnings.push(`${p}, ignoring`);
   if (!located.debug) {
     const id = mod.buildId ? `build-id ${mod.buildId}` : "no build-id";
-    warnings.push(`no debug info for module "${mod.path}" (${id}): looked at ${located.looked.length > 0 ? located.looked.join(", ") : "nothing (no path, no build-id)"}; its frames keep their addresses`);
+    const places = located.looked.length === 0 ? "nowhere to look (no path, no build-id)" : `not in ${located.looked.slice(0, MAX_PLACES_NAMED).join(", ")}${located.looked.length > MAX_PLACES_NAMED ? ` or ${located.looked.length - MAX_PLACES_NAMED} more places` : ""}`;
+    warnings.push(`no debug info for module "${mod.path}" (${id}): ${places}; its frames keep their addresses`);
   }
   return {
     located,
