@@ -6,7 +6,7 @@
 #   wall(crashkeep) <= 0.1 x wall(gdb)
 #   wall(crashkeep) - wall(compiled Bun hello world) <= 1.5 x wall(eu-stack)
 #   max RSS(crashkeep, 100 MiB debug file) <= 1.25 x max RSS(crashkeep, 1 MiB)
-# The program is test/fixtures/debuginfo/src/records.c (-O2 -g, inlined frames)
+# The program is test/fixtures/symbolize/src/records.c (-O2 -g, inlined frames)
 # linked with a generated unit of K struct types (-g -fno-eliminate-unused-debug-types)
 # that grows the debug file to ~1 MiB and ~100 MiB; stripped, its debug file in
 # a .build-id tree; glibc's from libc6-dbg.
@@ -42,7 +42,7 @@ for spec in small:90 large:9800; do
     rm -rf "$dir" && mkdir -p "$dir/debug"
     gen "$k" >"$dir/pad.c"
     gcc -O0 -g -fno-eliminate-unused-debug-types -c "$dir/pad.c" -o "$dir/pad.o"
-    gcc -O2 -g -o "$dir/prog" test/fixtures/debuginfo/src/records.c "$dir/pad.o"
+    gcc -O2 -g -o "$dir/prog" test/fixtures/symbolize/src/records.c "$dir/pad.o"
     objcopy --only-keep-debug "$dir/prog" "$dir/prog.debug"
     strip --strip-all "$dir/prog"
     id=$(eu-readelf -n "$dir/prog" | awk '/Build ID:/ {print $3; exit}')

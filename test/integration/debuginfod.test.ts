@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { debugFixtures } from "../unit/debuginfo/fixtures.ts";
+import { debugFixtures } from "../unit/debuginfo/symbolize-fixtures.ts";
 
 const BIN = join(import.meta.dir, "../../out/crashkeep");
 /** How long the server may take to start and scan the fixtures (it scans a few files: seconds). */
 const SERVER_READY_MS = 60_000;
 const fx = debugFixtures();
-const DIR = "/opt/crashkeep-fixtures/debuginfo";
+const DIR = "/opt/crashkeep-fixtures/symbolize";
 const tmp = mkdtempSync(join(tmpdir(), "crashkeep-debuginfod-it-"));
 let server: ReturnType<typeof Bun.spawn> | undefined;
 let url = "";

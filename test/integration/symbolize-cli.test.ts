@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { debugFixtures } from "../unit/debuginfo/fixtures.ts";
+import { debugFixtures } from "../unit/debuginfo/symbolize-fixtures.ts";
 
 const BIN = join(import.meta.dir, "../../out/crashkeep");
 const fx = debugFixtures();

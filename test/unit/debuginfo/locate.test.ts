@@ -1,4 +1,4 @@
-// Finding debug files on the fixtures (test/fixtures/debuginfo, made by make.sh):
+// Finding debug files on the fixtures (test/fixtures/symbolize, made by make.sh):
 // each place of the lookup order, and every refusal (another build-id, a wrong
 // CRC, a file that is not ELF) as a problem rather than a crash.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { closeLocated, locateDebugInfo } from "../../../src/debuginfo/locate.ts";
 import { DebugElf, openReadAt } from "../../../src/debuginfo/debug-elf.ts";
-import { debugFixtures } from "./fixtures.ts";
+import { debugFixtures } from "./symbolize-fixtures.ts";
 
 const fx = debugFixtures();
-const DIR = "/opt/crashkeep-fixtures/debuginfo";
+const DIR = "/opt/crashkeep-fixtures/symbolize";
 const tmp = mkdtempSync(join(tmpdir(), "crashkeep-locate-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -9,7 +9,7 @@ import { readCoreFile } from "../../../src/core/source.ts";
 import { buildReport } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { parseReports, readReportFile } from "../../../src/debuginfo/report-input.ts";
-import { debugFixtures } from "./fixtures.ts";
+import { debugFixtures } from "./symbolize-fixtures.ts";
 
 const fx = debugFixtures();
 const core = fx.cores.find((c) => c.name === "records")!;

@@ -1,5 +1,5 @@
 // The done-criterion of issue 11: on real cores of stripped -O2 programs
-// (test/fixtures/debuginfo, made by make.sh), `inspect` with the debug dirs and
+// (test/fixtures/symbolize, made by make.sh), `inspect` with the debug dirs and
 // `symbolize` of the device's report (full JSON and the journal's compact form)
 // both give gdb's frames — function, file, line, inlined frames — frame by frame.
 import { describe, expect, test } from "bun:test";
@@ -9,7 +9,7 @@ import { buildReport, type ReportFrame } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { parseReports } from "../../../src/debuginfo/report-input.ts";
 import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
-import { debugFixtures } from "./fixtures.ts";
+import { debugFixtures } from "./symbolize-fixtures.ts";
 import { readGdbFrames, type GdbSourceFrame } from "./gdb-frames.ts";
 
 const fx = debugFixtures();

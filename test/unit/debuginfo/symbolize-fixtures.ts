@@ -1,12 +1,12 @@
-// Test helper: decompresses the debug-info fixtures (test/fixtures/debuginfo/,
+// Test helper: decompresses the debug-info fixtures (test/fixtures/symbolize/,
 // made by make.sh) into a temporary directory, once per checkout: cores, the
 // sysroot (stripped modules, debuglink files beside them) and the build-id tree.
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { tmpdir } from "node:os";
 
-export const FIXTURES = join(import.meta.dir, "../../fixtures/debuginfo/x86_64");
-const OUT = join(tmpdir(), `crashkeep-debuginfo-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
+export const FIXTURES = join(import.meta.dir, "../../fixtures/symbolize/x86_64");
+const OUT = join(tmpdir(), `crashkeep-symbolize-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
 
 function unxz(src: string, dest: string): void {
   const st = statSync(src);
