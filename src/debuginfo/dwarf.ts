@@ -628,7 +628,7 @@ export class DwarfInfo {
       parts.unshift(n ?? (p.tag === DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}"));
       at = p.parent;
     }
-    return parts.join("::");
+    return demangledSpelling(parts.join("::"));
   }
 
   /** A DIE in another unit (DW_FORM_ref_addr: LTO, dwz): read alone, without its parents. */
@@ -744,4 +744,21 @@ function readRnglist(bytes: Uint8Array, addrSize: number, base: bigint, addrx: (
     }
   }
   throw new SyntaxError(`range list over ${MAX_RANGES} entries`);
+}
+
+/** gcc's spellings of builtin types in template arguments (DW_AT_name), as the demangler, addr2line and gdb spell them. */
+const TYPE_SPELLINGS: ReadonlyArray<[RegExp, string]> = [
+  [/\blong long unsigned int\b/g, "unsigned long long"],
+  [/\blong long int\b/g, "long long"],
+  [/\blong unsigned int\b/g, "unsigned long"],
+  [/\bshort unsigned int\b/g, "unsigned short"],
+  [/\blong int\b/g, "long"],
+  [/\bshort int\b/g, "short"],
+];
+
+function demangledSpelling(name: string): string {
+  if (!name.includes("<")) return name;
+  let s = name;
+  for (const [re, to] of TYPE_SPELLINGS) s = s.replace(re, to);
+  return s;
 }
