@@ -526,14 +526,14 @@ export class DwarfInfo {
     try {
       while (p < bytes.length) {
         const die = h.offset + p;
-        const [code, p1] = b.uleb(p);
+        const [code, p1] = b.ulebNumber(p);
         p = p1;
-        if (code === 0n) {
+        if (code === 0) {
           stack.pop();
           if (stack.length === 0) break;
           continue;
         }
-        const ab = abbrevs.get(Number(code & 0xffffffffn));
+        const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
         const vals = new Map<number, Value>();

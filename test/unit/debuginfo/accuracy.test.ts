@@ -5,9 +5,9 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DwarfInfo, type SourceFrame } from "../../../src/debuginfo/dwarf.ts";
+import { DwarfInfo } from "../../../src/debuginfo/dwarf.ts";
 import { bytesSource, fileSource } from "../../../src/debuginfo/source.ts";
-import { FIXTURES, readReference, type RefFrame, type Tool } from "./reference.ts";
+import { FIXTURES, compareFrames, readReference, type Tool } from "./reference.ts";
 
 interface Case {
   name: string;
@@ -33,35 +33,10 @@ const CASES: Case[] = [
   { name: "cxx", file: "cxx.elf", ref: "addr2line", columns: "eu-addr2line", inlinedPcs: 100 },
 ];
 
-/**
- * Share of pcs where a C++ name differs only inside template arguments: gcc's
- * DW_AT_name drops default arguments ("std::vector<geo::Point>") that the
- * demangled linkage name addr2line prints spells out; DwarfInfo has no demangler.
- */
-const MAX_TEMPLATE_SPELLING = 0.03;
-
-function withoutTemplateArgs(s: string): string {
-  let out = "";
-  let depth = 0;
-  for (const c of s) {
-    if (c === "<") depth++;
-    else if (c === ">" && depth > 0) depth--;
-    else if (depth === 0) out += c;
-  }
-  return out;
-}
-
-/** Share of pcs where the reference names a function from the symbol table (padding after a function) and DWARF has none. */
+/** Share of pcs where addr2line names a function from the symbol table (padding after a function) and DWARF has none. */
 const MAX_SYMTAB_ONLY = 0.05;
-
-/**
- * addr2line and eu-addr2line name a function of an anonymous namespace by its
- * DW_AT_name alone (it has no linkage name to demangle); gdb, and DwarfInfo,
- * qualify it. Compared without the qualifier.
- */
-function view(f: SourceFrame | RefFrame): string {
-  return `${f.function?.replaceAll("(anonymous namespace)::", "") ?? "??"} ${f.file ?? "??"}:${f.line ?? 0}`;
-}
+/** Share of pcs where a C++ name differs only inside template arguments (see Comparison.templateSpelling). */
+const MAX_TEMPLATE_SPELLING = 0.03;
 
 describe("DwarfInfo.frames() agrees with addr2line / llvm-symbolizer at every instruction", () => {
   for (const c of CASES) {
@@ -72,33 +47,7 @@ describe("DwarfInfo.frames() agrees with addr2line / llvm-symbolizer at every in
       const dwarf = DwarfInfo.open(fileSource(join(FIXTURES, c.file)));
       expect(dwarf).toBeDefined();
       if (!dwarf) return;
-      const mismatches: string[] = [];
-      let inlined = 0;
-      let symtabOnly = 0;
-      let templateSpelling = 0;
-      for (const [pc, want] of ref) {
-        const got = dwarf.frames(pc);
-        const w0 = want[0];
-        if (want.length === 1 && w0 && w0.line === null) {
-          // the reference has no line here (crt code without DWARF, or line 0): neither may we
-          if (got.some((f) => f.line !== null)) mismatches.push(`0x${pc.toString(16)}: want no line, got ${got.map(view).join(" < ")}`);
-          continue;
-        }
-        if (got.length > 1) inlined++;
-        const g0 = got[0];
-        if (want.length === 1 && got.length === 1 && g0 && w0 && g0.function === null && g0.file === w0.file && g0.line === w0.line) {
-          symtabOnly++;
-          continue;
-        }
-        const a = got.map(view).join(" < ");
-        const b = want.map(view).join(" < ");
-        const other = alt.get(pc)?.map(view).join(" < ");
-        if (a !== b && a !== other && withoutTemplateArgs(a) === withoutTemplateArgs(b)) templateSpelling++;
-        else if (a !== b && a !== other) mismatches.push(`0x${pc.toString(16)}: want ${b}\n  got ${a}`);
-        got.forEach((f, i) => {
-          if (f.inlined !== i < got.length - 1) mismatches.push(`0x${pc.toString(16)}: frame ${i} inlined=${f.inlined}`);
-        });
-      }
+      const { mismatches, inlined, symtabOnly, templateSpelling } = compareFrames(dwarf, ref, alt);
       expect(mismatches.slice(0, 10)).toEqual([]);
       expect(mismatches.length).toBe(0);
       expect(inlined).toBeGreaterThanOrEqual(c.inlinedPcs);

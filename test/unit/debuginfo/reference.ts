@@ -3,6 +3,7 @@
 // the address, then a function line and a location line per frame, innermost first).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { DwarfInfo, SourceFrame } from "../../../src/debuginfo/dwarf.ts";
 
 export const FIXTURES = join(import.meta.dir, "../../fixtures/debuginfo");
 
@@ -17,7 +18,11 @@ export interface RefFrame {
 
 /** pc → frames, innermost first; a pc the tool knows nothing of has one frame of nulls ("??", "??:0"). */
 export function readReference(name: string, tool: Tool): Map<bigint, RefFrame[]> {
-  const lines = readFileSync(join(FIXTURES, `${name}.${tool}`), "utf8").split("\n");
+  return parseReference(readFileSync(join(FIXTURES, `${name}.${tool}`), "utf8"));
+}
+
+export function parseReference(text: string): Map<bigint, RefFrame[]> {
+  const lines = text.split("\n");
   const out = new Map<bigint, RefFrame[]>();
   let frames: RefFrame[] = [];
   for (let i = 0; i < lines.length; i++) {
@@ -66,4 +71,67 @@ export function gdbName(n: string): string {
     else if (c === " " && depth === 0) lastSpace = i;
   }
   return lastSpace >= 0 ? s.slice(lastSpace + 1) : s;
+}
+
+/**
+ * addr2line and eu-addr2line name a function of an anonymous namespace by its
+ * DW_AT_name alone (it has no linkage name to demangle); gdb, and DwarfInfo,
+ * qualify it. Compared without the qualifier.
+ */
+export function view(f: SourceFrame | RefFrame): string {
+  return `${f.function?.replaceAll("(anonymous namespace)::", "") ?? "??"} ${f.file ?? "??"}:${f.line ?? 0}`;
+}
+
+function withoutTemplateArgs(s: string): string {
+  let out = "";
+  let depth = 0;
+  for (const c of s) {
+    if (c === "<") depth++;
+    else if (c === ">" && depth > 0) depth--;
+    else if (depth === 0) out += c;
+  }
+  return out;
+}
+
+export interface Comparison {
+  mismatches: string[];
+  /** pcs where DwarfInfo gave inlined frames. */
+  inlined: number;
+  /** pcs where the reference named a function from the symbol table (padding after a function) and DWARF has no subprogram. */
+  symtabOnly: number;
+  /**
+   * pcs where a C++ name differs only inside template arguments: gcc's
+   * DW_AT_name drops default arguments ("std::vector<geo::Point>") that the
+   * demangled linkage name addr2line prints spells out; DwarfInfo has no demangler.
+   */
+  templateSpelling: number;
+}
+
+/** frames() at every pc of ref; where ref and alt (another tool) disagree, agreeing with either is enough. */
+export function compareFrames(dwarf: DwarfInfo, ref: Map<bigint, RefFrame[]>, alt?: Map<bigint, RefFrame[]>): Comparison {
+  const r: Comparison = { mismatches: [], inlined: 0, symtabOnly: 0, templateSpelling: 0 };
+  for (const [pc, want] of ref) {
+    const got = dwarf.frames(pc);
+    const w0 = want[0];
+    if (want.length === 1 && w0 && w0.line === null) {
+      // the reference has no line here (crt code without DWARF, or line 0): neither may we
+      if (got.some((f) => f.line !== null)) r.mismatches.push(`0x${pc.toString(16)}: want no line, got ${got.map(view).join(" < ")}`);
+      continue;
+    }
+    if (got.length > 1) r.inlined++;
+    const g0 = got[0];
+    if (want.length === 1 && got.length === 1 && g0 && w0 && g0.function === null && g0.file === w0.file && g0.line === w0.line) {
+      r.symtabOnly++;
+      continue;
+    }
+    const a = got.map(view).join(" < ");
+    const b = want.map(view).join(" < ");
+    const other = alt?.get(pc)?.map(view).join(" < ");
+    if (a !== b && a !== other && withoutTemplateArgs(a) === withoutTemplateArgs(b)) r.templateSpelling++;
+    else if (a !== b && a !== other) r.mismatches.push(`0x${pc.toString(16)}: want ${b}\n  got ${a}`);
+    got.forEach((f, i) => {
+      if (f.inlined !== i < got.length - 1) r.mismatches.push(`0x${pc.toString(16)}: frame ${i} inlined=${f.inlined}`);
+    });
+  }
+  return r;
 }
