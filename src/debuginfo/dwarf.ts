@@ -111,7 +111,6 @@ const WANTED = new Set([
 ]);
 
 export class DwarfInfo {
-  private readonly warningList: string[] = [];
   private index: IndexRange[] | undefined;
   private indexCovers = new Set<number>();
   private scannedAll = false;
@@ -122,18 +121,18 @@ export class DwarfInfo {
   private readonly strings = new Map<string, string | null>();
   private readonly info: Section;
 
-  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, warnings: string[]) {
-    this.warningList.push(...warnings);
+  /** warnings is shared with the sections, which report late (a compressed section inflates on first use). */
+  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, private readonly warningList: string[]) {
     this.info = secs.info as Section;
   }
 
   /** Parses the ELF header + section headers from src; undefined when there is no .debug_info (or .zdebug_info). Never throws on hostile data. */
   static open(src: ByteSource): DwarfInfo | undefined {
-    const early: string[] = [];
+    const warnings: string[] = [];
     try {
-      const { sections } = openSections(src, (m) => early.length < MAX_WARNINGS && early.push(m));
+      const { sections } = openSections(src, (m) => addWarning(warnings, m));
       if (!sections.info) return undefined;
-      return new DwarfInfo(sections, early);
+      return new DwarfInfo(sections, warnings);
     } catch (err) {
       if (err instanceof RangeError || err instanceof SyntaxError) return undefined;
       throw err;
@@ -163,7 +162,7 @@ export class DwarfInfo {
   }
 
   private warn(msg: string): void {
-    if (this.warningList.length < MAX_WARNINGS && !this.warningList.includes(msg)) this.warningList.push(msg);
+    addWarning(this.warningList, msg);
   }
 
   private framesAt(pc: bigint): SourceFrame[] {
@@ -661,6 +660,10 @@ export class DwarfInfo {
     }, h.end - die);
     return [rec, root];
   }
+}
+
+function addWarning(list: string[], msg: string): void {
+  if (list.length < MAX_WARNINGS && !list.includes(msg)) list.push(msg);
 }
 
 function formCtx(h: UnitHeader): { version: number; offsetSize: number; addrSize: number; unitOffset: number } {
