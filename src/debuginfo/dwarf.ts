@@ -287,7 +287,8 @@ export class DwarfInfo {
     return out;
   }
 
-  private headerAt(offset: number): UnitHeader | undefined {
+  /** The unit holding the DIE at offset (or, with start, the unit starting at offset). */
+  private headerAt(offset: number, start = false): UnitHeader | undefined {
     const hs = this.unitHeaders();
     let lo = 0;
     let hi = hs.length;
@@ -297,6 +298,7 @@ export class DwarfInfo {
       else hi = mid;
     }
     const h = hs[lo - 1];
+    if (start) return h && h.offset === offset ? h : undefined;
     return h && offset >= h.dieOffset && offset < h.end ? h : undefined;
   }
 
@@ -484,7 +486,7 @@ export class DwarfInfo {
       this.units.set(offset, hit);
       return hit;
     }
-    const h = this.headerAt(offset + 1) ?? this.headerAtStart(offset);
+    const h = this.headerAt(offset, true);
     if (!h) {
       this.warn(`Cannot find a unit at offset ${offset} of .debug_info (named by .debug_aranges), ignoring`);
       return undefined;
@@ -502,10 +504,6 @@ export class DwarfInfo {
     if (this.units.size >= MAX_CACHED_UNITS) this.units.delete(this.units.keys().next().value as number);
     this.units.set(offset, data);
     return data;
-  }
-
-  private headerAtStart(offset: number): UnitHeader | undefined {
-    return this.unitHeaders().find((h) => h.offset === offset);
   }
 
   /** Every DIE of the unit once: the scopes that have code, and the DIEs their names come through. */
