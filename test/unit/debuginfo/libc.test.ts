@@ -14,7 +14,7 @@ import { compareFrames, parseReference, type RefFrame } from "./reference.ts";
 
 const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
 /** pcs sampled evenly across libc's .text: enough to touch a few hundred units, quick for addr2line. */
-const SAMPLES = 300;
+const SAMPLES = 150;
 
 function debugFile(): { path: string; text: { addr: bigint; size: number } } | string {
   if (!existsSync(LIBC)) return `${LIBC} is absent`;
@@ -63,7 +63,7 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () 
     expect(r.symtabOnly / ref.size).toBeLessThan(0.05);
     if (kill) expect(dwarf.frames(BigInt(`0x${kill[1]}`) + 0x10n).at(-1)?.function).toBe("__pthread_kill_implementation");
     expect(dwarf.warnings).toEqual([]);
-  }, 60_000); // opt-in: two external tools and ~300 units of libc
+  }, 60_000); // opt-in: two external tools and ~150 units of libc
 });
 
 function plain(name: string | null): string | null {
