@@ -111,7 +111,6 @@ const WANTED = new Set([
 ]);
 
 export class DwarfInfo {
-  private readonly warningList: string[] = [];
   private index: IndexRange[] | undefined;
   private indexCovers = new Set<number>();
   private scannedAll = false;
@@ -122,18 +121,18 @@ export class DwarfInfo {
   private readonly strings = new Map<string, string | null>();
   private readonly info: Section;
 
-  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, warnings: string[]) {
-    this.warningList.push(...warnings);
+  /** warnings is shared with the sections, which report late (a compressed section inflates on first use). */
+  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, private readonly warningList: string[]) {
     this.info = secs.info as Section;
   }
 
   /** Parses the ELF header + section headers from src; undefined when there is no .debug_info (or .zdebug_info). Never throws on hostile data. */
   static open(src: ByteSource): DwarfInfo | undefined {
-    const early: string[] = [];
+    const warnings: string[] = [];
     try {
-      const { sections } = openSections(src, (m) => early.length < MAX_WARNINGS && early.push(m));
+      const { sections } = openSections(src, (m) => addWarning(warnings, m));
       if (!sections.info) return undefined;
-      return new DwarfInfo(sections, early);
+      return new DwarfInfo(sections, warnings);
     } catch (err) {
       if (err instanceof RangeError || err instanceof SyntaxError) return undefined;
       throw err;
@@ -163,7 +162,7 @@ export class DwarfInfo {
   }
 
   private warn(msg: string): void {
-    if (this.warningList.length < MAX_WARNINGS && !this.warningList.includes(msg)) this.warningList.push(msg);
+    addWarning(this.warningList, msg);
   }
 
   private framesAt(pc: bigint): SourceFrame[] {
@@ -288,7 +287,8 @@ export class DwarfInfo {
     return out;
   }
 
-  private headerAt(offset: number): UnitHeader | undefined {
+  /** The unit holding the DIE at offset (or, with start, the unit starting at offset). */
+  private headerAt(offset: number, start = false): UnitHeader | undefined {
     const hs = this.unitHeaders();
     let lo = 0;
     let hi = hs.length;
@@ -298,6 +298,7 @@ export class DwarfInfo {
       else hi = mid;
     }
     const h = hs[lo - 1];
+    if (start) return h && h.offset === offset ? h : undefined;
     return h && offset >= h.dieOffset && offset < h.end ? h : undefined;
   }
 
@@ -485,7 +486,7 @@ export class DwarfInfo {
       this.units.set(offset, hit);
       return hit;
     }
-    const h = this.headerAt(offset + 1) ?? this.headerAtStart(offset);
+    const h = this.headerAt(offset, true);
     if (!h) {
       this.warn(`Cannot find a unit at offset ${offset} of .debug_info (named by .debug_aranges), ignoring`);
       return undefined;
@@ -505,10 +506,6 @@ export class DwarfInfo {
     return data;
   }
 
-  private headerAtStart(offset: number): UnitHeader | undefined {
-    return this.unitHeaders().find((h) => h.offset === offset);
-  }
-
   /** Every DIE of the unit once: the scopes that have code, and the DIEs their names come through. */
   private walk(root: UnitRoot): Scope[] {
     const h = root.header;
@@ -526,14 +523,14 @@ export class DwarfInfo {
     try {
       while (p < bytes.length) {
         const die = h.offset + p;
-        const [code, p1] = b.uleb(p);
+        const [code, p1] = b.ulebNumber(p);
         p = p1;
-        if (code === 0n) {
+        if (code === 0) {
           stack.pop();
           if (stack.length === 0) break;
           continue;
         }
-        const ab = abbrevs.get(Number(code & 0xffffffffn));
+        const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
         const vals = new Map<number, Value>();
@@ -628,7 +625,7 @@ export class DwarfInfo {
       parts.unshift(n ?? (p.tag === DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}"));
       at = p.parent;
     }
-    return parts.join("::");
+    return demangledSpelling(parts.join("::"));
   }
 
   /** A DIE in another unit (DW_FORM_ref_addr: LTO, dwz): read alone, without its parents. */
@@ -661,6 +658,10 @@ export class DwarfInfo {
     }, h.end - die);
     return [rec, root];
   }
+}
+
+function addWarning(list: string[], msg: string): void {
+  if (list.length < MAX_WARNINGS && !list.includes(msg)) list.push(msg);
 }
 
 function formCtx(h: UnitHeader): { version: number; offsetSize: number; addrSize: number; unitOffset: number } {
@@ -744,4 +745,21 @@ function readRnglist(bytes: Uint8Array, addrSize: number, base: bigint, addrx: (
     }
   }
   throw new SyntaxError(`range list over ${MAX_RANGES} entries`);
+}
+
+/** gcc's spellings of builtin types in template arguments (DW_AT_name), as the demangler, addr2line and gdb spell them. */
+const TYPE_SPELLINGS: ReadonlyArray<[RegExp, string]> = [
+  [/\blong long unsigned int\b/g, "unsigned long long"],
+  [/\blong long int\b/g, "long long"],
+  [/\blong unsigned int\b/g, "unsigned long"],
+  [/\bshort unsigned int\b/g, "unsigned short"],
+  [/\blong int\b/g, "long"],
+  [/\bshort int\b/g, "short"],
+];
+
+function demangledSpelling(name: string): string {
+  if (!name.includes("<")) return name;
+  let s = name;
+  for (const [re, to] of TYPE_SPELLINGS) s = s.replace(re, to);
+  return s;
 }

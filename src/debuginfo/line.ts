@@ -179,9 +179,9 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
       }
       switch (op) {
         case 0: {
-          const [len, q] = b.uleb(p);
-          const next = q + Number(len > BigInt(end) ? BigInt(end) : len);
-          if (len === 0n) {
+          const [len, q] = b.ulebNumber(p);
+          const next = q + len;
+          if (len === 0) {
             p = q;
             break;
           }
@@ -192,7 +192,7 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
             seqFirst = addr.length;
             reset();
           } else if (sub === 2) {
-            address = addrAt(b, q + 1, Number(len) - 1);
+            address = addrAt(b, q + 1, len - 1);
           }
           // DW_LNE_define_file (3), DW_LNE_set_discriminator (4), vendor opcodes: skipped by their length
           p = next;
@@ -206,20 +206,20 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
           break;
         }
         case 3: { // DW_LNS_advance_line
-          const [v, q] = b.sleb(p);
-          line += Number(BigInt.asIntN(32, v));
+          const [v, q] = b.slebNumber(p);
+          line = (line + v) | 0;
           p = q;
           break;
         }
         case 4: { // DW_LNS_set_file
-          const [v, q] = b.uleb(p);
-          file = Number(v & 0xffffffffn);
+          const [v, q] = b.ulebNumber(p);
+          file = v;
           p = q;
           break;
         }
         case 5: { // DW_LNS_set_column
-          const [v, q] = b.uleb(p);
-          column = Number(v & 0xffffffffn);
+          const [v, q] = b.ulebNumber(p);
+          column = v;
           p = q;
           break;
         }
@@ -228,7 +228,7 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
         case 8: address = (address + BigInt(minInst * Math.floor((255 - opcodeBase) / lineRange))) & MASK; break; // DW_LNS_const_add_pc
         case 9: address = (address + BigInt(b.u16(p, "fixed_advance_pc"))) & MASK; p += 2; break; // DW_LNS_fixed_advance_pc
         default: { // DW_LNS_set_prologue_end (10), set_epilogue_begin (11), set_isa (12), unknown: skip their operands
-          for (let i = 0; i < (opLengths[op - 1] ?? 0); i++) p = b.uleb(p)[1];
+          for (let i = 0; i < (opLengths[op - 1] ?? 0); i++) p = b.ulebNumber(p)[1];
         }
       }
     }

@@ -66,23 +66,23 @@ export function parseAbbrevs(bytes: Uint8Array): AbbrevTable {
   let p = 0;
   for (let n = 0; ; n++) {
     if (n >= MAX_ABBREVS) throw new SyntaxError(`Cannot read abbreviation table: over ${MAX_ABBREVS} entries`);
-    const [code, p1] = b.uleb(p);
-    if (code === 0n) break;
-    const [tag, p2] = b.uleb(p1);
+    const [code, p1] = b.ulebNumber(p);
+    if (code === 0) break;
+    const [tag, p2] = b.ulebNumber(p1);
     const children = b.u8(p2, "abbreviation children") !== 0;
     p = p2 + 1;
     const attrs: AttrSpec[] = [];
     for (;;) {
-      const [name, q1] = b.uleb(p);
-      const [form, q2] = b.uleb(q1);
+      const [name, q1] = b.ulebNumber(p);
+      const [form, q2] = b.ulebNumber(q1);
       p = q2;
-      if (name === 0n && form === 0n) break;
+      if (name === 0 && form === 0) break;
       let implicit = 0n;
-      if (form === BigInt(FORM.implicit_const)) [implicit, p] = b.sleb(p);
+      if (form === FORM.implicit_const) [implicit, p] = b.sleb(p);
       if (attrs.length >= MAX_ABBREV_ATTRS) throw new SyntaxError(`Cannot read abbreviation ${code}: over ${MAX_ABBREV_ATTRS} attributes`);
-      attrs.push({ name: Number(name & 0xffffn), form: Number(form & 0xffffn), implicit });
+      attrs.push({ name, form, implicit });
     }
-    if (!table.has(Number(code))) table.set(Number(code & 0xffffffffn), { tag: Number(tag & 0xffffn), children, attrs });
+    if (!table.has(code)) table.set(code, { tag, children, attrs });
   }
   return table;
 }
@@ -220,13 +220,14 @@ export function readForm(b: Bytes, p: number, form: number, u: FormContext, impl
     }
     case FORM.data16: return [NONE, check(b, p, 16)];
     case FORM.sdata: {
+      if (!want) return [NONE, skipLeb(b, p)];
       const [v, n] = b.sleb(p);
-      return [want ? { k: "const", v } : NONE, n];
+      return [{ k: "const", v }, n];
     }
     case FORM.udata: case FORM.ref_udata: case FORM.strx: case FORM.addrx: case FORM.rnglistx: case FORM.loclistx:
     case FORM.GNU_addr_index: case FORM.GNU_str_index: {
+      if (!want) return [NONE, skipLeb(b, p)];
       const [v, n] = b.uleb(p);
-      if (!want) return [NONE, n];
       switch (form) {
         case FORM.udata: return [{ k: "const", v }, n];
         case FORM.ref_udata: return [{ k: "ref", v: u.unitOffset + safe(v) }, n];
@@ -261,8 +262,8 @@ export function readForm(b: Bytes, p: number, form: number, u: FormContext, impl
     case FORM.block2: return [NONE, check(b, p + 2, b.u16(p, "block2 length"))];
     case FORM.block4: return [NONE, check(b, p + 4, b.u32(p, "block4 length"))];
     case FORM.block: case FORM.exprloc: {
-      const [len, n] = b.uleb(p);
-      return [NONE, check(b, n, safe(len))];
+      const [len, n] = b.ulebNumber(p);
+      return [NONE, check(b, n, len)];
     }
     case FORM.indirect: {
       const [f, n] = b.uleb(p);
@@ -272,6 +273,12 @@ export function readForm(b: Bytes, p: number, form: number, u: FormContext, impl
     default:
       throw new SyntaxError(`Cannot read attribute form 0x${form.toString(16)}: unknown`);
   }
+}
+
+/** Past a LEB128 without decoding it. */
+function skipLeb(b: Bytes, p: number): number {
+  while (b.u8(p++, "LEB128") & 0x80);
+  return p;
 }
 
 function small(form: number, v: number, u: FormContext): Value {
