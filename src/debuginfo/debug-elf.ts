@@ -5,16 +5,9 @@
 // DWARF, and its function symbols.
 // Layouts: elf(5) (Elf64_Ehdr, Elf64_Shdr, Elf64_Sym); gdb's "Separate Debug
 // Files" (.gnu_debuglink: NUL-terminated name, padded to 4, CRC-32 LE).
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ELF_HEADER_SIZE, MAX_SECTIONS, PT_NOTE, SHDR_SIZE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders } from "../core/elf.ts";
 import { MAX_SYMBOLS } from "../core/elf-image.ts";
-
-/** Positional reads of a file or buffer (the shape of src/debuginfo/source.ts's ByteSource). */
-export interface ReadAt {
-  readonly size: number;
-  read(offset: number, length: number): Uint8Array;
-  close?(): void;
-}
+import type { ByteSource } from "./source.ts";
 
 /** Section name table read at most: names of ~100 sections take ~1 KiB. */
 const MAX_SHSTRTAB_BYTES = 64 * 1024;
@@ -43,35 +36,6 @@ export interface SymbolHit {
   offset: bigint;
 }
 
-/** A file opened for positional reads; read past the end returns what is there. */
-export function openReadAt(path: string): ReadAt {
-  const fd = openSync(path, "r");
-  let size: number;
-  try {
-    size = fstatSync(fd).size;
-  } catch (err) {
-    closeSync(fd);
-    throw err;
-  }
-  return {
-    size,
-    read(offset: number, length: number): Uint8Array {
-      const n = Math.max(0, Math.min(length, size - offset));
-      const buf = new Uint8Array(n);
-      let got = 0;
-      while (got < n) {
-        const r = readSync(fd, buf, got, n - got, offset + got);
-        if (r <= 0) break;
-        got += r;
-      }
-      return got === n ? buf : buf.subarray(0, got);
-    },
-    close(): void {
-      closeSync(fd);
-    },
-  };
-}
-
 export class DebugElf {
   readonly buildId: string | undefined;
   readonly debuglink: { name: string; crc: number } | undefined;
@@ -82,7 +46,7 @@ export class DebugElf {
   private symbols: { values: Float64Array; sizes: Float64Array; names: Uint32Array; count: number } | undefined;
   private readonly names = new Map<number, string>();
 
-  constructor(readonly src: ReadAt) {
+  constructor(readonly src: ByteSource) {
     const head = src.read(0, ELF_HEADER_SIZE);
     const h = parseElfHeader(head);
     this.sections = readSections(src, h.shoff, h.shnum, h.shentsize, h.shstrndx);
@@ -188,7 +152,7 @@ export class DebugElf {
   }
 }
 
-function readSections(src: ReadAt, shoff: number, shnum: number, shentsize: number, shstrndx: number): Section[] {
+function readSections(src: ByteSource, shoff: number, shnum: number, shentsize: number, shstrndx: number): Section[] {
   if (shoff === 0 || shnum === 0) return [];
   if (shentsize !== SHDR_SIZE) throw new SyntaxError(`Cannot read section headers "e_shentsize ${shentsize}": expected 64`);
   const count = Math.min(shnum, MAX_SECTIONS);

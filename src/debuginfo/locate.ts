@@ -11,7 +11,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { crc32 } from "../journal/crc32.ts";
-import { DebugElf, openReadAt, type ReadAt } from "./debug-elf.ts";
+import { DebugElf } from "./debug-elf.ts";
+import { fileSource, type ByteSource } from "./source.ts";
 
 /** Largest file CRC'd for a debuglink check: a debug file of a huge C++ program is ~2 GiB. */
 export const MAX_DEBUGLINK_CRC_BYTES = 4 * 1024 * 1024 * 1024;
@@ -119,7 +120,7 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
 
 /** Close every file a Located holds open. */
 export function closeLocated(l: Located): void {
-  const seen = new Set<ReadAt>();
+  const seen = new Set<ByteSource>();
   for (const e of [l.module?.elf, l.debug?.elf]) {
     if (e && !seen.has(e.src)) {
       seen.add(e.src);
@@ -133,10 +134,10 @@ export function closeLocated(l: Located): void {
  * missing; a problem is recorded when it exists but is refused.
  */
 export function openChecked(path: string, buildId: string | null, problems: string[]): DebugElf | undefined {
-  let src: ReadAt;
+  let src: ByteSource;
   try {
     if (!statSync(path).isFile()) return undefined;
-    src = openReadAt(path);
+    src = fileSource(path);
   } catch {
     return undefined;
   }
@@ -156,9 +157,9 @@ export function openChecked(path: string, buildId: string | null, problems: stri
 }
 
 function fileCrc(path: string): number | string {
-  let src: ReadAt;
+  let src: ByteSource;
   try {
-    src = openReadAt(path);
+    src = fileSource(path);
   } catch (err) {
     return `cannot open it (${(err as { code?: string }).code ?? String(err)})`;
   }

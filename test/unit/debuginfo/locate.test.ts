@@ -6,7 +6,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { closeLocated, locateDebugInfo } from "../../../src/debuginfo/locate.ts";
-import { DebugElf, openReadAt } from "../../../src/debuginfo/debug-elf.ts";
+import { DebugElf } from "../../../src/debuginfo/debug-elf.ts";
+import { fileSource } from "../../../src/debuginfo/source.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
 
 const fx = debugFixtures();
@@ -15,7 +16,7 @@ const tmp = mkdtempSync(join(tmpdir(), "crashkeep-locate-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function idOf(path: string): string {
-  const src = openReadAt(path);
+  const src = fileSource(path);
   try {
     return new DebugElf(src).buildId ?? "";
   } finally {
@@ -38,7 +39,7 @@ function located(mod: { path: string; buildId: string | null }, options: Paramet
 
 describe("the modules are stripped, the debug files are not", () => {
   test.each([["records", records], ["terminate", terminate], ["libcodec.so", libcodec], ["codec", codec]] as const)("%s", (_name, m) => {
-    const src = openReadAt(join(fx.sysroot, m.path));
+    const src = fileSource(join(fx.sysroot, m.path));
     const elf = new DebugElf(src);
     expect(elf.hasDwarf).toBe(false);
     expect(elf.hasSymtab).toBe(false);
