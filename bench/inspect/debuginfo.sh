@@ -40,9 +40,13 @@ for spec in small:90 large:9800; do
   if [ ! -s "$dir/prog" ] || [ ! -s "$dir/core" ]; then
     echo "making $name (K=$k)" >&2
     rm -rf "$dir" && mkdir -p "$dir/debug"
-    gen "$k" >"$dir/pad.c"
-    gcc -O0 -g -fno-eliminate-unused-debug-types -c "$dir/pad.c" -o "$dir/pad.o"
-    gcc -O2 -g -o "$dir/prog" test/fixtures/symbolize/src/records.c "$dir/pad.o"
+    pad=$OUT/pad-$k.o   # kept across runs: the 100 MiB one takes gcc minutes
+    if [ ! -s "$pad" ]; then
+      gen "$k" >"$OUT/pad.c"
+      gcc -O0 -g -fno-eliminate-unused-debug-types -c "$OUT/pad.c" -o "$pad.tmp" && mv "$pad.tmp" "$pad"
+      rm -f "$OUT/pad.c"
+    fi
+    gcc -O2 -g -o "$dir/prog" test/fixtures/symbolize/src/records.c "$pad"
     objcopy --only-keep-debug "$dir/prog" "$dir/prog.debug"
     strip --strip-all "$dir/prog"
     id=$(eu-readelf -n "$dir/prog" | awk '/Build ID:/ {print $3; exit}')
