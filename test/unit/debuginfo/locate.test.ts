@@ -5,7 +5,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { closeLocated, locateDebugInfo } from "../../../src/debuginfo/locate.ts";
+import { closeLocated, locateDebugInfo, openChecked } from "../../../src/debuginfo/locate.ts";
 import { DebugElf } from "../../../src/debuginfo/debug-elf.ts";
 import { fileSource } from "../../../src/debuginfo/source.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
@@ -142,5 +142,38 @@ describe("refusals", () => {
     expect(r.source).toBeUndefined();
     expect(r.problems).toHaveLength(1);
     expect(r.problems[0]).toMatch(new RegExp(`^Cannot use debug file "${dest.replace(/[.]/g, "\\.")}": `));
+  });
+});
+
+describe("mutated debug files (seeded): a problem or a usable file, never a crash", () => {
+  // xorshift32, seeded: a failure names its seed and is reproducible
+  const rng = (seed: number) => () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) / 0x100000000;
+  };
+  const original = readFileSync(join(fx.sysroot, DIR, "libcodec.so.debug"));
+  test.each(Array.from({ length: 40 }, (_, i) => i + 1))("seed %i", (seed) => {
+    const next = rng(seed * 2654435761);
+    const bytes = new Uint8Array(original);
+    // flip bytes in the headers and tables, where a parser is led astray
+    for (let k = 0; k < 24; k++) {
+      const at = next() < 0.5 ? Math.floor(next() * 256) : Math.floor(next() * bytes.length);
+      bytes[at] = Math.floor(next() * 256);
+    }
+    const root = join(tmp, `mutated-${seed}`);
+    const dest = treePath(libcodec.buildId, root);
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, bytes);
+    const problems: string[] = [];
+    const elf = openChecked(dest, libcodec.buildId, problems);
+    if (elf) {
+      expect(() => elf.symbolize(0x1050n)).not.toThrow();
+      elf.src.close?.();
+    } else {
+      expect(problems.length).toBeLessThanOrEqual(1);
+      for (const p of problems) expect(p).toStartWith(`Cannot use debug file "${dest}": `);
+    }
   });
 });

@@ -3,9 +3,9 @@
 // comes back as version 2; nothing is printed (the library API the fleet
 // collector uses).
 import { describe, expect, spyOn, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { readCoreFile } from "../../../src/core/source.ts";
 import { buildReport } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
@@ -51,5 +51,21 @@ describe("library API", () => {
     const before = JSON.stringify(device);
     await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
     expect(JSON.stringify(device)).toBe(before);
+  });
+});
+
+describe("names from DWARF when the symbol table has none", () => {
+  test("a debug file without .symtab: the concrete frames are named by their DWARF subprogram", async () => {
+    const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
+    const tree = mkdtempSync(join(tmpdir(), "crashkeep-nosymtab-"));
+    const dest = join(tree, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+    mkdirSync(dirname(dest), { recursive: true });
+    const src = join(fx.debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+    const r0 = Bun.spawnSync(["objcopy", "--strip-all", "--keep-section=.debug_*", src, dest]);
+    expect(r0.exitCode).toBe(0);
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    const runBatch = r.threads[0]!.frames.find((f) => !f.inlined && f.line === 26);
+    expect(runBatch).toMatchObject({ symbol: "run_batch", symbolOffset: null, function: "run_batch" });
+    rmSync(tree, { recursive: true, force: true });
   });
 });
