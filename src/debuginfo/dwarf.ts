@@ -13,7 +13,7 @@ import {
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
-  MAX_UNIT_HEADER_BYTES, addrAt, decode, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
+  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
   type AbbrevTable, type UnitHeader, type Value,
 } from "./unit.ts";
 
@@ -519,6 +519,7 @@ export class DwarfInfo {
     const pending: Array<{ die: number; scope: Scope }> = [];
     const scopes: Scope[] = [];
     const stack: Array<{ die: number; scope: number; depth: number }> = [];
+    const sizes = new Map<number, number>();
     let p = h.dieOffset - h.offset;
     try {
       while (p < bytes.length) {
@@ -533,6 +534,17 @@ export class DwarfInfo {
         const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
+        let size = sizes.get(code);
+        if (size === undefined) sizes.set(code, (size = fixedSize(ab, ctx)));
+        if (!keep && size >= 0) {
+          p += size;
+          if (ab.children) {
+            if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
+            const top = stack[stack.length - 1];
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0 });
+          } else if (stack.length === 0) break;
+          continue;
+        }
         const vals = new Map<number, Value>();
         for (const a of ab.attrs) {
           const want = keep && WANTED.has(a.name);

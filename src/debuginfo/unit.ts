@@ -304,3 +304,30 @@ function safe(v: bigint): number {
 export function decode(bytes: Uint8Array): string {
   return DECODER.decode(bytes);
 }
+
+/**
+ * The bytes of a DIE with this abbreviation when every form has a fixed size
+ * in the unit (most DIEs: types, members, variables), else -1: such DIEs are
+ * skipped in one step, not attribute by attribute.
+ */
+export function fixedSize(ab: Abbrev, u: FormContext): number {
+  let n = 0;
+  for (const a of ab.attrs) {
+    switch (a.form) {
+      case FORM.implicit_const: case FORM.flag_present: break;
+      case FORM.data1: case FORM.ref1: case FORM.flag: case FORM.strx1: case FORM.addrx1: n += 1; break;
+      case FORM.data2: case FORM.ref2: case FORM.strx2: case FORM.addrx2: n += 2; break;
+      case FORM.strx3: case FORM.addrx3: n += 3; break;
+      case FORM.data4: case FORM.ref4: case FORM.strx4: case FORM.addrx4: case FORM.ref_sup4: n += 4; break;
+      case FORM.data8: case FORM.ref8: case FORM.ref_sig8: case FORM.ref_sup8: n += 8; break;
+      case FORM.data16: n += 16; break;
+      case FORM.addr: n += u.addrSize; break;
+      case FORM.strp: case FORM.line_strp: case FORM.sec_offset: case FORM.strp_sup: case FORM.GNU_ref_alt: case FORM.GNU_strp_alt:
+        n += u.offsetSize;
+        break;
+      case FORM.ref_addr: n += u.version === 2 ? u.addrSize : u.offsetSize; break;
+      default: return -1;
+    }
+  }
+  return n;
+}

@@ -36,7 +36,7 @@ const found = debugFile();
 if (typeof found === "string") console.error(`skipping the glibc debug-file test: ${found}`);
 
 describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () => {
-  test("frames() agree with addr2line across .text, static functions named from DWARF", () => {
+  test("frames() agree with llvm-symbolizer / eu-addr2line across .text, static functions named from DWARF", () => {
     if (typeof found === "string") return;
     const { path, text } = found;
     const pcs: bigint[] = [];
