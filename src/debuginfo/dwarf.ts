@@ -13,7 +13,7 @@ import {
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
-  MAX_UNIT_HEADER_BYTES, addrAt, decode, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
+  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
   type AbbrevTable, type UnitHeader, type Value,
 } from "./unit.ts";
 
@@ -78,10 +78,12 @@ interface UnitRoot {
 /** A subprogram or inlined subroutine that has code. */
 interface Scope {
   tag: number;
+  die: number;
   parent: number;
   depth: number;
   ranges: bigint[];
-  name: string | null;
+  /** Resolved on first use (undefined until then): most scopes of a unit are never on a backtrace. */
+  name: string | null | undefined;
   callFile: number;
   callLine: number;
   callColumn: number;
@@ -90,7 +92,15 @@ interface Scope {
 interface UnitData {
   root: UnitRoot;
   scopes: Scope[];
+  /** The DIEs names come through (subprograms, namespaces, classes), by offset. */
+  recs: Map<number, DieRec>;
   lines: LineTable | null | undefined;
+}
+
+/** A reference to a DIE: in this file's .debug_info, or the supplementary (dwz) file's. */
+interface Ref {
+  alt: boolean;
+  off: number;
 }
 
 /** A DIE the name of a scope may come through. */
@@ -99,8 +109,13 @@ interface DieRec {
   parent: number;
   name: Value | undefined;
   linkage: Value | undefined;
-  origin: number | undefined;
-  spec: number | undefined;
+  origin: Ref | undefined;
+  spec: Ref | undefined;
+}
+
+export interface OpenOptions {
+  /** The supplementary file named by .gnu_debugaltlink (dwz -m), where shared DIEs and strings live. */
+  supplementary?: ByteSource;
 }
 
 const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
@@ -120,19 +135,32 @@ export class DwarfInfo {
   private readonly abbrevs = new Map<number, AbbrevTable>();
   private readonly strings = new Map<string, string | null>();
   private readonly info: Section;
+  private alt: DwarfInfo | undefined;
+  /** .gnu_debugaltlink (dwz): the supplementary file to pass as options.supplementary, by path and build-id. */
+  readonly altLink: { path: string; buildId: string } | undefined;
 
   /** warnings is shared with the sections, which report late (a compressed section inflates on first use). */
-  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, private readonly warningList: string[]) {
+  private constructor(private readonly secs: Partial<Record<DebugSectionName, Section>>, altLink: DwarfInfo["altLink"], private readonly warningList: string[]) {
     this.info = secs.info as Section;
+    this.altLink = altLink;
   }
 
   /** Parses the ELF header + section headers from src; undefined when there is no .debug_info (or .zdebug_info). Never throws on hostile data. */
-  static open(src: ByteSource): DwarfInfo | undefined {
+  static open(src: ByteSource, options: OpenOptions = {}): DwarfInfo | undefined {
     const warnings: string[] = [];
+    const info = DwarfInfo.openWith(src, warnings);
+    if (info && options.supplementary) {
+      info.alt = DwarfInfo.openWith(options.supplementary, warnings);
+      if (!info.alt) addWarning(warnings, "Cannot read the supplementary file: no .debug_info, ignoring");
+    }
+    return info;
+  }
+
+  private static openWith(src: ByteSource, warnings: string[]): DwarfInfo | undefined {
     try {
-      const { sections } = openSections(src, (m) => addWarning(warnings, m));
+      const { sections, altLink } = openSections(src, (m) => addWarning(warnings, m));
       if (!sections.info) return undefined;
-      return new DwarfInfo(sections, warnings);
+      return new DwarfInfo(sections, altLink, warnings);
     } catch (err) {
       if (err instanceof RangeError || err instanceof SyntaxError) return undefined;
       throw err;
@@ -181,12 +209,12 @@ export class DwarfInfo {
     if (best < 0) return row ? [{ function: null, ...here, inlined: false }] : [];
     const out: SourceFrame[] = [];
     let s = data.scopes[best] as Scope;
-    out.push({ function: s.name, ...here, inlined: s.tag === DW_TAG_inlined_subroutine });
+    out.push({ function: this.scopeName(data, s), ...here, inlined: s.tag === DW_TAG_inlined_subroutine });
     for (let n = 0; s.tag === DW_TAG_inlined_subroutine && n <= MAX_DIE_DEPTH; n++) {
       const parent = data.scopes[s.parent];
       if (!parent) break;
       const file = data.lines ? (data.lines.files[s.callFile] ?? null) : null;
-      out.push({ function: parent.name, file, line: s.callLine || null, column: s.callColumn || null, inlined: parent.tag === DW_TAG_inlined_subroutine });
+      out.push({ function: this.scopeName(data, parent), file, line: s.callLine || null, column: s.callColumn || null, inlined: parent.tag === DW_TAG_inlined_subroutine });
       s = parent;
     }
     return out;
@@ -376,6 +404,7 @@ export class DwarfInfo {
       case "str": return v.v;
       case "strp": return this.cstring("str", v.v);
       case "line_strp": return this.cstring("line_str", v.v);
+      case "altstrp": return this.altFile()?.cstring("str", v.v) ?? null;
       case "strx": {
         const sec = this.secs.str_offsets;
         const size = root.header.offsetSize;
@@ -493,21 +522,21 @@ export class DwarfInfo {
     }
     const root = this.rootOf(h);
     if (!root) return undefined;
-    let scopes: Scope[] = [];
+    let walked: { scopes: Scope[]; recs: Map<number, DieRec> } = { scopes: [], recs: new Map() };
     try {
-      scopes = this.walk(root);
+      walked = this.walk(root);
     } catch (err) {
       if (!(err instanceof RangeError || err instanceof SyntaxError)) throw err;
       this.warn(`Cannot read the DIEs of the unit at offset ${h.offset}: ${err.message}, ignoring the unit`);
     }
-    const data: UnitData = { root, scopes, lines: undefined };
+    const data: UnitData = { root, scopes: walked.scopes, recs: walked.recs, lines: undefined };
     if (this.units.size >= MAX_CACHED_UNITS) this.units.delete(this.units.keys().next().value as number);
     this.units.set(offset, data);
     return data;
   }
 
   /** Every DIE of the unit once: the scopes that have code, and the DIEs their names come through. */
-  private walk(root: UnitRoot): Scope[] {
+  private walk(root: UnitRoot): { scopes: Scope[]; recs: Map<number, DieRec> } {
     const h = root.header;
     if (h.end - h.offset > MAX_UNIT_BYTES) throw new SyntaxError(`unit length ${h.end - h.offset} is over ${MAX_UNIT_BYTES}`);
     const bytes = this.info.read(h.offset, h.end - h.offset);
@@ -516,9 +545,9 @@ export class DwarfInfo {
     const b = new Bytes(bytes);
     const ctx = formCtx(h);
     const recs = new Map<number, DieRec>();
-    const pending: Array<{ die: number; scope: Scope }> = [];
     const scopes: Scope[] = [];
     const stack: Array<{ die: number; scope: number; depth: number }> = [];
+    const sizes = new Map<number, number>();
     let p = h.dieOffset - h.offset;
     try {
       while (p < bytes.length) {
@@ -533,6 +562,17 @@ export class DwarfInfo {
         const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
+        let size = sizes.get(code);
+        if (size === undefined) sizes.set(code, (size = fixedSize(ab, ctx)));
+        if (!keep && size >= 0) {
+          p += size;
+          if (ab.children) {
+            if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
+            const top = stack[stack.length - 1];
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0 });
+          } else if (stack.length === 0) break;
+          continue;
+        }
         const vals = new Map<number, Value>();
         for (const a of ab.attrs) {
           const want = keep && WANTED.has(a.name);
@@ -544,17 +584,13 @@ export class DwarfInfo {
         let scopeIndex = top?.scope ?? -1;
         let depth = top?.depth ?? 0;
         if (keep) {
-          const ref = (at: number): number | undefined => {
-            const v = vals.get(at);
-            return v && v.k === "ref" ? v.v : undefined;
-          };
           recs.set(die, {
             tag: ab.tag,
             parent: top?.die ?? -1,
             name: vals.get(DW_AT_name),
             linkage: vals.get(DW_AT_linkage_name) ?? vals.get(DW_AT_MIPS_linkage_name),
-            origin: ref(DW_AT_abstract_origin),
-            spec: ref(DW_AT_specification),
+            origin: refOf(vals.get(DW_AT_abstract_origin)),
+            spec: refOf(vals.get(DW_AT_specification)),
           });
           if (ab.tag === DW_TAG_subprogram || ab.tag === DW_TAG_inlined_subroutine) {
             let ranges: bigint[] = [];
@@ -570,10 +606,9 @@ export class DwarfInfo {
                 return v && v.k === "const" ? Number(BigInt.asUintN(32, v.v)) : 0;
               };
               depth++;
-              const scope: Scope = { tag: ab.tag, parent: scopeIndex, depth, ranges, name: null, callFile: num(DW_AT_call_file), callLine: num(DW_AT_call_line), callColumn: num(DW_AT_call_column) };
+              const scope: Scope = { tag: ab.tag, die, parent: scopeIndex, depth, ranges, name: undefined, callFile: num(DW_AT_call_file), callLine: num(DW_AT_call_line), callColumn: num(DW_AT_call_column) };
               scopeIndex = scopes.length;
               scopes.push(scope);
-              pending.push({ die, scope });
             }
           }
         }
@@ -586,33 +621,51 @@ export class DwarfInfo {
       if (!(err instanceof RangeError || err instanceof SyntaxError)) throw err;
       this.warn(`Cannot read the DIEs of the unit at offset ${h.offset} to its end: ${err.message}, ignoring the rest`);
     }
-    for (const { die, scope } of pending) scope.name = this.nameOf(die, recs, root, 0);
-    return scopes;
+    return { scopes, recs };
+  }
+
+  private scopeName(data: UnitData, scope: Scope): string | null {
+    if (scope.name === undefined) scope.name = this.nameOf({ alt: false, off: scope.die }, data, 0);
+    return scope.name;
+  }
+
+  private altFile(): DwarfInfo | undefined {
+    if (!this.alt) {
+      const link = this.altLink ? ` (.gnu_debugaltlink "${this.altLink.path}", build-id ${this.altLink.buildId})` : "";
+      this.warn(`Cannot read names in the supplementary file${link}: it was not given, ignoring`);
+    }
+    return this.alt;
   }
 
   /** The name gdb shows for the DIE: its own DW_AT_name, else through its abstract origin or specification; qualified. */
-  private nameOf(die: number, recs: Map<number, DieRec>, root: UnitRoot, hops: number): string | null {
+  private nameOf(ref: Ref, here: UnitData | undefined, hops: number): string | null {
     if (hops > MAX_ORIGIN_HOPS) {
-      this.warn(`Cannot name the DIE at offset ${die}: over ${MAX_ORIGIN_HOPS} abstract origin/specification hops (a cycle?), ignoring`);
+      this.warn(`Cannot name the DIE at offset ${ref.off}: over ${MAX_ORIGIN_HOPS} abstract origin/specification hops (a cycle?), ignoring`);
       return null;
     }
-    let rec = recs.get(die);
-    let unitRoot = root;
-    if (!rec) {
-      const foreign = this.foreignDie(die);
-      if (!foreign) return null;
-      [rec, unitRoot] = foreign;
+    if (ref.alt) return this.altFile()?.nameOf({ alt: false, off: ref.off }, undefined, hops) ?? null;
+    let unit = here;
+    if (!unit?.recs.has(ref.off)) {
+      // another unit (DW_FORM_ref_addr: LTO, dwz partial units): walked like any other, and cached
+      const h = this.headerAt(ref.off);
+      if (!h) {
+        this.warn(`Cannot find the DIE at offset ${ref.off} of .debug_info: no unit holds it, ignoring`);
+        return null;
+      }
+      unit = this.unitData(h.offset);
     }
+    const rec = unit?.recs.get(ref.off);
+    if (!unit || !rec) return null;
     if (rec.name) {
-      const name = this.str(rec.name, unitRoot);
-      if (name !== null) return this.qualify(name, rec, recs, unitRoot);
+      const name = this.str(rec.name, unit.root);
+      if (name !== null) return this.qualify(name, rec, unit.recs, unit.root);
     }
     for (const next of [rec.origin, rec.spec]) {
       if (next === undefined) continue;
-      const n = this.nameOf(next, recs, root, hops + 1);
+      const n = this.nameOf(next, unit, hops + 1);
       if (n !== null) return n;
     }
-    return rec.linkage ? this.str(rec.linkage, unitRoot) : null;
+    return rec.linkage ? this.str(rec.linkage, unit.root) : null;
   }
 
   private qualify(name: string, rec: DieRec, recs: Map<number, DieRec>, root: UnitRoot): string {
@@ -627,37 +680,12 @@ export class DwarfInfo {
     }
     return demangledSpelling(parts.join("::"));
   }
+}
 
-  /** A DIE in another unit (DW_FORM_ref_addr: LTO, dwz): read alone, without its parents. */
-  private foreignDie(die: number): [DieRec, UnitRoot] | undefined {
-    const h = this.headerAt(die);
-    if (!h) {
-      this.warn(`Cannot find the DIE at offset ${die} of .debug_info: no unit holds it, ignoring`);
-      return undefined;
-    }
-    const root = this.rootOf(h);
-    if (!root) return undefined;
-    const abbrevs = this.abbrevTable(h.abbrevOffset);
-    const rec = windowed(this.info, die, (bytes) => {
-      const b = new Bytes(bytes);
-      const [code, p0] = b.uleb(0);
-      const ab = abbrevs.get(Number(code & 0xffffffffn));
-      if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
-      const vals = new Map<number, Value>();
-      let p = p0;
-      for (const a of ab.attrs) {
-        const [v, n] = readForm(b, p, a.form, formCtx(h), a.implicit, true);
-        p = n;
-        if (!vals.has(a.name)) vals.set(a.name, v);
-      }
-      const ref = (at: number): number | undefined => {
-        const v = vals.get(at);
-        return v && v.k === "ref" ? v.v : undefined;
-      };
-      return { tag: ab.tag, parent: -1, name: vals.get(DW_AT_name), linkage: vals.get(DW_AT_linkage_name), origin: ref(DW_AT_abstract_origin), spec: ref(DW_AT_specification) };
-    }, h.end - die);
-    return [rec, root];
-  }
+function refOf(v: Value | undefined): Ref | undefined {
+  if (v?.k === "ref") return { alt: false, off: v.v };
+  if (v?.k === "altref") return { alt: true, off: v.v };
+  return undefined;
 }
 
 function addWarning(list: string[], msg: string): void {

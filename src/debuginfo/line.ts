@@ -32,6 +32,8 @@ export interface LineTable {
   file: Uint32Array;
   line: Uint32Array;
   column: Uint32Array;
+  /** 1 where the row is a recommended breakpoint location (is_stmt). */
+  stmt: Uint8Array;
 }
 
 export interface LineContext {
@@ -143,6 +145,7 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
   const fileCol: number[] = [];
   const lineCol: number[] = [];
   const colCol: number[] = [];
+  const stmtCol: number[] = [];
   const seqs: Array<[bigint, bigint, number, number]> = [];
   let address = 0n;
   let file = 1;
@@ -158,13 +161,16 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
     isStmt = defaultIsStmt;
   };
   const emit = (): void => {
+    // gdb drops line-0 rows ("no source line": clang's merged code), so the row before them goes on covering their
+    // addresses (gdb dwarf2/read.c lnp_state_machine::record_line, ignore_this_line)
+    if (line === 0) return;
     if (addr.length >= MAX_LINE_ROWS) throw new SyntaxError(`Cannot read line program at offset ${at}: over ${MAX_LINE_ROWS} rows`);
     addr.push(address);
     fileCol.push(file);
     lineCol.push(line);
     colCol.push(column);
+    stmtCol.push(isStmt ? 1 : 0);
   };
-  void isStmt;
   p = programAt;
   const MASK = (1n << BigInt(addrSize * 8)) - 1n;
   try {
@@ -247,6 +253,7 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
     file: Uint32Array.from(fileCol),
     line: Uint32Array.from(lineCol, (l) => l >>> 0),
     column: Uint32Array.from(colCol),
+    stmt: Uint8Array.from(stmtCol),
   };
 }
 
@@ -256,7 +263,7 @@ function addrAt(b: Bytes, p: number, size: number): bigint {
   throw new SyntaxError(`Cannot read DW_LNE_set_address at offset ${p}: ${size}-byte address`);
 }
 
-/** The row for pc: in the sequence holding it, the last row at or below pc. */
+/** The row for pc: in the sequence holding it, the last row at or below pc (a statement row first, as gdb). */
 export function lookupLine(t: LineTable, pc: bigint): LineRow | undefined {
   let lo = 0;
   let hi = t.seqStart.length;
@@ -275,8 +282,15 @@ export function lookupLine(t: LineTable, pc: bigint): LineRow | undefined {
       if ((t.addr[mid] as bigint) <= pc) a = mid + 1;
       else z = mid;
     }
-    const r = a - 1;
+    let r = a - 1;
     if (r < (t.seqFirst[s] as number)) continue;
+    // several rows at one address (gcc's location views): like gdb (symtab.c find_pc_sect_line), a row that is not
+    // a statement gives way to a statement row at the same address before it
+    if (!t.stmt[r]) {
+      let q = r;
+      while (q > (t.seqFirst[s] as number) && t.addr[q - 1] === t.addr[r] && !t.stmt[q]) q--;
+      if (t.stmt[q] && t.addr[q] === t.addr[r]) r = q;
+    }
     return { file: t.files[t.file[r] as number] ?? null, line: t.line[r] as number, column: t.column[r] as number };
   }
   return undefined;

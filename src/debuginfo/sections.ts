@@ -33,12 +33,17 @@ const NAMES: readonly DebugSectionName[] = ["info", "abbrev", "line", "str", "li
 export interface DebugSections {
   machine: number;
   sections: Partial<Record<DebugSectionName, Section>>;
+  /** .gnu_debugaltlink (dwz): the supplementary file's path and build-id, hex. */
+  altLink: { path: string; buildId: string } | undefined;
 }
+
+/** .gnu_debugaltlink is a path (< PATH_MAX) and a build-id (< 64 bytes). */
+const MAX_ALTLINK_BYTES = 4096 + 64;
 
 /** Reads the headers; throws RangeError/SyntaxError on a bad ELF header. Sections that cannot be used are reported through warn. */
 export function openSections(src: ByteSource, warn: (msg: string) => void): DebugSections {
   const header = parseElfHeader(src.read(0, ELF_HEADER_SIZE));
-  if (header.shoff === 0 || header.shnum === 0) return { machine: header.machine, sections: {} };
+  if (header.shoff === 0 || header.shnum === 0) return { machine: header.machine, sections: {}, altLink: undefined };
   const count = Math.min(header.shnum, MAX_SECTIONS);
   const table = src.read(header.shoff, count * SHDR_SIZE);
   if (table.length < count * SHDR_SIZE) throw new RangeError(`Cannot read section headers at offset ${header.shoff}: the file ends at ${src.size}`);
@@ -51,9 +56,19 @@ export function openSections(src: ByteSource, warn: (msg: string) => void): Debu
   const names = strtab && strtab.type !== SHT_NOBITS ? src.read(strtab.offset, strtab.size) : new Uint8Array();
   const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
   const sections: Partial<Record<DebugSectionName, Section>> = {};
+  let altLink: DebugSections["altLink"];
   shdrs.forEach((sh, i) => {
     const nameOff = view.getUint32(i * SHDR_SIZE, true);
     const name = cstring(names, nameOff);
+    if (name === ".gnu_debugaltlink" && sh.type !== SHT_NOBITS && !altLink) {
+      // the supplementary file's path, NUL, its build-id (dwz.c write_multifile; gdb dwarf2/read.c)
+      const bytes = src.read(sh.offset, Math.min(sh.size, MAX_ALTLINK_BYTES));
+      const nul = bytes.indexOf(0);
+      if (nul > 0 && nul + 1 < bytes.length) {
+        altLink = { path: new TextDecoder().decode(bytes.subarray(0, nul)), buildId: Buffer.from(bytes.subarray(nul + 1)).toString("hex") };
+      } else warn(`Cannot read section ".gnu_debugaltlink": no path and build-id, ignoring`);
+      return;
+    }
     const m = /^\.(z?)debug_(.+)$/.exec(name);
     if (!m) return;
     const key = NAMES.find((n) => n === m[2]);
@@ -66,7 +81,7 @@ export function openSections(src: ByteSource, warn: (msg: string) => void): Debu
     const section = m[1] === "z" || (sh.flags & SHF_COMPRESSED) !== 0n ? compressed(src, sh, name, m[1] === "z", warn) : plain(src, sh, name);
     if (section) sections[key] = section;
   });
-  return { machine: header.machine, sections };
+  return { machine: header.machine, sections, altLink };
 }
 
 function cstring(bytes: Uint8Array, at: number): string {

@@ -170,6 +170,8 @@ export type Value =
   | { k: "line_strp"; v: number } // .debug_line_str offset
   | { k: "strx"; v: bigint } // index into .debug_str_offsets from DW_AT_str_offsets_base
   | { k: "ref"; v: number } // .debug_info offset (unit-relative refs already made absolute)
+  | { k: "altref"; v: number } // .debug_info offset in the supplementary (dwz) file
+  | { k: "altstrp"; v: number } // .debug_str offset in the supplementary file
   | { k: "sec"; v: number } // offset into another section (sec_offset)
   | { k: "rnglistx"; v: bigint }
   | { k: "none"; why: string };
@@ -212,7 +214,8 @@ export function readForm(b: Bytes, p: number, form: number, u: FormContext, impl
       const v = b.u64(p, "data8");
       if (!want) return [NONE, p + 8];
       if (form === FORM.data8) return [{ k: "const", v }, p + 8];
-      return [{ k: "none", why: form === FORM.ref_sig8 ? "type unit reference" : "supplementary file reference" }, p + 8];
+      if (form === FORM.ref_sup8) return [{ k: "altref", v: Number(BigInt.asUintN(52, v)) }, p + 8];
+      return [{ k: "none", why: "type unit reference" }, p + 8];
     }
     case FORM.ref8: {
       const v = b.size(p, "ref8");
@@ -255,7 +258,8 @@ export function readForm(b: Bytes, p: number, form: number, u: FormContext, impl
         case FORM.line_strp: return [{ k: "line_strp", v }, p + size];
         case FORM.sec_offset: return [{ k: "sec", v }, p + size];
         case FORM.ref_addr: return [{ k: "ref", v }, p + size];
-        default: return [{ k: "none", why: "a reference into a dwz alternate or supplementary file" }, p + size];
+        case FORM.GNU_ref_alt: return [{ k: "altref", v }, p + size];
+        default: return [{ k: "altstrp", v }, p + size]; // DW_FORM_GNU_strp_alt, DW_FORM_strp_sup
       }
     }
     case FORM.block1: return [NONE, check(b, p + 1, b.u8(p, "block1 length"))];
@@ -286,7 +290,7 @@ function small(form: number, v: number, u: FormContext): Value {
     case FORM.ref1: case FORM.ref2: case FORM.ref4: return { k: "ref", v: u.unitOffset + v };
     case FORM.strx1: case FORM.strx2: case FORM.strx3: case FORM.strx4: return { k: "strx", v: BigInt(v) };
     case FORM.addrx1: case FORM.addrx2: case FORM.addrx3: case FORM.addrx4: return { k: "addrx", v: BigInt(v) };
-    case FORM.ref_sup4: return { k: "none", why: "supplementary file reference" };
+    case FORM.ref_sup4: return { k: "altref", v };
     default: return { k: "const", v: BigInt(v) };
   }
 }
@@ -303,4 +307,31 @@ function safe(v: bigint): number {
 
 export function decode(bytes: Uint8Array): string {
   return DECODER.decode(bytes);
+}
+
+/**
+ * The bytes of a DIE with this abbreviation when every form has a fixed size
+ * in the unit (most DIEs: types, members, variables), else -1: such DIEs are
+ * skipped in one step, not attribute by attribute.
+ */
+export function fixedSize(ab: Abbrev, u: FormContext): number {
+  let n = 0;
+  for (const a of ab.attrs) {
+    switch (a.form) {
+      case FORM.implicit_const: case FORM.flag_present: break;
+      case FORM.data1: case FORM.ref1: case FORM.flag: case FORM.strx1: case FORM.addrx1: n += 1; break;
+      case FORM.data2: case FORM.ref2: case FORM.strx2: case FORM.addrx2: n += 2; break;
+      case FORM.strx3: case FORM.addrx3: n += 3; break;
+      case FORM.data4: case FORM.ref4: case FORM.strx4: case FORM.addrx4: case FORM.ref_sup4: n += 4; break;
+      case FORM.data8: case FORM.ref8: case FORM.ref_sig8: case FORM.ref_sup8: n += 8; break;
+      case FORM.data16: n += 16; break;
+      case FORM.addr: n += u.addrSize; break;
+      case FORM.strp: case FORM.line_strp: case FORM.sec_offset: case FORM.strp_sup: case FORM.GNU_ref_alt: case FORM.GNU_strp_alt:
+        n += u.offsetSize;
+        break;
+      case FORM.ref_addr: n += u.version === 2 ? u.addrSize : u.offsetSize; break;
+      default: return -1;
+    }
+  }
+  return n;
 }

@@ -1,5 +1,5 @@
 // Opt-in: the host's glibc debug file (libc6-dbg: DWARF 5, zlib-compressed
-// sections, ~1,800 units) against llvm-symbolizer and eu-addr2line run now on
+// sections, ~1,800 units) against llvm-symbolizer, eu-addr2line and gdb run now on
 // the same pcs (binutils 2.40 addr2line names the primary source file where an
 // inlined-from header holds the line, and prefers .symtab's __GI_ aliases;
 // the two others agree with each other there). Skipped,
@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders, PT_NOTE } from "../../../src/core/elf.ts";
 import { DwarfInfo } from "../../../src/debuginfo/dwarf.ts";
 import { fileSource } from "../../../src/debuginfo/source.ts";
-import { compareFrames, parseReference, type RefFrame } from "./reference.ts";
+import { compareFrames, parseGdbLines, parseReference, type RefFrame } from "./reference.ts";
 
 const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
 /** pcs sampled evenly across libc's .text: enough to touch a few hundred units, quick for addr2line. */
@@ -18,7 +18,7 @@ const SAMPLES = 150;
 
 function debugFile(): { path: string; text: { addr: bigint; size: number } } | string {
   if (!existsSync(LIBC)) return `${LIBC} is absent`;
-  if (Bun.which("llvm-symbolizer") === null || Bun.which("eu-addr2line") === null) return "llvm-symbolizer or eu-addr2line is not installed";
+  if (!Bun.which("llvm-symbolizer") || !Bun.which("eu-addr2line") || !Bun.which("gdb")) return "llvm-symbolizer, eu-addr2line or gdb is not installed";
   const bytes = new Uint8Array(readFileSync(LIBC));
   const h = parseElfHeader(bytes);
   let id: string | undefined;
@@ -36,7 +36,7 @@ const found = debugFile();
 if (typeof found === "string") console.error(`skipping the glibc debug-file test: ${found}`);
 
 describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () => {
-  test("frames() agree with addr2line across .text, static functions named from DWARF", () => {
+  test("frames() agree with llvm-symbolizer / eu-addr2line across .text, static functions named from DWARF", () => {
     if (typeof found === "string") return;
     const { path, text } = found;
     const pcs: bigint[] = [];
@@ -49,15 +49,18 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () 
     const llvm = Bun.spawnSync(["llvm-symbolizer", `--obj=${path}`, "-a", "--inlining", "--demangle", ...args]);
     const eu = Bun.spawnSync(["eu-addr2line", "-a", "-f", "-i", "-C", "-e", path, ...args]);
     expect(llvm.exitCode).toBe(0);
-    // both tools name a glibc function by its linkage name or .symtab alias (__GI_raise, __mbrtowc) where
-    // DW_AT_name, which gdb and DwarfInfo show, is the plain one: names compared without __GI_ and leading underscores
+    // both tools name a glibc function by its linkage name or .symtab alias (__GI_raise, __mbrtowc, dlsym@GLIBC_2.2.5) where
+    // DW_AT_name, which gdb and DwarfInfo show, is the plain one: names compared without __GI_, leading underscores, versions
     const ref = plainNames(parseReference(llvm.stdout.toString()));
     const alt = plainNames(parseReference(eu.stdout.toString()));
     expect(ref.size).toBe(pcs.length);
     const dwarf = DwarfInfo.open(fileSource(path));
     expect(dwarf).toBeDefined();
     if (!dwarf) return;
-    const r = compareFrames(plainDwarf(dwarf), ref, alt);
+    // gdb's line for the innermost frame (its choice among rows at one address), which DwarfInfo follows
+    const gdbArgs = args.flatMap((a) => ["-ex", `info line *${a}`]);
+    const gdbOut = Bun.spawnSync(["gdb", "-batch", "-nx", ...gdbArgs, path]).stdout.toString();
+    const r = compareFrames(plainDwarf(dwarf), ref, alt, parseGdbLines(gdbOut, pcs));
     expect(r.mismatches.slice(0, 10)).toEqual([]);
     expect(r.inlined).toBeGreaterThan(10);
     expect(r.symtabOnly / ref.size).toBeLessThan(0.05);
@@ -67,7 +70,7 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () 
 });
 
 function plain(name: string | null): string | null {
-  return name === null ? null : name.replace(/^__GI_/, "").replace(/^_+/, "");
+  return name === null ? null : name.replace(/^__GI_/, "").replace(/^_+/, "").replace(/@.*$/, "");
 }
 
 function plainNames(m: Map<bigint, RefFrame[]>): Map<bigint, RefFrame[]> {

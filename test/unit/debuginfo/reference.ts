@@ -9,6 +9,23 @@ export const FIXTURES = join(import.meta.dir, "../../fixtures/debuginfo");
 
 export type Tool = "addr2line" | "eu-addr2line" | "llvm-symbolizer";
 
+/** gdb's `info line *PC` for each pc: the line and file (as the line table names it), or null ("No line number information"). */
+export function readGdbLines(name: string, pcs: readonly bigint[]): Map<bigint, { line: number; file: string } | null> {
+  return parseGdbLines(readFileSync(join(FIXTURES, `${name}.gdb`), "utf8"), pcs);
+}
+
+/** gdb -batch output of one `info line *PC` per pc, in order (one output line each). */
+export function parseGdbLines(text: string, pcs: readonly bigint[]): Map<bigint, { line: number; file: string } | null> {
+  const lines = text.split("\n").filter((l) => /^(Line \d+ of|No line number)/.test(l));
+  if (lines.length !== pcs.length) throw new Error(`gdb answered ${lines.length} of ${pcs.length} pcs`);
+  const out = new Map<bigint, { line: number; file: string } | null>();
+  pcs.forEach((pc, i) => {
+    const m = /^Line (\d+) of "(.*)"/.exec(lines[i] ?? "");
+    out.set(pc, m ? { line: Number(m[1]), file: m[2] as string } : null);
+  });
+  return out;
+}
+
 export interface RefFrame {
   function: string | null;
   file: string | null;
@@ -105,28 +122,49 @@ export interface Comparison {
    * demangled linkage name addr2line prints spells out; DwarfInfo has no demangler.
    */
   templateSpelling: number;
+  /**
+   * pcs where several line rows share the address and the tool takes the last
+   * while gdb (and DwarfInfo) take the statement row, or the row says line 0,
+   * which gdb (and DwarfInfo) drop: the innermost line is gdb's.
+   */
+  gdbLine: number;
 }
 
 /** frames() at every pc of ref; where ref and alt (another tool) disagree, agreeing with either is enough. */
-export function compareFrames(dwarf: DwarfInfo, ref: Map<bigint, RefFrame[]>, alt?: Map<bigint, RefFrame[]>): Comparison {
-  const r: Comparison = { mismatches: [], inlined: 0, symtabOnly: 0, templateSpelling: 0 };
+export function compareFrames(
+  dwarf: DwarfInfo,
+  ref: Map<bigint, RefFrame[]>,
+  alt?: Map<bigint, RefFrame[]>,
+  gdb?: Map<bigint, { line: number; file: string } | null>,
+): Comparison {
+  const r: Comparison = { mismatches: [], inlined: 0, symtabOnly: 0, templateSpelling: 0, gdbLine: 0 };
   for (const [pc, want] of ref) {
     const got = dwarf.frames(pc);
     const w0 = want[0];
+    const g0 = got[0];
+    const g = gdb?.get(pc);
+    if (want.length === 1 && w0 && w0.line === null && g && g0 && g0.line === g.line && sameFile(g0.file, g.file)) {
+      // a line-0 row (clang): the tool says no line; gdb drops such rows and shows the line before, as we do
+      r.gdbLine++;
+      continue;
+    }
     if (want.length === 1 && w0 && w0.line === null) {
       // the reference has no line here (crt code without DWARF, or line 0): neither may we
       if (got.some((f) => f.line !== null)) r.mismatches.push(`0x${pc.toString(16)}: want no line, got ${got.map(view).join(" < ")}`);
       continue;
     }
     if (got.length > 1) r.inlined++;
-    const g0 = got[0];
-    if (want.length === 1 && got.length === 1 && g0 && w0 && g0.function === null && g0.file === w0.file && g0.line === w0.line) {
+    if (want.length === 1 && got.length === 1 && g0 && w0 && g0.function === null && g0.file === w0.file && (g0.line === w0.line || g0.line === g?.line)) {
       r.symtabOnly++;
       continue;
     }
     const a = got.map(view).join(" < ");
     const b = want.map(view).join(" < ");
     const other = alt?.get(pc)?.map(view).join(" < ");
+    if (a !== b && g && w0 && g0 && sameFile(g0.file, g.file) && a === [{ ...w0, file: g0.file, line: g.line }, ...want.slice(1)].map(view).join(" < ")) {
+      r.gdbLine++;
+      continue;
+    }
     if (a !== b && a !== other && withoutTemplateArgs(a) === withoutTemplateArgs(b)) r.templateSpelling++;
     else if (a !== b && a !== other) r.mismatches.push(`0x${pc.toString(16)}: want ${b}\n  got ${a}`);
     got.forEach((f, i) => {
@@ -134,4 +172,9 @@ export function compareFrames(dwarf: DwarfInfo, ref: Map<bigint, RefFrame[]>, al
     });
   }
   return r;
+}
+
+/** gdb names a file as the line table does: absolute, or relative to the compilation directory. */
+export function sameFile(full: string | null, gdbFile: string): boolean {
+  return full !== null && (full === gdbFile || full.endsWith(`/${gdbFile}`));
 }
