@@ -70,14 +70,16 @@ beforeAll(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   server = Bun.spawn(["debuginfod", "-F", served, "-p", String(port), "-d", join(tmp, "db.sqlite"), "-t", "0", "-g", "0"], { stdout: "ignore", stderr: "ignore" });
-  // ready when the last file's build-id is served (the scan is asynchronous); bounded
-  const want = `${url}/buildid/${buildIdOf(join(served, "libstdc++.so.6.0.30"))}/executable`;
+  // ready when every file is served (the scan is asynchronous, in no set order); bounded
+  const wants = readdirSync(served).map((f) => `${url}/buildid/${buildIdOf(join(served, f))}/${f.endsWith(".debug") ? "debuginfo" : "executable"}`);
   const deadline = performance.now() + SERVER_READY_MS;
-  for (;;) {
-    const ok = await fetch(want, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (performance.now() > deadline || server.exitCode !== null) throw new Error(`debuginfod did not serve ${want} within ${SERVER_READY_MS} ms`);
-    await Bun.sleep(100);
+  for (const want of wants) {
+    for (;;) {
+      const ok = await fetch(want, { signal: AbortSignal.timeout(2000) }).then(async (r) => (await r.arrayBuffer(), r.ok), () => false);
+      if (ok) break;
+      if (performance.now() > deadline || server.exitCode !== null) throw new Error(`debuginfod did not serve ${want} within ${SERVER_READY_MS} ms`);
+      await Bun.sleep(100);
+    }
   }
 }, SERVER_READY_MS + 30_000);
 
@@ -117,7 +119,7 @@ describe("debuginfod running", () => {
   test("the text form: function (file:line) per frame", () => {
     const r = crashkeep(["symbolize", reports.codec as string, "--debuginfod", url], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-3") });
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/#03 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/debuginfo\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
+    expect(r.out).toMatch(/#03 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
   });
 });
 

@@ -7,6 +7,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { debugFixtures } from "../unit/debuginfo/symbolize-fixtures.ts";
+import { openDevice } from "../../src/copy/block-device.ts";
+import { appendRecord, formatJournal, openJournal } from "../../src/journal/journal.ts";
 
 const BIN = join(import.meta.dir, "../../out/crashkeep");
 const fx = debugFixtures();
@@ -26,7 +28,7 @@ describe("inspect --debug-dir", () => {
   test("text: function (file:line), inlined frames marked", () => {
     const r = crashkeep("inspect", records.core, "--sysroot", fx.sysroot, ...debug);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/#00 pc 0+11e0 {2}\/opt\/crashkeep-fixtures\/debuginfo\/records \(check_invariant\) \(\S*records\.c:17\) \(BuildId: [0-9a-f]{40}\) \[inlined\]/);
+    expect(r.out).toMatch(/#00 pc 0+11e0 {2}\/opt\/crashkeep-fixtures\/symbolize\/records \(check_invariant\) \(\S*records\.c:17\) \(BuildId: [0-9a-f]{40}\) \[inlined\]/);
     expect(r.out).toMatch(/#02 pc 0+11e0 {2}\S+ \(run_batch\+32\) \(\S*records\.c:26\) .*\[context\]/);
   });
   test("--json: version 2, the module's debug file and how it was found", () => {
@@ -37,6 +39,27 @@ describe("inspect --debug-dir", () => {
 });
 
 describe("symbolize", () => {
+  test("real `crashkeep dump --json` output of a journal holding the crash record", () => {
+    // a journal on a file, as `dump --device FILE` reads a raw copy on a workstation
+    const device = join(tmp, "journal.bin");
+    writeFileSync(device, new Uint8Array(1024 * 1024));
+    const dev = openDevice(device, { write: true });
+    try {
+      formatJournal(dev, { locking: false, bootId: "aaaaaaaa-0000-4000-8000-000000000001", timeMs: 1000, slotBytes: 8192, logs: [] });
+      const journal = openJournal(dev, { locking: false });
+      appendRecord(journal, { kind: "note", payload: new TextEncoder().encode("before the crash") });
+      appendRecord(journal, { kind: "crash-report", payload: new TextEncoder().encode(compact) });
+    } finally {
+      dev.close();
+    }
+    const dump = crashkeep("dump", "--json", "--device", device);
+    expect(dump.code).toBe(0);
+    const file = join(tmp, "real-dump.json");
+    writeFileSync(file, dump.out);
+    const r = crashkeep("symbolize", file, "--sysroot", fx.sysroot, ...debug);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/#00 pc 0+11e0 {2}\S+\/records \(check_invariant\) \(\S*records\.c:17\)/);
+  });
   test("dump --json with two crash records: a JSON array of two reports", () => {
     const dump = { retained: true, control: null, corruptRecords: 0, logs: [], records: [1, 2].map((seq) => ({ seq, kind: "crash-report", payload: { encoding: "utf-8", data: compact } })) };
     const file = join(tmp, "dump.json");
