@@ -229,7 +229,7 @@ function fromCompact(c: z.infer<typeof compactSchema>): Report {
       .map(([path, buildId]) => ({ path, start: "0x0000000000000000", end: "0x0000000000000000", loadBias: "0x0000000000000000", buildId, problem: null, debugFile: null, debugSource: null })),
     memoryMap: [],
     incomplete: c.incomplete,
-    warnings: [`from the compact form the journal keeps: no registers, stack pointers or memory map${c.omittedThreads ? `; ${String(c.omittedThreads)} threads left out` : ""}`],
+    warnings: [`Cannot show registers, stack pointers or the memory map: the journal's compact form does not keep them${c.omittedThreads ? ` (nor ${String(c.omittedThreads)} of the threads)` : ""}, ignoring`],
   };
 }
 

@@ -56,7 +56,7 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
     const warnings = [...report.warnings];
     for (const r of cache.values()) warnings.push(...r.warnings);
     const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), warnings));
-    for (const r of cache.values()) for (const w of r.source?.warnings ?? []) warnings.push(`${r.debugFile}: ${w}`);
+    for (const r of cache.values()) for (const w of r.source?.warnings ?? []) warnings.push(`${w.replace(/, ignoring$/, "")} (in "${r.debugFile}"), ignoring`);
     const modules: ReportModule[] = report.modules.map((m) => {
       const r = cache.get(keyOf(m.path, m.buildId));
       return {
@@ -103,7 +103,7 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   if (located.debug) {
     try {
       source = openSourceInfo(located.debug.elf.src);
-      if (!source) warnings.push(`debug file "${located.debug.path}" of module "${mod.path}" has no DWARF the reader can use, ignoring`);
+      if (!source) warnings.push(`Cannot read DWARF from debug file "${located.debug.path}" of module "${mod.path}": it has none the reader can use, ignoring`);
     } catch (err) {
       warnings.push(`Cannot read the DWARF of "${located.debug.path}": ${err instanceof Error ? err.message : String(err)}, ignoring`);
     }
@@ -115,7 +115,8 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   if (!located.debug) {
     const id = mod.buildId ? `build-id ${mod.buildId}` : "no build-id";
     const places = located.looked.length === 0 ? "nowhere to look (no path, no build-id)" : `not in ${located.looked.slice(0, MAX_PLACES_NAMED).join(", ")}${located.looked.length > MAX_PLACES_NAMED ? ` or ${located.looked.length - MAX_PLACES_NAMED} more places` : ""}`;
-    warnings.push(`no debug info for module "${mod.path}" (${id}): ${places}; its frames keep their addresses`);
+    // the frames keep the device's addresses and names
+    warnings.push(`Cannot find debug info for module "${mod.path}" (${id}): ${places}, ignoring`);
   }
   return {
     located,

@@ -26,10 +26,10 @@ describe("no debug source knows the build-id", () => {
       input.threads[0]!.frames.map((f) => [f.pc, f.moduleOffset, f.symbol, null, false]),
     );
     const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
-    const w = r.warnings.find((x) => x.startsWith(`no debug info for module "/opt/crashkeep-fixtures/symbolize/records" (build-id ${id}): not in `));
+    const w = r.warnings.find((x) => x.startsWith(`Cannot find debug info for module "/opt/crashkeep-fixtures/symbolize/records" (build-id ${id}): not in `));
     expect(w).toBeDefined();
     expect(w).toContain(join(empty, "nothing", ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`));
-    expect(w).toEndWith("its frames keep their addresses");
+    expect(w).toEndWith(", ignoring");
     expect(r.modules.find((m) => m.path.endsWith("/records"))).toMatchObject({ debugFile: null, debugSource: null });
   });
 });
