@@ -51,7 +51,8 @@ export function debuginfodConfig(env: Readonly<Record<string, string | undefined
 }
 
 /** The cached file, or a download from the first server that has it. Never throws. */
-export async function fetchFromDebuginfod(cfg: DebuginfodConfig, buildId: string, kind: DebuginfodKind): Promise<FetchResult> {
+export async function fetchFromDebuginfod(cfg: DebuginfodConfig, want: { buildId: string; kind: DebuginfodKind }): Promise<FetchResult> {
+  const { buildId, kind } = want;
   if (!/^[0-9a-f]{2,128}$/.test(buildId)) return { path: undefined, problem: `Cannot fetch ${kind} "${buildId}": not a build-id`, notFound: true };
   const dir = join(cfg.cacheDir, buildId);
   const target = join(dir, kind);

@@ -45,14 +45,17 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
   const cache = new Map<string, Resolved>();
   const keyOf = (path: string, buildId: string | null): string => `${path}\0${buildId ?? ""}`;
   try {
-    // resolve each module a frame falls in, once
+    // resolve each module a frame falls in, once; all at the same time, so that a
+    // debuginfod server that does not answer costs one timeout, not one per module
+    const wanted = new Map<string, { path: string; buildId: string | null }>();
     for (const t of report.threads) {
       for (const f of t.frames) {
         if (f.inlined === true || f.module === null || f.moduleOffset === null) continue;
-        const key = keyOf(f.module, f.buildId);
-        if (!cache.has(key)) cache.set(key, await resolve({ path: f.module, buildId: f.buildId }, options));
+        wanted.set(keyOf(f.module, f.buildId), { path: f.module, buildId: f.buildId });
       }
     }
+    const resolved = await Promise.all([...wanted].map(async ([key, mod]) => [key, await resolve(mod, options)] as const));
+    for (const [key, r] of resolved) cache.set(key, r);
     const warnings = [...report.warnings];
     for (const r of cache.values()) warnings.push(...r.warnings);
     const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), warnings));
@@ -82,7 +85,7 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   const cfg = options.debuginfod;
   if (cfg && mod.buildId) {
     if (!located.debug) {
-      const got = await fetchFromDebuginfod(cfg, mod.buildId, "debuginfo");
+      const got = await fetchFromDebuginfod(cfg, { buildId: mod.buildId, kind: "debuginfo" });
       if (got.path !== undefined) {
         const elf = openChecked(got.path, mod.buildId, located.problems);
         if (elf) located.debug = { path: got.path, elf, source: "debuginfod" };
@@ -91,7 +94,7 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
     }
     // the module's own file: its .symtab (names of a file without DWARF) and nothing else
     if (!located.module && !located.debug?.elf.hasSymtab) {
-      const got = await fetchFromDebuginfod(cfg, mod.buildId, "executable");
+      const got = await fetchFromDebuginfod(cfg, { buildId: mod.buildId, kind: "executable" });
       if (got.path !== undefined) {
         const elf = openChecked(got.path, mod.buildId, located.problems);
         if (elf) located.module = { path: got.path, elf };

@@ -63,25 +63,25 @@ describe("fetching", () => {
   test("GET /buildid/<id>/debuginfo into <cache>/<id>/debuginfo; the second time from the cache", async () => {
     const c = cfg("plain", [base]);
     requests.length = 0;
-    const first = await fetchFromDebuginfod(c, ID, "debuginfo");
+    const first = await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" });
     expect(first).toEqual({ path: join(c.cacheDir, ID, "debuginfo"), cached: false });
     expect(new Uint8Array(readFileSync(join(c.cacheDir, ID, "debuginfo")))).toEqual(BODY);
-    expect(await fetchFromDebuginfod(c, ID, "debuginfo")).toEqual({ path: join(c.cacheDir, ID, "debuginfo"), cached: true });
+    expect(await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" })).toEqual({ path: join(c.cacheDir, ID, "debuginfo"), cached: true });
     expect(requests).toEqual([`/buildid/${ID}/debuginfo`]);
   });
   test("404 on the first server: the next one", async () => {
     const c = cfg("second", [`${base}/nothing`, base]);
-    expect((await fetchFromDebuginfod(c, ID, "debuginfo")).path).toBe(join(c.cacheDir, ID, "debuginfo"));
+    expect((await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" })).path).toBe(join(c.cacheDir, ID, "debuginfo"));
   });
   test("404 everywhere: not found, nothing cached", async () => {
     const c = cfg("missing", [base]);
-    const r = await fetchFromDebuginfod(c, ID, "executable");
+    const r = await fetchFromDebuginfod(c, { buildId: ID, kind: "executable" });
     expect(r).toMatchObject({ path: undefined, notFound: true });
     expect(existsSync(join(c.cacheDir, ID))).toBe(false);
   });
   test("more than the size limit: refused, nothing left in the cache", async () => {
     const c = cfg("big", [`${base}/big`], { maxBytes: 1000 });
-    const r = await fetchFromDebuginfod(c, ID, "debuginfo");
+    const r = await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" });
     expect(r).toMatchObject({ path: undefined, notFound: false });
     expect(r.path === undefined && r.problem).toMatch(/more than the limit of 1000/);
     expect(existsSync(join(c.cacheDir, ID)) ? readdirSync(join(c.cacheDir, ID)) : []).toEqual([]);
@@ -89,7 +89,7 @@ describe("fetching", () => {
   test("a server that never answers: the timeout", async () => {
     const c = cfg("slow", [`${base}/slow`], { timeoutMs: 300 });
     const t0 = performance.now();
-    const r = await fetchFromDebuginfod(c, ID, "debuginfo");
+    const r = await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" });
     expect(performance.now() - t0).toBeLessThan(5000);
     expect(r.path === undefined && r.problem).toBe(`Cannot fetch "${base}/slow/buildid/${ID}/debuginfo": no answer within 0.3 s (DEBUGINFOD_TIMEOUT)`);
   });
@@ -97,12 +97,12 @@ describe("fetching", () => {
     const dead = Bun.serve({ port: 0, fetch: () => new Response("") });
     const url = `http://127.0.0.1:${dead.port}`;
     dead.stop(true);
-    const r = await fetchFromDebuginfod(cfg("dead", [url]), ID, "debuginfo");
+    const r = await fetchFromDebuginfod(cfg("dead", [url]), { buildId: ID, kind: "debuginfo" });
     expect(r.path === undefined && r.problem).toMatch(/^Cannot fetch ".*": connection refused/);
   });
   test("a build-id that is not hex never reaches the network (no path tricks)", async () => {
     requests.length = 0;
-    const r = await fetchFromDebuginfod(cfg("bad", [base]), "../../etc/passwd", "debuginfo");
+    const r = await fetchFromDebuginfod(cfg("bad", [base]), { buildId: "../../etc/passwd", kind: "debuginfo" });
     expect(r.path).toBeUndefined();
     expect(requests).toEqual([]);
   });
@@ -110,6 +110,6 @@ describe("fetching", () => {
     const c = cfg("negative", [base]);
     mkdirSync(join(c.cacheDir, ID), { recursive: true });
     writeFileSync(join(c.cacheDir, ID, "debuginfo"), "");
-    expect(await fetchFromDebuginfod(c, ID, "debuginfo")).toMatchObject({ cached: false });
+    expect(await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" })).toMatchObject({ cached: false });
   });
 });
