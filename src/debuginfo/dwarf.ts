@@ -181,11 +181,11 @@ export class DwarfInfo {
     try {
       return this.framesAt(BigInt.asUintN(64, pc));
     } catch (err) {
-      if (err instanceof RangeError || err instanceof SyntaxError) {
-        this.warn(`Cannot read debug info for pc 0x${pc.toString(16)}: ${err.message}, ignoring`);
-        return [];
-      }
-      throw err;
+      // hostile data ends as RangeError/SyntaxError; anything else (an I/O error of the source, a bug) must not take
+      // the crash report down either: a warning, marked so the fuzz tests see it
+      const what = err instanceof RangeError || err instanceof SyntaxError ? err.message : `unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+      this.warn(`Cannot read debug info for pc 0x${pc.toString(16)}: ${what}, ignoring`);
+      return [];
     }
   }
 
