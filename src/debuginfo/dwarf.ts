@@ -13,7 +13,7 @@ import {
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
-  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
+  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, FormReader,
   type AbbrevTable, type UnitHeader, type Value,
 } from "./unit.ts";
 
@@ -364,13 +364,14 @@ export class DwarfInfo {
 
   private parseRoot(h: UnitHeader, abbrevs: AbbrevTable, bytes: Uint8Array): UnitRoot {
     const b = new Bytes(bytes);
-    const [code, p0] = b.uleb(h.dieOffset - h.offset);
-    const ab = abbrevs.get(Number(code & 0xffffffffn));
+    const forms = new FormReader(b, formCtx(h));
+    const [code, p0] = b.ulebNumber(h.dieOffset - h.offset);
+    const ab = abbrevs.get(code);
     if (!ab) throw new SyntaxError(`abbreviation ${code} is not in its table`);
     const vals = new Map<number, Value>();
     let p = p0;
     for (const a of ab.attrs) {
-      const [v, n] = readForm(b, p, a.form, formCtx(h), a.implicit, true);
+      const [v, n] = forms.read(p, a);
       p = n;
       if (!vals.has(a.name)) vals.set(a.name, v);
     }
@@ -544,6 +545,7 @@ export class DwarfInfo {
     const abbrevs = this.abbrevTable(h.abbrevOffset);
     const b = new Bytes(bytes);
     const ctx = formCtx(h);
+    const forms = new FormReader(b, ctx);
     const recs = new Map<number, DieRec>();
     const scopes: Scope[] = [];
     const stack: Array<{ die: number; scope: number; depth: number }> = [];
@@ -575,10 +577,13 @@ export class DwarfInfo {
         }
         const vals = new Map<number, Value>();
         for (const a of ab.attrs) {
-          const want = keep && WANTED.has(a.name);
-          const [v, n] = readForm(b, p, a.form, ctx, a.implicit, want);
+          if (!keep || !WANTED.has(a.name)) {
+            p = forms.skip(p, a);
+            continue;
+          }
+          const [v, n] = forms.read(p, a);
           p = n;
-          if (want && !vals.has(a.name)) vals.set(a.name, v);
+          if (!vals.has(a.name)) vals.set(a.name, v);
         }
         const top = stack[stack.length - 1];
         let scopeIndex = top?.scope ?? -1;
