@@ -54,6 +54,8 @@ export const MAX_RANGES = 65536;
 export const MAX_INDEX_RANGES = 4_000_000;
 /** Reads that need "enough" bytes start with this window and grow 4x up to the section end. */
 const FIRST_WINDOW = 4096;
+/** An abbreviation table's first window: glibc's run to 5 KiB, C++ units' to 20 KiB; parsing stops at its end. */
+const ABBREV_WINDOW = 64 * 1024;
 
 interface IndexRange {
   lo: bigint;
@@ -341,7 +343,7 @@ export class DwarfInfo {
     }
     const sec = this.secs.abbrev;
     if (!sec) throw new SyntaxError("no .debug_abbrev section");
-    const table = windowed(sec, offset, (bytes) => parseAbbrevs(bytes));
+    const table = windowed(sec, offset, (bytes) => parseAbbrevs(bytes), Number.MAX_SAFE_INTEGER, ABBREV_WINDOW);
     if (this.abbrevs.size >= MAX_CACHED_ABBREVS) this.abbrevs.delete(this.abbrevs.keys().next().value as number);
     this.abbrevs.set(offset, table);
     return table;
@@ -727,10 +729,10 @@ function findRange(r: IndexRange[], pc: bigint): number | undefined {
 }
 
 /** Run fn over a window of the section at offset; a RangeError before the section's end retries with a 4x window. */
-function windowed<T>(sec: Section, offset: number, fn: (bytes: Uint8Array) => T, limit = Number.MAX_SAFE_INTEGER): T {
+function windowed<T>(sec: Section, offset: number, fn: (bytes: Uint8Array) => T, limit = Number.MAX_SAFE_INTEGER, first = FIRST_WINDOW): T {
   const max = Math.min(limit, sec.size - offset, MAX_UNIT_BYTES);
   if (offset < 0 || offset >= sec.size) throw new RangeError(`offset ${offset} is past the end of ${sec.name} (${sec.size})`);
-  for (let w = FIRST_WINDOW; ; w *= 4) {
+  for (let w = first; ; w *= 4) {
     const n = Math.min(w, max);
     try {
       return fn(sec.read(offset, n));
