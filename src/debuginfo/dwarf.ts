@@ -120,7 +120,7 @@ export interface OpenOptions {
   supplementary?: ByteSource;
 }
 
-const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
+const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine]);
 const QUALIFIERS = new Set([DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
 const WANTED = new Set([
   DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges, DW_AT_abstract_origin, DW_AT_specification, DW_AT_call_file,
@@ -550,7 +550,16 @@ export class DwarfInfo {
     const forms = new FormReader(b, ctx);
     const recs = new Map<number, DieRec>();
     const scopes: Scope[] = [];
-    const stack: Array<{ die: number; scope: number; depth: number }> = [];
+    // a namespace/class/struct/union on the stack becomes a DieRec only when a subprogram below needs it to be
+    // qualified: C's many struct types (and C++'s classes without member functions) cost no record
+    const stack: Array<{ die: number; scope: number; depth: number; qualifier: Value | null | undefined; tag: number }> = [];
+    const recordAncestors = (): void => {
+      for (let i = stack.length - 1; i >= 0; i--) {
+        const e = stack[i] as (typeof stack)[number];
+        if (e.qualifier === undefined || recs.has(e.die)) continue;
+        recs.set(e.die, { tag: e.tag, parent: stack[i - 1]?.die ?? -1, name: e.qualifier ?? undefined, linkage: undefined, origin: undefined, spec: undefined });
+      }
+    };
     const sizes = new Map<number, number>();
     let p = h.dieOffset - h.offset;
     try {
@@ -566,20 +575,35 @@ export class DwarfInfo {
         const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
+        const qualifier = QUALIFIERS.has(ab.tag);
         let size = sizes.get(code);
         if (size === undefined) sizes.set(code, (size = fixedSize(ab, ctx)));
-        if (!keep && size >= 0) {
+        if (!keep && (!qualifier || !ab.children) && size >= 0) {
           p += size;
           if (ab.children) {
             if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
             const top = stack[stack.length - 1];
-            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0 });
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0, qualifier: undefined, tag: ab.tag });
+          } else if (stack.length === 0) break;
+          continue;
+        }
+        if (!keep) {
+          // a qualifier with children (its DW_AT_name only), or a DIE of variable size: skipped attribute by attribute
+          let name: Value | null = null;
+          for (const a of ab.attrs) {
+            if (qualifier && a.name === DW_AT_name && name === null) [name, p] = forms.read(p, a);
+            else p = forms.skip(p, a);
+          }
+          if (ab.children) {
+            if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
+            const top = stack[stack.length - 1];
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0, qualifier: qualifier ? name : undefined, tag: ab.tag });
           } else if (stack.length === 0) break;
           continue;
         }
         const vals = new Map<number, Value>();
         for (const a of ab.attrs) {
-          if (!keep || !WANTED.has(a.name)) {
+          if (!WANTED.has(a.name)) {
             p = forms.skip(p, a);
             continue;
           }
@@ -591,6 +615,7 @@ export class DwarfInfo {
         let scopeIndex = top?.scope ?? -1;
         let depth = top?.depth ?? 0;
         if (keep) {
+          recordAncestors();
           recs.set(die, {
             tag: ab.tag,
             parent: top?.die ?? -1,
@@ -621,7 +646,7 @@ export class DwarfInfo {
         }
         if (ab.children) {
           if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
-          stack.push({ die, scope: scopeIndex, depth });
+          stack.push({ die, scope: scopeIndex, depth, qualifier: undefined, tag: ab.tag });
         } else if (stack.length === 0) break; // a root without children
       }
     } catch (err) {
