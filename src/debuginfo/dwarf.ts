@@ -542,7 +542,8 @@ export class DwarfInfo {
   private walk(root: UnitRoot): { scopes: Scope[]; recs: Map<number, DieRec> } {
     const h = root.header;
     if (h.end - h.offset > MAX_UNIT_BYTES) throw new SyntaxError(`unit length ${h.end - h.offset} is over ${MAX_UNIT_BYTES}`);
-    const bytes = this.info.read(h.offset, h.end - h.offset);
+    // nothing kept refers into these bytes (strings are decoded, values copied): the section's reused buffer will do
+    const bytes = this.info.scratch(h.offset, h.end - h.offset);
     if (bytes.length < h.end - h.offset) this.warn(`Cannot read the unit at offset ${h.offset} whole: truncated, ignoring its end`);
     const abbrevs = this.abbrevTable(h.abbrevOffset);
     const b = new Bytes(bytes);
