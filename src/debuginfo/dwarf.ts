@@ -13,7 +13,7 @@ import {
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
-  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, readForm,
+  MAX_UNIT_HEADER_BYTES, addrAt, decode, fixedSize, initialLength, offsetAt, parseAbbrevs, parseUnitHeader, FormReader,
   type AbbrevTable, type UnitHeader, type Value,
 } from "./unit.ts";
 
@@ -54,6 +54,8 @@ export const MAX_RANGES = 65536;
 export const MAX_INDEX_RANGES = 4_000_000;
 /** Reads that need "enough" bytes start with this window and grow 4x up to the section end. */
 const FIRST_WINDOW = 4096;
+/** An abbreviation table's first window: glibc's run to 5 KiB, C++ units' to 20 KiB; parsing stops at its end. */
+const ABBREV_WINDOW = 64 * 1024;
 
 interface IndexRange {
   lo: bigint;
@@ -118,7 +120,7 @@ export interface OpenOptions {
   supplementary?: ByteSource;
 }
 
-const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
+const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine]);
 const QUALIFIERS = new Set([DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
 const WANTED = new Set([
   DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges, DW_AT_abstract_origin, DW_AT_specification, DW_AT_call_file,
@@ -181,11 +183,11 @@ export class DwarfInfo {
     try {
       return this.framesAt(BigInt.asUintN(64, pc));
     } catch (err) {
-      if (err instanceof RangeError || err instanceof SyntaxError) {
-        this.warn(`Cannot read debug info for pc 0x${pc.toString(16)}: ${err.message}, ignoring`);
-        return [];
-      }
-      throw err;
+      // hostile data ends as RangeError/SyntaxError; anything else (an I/O error of the source, a bug) must not take
+      // the crash report down either: a warning, marked so the fuzz tests see it
+      const what = err instanceof RangeError || err instanceof SyntaxError ? err.message : `unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+      this.warn(`Cannot read debug info for pc 0x${pc.toString(16)}: ${what}, ignoring`);
+      return [];
     }
   }
 
@@ -341,7 +343,7 @@ export class DwarfInfo {
     }
     const sec = this.secs.abbrev;
     if (!sec) throw new SyntaxError("no .debug_abbrev section");
-    const table = windowed(sec, offset, (bytes) => parseAbbrevs(bytes));
+    const table = windowed(sec, offset, (bytes) => parseAbbrevs(bytes), Number.MAX_SAFE_INTEGER, ABBREV_WINDOW);
     if (this.abbrevs.size >= MAX_CACHED_ABBREVS) this.abbrevs.delete(this.abbrevs.keys().next().value as number);
     this.abbrevs.set(offset, table);
     return table;
@@ -364,13 +366,14 @@ export class DwarfInfo {
 
   private parseRoot(h: UnitHeader, abbrevs: AbbrevTable, bytes: Uint8Array): UnitRoot {
     const b = new Bytes(bytes);
-    const [code, p0] = b.uleb(h.dieOffset - h.offset);
-    const ab = abbrevs.get(Number(code & 0xffffffffn));
+    const forms = new FormReader(b, formCtx(h));
+    const [code, p0] = b.ulebNumber(h.dieOffset - h.offset);
+    const ab = abbrevs.get(code);
     if (!ab) throw new SyntaxError(`abbreviation ${code} is not in its table`);
     const vals = new Map<number, Value>();
     let p = p0;
     for (const a of ab.attrs) {
-      const [v, n] = readForm(b, p, a.form, formCtx(h), a.implicit, true);
+      const [v, n] = forms.read(p, a);
       p = n;
       if (!vals.has(a.name)) vals.set(a.name, v);
     }
@@ -539,14 +542,25 @@ export class DwarfInfo {
   private walk(root: UnitRoot): { scopes: Scope[]; recs: Map<number, DieRec> } {
     const h = root.header;
     if (h.end - h.offset > MAX_UNIT_BYTES) throw new SyntaxError(`unit length ${h.end - h.offset} is over ${MAX_UNIT_BYTES}`);
-    const bytes = this.info.read(h.offset, h.end - h.offset);
+    // nothing kept refers into these bytes (strings are decoded, values copied): the section's reused buffer will do
+    const bytes = this.info.scratch(h.offset, h.end - h.offset);
     if (bytes.length < h.end - h.offset) this.warn(`Cannot read the unit at offset ${h.offset} whole: truncated, ignoring its end`);
     const abbrevs = this.abbrevTable(h.abbrevOffset);
     const b = new Bytes(bytes);
     const ctx = formCtx(h);
+    const forms = new FormReader(b, ctx);
     const recs = new Map<number, DieRec>();
     const scopes: Scope[] = [];
-    const stack: Array<{ die: number; scope: number; depth: number }> = [];
+    // a namespace/class/struct/union on the stack becomes a DieRec only when a subprogram below needs it to be
+    // qualified: C's many struct types (and C++'s classes without member functions) cost no record
+    const stack: Array<{ die: number; scope: number; depth: number; qualifier: Value | null | undefined; tag: number }> = [];
+    const recordAncestors = (): void => {
+      for (let i = stack.length - 1; i >= 0; i--) {
+        const e = stack[i] as (typeof stack)[number];
+        if (e.qualifier === undefined || recs.has(e.die)) continue;
+        recs.set(e.die, { tag: e.tag, parent: stack[i - 1]?.die ?? -1, name: e.qualifier ?? undefined, linkage: undefined, origin: undefined, spec: undefined });
+      }
+    };
     const sizes = new Map<number, number>();
     let p = h.dieOffset - h.offset;
     try {
@@ -562,28 +576,47 @@ export class DwarfInfo {
         const ab = abbrevs.get(code);
         if (!ab) throw new SyntaxError(`abbreviation ${code} at offset ${die} is not in its table`);
         const keep = RECORDED.has(ab.tag);
+        const qualifier = QUALIFIERS.has(ab.tag);
         let size = sizes.get(code);
         if (size === undefined) sizes.set(code, (size = fixedSize(ab, ctx)));
-        if (!keep && size >= 0) {
+        if (!keep && (!qualifier || !ab.children) && size >= 0) {
           p += size;
           if (ab.children) {
             if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
             const top = stack[stack.length - 1];
-            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0 });
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0, qualifier: undefined, tag: ab.tag });
+          } else if (stack.length === 0) break;
+          continue;
+        }
+        if (!keep) {
+          // a qualifier with children (its DW_AT_name only), or a DIE of variable size: skipped attribute by attribute
+          let name: Value | null = null;
+          for (const a of ab.attrs) {
+            if (qualifier && a.name === DW_AT_name && name === null) [name, p] = forms.read(p, a);
+            else p = forms.skip(p, a);
+          }
+          if (ab.children) {
+            if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
+            const top = stack[stack.length - 1];
+            stack.push({ die, scope: top?.scope ?? -1, depth: top?.depth ?? 0, qualifier: qualifier ? name : undefined, tag: ab.tag });
           } else if (stack.length === 0) break;
           continue;
         }
         const vals = new Map<number, Value>();
         for (const a of ab.attrs) {
-          const want = keep && WANTED.has(a.name);
-          const [v, n] = readForm(b, p, a.form, ctx, a.implicit, want);
+          if (!WANTED.has(a.name)) {
+            p = forms.skip(p, a);
+            continue;
+          }
+          const [v, n] = forms.read(p, a);
           p = n;
-          if (want && !vals.has(a.name)) vals.set(a.name, v);
+          if (!vals.has(a.name)) vals.set(a.name, v);
         }
         const top = stack[stack.length - 1];
         let scopeIndex = top?.scope ?? -1;
         let depth = top?.depth ?? 0;
         if (keep) {
+          recordAncestors();
           recs.set(die, {
             tag: ab.tag,
             parent: top?.die ?? -1,
@@ -614,7 +647,7 @@ export class DwarfInfo {
         }
         if (ab.children) {
           if (stack.length >= MAX_DIE_DEPTH) throw new SyntaxError(`DIEs nest deeper than ${MAX_DIE_DEPTH}`);
-          stack.push({ die, scope: scopeIndex, depth });
+          stack.push({ die, scope: scopeIndex, depth, qualifier: undefined, tag: ab.tag });
         } else if (stack.length === 0) break; // a root without children
       }
     } catch (err) {
@@ -722,10 +755,10 @@ function findRange(r: IndexRange[], pc: bigint): number | undefined {
 }
 
 /** Run fn over a window of the section at offset; a RangeError before the section's end retries with a 4x window. */
-function windowed<T>(sec: Section, offset: number, fn: (bytes: Uint8Array) => T, limit = Number.MAX_SAFE_INTEGER): T {
+function windowed<T>(sec: Section, offset: number, fn: (bytes: Uint8Array) => T, limit = Number.MAX_SAFE_INTEGER, first = FIRST_WINDOW): T {
   const max = Math.min(limit, sec.size - offset, MAX_UNIT_BYTES);
   if (offset < 0 || offset >= sec.size) throw new RangeError(`offset ${offset} is past the end of ${sec.name} (${sec.size})`);
-  for (let w = FIRST_WINDOW; ; w *= 4) {
+  for (let w = first; ; w *= 4) {
     const n = Math.min(w, max);
     try {
       return fn(sec.read(offset, n));

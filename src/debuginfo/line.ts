@@ -2,7 +2,7 @@
 // DWARF 4 §6.2 for the version 2-4 header and file table), run into a table
 // of rows, then looked up by address.
 import { Bytes } from "../core/bytes.ts";
-import { FORM, initialLength, offsetAt, readForm, type Value } from "./unit.ts";
+import { FormReader, initialLength, offsetAt, type AttrSpec, type Value } from "./unit.ts";
 
 /** Rows at most per program: a 1 MiB program makes ~300k; more is hostile (each costs ~40 bytes). */
 export const MAX_LINE_ROWS = 4_000_000;
@@ -72,7 +72,7 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
   if (lineRange === 0) throw new SyntaxError(`Cannot read line program at offset ${at}: line_range 0`);
   const opLengths: number[] = [];
   for (let i = 1; i < opcodeBase; i++) opLengths.push(b.u8(p++, "standard_opcode_lengths"));
-  const form = { version: 5, offsetSize, addrSize, unitOffset: 0 };
+  const forms = new FormReader(b, { version: 5, offsetSize, addrSize, unitOffset: 0 });
   const str = (v: Value): string | null => {
     if (v.k === "str") return v.v;
     if (v.k === "strp" || v.k === "line_strp") return ctx.string(v.k, v.v);
@@ -89,11 +89,12 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
     const readTable = (what: string): Array<{ path: string | null; dir: number }> => {
       const nFormats = b.u8(p++, `${what} entry format count`);
       if (nFormats > MAX_ENTRY_FORMATS) throw new SyntaxError(`Cannot read ${what} table: ${nFormats} entry formats`);
-      const formats: Array<[number, number]> = [];
+      // an entry format is (content type, form): read like an abbreviation's (attribute, form)
+      const formats: AttrSpec[] = [];
       for (let i = 0; i < nFormats; i++) {
-        const [type, q1] = b.uleb(p);
-        const [f, q2] = b.uleb(q1);
-        formats.push([Number(type & 0xffffn), Number(f & 0xffffn)]);
+        const [type, q1] = b.ulebNumber(p);
+        const [f, q2] = b.ulebNumber(q1);
+        formats.push({ name: type, form: f, implicit: 0n });
         p = q2;
       }
       const [count, q] = b.uleb(p);
@@ -103,11 +104,15 @@ export function parseLineProgram(bytes: Uint8Array, at: number, ctx: LineContext
       for (let i = 0; i < Number(count); i++) {
         let path: string | null = null;
         let dir = 0;
-        for (const [type, f] of formats) {
-          const [v, n] = readForm(b, p, f, form, 0n, type === DW_LNCT_path || type === DW_LNCT_directory_index);
+        for (const f of formats) {
+          if (f.name !== DW_LNCT_path && f.name !== DW_LNCT_directory_index) {
+            p = forms.skip(p, f);
+            continue;
+          }
+          const [v, n] = forms.read(p, f);
           p = n;
-          if (type === DW_LNCT_path) path = str(v);
-          else if (type === DW_LNCT_directory_index && v.k === "const") dir = Number(v.v & 0xffffffffn);
+          if (f.name === DW_LNCT_path) path = str(v);
+          else if (v.k === "const") dir = Number(v.v & 0xffffffffn);
         }
         out.push({ path, dir });
       }

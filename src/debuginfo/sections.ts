@@ -23,6 +23,11 @@ export interface Section {
   readonly name: string;
   readonly size: number;
   read(offset: number, length: number): Uint8Array;
+  /**
+   * The same bytes, possibly in a buffer the section reuses: valid only until its next scratch read. For the one
+   * big transient read per unit (its DIEs), so walking many units leaves no garbage behind (flat peak memory).
+   */
+  scratch(offset: number, length: number): Uint8Array;
 }
 
 export type DebugSectionName =
@@ -92,12 +97,20 @@ function cstring(bytes: Uint8Array, at: number): string {
 }
 
 function plain(src: ByteSource, sh: SectionHeader, name: string): Section {
+  let buffer = new Uint8Array(0);
+  const read = (offset: number, length: number): Uint8Array => {
+    if (offset >= sh.size || length <= 0) return new Uint8Array();
+    return src.read(sh.offset + offset, Math.min(length, sh.size - offset));
+  };
   return {
     name,
     size: sh.size,
-    read(offset: number, length: number): Uint8Array {
-      if (offset >= sh.size || length <= 0) return new Uint8Array();
-      return src.read(sh.offset + offset, Math.min(length, sh.size - offset));
+    read,
+    scratch(offset: number, length: number): Uint8Array {
+      if (!src.readInto || offset >= sh.size || length <= 0) return read(offset, length);
+      const n = Math.min(length, sh.size - offset);
+      if (buffer.length < n) buffer = new Uint8Array(Math.max(n, buffer.length * 2));
+      return buffer.subarray(0, src.readInto(sh.offset + offset, buffer.subarray(0, n)));
     },
   };
 }
@@ -160,6 +173,9 @@ function compressed(src: ByteSource, sh: SectionHeader, name: string, zdebug: bo
       const d = load();
       if (offset >= d.length || length <= 0) return new Uint8Array();
       return d.subarray(offset, Math.min(d.length, offset + length));
+    },
+    scratch(offset: number, length: number): Uint8Array {
+      return this.read(offset, length);
     },
   };
 }

@@ -9,6 +9,8 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes [offset, offset + length) clipped to the end of the source (shorter, possibly empty, past it). */
   read(offset: number, length: number): Uint8Array;
+  /** Optional: bytes at offset into target (as many as fit and exist); their count. Lets a reader reuse one buffer. */
+  readInto?(offset: number, target: Uint8Array): number;
   close?(): void;
 }
 
@@ -32,20 +34,26 @@ export function fileSource(path: string): ByteSource {
     throw new Error(`cannot stat it (${(err as { code?: string }).code ?? String(err)})`);
   }
   let closed = false;
+  const readInto = (offset: number, target: Uint8Array): number => {
+    const [at, n] = clip(size, offset, target.length);
+    if (closed) throw new RangeError(`Cannot read "${path}": closed`);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(fd, target, got, n - got, at + got);
+      if (r <= 0) break;
+      got += r;
+    }
+    return got;
+  };
   return {
     size,
     read(offset: number, length: number): Uint8Array {
-      const [at, n] = clip(size, offset, length);
-      if (closed) throw new RangeError(`Cannot read "${path}": closed`);
+      const [, n] = clip(size, offset, length);
       const buf = new Uint8Array(n);
-      let got = 0;
-      while (got < n) {
-        const r = readSync(fd, buf, got, n - got, at + got);
-        if (r <= 0) break;
-        got += r;
-      }
+      const got = readInto(offset, buf);
       return got === n ? buf : buf.subarray(0, got);
     },
+    readInto,
     close(): void {
       if (!closed) closeSync(fd);
       closed = true;

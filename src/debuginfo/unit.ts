@@ -190,8 +190,21 @@ const DECODER = new TextDecoder("utf-8", { fatal: false });
 /** An inline string (DW_FORM_string) is at most this long: C++ names run to a few KiB. */
 export const MAX_INLINE_STRING = 65536;
 
+/** Attribute values of one unit (or line table header): its bytes and sizes, read or skipped by abbreviation entry. */
+export class FormReader {
+  constructor(private readonly b: Bytes, private readonly u: FormContext) {}
+  /** The value of attribute `a` at p; [value, next]. */
+  read(p: number, a: AttrSpec): [Value, number] {
+    return readForm(this.b, p, a.form, this.u, a.implicit, true);
+  }
+  /** The offset past attribute `a` at p (its value decoded no further than needed). */
+  skip(p: number, a: AttrSpec): number {
+    return readForm(this.b, p, a.form, this.u, a.implicit, false)[1];
+  }
+}
+
 /** Read one attribute value of `form` at p; [value, next]. With want=false the value is skipped (cheaper). */
-export function readForm(b: Bytes, p: number, form: number, u: FormContext, implicit: bigint, want: boolean): [Value, number] {
+function readForm(b: Bytes, p: number, form: number, u: FormContext, implicit: bigint, want: boolean): [Value, number] {
   switch (form) {
     case FORM.addr: return [want ? { k: "addr", v: addrAt(b, p, u.addrSize) } : NONE, check(b, p, u.addrSize)];
     case FORM.data1: case FORM.ref1: case FORM.flag: case FORM.strx1: case FORM.addrx1: {

@@ -67,6 +67,8 @@ describe("fuzz: mutated debug files", () => {
         for (const pc of pcs) if (d.frames(pc).length > 0) framed++;
         if (d.warnings.length > 0) warned++;
         expect(d.warnings.length).toBeLessThanOrEqual(MAX_WARNINGS);
+        const internal = d.warnings.find((w) => w.includes(": unexpected "));
+        if (internal) throw new Error(internal);
       } catch (err) {
         throw new Error(`case ${i} of ${seed} failed (save it to test/fixtures/regressions/): ${err instanceof Error ? err.stack : String(err)}`);
       }

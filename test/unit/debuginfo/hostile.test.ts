@@ -142,3 +142,23 @@ describe("hostile DWARF", () => {
     expect(DwarfInfo.open(bytesSource(whole.subarray(0, whole.length - 20)))).toBeUndefined();
   });
 });
+
+test("a source that fails to read after open (EIO, a file cut under us): frames() gives [] and a warning, no throw", () => {
+  const bytes = elfWith([
+    { name: ".debug_info", data: unit5([...ROOT, 2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20), 0]) },
+    { name: ".debug_abbrev", data: abbrevs(ABBREVS) },
+    { name: ".debug_line", data: line5(PROGRAM) },
+  ]);
+  let failing = false;
+  const inner = bytesSource(bytes);
+  const d = DwarfInfo.open({
+    size: inner.size,
+    read: (offset: number, length: number) => {
+      if (failing) throw new Error("EIO: i/o error, read");
+      return inner.read(offset, length);
+    },
+  });
+  failing = true;
+  expect(d?.frames(0x1004n)).toEqual([]);
+  expect(d?.warnings.join("\n")).toContain("unexpected Error: EIO");
+});
