@@ -3,7 +3,7 @@
 import { parseArgs, UsageError } from "./args.ts";
 import { DEBUG_OPTION_HELP, DEBUG_OPTION_SPEC, debugOptions } from "./debug-options.ts";
 import { formatText } from "../core/format.ts";
-import { readReportFile } from "../debuginfo/report-input.ts";
+import { MAX_REPORT_FILE_BYTES, parseReports, readReportFile } from "../debuginfo/report-input.ts";
 import { symbolizeReport } from "../debuginfo/symbolize.ts";
 
 export const help = `Usage: crashkeep symbolize REPORT [--sysroot DIR] [--debug-dir DIR]... [--debuginfod URL] [--json]
@@ -15,7 +15,7 @@ debuginfod; docs/DEBUGINFO.md). The device needs no debug info and the
 workstation no core. Frames whose module no debug source knows keep their
 addresses; the report's warnings say why.
 
-REPORT: a report JSON from the archive (report.json), the compact form the
+REPORT ("-": standard input): a report JSON from the archive (report.json), the compact form the
 journal keeps, \`crashkeep dump --json\` output (every crash record), or an
 archive entry (\`history show ID --json\`, entry.json, with its
 journal-*-crash-report.json files beside it).
@@ -32,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
   const options = debugOptions(a);
   let inputs;
   try {
-    inputs = readReportFile(file);
+    inputs = file === "-" ? parseReports(await readStdin(MAX_REPORT_FILE_BYTES)) : readReportFile(file);
   } catch (err) {
     throw new Error(`Cannot symbolize report "${file}": ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -43,4 +43,16 @@ export async function run(args: string[]): Promise<number> {
     : reports.map((r, i) => (inputs.length > 1 && inputs[i]?.origin ? `--- ${inputs[i]?.origin} ---\n` : "") + formatText(r)).join("\n");
   await Bun.write(Bun.stdout, text);
   return 0;
+}
+
+/** Standard input as text, refused past limit bytes (`ssh device crashkeep dump --json | crashkeep symbolize -`). */
+async function readStdin(limit: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of Bun.stdin.stream()) {
+    total += chunk.length;
+    if (total > limit) throw new Error(`larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }

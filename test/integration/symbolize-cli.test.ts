@@ -60,6 +60,14 @@ describe("symbolize", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/#00 pc 0+11e0 {2}\S+\/records \(check_invariant\) \(\S*records\.c:17\)/);
   });
+  test("REPORT - reads standard input (ssh device crashkeep dump --json | crashkeep symbolize -)", () => {
+    const r = Bun.spawnSync([BIN, "symbolize", "-", "--sysroot", fx.sysroot, ...debug, "--json"], { stdin: new TextEncoder().encode(compact), env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp } });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout.toString()).threads[0].frames[0]).toMatchObject({ function: "check_invariant", line: 17, inlined: true });
+    const bad = Bun.spawnSync([BIN, "symbolize", "-"], { stdin: new TextEncoder().encode("nope"), env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp } });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr.toString().trim()).toBe('Cannot symbolize report "-": not JSON');
+  });
   test("dump --json with two crash records: a JSON array of two reports", () => {
     const dump = { retained: true, control: null, corruptRecords: 0, logs: [], records: [1, 2].map((seq) => ({ seq, kind: "crash-report", payload: { encoding: "utf-8", data: compact } })) };
     const file = join(tmp, "dump.json");
