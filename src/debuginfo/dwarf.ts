@@ -808,7 +808,10 @@ function readRnglist(bytes: Uint8Array, addrSize: number, base: bigint, addrx: (
   throw new SyntaxError(`range list over ${MAX_RANGES} entries`);
 }
 
-/** gcc's spellings of builtin types in template arguments (DW_AT_name), as the demangler, addr2line and gdb spell them. */
+/**
+ * gcc's and clang's spellings of types in template arguments (DW_AT_name), as the demangler, addr2line and gdb
+ * (from the linkage name) spell them: "long unsigned int" → "unsigned long"; clang's "T *const *" → "T* const*".
+ */
 const TYPE_SPELLINGS: ReadonlyArray<[RegExp, string]> = [
   [/\blong long unsigned int\b/g, "unsigned long long"],
   [/\blong long int\b/g, "long long"],
@@ -816,6 +819,8 @@ const TYPE_SPELLINGS: ReadonlyArray<[RegExp, string]> = [
   [/\bshort unsigned int\b/g, "unsigned short"],
   [/\blong int\b/g, "long"],
   [/\bshort int\b/g, "short"],
+  [/ ([*&]+)/g, "$1"],
+  [/([*&])const\b/g, "$1 const"],
 ];
 
 function demangledSpelling(name: string): string {

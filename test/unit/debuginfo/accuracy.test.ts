@@ -31,6 +31,8 @@ const CASES: Case[] = [
   { name: "clang4", file: "clang4.elf", ref: "llvm-symbolizer", columns: "llvm-symbolizer", inlinedPcs: 30 },
   { name: "libshape", file: "libshape.so", ref: "addr2line", columns: "eu-addr2line", inlinedPcs: 5 },
   { name: "cxx", file: "cxx.elf", ref: "addr2line", columns: "eu-addr2line", inlinedPcs: 100 },
+  { name: "cxx-clang", file: "cxx-clang.elf", ref: "llvm-symbolizer", columns: "llvm-symbolizer", inlinedPcs: 100 },
+  { name: "aarch64", file: "aarch64.elf", ref: "addr2line", columns: "eu-addr2line", inlinedPcs: 30 },
 ];
 
 /** Share of pcs where addr2line names a function from the symbol table (padding after a function) and DWARF has none. */
