@@ -53,7 +53,7 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
   const out: Located = { debug: undefined, module: undefined, problems: [], looked: [] };
   const sysroot = options.sysroot ?? "";
   const modulePath = mod.path.startsWith("/") ? join(sysroot, mod.path) : undefined;
-  const roots = [...(options.debugDirs ?? []), join(sysroot || "/", "usr/lib/debug")];
+  const roots = debugRoots(options);
 
   if (modulePath) {
     out.looked.push(modulePath);
@@ -66,15 +66,11 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
       }
     }
   }
-  if (mod.buildId && /^[0-9a-f]{4,128}$/.test(mod.buildId)) {
-    for (const root of roots) {
-      const p = join(root, ".build-id", mod.buildId.slice(0, 2), `${mod.buildId.slice(2)}.debug`);
-      out.looked.push(p);
-      const elf = openChecked(p, mod.buildId, out.problems);
-      if (elf) {
-        out.debug = { path: p, elf, source: "build-id" };
-        return out;
-      }
+  if (mod.buildId) {
+    const found = findByBuildId(mod.buildId, options, out);
+    if (found) {
+      out.debug = { ...found, source: "build-id" };
+      return out;
     }
   }
   if (mod.path.startsWith("/")) {
@@ -116,6 +112,22 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
     }
   }
   return out;
+}
+
+function debugRoots(options: LocateOptions): string[] {
+  return [...(options.debugDirs ?? []), join(options.sysroot || "/", "usr/lib/debug")];
+}
+
+/** `.build-id/xx/rest.debug` under each debug dir, then <sysroot>/usr/lib/debug; the first with that build-id. */
+export function findByBuildId(buildId: string, options: LocateOptions, log: { problems: string[]; looked: string[] }): OpenedElf | undefined {
+  if (!/^[0-9a-f]{4,128}$/.test(buildId)) return undefined;
+  for (const root of debugRoots(options)) {
+    const p = join(root, ".build-id", buildId.slice(0, 2), `${buildId.slice(2)}.debug`);
+    log.looked.push(p);
+    const elf = openChecked(p, buildId, log.problems);
+    if (elf) return { path: p, elf };
+  }
+  return undefined;
 }
 
 /** Close every file a Located holds open. */
