@@ -14,7 +14,7 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
-APT_PACKAGES += debuginfod libc6-dbg zstd strace g++ dwz
+APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
 APT_PACKAGES += mosquitto mosquitto-clients openssl
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
