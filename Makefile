@@ -103,6 +103,7 @@ bench: deps build
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
+	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
 
