@@ -1,7 +1,6 @@
 // Test helper: reads what addr2line, eu-addr2line and llvm-symbolizer said
 // about each pc of a fixture (test/fixtures/debuginfo/make.sh, `-a -f -i`:
 // the address, then a function line and a location line per frame, innermost first).
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DwarfInfo, SourceFrame } from "../../../src/debuginfo/dwarf.ts";
 
@@ -11,7 +10,7 @@ export type Tool = "addr2line" | "eu-addr2line" | "llvm-symbolizer";
 
 /** gdb's `info line *PC` for each pc: the line and file (as the line table names it), or null ("No line number information"). */
 export function readGdbLines(name: string, pcs: readonly bigint[]): Map<bigint, { line: number; file: string } | null> {
-  return parseGdbLines(readFileSync(join(FIXTURES, `${name}.gdb`), "utf8"), pcs);
+  return parseGdbLines(fixtureText(`${name}.gdb`), pcs);
 }
 
 /** gdb -batch output of one `info line *PC` per pc, in order (one output line each). */
@@ -35,7 +34,21 @@ export interface RefFrame {
 
 /** pc → frames, innermost first; a pc the tool knows nothing of has one frame of nulls ("??", "??:0"). */
 export function readReference(name: string, tool: Tool): Map<bigint, RefFrame[]> {
-  return parseReference(readFileSync(join(FIXTURES, `${name}.${tool}`), "utf8"));
+  return parseReference(fixtureText(`${name}.${tool}`));
+}
+
+const texts = new Map<string, string>();
+
+/** A reference file, stored xz-compressed (make.sh), decompressed once per test process. */
+function fixtureText(file: string): string {
+  let text = texts.get(file);
+  if (text === undefined) {
+    const r = Bun.spawnSync(["xz", "-dc", join(FIXTURES, `${file}.xz`)]);
+    if (r.exitCode !== 0) throw new Error(`Cannot decompress fixture "${file}.xz": xz failed`);
+    text = r.stdout.toString();
+    texts.set(file, text);
+  }
+  return text;
 }
 
 export function parseReference(text: string): Map<bigint, RefFrame[]> {
