@@ -120,8 +120,11 @@ export interface OpenOptions {
   supplementary?: ByteSource;
 }
 
+/** DIEs read attribute by attribute and kept: the ones with code (scopes) or names scopes come through. */
 const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine]);
+/** Parents that qualify a C++ name (gdb: ns::Class::method). */
 const QUALIFIERS = new Set([DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
+/** The attributes of a recorded DIE that are decoded; the rest are skipped by form. */
 const WANTED = new Set([
   DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges, DW_AT_abstract_origin, DW_AT_specification, DW_AT_call_file,
   DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name, DW_AT_MIPS_linkage_name,
