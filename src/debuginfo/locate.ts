@@ -104,7 +104,7 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
         out.problems.push(`Cannot use debug file "${p}": its CRC-32 is ${hex32(crc)}, the module's .gnu_debuglink says ${hex32(link.crc)}`);
         continue;
       }
-      const elf = openChecked(p, mod.buildId, out.problems);
+      const elf = openChecked(p, mod.buildId, out.problems, { noBuildIdOk: true });
       if (elf) {
         out.debug = { path: p, elf, source: "debuglink" };
         return out;
@@ -143,9 +143,10 @@ export function closeLocated(l: Located): void {
 
 /**
  * Open an ELF file and check its build-id against the module's: undefined when
- * missing; a problem is recorded when it exists but is refused.
+ * missing; a problem is recorded when it exists but is refused. With noBuildIdOk,
+ * a file without any build-id passes (its CRC was checked instead).
  */
-export function openChecked(path: string, buildId: string | null, problems: string[]): DebugElf | undefined {
+export function openChecked(path: string, buildId: string | null, problems: string[], options: { noBuildIdOk?: boolean } = {}): DebugElf | undefined {
   let src: ByteSource;
   try {
     if (!statSync(path).isFile()) return undefined;
@@ -155,7 +156,8 @@ export function openChecked(path: string, buildId: string | null, problems: stri
   }
   try {
     const elf = new DebugElf(src);
-    if (buildId && elf.buildId !== buildId) {
+    // a debuglink file whose CRC matched may have no build-id at all (older toolchains); gdb takes it
+    if (buildId && elf.buildId !== buildId && !(options.noBuildIdOk && elf.buildId === undefined)) {
       problems.push(`Cannot use debug file "${path}": it has build-id ${elf.buildId ?? "(none)"}, the module has ${buildId}`);
       src.close?.();
       return undefined;
