@@ -112,31 +112,39 @@ export async function connect(broker: string, options_: { config: Config; paths:
   const mqtt = await import("mqtt");
   const client: MqttClient = mqtt.connect(opts);
   const timeoutMs = config.upload.connectTimeoutSeconds * 1000;
+  // Only our own listeners are ever removed: MQTT.js clears its timers in listeners of its own.
+  const quiet = () => {};
+  client.on("error", quiet); // an error after we gave up on the client must not be unhandled
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error(`no CONNACK within ${config.upload.connectTimeoutSeconds} s`)), timeoutMs);
-    const fail = (err: unknown) => {
+    const onError = (err: unknown) => fail(err);
+    const onClose = () => fail(new Error("connection closed before CONNACK"));
+    const off = () => {
       clearTimeout(timer);
-      client.removeAllListeners();
-      client.on("error", () => {}); // late errors of an abandoned client
+      client.off("error", onError);
+      client.off("close", onClose);
+    };
+    const fail = (err: unknown) => {
+      off();
       client.end(true);
       reject(new BrokerError(`Cannot connect to "${broker}": ${describe(err)}`, isRefusal(err)));
     };
+    const timer = setTimeout(() => fail(new Error(`no CONNACK within ${config.upload.connectTimeoutSeconds} s`)), timeoutMs);
     client.once("connect", () => {
-      clearTimeout(timer);
-      client.removeAllListeners("error");
-      client.removeAllListeners("close");
+      off();
       resolve();
     });
-    client.once("error", fail);
-    client.once("close", () => fail(new Error("connection closed before CONNACK")));
+    client.on("error", onError);
+    client.on("close", onClose);
   });
   let dropped: (err: Error) => void = () => {};
   const closed = new Promise<never>((_, reject) => {
     dropped = reject;
   });
   closed.catch(() => {}); // observed by whoever races it
-  client.on("error", (err) => dropped(new BrokerError(`Lost "${broker}": ${describe(err)}`, isRefusal(err))));
-  client.on("close", () => dropped(new BrokerError(`Lost "${broker}": connection closed`, false)));
+  const onLostError = (err: Error) => dropped(new BrokerError(`Lost "${broker}": ${describe(err)}`, isRefusal(err)));
+  const onLostClose = () => dropped(new BrokerError(`Lost "${broker}": connection closed`, false));
+  client.on("error", onLostError);
+  client.on("close", onLostClose);
   const ackMs = config.upload.ackTimeoutSeconds * 1000;
   return {
     broker,
@@ -153,8 +161,8 @@ export async function connect(broker: string, options_: { config: Config; paths:
     },
     end() {
       return new Promise<void>((resolve) => {
-        client.removeAllListeners();
-        client.on("error", () => {});
+        client.off("error", onLostError);
+        client.off("close", onLostClose);
         client.end(true, {}, () => resolve());
       });
     },
