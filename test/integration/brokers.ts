@@ -72,6 +72,8 @@ export async function mosquitto(options: { extra?: string; persistence?: boolean
   const conf = join(dir, "mosquitto.conf");
   const logFile = join(dir, "mosquitto.log");
   writeFileSync(conf, [
+    // Started as root, mosquitto drops to user "mosquitto", which cannot read the test's private temp dirs.
+    ...(process.getuid?.() === 0 ? ["user root"] : []),
     `listener ${port} 127.0.0.1`,
     options.extra ?? "allow_anonymous true",
     `persistence ${options.persistence ? "true" : "false"}`,
@@ -94,8 +96,12 @@ export async function mosquitto(options: { extra?: string; persistence?: boolean
       }
     },
     async start() {
-      proc = spawn(["mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
-      await waitFor(`mosquitto to accept on port ${port}`, () => portAccepts(port), EVENT_TIMEOUT_MS, () => m.log().split("\n").slice(-3).join(" | "));
+      const p = spawn(["mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
+      proc = p;
+      await waitFor(`mosquitto to accept on port ${port}`, async () => {
+        if (p.exitCode !== null) throw new Error(`mosquitto exited with ${p.exitCode}: ${await new Response(p.stderr).text()}${m.log()}`);
+        return await portAccepts(port);
+      }, EVENT_TIMEOUT_MS, () => m.log().split("\n").slice(-3).join(" | "));
     },
     async stop() {
       if (!proc) return;
