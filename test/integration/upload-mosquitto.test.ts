@@ -171,3 +171,35 @@ describe("mosquitto", () => {
     expect(sub.invalid).toEqual([]);
   }, 120_000);
 });
+
+describe("the daemon (crashkeep watch)", () => {
+  test("retries with backoff while the broker is down, sends once it is up, sends new entries after delaySeconds, exits 0 on SIGTERM", async () => {
+    const m = await broker();
+    const d = device({ broker: `mqtt://127.0.0.1:${m.port}`, delaySeconds: 1, minBackoffSeconds: 1, maxBackoffSeconds: 2 }, { logs: { files: [], intervalSeconds: 1 } });
+    const daemon = d.spawn(["watch"]);
+    cleanups.push(() => daemon.kill("SIGKILL"));
+    let log = "";
+    void (async () => {
+      for await (const chunk of daemon.stderr) log += new TextDecoder().decode(chunk);
+    })();
+    expect(d.run(["note", "while the broker is down"]).code).toBe(0);
+    await waitFor("the daemon to fail and back off", () => /upload: 1 message\(s\) left \(Cannot connect .*ECONNREFUSED.*\); next try in \d+ s/.test(log), 30_000, () => log);
+    await m.start();
+    const sub = await subscriber(m.port);
+    await sub.waitForIds(1);
+    await waitFor("the daemon's success line", () => /upload: sent 1 message\(s\) to mqtt:\/\/127\.0\.0\.1:\d+, 0 left/.test(log), 30_000, () => log);
+    expect(listOutbox(d.outbox)).toEqual([]);
+
+    const queuedAt = Date.now();
+    expect(d.run(["note", "with the broker up"]).code).toBe(0);
+    await sub.waitForIds(2);
+    const took = Date.now() - queuedAt;
+    // delaySeconds (1 s) plus at most 50 % jitter, after the next daemon pass (logs.intervalSeconds = 1 s) noticed it.
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(1000 * (1.5 + 1) + 2000);
+    expect([...sub.byId.values()].map((r) => (r.payload as unknown as { note: { text: string } }).note.text).sort()).toEqual(["while the broker is down", "with the broker up"]);
+
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
+  }, 120_000);
+});
