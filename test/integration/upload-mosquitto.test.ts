@@ -78,7 +78,7 @@ describe("mosquitto", () => {
     await m.start();
     const sub = await subscriber(m.port);
     const up = await d.runAsync(["upload", "--once", "--json"]);
-    expect(JSON.parse(up.out)).toEqual({ sent: 7, remaining: 0, error: null });
+    expect(JSON.parse(up.out)).toEqual({ sent: 7, remaining: 0, error: null, refused: false, broker: `mqtt://127.0.0.1:${m.port}` });
     expect(up.code).toBe(0);
     await sub.waitForIds(7);
     expect(sub.invalid).toEqual([]);
