@@ -2,8 +2,8 @@
 //   1. throughput: a backlog of ENTRIES crash messages (a real report from the
 //      nested.core fixture, through the pipe handler) flushed by
 //      `crashkeep upload --once` to a local mosquitto: entries/s, CPU time;
-//   2. binary growth from MQTT.js: `bun build --compile` of src/main.ts with
-//      and without `--external mqtt` (the rest of the upload code is ours);
+//   2. binary growth from MQTT.js: build/compile.ts's `bun build --compile`
+//      with and without `--external mqtt` (the rest of the upload code is ours);
 //   3. the daemon's anonymous RSS (RssAnon) after it settles: upload off,
 //      upload on with nothing to send, and upload on after one flush (which
 //      ran in a child `crashkeep upload --once`: MQTT.js never enters the daemon).
@@ -16,6 +16,7 @@ import { crashPayload, type DeviceInfo } from "../../src/upload/payload.ts";
 import { compactReport } from "../../src/core/format.ts";
 import type { Report } from "../../src/core/report.ts";
 import { mosquitto, Subscriber } from "../../test/integration/brokers.ts";
+import { compileArgs } from "../../build/compile.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = process.env.CRASHKEEP_BIN ?? join(ROOT, "out/crashkeep");
@@ -99,7 +100,8 @@ try {
   if (!SKIP.has("size")) {
     const dir = mkdtempSync(join(tmpdir(), "crashkeep-bench-size-"));
     const build = (extra: string[], name: string) => {
-      const r = Bun.spawnSync([BUN, "build", "--compile", "--minify", "--bytecode", ...extra, join(ROOT, "src/main.ts"), "--outfile", join(dir, name)], { cwd: ROOT });
+      // The project's own compile line (build/compile.ts), plus `extra`.
+      const r = Bun.spawnSync([BUN, ...compileArgs(join(dir, name)), ...extra], { cwd: ROOT });
       if (r.exitCode !== 0) throw new Error(`bun build failed: ${r.stderr.toString()}`);
       return statSync(join(dir, name)).size;
     };

@@ -1,0 +1,109 @@
+// symbolizeReport's promises beyond gdb equality: a report whose build-ids no
+// debug source knows keeps its addresses and says why; a version-1 report
+// comes back as version 2; nothing is printed (the library API the fleet
+// collector uses).
+import { describe, expect, spyOn, test } from "bun:test";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { readCoreFile } from "../../../src/core/source.ts";
+import { buildReport } from "../../../src/core/report.ts";
+import { compactReport } from "../../../src/core/format.ts";
+import { parseReports } from "../../../src/debuginfo/report-input.ts";
+import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
+import { debugFixtures } from "./symbolize-fixtures.ts";
+
+const fx = debugFixtures();
+const core = fx.cores.find((c) => c.name === "records")!;
+const device = buildReport(readCoreFile(core.core), { sysroot: fx.sysroot });
+const empty = mkdtempSync(join(tmpdir(), "crashkeep-empty-sysroot-"));
+
+describe("no debug source knows the build-id", () => {
+  test("the frames keep their addresses and names; a warning per module says where it looked", async () => {
+    const input = parseReports(compactReport(device))[0]!.report;
+    const r = await symbolizeReport(input, { sysroot: empty, debugDirs: [join(empty, "nothing")] });
+    expect(r.threads[0]!.frames.map((f) => [f.pc, f.moduleOffset, f.symbol, f.file, f.inlined])).toEqual(
+      input.threads[0]!.frames.map((f) => [f.pc, f.moduleOffset, f.symbol, null, false]),
+    );
+    const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
+    const w = r.warnings.find((x) => x.startsWith(`Cannot find debug info for module "/opt/crashkeep-fixtures/symbolize/records" (build-id ${id}): not in `));
+    expect(w).toBeDefined();
+    expect(w).toContain(join(empty, "nothing", ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`));
+    expect(w).toEndWith(", ignoring");
+    expect(r.modules.find((m) => m.path.endsWith("/records"))).toMatchObject({ debugFile: null, debugSource: null });
+  });
+});
+
+describe("library API", () => {
+  test("a version-1 report comes back as version 2, nothing printed", async () => {
+    const log = spyOn(console, "log");
+    const err = spyOn(console, "error");
+    const v1 = JSON.parse(JSON.stringify({ ...device, version: 1 }));
+    const r = await symbolizeReport(parseReports(JSON.stringify(v1))[0]!.report, { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
+    expect(r.version).toBe(2);
+    expect(r.threads[0]!.frames[0]).toMatchObject({ function: "check_invariant", inlined: true, line: 17 });
+    expect(log).not.toHaveBeenCalled();
+    expect(err).not.toHaveBeenCalled();
+    log.mockRestore();
+    err.mockRestore();
+  });
+  test("the input report is not modified", async () => {
+    const before = JSON.stringify(device);
+    await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
+    expect(JSON.stringify(device)).toBe(before);
+  });
+});
+
+describe("names from DWARF when the symbol table has none", () => {
+  test("a debug file without .symtab: the concrete frames are named by their DWARF subprogram", async () => {
+    const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
+    const tree = mkdtempSync(join(tmpdir(), "crashkeep-nosymtab-"));
+    const dest = join(tree, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+    mkdirSync(dirname(dest), { recursive: true });
+    const src = join(fx.debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+    const r0 = Bun.spawnSync(["objcopy", "--strip-all", "--keep-section=.debug_*", src, dest]);
+    expect(r0.exitCode).toBe(0);
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    const runBatch = r.threads[0]!.frames.find((f) => !f.inlined && f.line === 26);
+    expect(runBatch).toMatchObject({ symbol: "run_batch", symbolOffset: null, function: "run_batch" });
+    rmSync(tree, { recursive: true, force: true });
+  });
+});
+
+describe("dwz: a debug file whose shared DIEs and strings are in a supplementary file", () => {
+  // dwz -m (as Debian's -dbgsym packages are built) at test time on records' debug file
+  const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
+  const work = mkdtempSync(join(tmpdir(), "crashkeep-dwz-"));
+  const tree = join(work, "tree");
+  const dest = join(tree, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+  mkdirSync(dirname(dest), { recursive: true });
+  // two copies: dwz moves what they share into the common file
+  copyFileSync(join(fx.debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), dest);
+  copyFileSync(dest, join(work, "twin.debug"));
+  const dwz = Bun.spawnSync(["dwz", "-m", join(work, "common.debug"), "-M", "/usr/lib/debug/.dwz/crashkeep-common.debug", dest, join(work, "twin.debug")]);
+  const common = Bun.spawnSync(["eu-readelf", "-n", join(work, "common.debug")]);
+  const commonId = /Build ID: ([0-9a-f]+)/.exec(common.stdout.toString())?.[1] ?? "";
+
+  test("dwz made a supplementary file and linked the debug file to it", () => {
+    expect(dwz.exitCode).toBe(0);
+    expect(commonId).toMatch(/^[0-9a-f]{40}$/);
+  });
+  test("without the supplementary file: lines, but a warning naming it", async () => {
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    expect(r.threads[0]!.frames[0]).toMatchObject({ line: 17, inlined: true });
+    // the inlined function's name lives in the supplementary file
+    expect(r.threads[0]!.frames[0]!.function).toBeNull();
+    expect(r.warnings.join("\n")).toContain(`build-id ${commonId}`);
+  });
+  test("with it in the build-id tree: the same frames as the plain debug file", async () => {
+    const sup = join(tree, ".build-id", commonId.slice(0, 2), `${commonId.slice(2)}.debug`);
+    mkdirSync(dirname(sup), { recursive: true });
+    copyFileSync(join(work, "common.debug"), sup);
+    const view = (rep: Awaited<ReturnType<typeof symbolizeReport>>) => rep.threads[0]!.frames.map((f) => [f.function, f.file, f.line, f.inlined]);
+    const plain = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    expect(view(r)).toEqual(view(plain));
+    expect(r.warnings.join("\n")).not.toContain("supplementary");
+    rmSync(work, { recursive: true, force: true });
+  });
+});
