@@ -312,3 +312,20 @@ export async function health(store: Store): Promise<Health> {
     rejects: rejects.map((r) => ({ receivedAt: r.received_at, topic: r.topic, reason: r.reason, sizeBytes: Number(r.size_bytes) })),
   };
 }
+
+/** Devices listed by /api/devices and the devices page. */
+export const MAX_DEVICES_LISTED = 2000;
+
+export async function listDevices(store: Store): Promise<Array<{ id: string; firmware: string; lastSeen: string; boots: number; crashes: number }>> {
+  const sql = store.sql;
+  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, d.last_seen,
+      CAST((SELECT COUNT(*) FROM boots b WHERE b.device_id = d.id) AS INTEGER) AS boots,
+      CAST((SELECT COUNT(*) FROM crashes c WHERE c.device_id = d.id) AS INTEGER) AS crashes
+    FROM devices d ORDER BY d.last_seen DESC, d.id LIMIT ${MAX_DEVICES_LISTED}`;
+  return rows.map((r) => ({ id: r.id, firmware: r.firmware, lastSeen: r.last_seen, boots: Number(r.boots), crashes: Number(r.crashes) }));
+}
+
+/** The day labels (YYYY-MM-DD, UTC) of the HISTORY_DAYS series. */
+export function historyDays(now = new Date()): string[] {
+  return days(now);
+}

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../../src/collect/ingest.ts";
+import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
+import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
+import { signatureOf } from "../../../src/collect/signature.ts";
+import { reportFromCompact } from "../../../src/collect/crash.ts";
+import { compactReport } from "../../../src/core/format.ts";
+import { bootMessage, crashMessage, daysAgo, fixtureReport, noteMessage, type Message } from "./fleet.ts";
+
+const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
+let dir: string;
+let store: Store;
+
+const send = (m: Message) => ingest(store, m.topic, m.bytes, options);
+const raw = (topic: string, text: string | Uint8Array) => ingest(store, topic, typeof text === "string" ? new TextEncoder().encode(text) : text, options);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "ck-collect-"));
+  store = await openStore(`sqlite://${dir}/collect.db`);
+});
+afterAll(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("signature", () => {
+  test("skips libc frames and keeps function names without offsets", () => {
+    const sig = signatureOf(fixtureReport("abort"));
+    expect(sig.frames[0]).toBe("check");
+    expect(sig.text).toStartWith("abort: check < process < main");
+    expect(sig.frames.length).toBeLessThanOrEqual(5);
+  });
+  test("module + offset when a binary has no symbols", () => {
+    const sig = signatureOf(fixtureReport("stripped"));
+    for (const f of sig.frames) expect(f).toMatch(/^stripped\+0x[0-9a-f]+$/);
+  });
+  test("the compact form gives the same signature as the full report", () => {
+    for (const name of ["nested", "threads", "abort", "fpe"]) {
+      const r = fixtureReport(name);
+      expect(signatureOf(reportFromCompact(compactReport(r))).text).toBe(signatureOf(r).text);
+    }
+  });
+});
+
+describe("ingest", () => {
+  test("migrations are applied once, also on a second open", async () => {
+    const again = await openStore(`sqlite://${dir}/collect.db`);
+    expect(await schemaVersions(again)).toEqual([1]);
+    await again.close();
+  });
+
+  test("boots, crashes and notes are stored; the same id twice is stored once", async () => {
+    const a = { id: "dev-a", firmware: "1.0.0" };
+    const b = { id: "dev-b", firmware: "1.1.0" };
+    const boot = bootMessage(a, { reason: "kernel-panic", bootId: "boot-a1", time: daysAgo(2), panicMessage: "Kernel panic - not syncing: sysrq triggered crash" });
+    expect(await send(boot)).toMatchObject({ status: "stored", kind: "boot" });
+    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id as string });
+    expect(await send(bootMessage(a, { reason: "clean", bootId: "boot-a2", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
+    expect(await send(bootMessage(b, { reason: "firmware-update", bootId: "boot-b1", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
+    expect(await send(bootMessage(b, { reason: "unexpected-reset", bootId: "boot-b2", time: daysAgo(0, 30) }))).toMatchObject({ status: "stored" });
+    const c1 = await send(crashMessage(a, fixtureReport("nested"), { bootId: "boot-a1", time: daysAgo(2, 10), logTail: ["app: starting", "app: level3"] }));
+    const c2 = await send(crashMessage(b, fixtureReport("nested"), { bootId: "boot-b2", time: daysAgo(0, 40), compact: true }));
+    const c3 = await send(crashMessage(b, fixtureReport("fpe"), { bootId: "boot-b2", time: daysAgo(0, 35) }));
+    expect(c1.status).toBe("stored");
+    expect(c1.status === "stored" && c2.status === "stored" && c1.group === c2.group).toBe(true);
+    expect(c3.status === "stored" && c1.status === "stored" && c3.group !== c1.group).toBe(true);
+    expect(await send(noteMessage(a, { text: "operator reboot", time: daysAgo(1), reason: "maintenance" }))).toMatchObject({ status: "stored", kind: "note" });
+
+    const groups = await listGroups(store);
+    expect(groups.map((g) => [g.exe, g.count, g.devices])).toEqual([
+      ["fpe", 1, 1],
+      ["nested", 2, 2],
+    ]);
+    const nested = groups.find((g) => g.exe === "nested");
+    expect(nested?.firmware).toEqual(["1.0.0", "1.1.0"]);
+    expect(nested?.daily.reduce((x, y) => x + y, 0)).toBe(2);
+
+    const versions = await listVersions(store);
+    expect(versions.map((v) => [v.firmware, v.boots, v.reasons, v.crashFreeBootsPercent, v.devicesAffected])).toEqual([
+      ["1.1.0", 2, { "firmware-update": 1, "unexpected-reset": 1 }, 50, 1],
+      ["1.0.0", 2, { "kernel-panic": 1, clean: 1 }, 50, 1],
+    ]);
+
+    const dev = await deviceDetail(store, "dev-b");
+    expect(dev?.boots.map((x) => [x.reason, x.crashes.length])).toEqual([
+      ["unexpected-reset", 2],
+      ["firmware-update", 0],
+    ]);
+    const detail = await groupDetail(store, nested?.id ?? "");
+    expect(detail?.reports.map((r) => r.deviceId)).toEqual(["dev-b", "dev-a"]);
+    expect(detail?.reports[1]?.logTail).toEqual(["app: starting", "app: level3"]);
+  });
+
+  test.each([
+    ["not JSON", "crashkeep/v1/x/boot", "{nope", /not JSON/],
+    ["not an object", "crashkeep/v1/x/boot", "[1,2]", /not a JSON object/],
+    ["unknown schema", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/9", id: "a" }), /unknown schema "crashkeep.upload\/9"/],
+    ["missing fields", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/1", id: "a", kind: "boot" }), /not a valid upload/],
+    ["bad device id", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/1", id: "a", kind: "boot", time: new Date().toISOString(), device: { id: "../../etc", firmware: "1" }, boot: { reason: "clean" } }), /device\.id/],
+  ])("rejects %s", async (_name, topic, text, reason) => {
+    const before = (await health(store)).rejected;
+    const out = await raw(topic, text);
+    expect(out.status).toBe("rejected");
+    expect(out.status === "rejected" && out.reason).toMatch(reason);
+    const h = await health(store);
+    expect(h.rejected).toBe(before + 1);
+    expect(h.rejects[0]?.reason).toMatch(reason);
+  });
+
+  test("rejects a message whose topic names another device", async () => {
+    const m = bootMessage({ id: "dev-c", firmware: "1" }, { reason: "clean", bootId: "x", time: daysAgo(0) });
+    const out = await raw("crashkeep/v1/dev-d/boot", m.bytes);
+    expect(out.status === "rejected" && out.reason).toMatch(/topic does not match/);
+  });
+
+  test("rejects oversized messages before parsing them", async () => {
+    const out = await raw("crashkeep/v1/x/crash", new Uint8Array(MAX_MESSAGE_BYTES + 1).fill(0x20));
+    expect(out.status === "rejected" && out.reason).toMatch(/more than/);
+  });
+
+  test("rejects a crash whose report is malformed", async () => {
+    const m = crashMessage({ id: "dev-e", firmware: "1" }, fixtureReport("nested"), { bootId: "x", time: daysAgo(0) });
+    ((m.payload.crash as { report: { threads: unknown } }).report).threads = [{ frames: [{ module: 42 }] }];
+    const out = await raw(m.topic, JSON.stringify(m.payload));
+    expect(out.status === "rejected" && out.reason).toMatch(/crash report unreadable/);
+  });
+
+  test("the rejects table is bounded", async () => {
+    const before = (await health(store)).rejected;
+    for (let i = 0; i < MAX_REJECTS_KEPT + 5; i++) await raw("crashkeep/v1/x/boot", `junk ${i}`);
+    const [n] = await store.sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM rejects`;
+    expect(n.n).toBe(MAX_REJECTS_KEPT);
+    expect((await health(store)).rejected).toBe(before + MAX_REJECTS_KEPT + 5);
+  });
+
+  test("resymbolize keeps every crash in a group and drops none", async () => {
+    const before = await listGroups(store);
+    const out = await resymbolize(store, options.symbolize);
+    expect(out.crashes).toBe(before.reduce((a, g) => a + g.count, 0));
+    expect((await listGroups(store)).map((g) => [g.id, g.count])).toEqual(before.map((g) => [g.id, g.count]));
+  });
+});
