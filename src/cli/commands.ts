@@ -23,4 +23,5 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   clear: { summary: "re-format the journal (or, with --raw, zero the device)", load: () => import("./clear.ts") },
   note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
   shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },
+  collect: { summary: "fleet side: receive uploads over MQTT, group crashes, crash-free boots per firmware, web page + API", load: () => import("./collect.ts") },
 };
