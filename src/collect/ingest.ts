@@ -5,14 +5,16 @@
 // input. The same id twice is stored once (the messages table's primary key).
 import type { SQL } from "bun";
 import type { Report } from "../core/report.ts";
-import { PAYLOAD_SCHEMA, uploadPayloadSchema, type UploadPayload } from "./payload.ts";
+import { MAX_MESSAGE_BYTES as DEVICE_MAX_MESSAGE_BYTES, payloadSchema, payloadTopic, UPLOAD_SCHEMA, type UploadPayload } from "../upload/payload.ts";
 import { reportFromCompact, reportFromFull } from "./crash.ts";
 import { signatureOf } from "./signature.ts";
 import { symbolizeReport, type SymbolizeOptions } from "./symbolize.ts";
 import type { Store } from "./store.ts";
 
-/** Largest message accepted: a full report with 64 threads of 256 frames and its memory map stays well below. */
-export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Largest message accepted: twice the most a device may send (upload's MAX_MESSAGE_BYTES, AWS IoT's limit). */
+export const MAX_MESSAGE_BYTES = 2 * DEVICE_MAX_MESSAGE_BYTES;
+/** Firmware version stored for a device that reports none. */
+export const UNKNOWN_FIRMWARE = "unknown";
 /** Rejected messages kept for reading (the oldest go first); all are counted. */
 export const MAX_REJECTS_KEPT = 1000;
 /** Characters of a rejected message kept with it. */
@@ -53,26 +55,24 @@ function parse(topic: string, bytes: Uint8Array, prefix: string): UploadPayload 
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw new Reject("not a JSON object");
   const schema = (json as { schema?: unknown }).schema;
-  if (schema !== PAYLOAD_SCHEMA) throw new Reject(`unknown schema ${JSON.stringify(schema ?? null).slice(0, 80)}, expected "${PAYLOAD_SCHEMA}"`);
-  const result = uploadPayloadSchema.safeParse(json);
+  if (schema !== UPLOAD_SCHEMA) throw new Reject(`unknown schema ${JSON.stringify(schema ?? null).slice(0, 80)}, expected "${UPLOAD_SCHEMA}"`);
+  const result = payloadSchema.safeParse(json);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.map(String).join(".") || "(top level)"}: ${i.message}`).join("; ");
     throw new Reject(`not a valid upload: ${problems}`.slice(0, REASON_CHARS));
   }
   const p = result.data;
-  const expected = `${prefix}/${p.device.id}/${p.kind}`;
+  const expected = payloadTopic(prefix, p);
   if (topic !== expected) throw new Reject(`topic does not match the payload: expected "${expected}"`);
   return p;
 }
 
 function crashReport(p: Extract<UploadPayload, { kind: "crash" }>): Report {
   try {
-    if (p.crash.report !== undefined) return reportFromFull(p.crash.report);
-    if (p.crash.compact !== undefined) return reportFromCompact(p.crash.compact);
+    return p.crash.form === "full" ? reportFromFull(p.crash.report) : reportFromCompact(p.crash.report);
   } catch (err) {
     throw new Reject(`crash report unreadable: ${err instanceof Error ? err.message : String(err)}`);
   }
-  throw new Reject("crash holds neither a report nor its compact form");
 }
 
 async function reject(store: Store, topic: string, bytes: Uint8Array, reason: string): Promise<void> {
@@ -93,7 +93,7 @@ async function bump(q: SQL, name: string): Promise<void> {
 async function upsertDevice(q: SQL, p: UploadPayload): Promise<void> {
   const d = p.device;
   await q`INSERT INTO devices (id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen)
-    VALUES (${d.id}, ${d.firmware}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${p.time}, ${p.time})
+    VALUES (${d.id}, ${d.firmware ?? UNKNOWN_FIRMWARE}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${p.time}, ${p.time})
     ON CONFLICT (id) DO UPDATE SET
       firmware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.firmware ELSE devices.firmware END,
       hardware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.hardware ELSE devices.hardware END,
@@ -135,19 +135,19 @@ export async function ingest(store: Store, topic: string, bytes: Uint8Array, opt
       return false;
     }
     await upsertDevice(tx, p);
-    const fw = p.device.firmware;
+    const fw = p.device.firmware ?? UNKNOWN_FIRMWARE;
     if (p.kind === "boot") {
       const b = p.boot;
-      await tx`INSERT INTO boots (message_id, device_id, firmware, boot_id, reason, detail, crash_free, time, started_at, ended_at, panic_message, log_tail)
-        VALUES (${p.id}, ${p.device.id}, ${fw}, ${b.bootId ?? null}, ${b.reason}, ${b.detail ?? null}, ${CRASH_REASONS.has(b.reason) ? 0 : 1}, ${p.time},
-          ${b.startedAt ?? null}, ${b.endedAt ?? null}, ${b.panicMessage ?? null}, ${JSON.stringify({ lines: b.logTail ?? [], panicLogEnd: b.panicLogEnd ?? null })})`;
+      await tx`INSERT INTO boots (message_id, device_id, firmware, boot_id, reason, detail, crash_free, time, ended_at, panic_message, log_tail)
+        VALUES (${p.id}, ${p.device.id}, ${fw}, ${b.previousBootId}, ${b.reason}, ${b.detail}, ${CRASH_REASONS.has(b.reason) ? 0 : 1}, ${p.time},
+          ${b.endedAt}, ${b.panicMessage}, ${JSON.stringify({ logTails: b.logTails, panicLog: b.panicLog })})`;
     } else if (p.kind === "crash" && report !== undefined && symbolized !== undefined && sig !== undefined) {
       await upsertGroup(tx, sig);
-      await tx`INSERT INTO crashes (message_id, device_id, firmware, boot_id, time, group_id, exe, summary, report, symbolized, log_tail)
-        VALUES (${p.id}, ${p.device.id}, ${fw}, ${p.crash.bootId ?? null}, ${p.time}, ${sig.id}, ${report.exe ?? null}, ${report.signal?.summary ?? null},
-          ${JSON.stringify(report)}, ${JSON.stringify(symbolized)}, ${JSON.stringify(p.crash.logTail ?? [])})`;
+      await tx`INSERT INTO crashes (message_id, device_id, firmware, time, group_id, exe, summary, report, symbolized)
+        VALUES (${p.id}, ${p.device.id}, ${fw}, ${p.time}, ${sig.id}, ${report.exe ?? p.crash.exe}, ${p.crash.signal},
+          ${JSON.stringify(report)}, ${JSON.stringify(symbolized)})`;
     } else if (p.kind === "note") {
-      await tx`INSERT INTO notes (message_id, device_id, boot_id, time, reason, text) VALUES (${p.id}, ${p.device.id}, ${p.note.bootId ?? null}, ${p.time}, ${p.note.reason ?? null}, ${p.note.text})`;
+      await tx`INSERT INTO notes (message_id, device_id, boot_id, time, reason, text) VALUES (${p.id}, ${p.device.id}, ${p.note.bootId}, ${p.time}, ${p.note.reason}, ${p.note.text})`;
     }
     await bump(tx, "stored");
     return true;

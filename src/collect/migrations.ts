@@ -23,15 +23,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE boots (
         message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL, boot_id TEXT,
         reason TEXT NOT NULL, detail TEXT, crash_free INTEGER NOT NULL, time TEXT NOT NULL,
-        started_at TEXT, ended_at TEXT, panic_message TEXT, log_tail TEXT NOT NULL)`,
+        ended_at TEXT, panic_message TEXT, log_tail TEXT NOT NULL)`,
       `CREATE INDEX boots_device ON boots (device_id, time)`,
       `CREATE INDEX boots_firmware ON boots (firmware, time)`,
       `CREATE TABLE crash_groups (
         id TEXT PRIMARY KEY, signature TEXT NOT NULL, exe TEXT NOT NULL, frames TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      // A crash belongs to the device's first boot that ended at or after its time (the payload carries no boot id).
       `CREATE TABLE crashes (
-        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL, boot_id TEXT,
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL,
         time TEXT NOT NULL, group_id TEXT NOT NULL, exe TEXT, summary TEXT, report TEXT NOT NULL,
-        symbolized TEXT NOT NULL, log_tail TEXT NOT NULL)`,
+        symbolized TEXT NOT NULL)`,
       `CREATE INDEX crashes_group ON crashes (group_id, time)`,
       `CREATE INDEX crashes_device ON crashes (device_id, time)`,
       `CREATE TABLE notes (

@@ -98,7 +98,7 @@ ${g.deviceList.map((d) => html`<tr><td><a href="/devices/${seg(d.deviceId)}">${d
 ${g.reports.map(
   (rep) => html`<section class="report"><h3>${short(rep.time)} · <a href="/devices/${seg(rep.deviceId)}">${rep.deviceId}</a> · ${rep.firmware}</h3>
 <p>${rep.summary ?? ""} · comm <code>${rep.report.comm ?? ""}</code> · cmdline <code>${rep.report.cmdline ?? ""}</code></p>
-${rep.logTail.length > 0 ? html`<pre class="log">${rep.logTail.join("\n")}</pre>` : html`<p class="muted">no log tail</p>`}</section>`,
+${rep.logTails.length > 0 ? rep.logTails.map((t) => html`<div>log tail <code>${t.path}</code></div><pre class="log">${t.lines.join("\n")}</pre>`) : html`<p class="muted">no log tail (the boot it happened in has not been reported yet)</p>`}</section>`,
 )}`,
   );
 }
@@ -112,14 +112,14 @@ export function devicePage(d: DeviceDetail): string {
 <p>firmware ${d.firmware} · hardware ${d.hardware ?? "?"} · kernel ${d.kernel ?? "?"} · ${d.arch ?? "?"} · crashkeep ${d.crashkeepVersion ?? "?"}<br>
 first seen ${short(d.firstSeen)} · last seen ${short(d.lastSeen)}</p>
 <h2>Boot timeline (newest first)</h2>
+${d.otherCrashes.length > 0 ? html`<div class="boot crash current"><b>current boot</b> (or not reported yet)<ul>${crashLinks(d.otherCrashes)}</ul></div>` : ""}
 ${d.boots.map(
   (b) => html`<div class="boot${b.crashFree ? "" : " crash"}" data-reason="${b.reason}"><b class="${b.crashFree ? "good" : "bad"}">${b.reason}</b> · ended ${short(b.time)} · ${b.firmware}
 ${b.detail ? html`<div>${b.detail}</div>` : ""}${b.panicMessage ? html`<div class="bad">${b.panicMessage}</div>` : ""}
 ${b.crashes.length > 0 ? html`<ul>${crashLinks(b.crashes)}</ul>` : ""}
-${b.panicLogEnd ? html`<details><summary>end of the panic log</summary><pre>${b.panicLogEnd}</pre></details>` : ""}
-${b.logTail.length > 0 ? html`<details><summary>log tail (${b.logTail.length} lines)</summary><pre>${b.logTail.join("\n")}</pre></details>` : ""}</div>`,
-)}
-${d.otherCrashes.length > 0 ? html`<h2>Crashes in boots not reported yet</h2><ul>${crashLinks(d.otherCrashes)}</ul>` : ""}`,
+${b.panicLog ? html`<details><summary>end of the panic log</summary><pre>${b.panicLog}</pre></details>` : ""}
+${b.logTails.map((t) => html`<details><summary>log tail <code>${t.path}</code> (${t.lines.length} lines)</summary><pre>${t.lines.join("\n")}</pre></details>`)}</div>`,
+)}`,
   );
 }
 

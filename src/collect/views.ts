@@ -12,6 +12,8 @@ export const GROUP_REPORTS = 10;
 export const MAX_GROUPS_LISTED = 500;
 /** Boots shown in a device's timeline. */
 export const DEVICE_BOOTS = 200;
+/** Crashes placed in a device's timeline. */
+export const DEVICE_CRASHES = 2000;
 /** Top groups per firmware version. */
 export const TOP_GROUPS_PER_VERSION = 5;
 
@@ -28,15 +30,20 @@ export interface GroupSummary {
   daily: number[];
 }
 
+export interface LogTail {
+  path: string;
+  lines: string[];
+}
+
 export interface GroupReport {
   id: string;
   deviceId: string;
   firmware: string;
   time: string;
-  bootId: string | null;
   summary: string | null;
   report: Report;
-  logTail: string[];
+  /** The log tails of the boot the crash happened in, once that boot's upload has arrived. */
+  logTails: LogTail[];
 }
 
 export interface GroupDetail extends GroupSummary {
@@ -67,8 +74,9 @@ export interface DeviceBoot {
   detail: string | null;
   crashFree: boolean;
   panicMessage: string | null;
-  logTail: string[];
-  panicLogEnd: string | null;
+  logTails: LogTail[];
+  /** The end of the panic log. */
+  panicLog: string | null;
   crashes: Array<{ id: string; groupId: string; time: string; summary: string | null; exe: string | null }>;
 }
 
@@ -82,7 +90,7 @@ export interface DeviceDetail {
   firstSeen: string;
   lastSeen: string;
   boots: DeviceBoot[];
-  /** Crashes whose boot id matches no boot received yet (the current boot, or a boot whose upload is still on its way). */
+  /** Crashes after the newest boot received: the running boot, or one whose upload is still on its way. */
   otherCrashes: DeviceBoot["crashes"];
 }
 
@@ -110,6 +118,21 @@ function parseJson<T>(text: string | null, fallback: T): T {
   } catch {
     return fallback;
   }
+}
+
+/** The log tails and panic log stored with a boot, each field checked (it came from a device). */
+function parseBootTail(text: string): { logTails: LogTail[]; panicLog: string | null } {
+  const t = parseJson<{ logTails?: unknown; panicLog?: unknown }>(text, {});
+  const logTails = (Array.isArray(t.logTails) ? t.logTails : [])
+    .filter((x): x is { path: unknown; lines: unknown } => x !== null && typeof x === "object")
+    .map((x) => ({ path: typeof x.path === "string" ? x.path : "?", lines: Array.isArray(x.lines) ? x.lines.filter((l): l is string => typeof l === "string") : [] }));
+  return { logTails, panicLog: typeof t.panicLog === "string" ? t.panicLog : null };
+}
+
+/** The log tails of the boot a crash at TIME happened in: the device's first boot that ended at or after it. */
+async function bootTails(store: Store, deviceId: string, time: string): Promise<LogTail[]> {
+  const [row]: Array<{ log_tail: string }> = await store.sql`SELECT log_tail FROM boots WHERE device_id = ${deviceId} AND time >= ${time} ORDER BY time, message_id LIMIT 1`;
+  return row ? parseBootTail(row.log_tail).logTails : [];
 }
 
 interface GroupRow {
@@ -180,22 +203,22 @@ export async function groupDetail(store: Store, id: string, now = new Date()): P
   const devices: Array<{ device_id: string; count: number; firmware: string; last_seen: string }> = await sql`SELECT device_id, CAST(COUNT(*) AS INTEGER) AS count, MAX(firmware) AS firmware, MAX(time) AS last_seen
     FROM crashes WHERE group_id = ${id} GROUP BY device_id ORDER BY MAX(time) DESC`;
   const versions: Array<{ firmware: string; count: number }> = await sql`SELECT firmware, CAST(COUNT(*) AS INTEGER) AS count FROM crashes WHERE group_id = ${id} GROUP BY firmware ORDER BY firmware`;
-  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; boot_id: string | null; summary: string | null; symbolized: string; log_tail: string }> =
-    await sql`SELECT message_id, device_id, firmware, time, boot_id, summary, symbolized, log_tail FROM crashes WHERE group_id = ${id} ORDER BY time DESC, message_id LIMIT ${GROUP_REPORTS}`;
+  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; summary: string | null; symbolized: string }> =
+    await sql`SELECT message_id, device_id, firmware, time, summary, symbolized FROM crashes WHERE group_id = ${id} ORDER BY time DESC, message_id LIMIT ${GROUP_REPORTS}`;
+  const tails = await Promise.all(reports.map((r) => bootTails(store, r.device_id, r.time)));
   return {
     ...(summary as GroupSummary),
     frames: parseJson<string[]>(row.frames, []),
     deviceList: devices.map((d) => ({ deviceId: d.device_id, count: Number(d.count), firmware: d.firmware, lastSeen: d.last_seen })),
     versions: versions.map((v) => ({ firmware: v.firmware, count: Number(v.count) })),
-    reports: reports.map((r) => ({
+    reports: reports.map((r, i) => ({
       id: r.message_id,
       deviceId: r.device_id,
       firmware: r.firmware,
       time: r.time,
-      bootId: r.boot_id,
       summary: r.summary,
       report: parseJson<Report>(r.symbolized, { threads: [] } as unknown as Report),
-      logTail: parseJson<string[]>(r.log_tail, []),
+      logTails: tails[i] ?? [],
     })),
   };
 }
@@ -205,17 +228,22 @@ export async function deviceDetail(store: Store, id: string): Promise<DeviceDeta
   const [d]: Array<{ id: string; firmware: string; hardware: string | null; kernel: string | null; arch: string | null; crashkeep_version: string | null; first_seen: string; last_seen: string }> =
     await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen FROM devices WHERE id = ${id}`;
   if (d === undefined) return undefined;
-  const boots: Array<{ message_id: string; boot_id: string | null; time: string; firmware: string; reason: string; detail: string | null; crash_free: number; panic_message: string | null; log_tail: string }> =
-    await sql`SELECT message_id, boot_id, time, firmware, reason, detail, crash_free, panic_message, log_tail FROM boots WHERE device_id = ${id} ORDER BY time DESC, message_id LIMIT ${DEVICE_BOOTS}`;
-  const crashes: Array<{ message_id: string; group_id: string; time: string; summary: string | null; exe: string | null; boot_id: string | null }> =
-    await sql`SELECT message_id, group_id, time, summary, exe, boot_id FROM crashes WHERE device_id = ${id} ORDER BY time DESC, message_id LIMIT ${DEVICE_BOOTS * 10}`;
-  const byBoot = new Map<string, DeviceBoot["crashes"]>();
+  // One boot more than shown: its end is where the oldest shown boot began.
+  const rows: Array<{ message_id: string; boot_id: string | null; time: string; firmware: string; reason: string; detail: string | null; crash_free: number; panic_message: string | null; log_tail: string }> =
+    await sql`SELECT message_id, boot_id, time, firmware, reason, detail, crash_free, panic_message, log_tail FROM boots WHERE device_id = ${id} ORDER BY time DESC, message_id LIMIT ${DEVICE_BOOTS + 1}`;
+  const boots = rows.slice(0, DEVICE_BOOTS);
+  const since = rows.length > DEVICE_BOOTS ? (rows[DEVICE_BOOTS] as { time: string }).time : "";
+  const crashes: Array<{ message_id: string; group_id: string; time: string; summary: string | null; exe: string | null }> =
+    await sql`SELECT message_id, group_id, time, summary, exe FROM crashes WHERE device_id = ${id} AND time > ${since} ORDER BY time DESC, message_id LIMIT ${DEVICE_CRASHES}`;
+  // Boots newest first: a crash belongs to the oldest boot that ended at or after it.
+  const byBoot = boots.map((): DeviceBoot["crashes"] => []);
   const other: DeviceBoot["crashes"] = [];
-  const bootIds = new Set(boots.map((b) => b.boot_id).filter((b): b is string => b !== null));
   for (const c of crashes) {
     const item = { id: c.message_id, groupId: c.group_id, time: c.time, summary: c.summary, exe: c.exe };
-    if (c.boot_id !== null && bootIds.has(c.boot_id)) byBoot.set(c.boot_id, [...(byBoot.get(c.boot_id) ?? []), item]);
-    else other.push(item);
+    let at = -1;
+    for (let i = 0; i < boots.length && (boots[i] as { time: string }).time >= c.time; i++) at = i;
+    if (at < 0) other.push(item);
+    else byBoot[at]?.push(item);
   }
   return {
     id: d.id,
@@ -226,8 +254,8 @@ export async function deviceDetail(store: Store, id: string): Promise<DeviceDeta
     crashkeepVersion: d.crashkeep_version,
     firstSeen: d.first_seen,
     lastSeen: d.last_seen,
-    boots: boots.map((b) => {
-      const tail = parseJson<{ lines?: string[]; panicLogEnd?: string | null }>(b.log_tail, {});
+    boots: boots.map((b, i) => {
+      const tail = parseBootTail(b.log_tail);
       return {
         messageId: b.message_id,
         bootId: b.boot_id,
@@ -237,9 +265,9 @@ export async function deviceDetail(store: Store, id: string): Promise<DeviceDeta
         detail: b.detail,
         crashFree: Number(b.crash_free) === 1,
         panicMessage: b.panic_message,
-        logTail: Array.isArray(tail.lines) ? tail.lines : [],
-        panicLogEnd: typeof tail.panicLogEnd === "string" ? tail.panicLogEnd : null,
-        crashes: b.boot_id !== null ? (byBoot.get(b.boot_id) ?? []) : [],
+        logTails: tail.logTails,
+        panicLog: tail.panicLog,
+        crashes: byBoot[i] ?? [],
       };
     }),
     otherCrashes: other,

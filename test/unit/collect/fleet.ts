@@ -1,19 +1,21 @@
-// Test helper: upload payloads (crashkeep.upload/1) for a simulated fleet, with
-// crash reports made from the real core fixtures (test/fixtures/cores/x86_64).
+// Test helper: upload messages for a simulated fleet, built by the device's own
+// payload builders (src/upload/payload.ts), with crash reports made from the
+// real core fixtures (test/fixtures/cores/x86_64).
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ArchiveEntry } from "../../../src/archive/archive.ts";
 import { buildReport, type Report } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
-import { PAYLOAD_SCHEMA, DEFAULT_TOPIC_PREFIX } from "../../../src/collect/payload.ts";
+import { bootPayload, crashPayload, encodePayload, MAX_MESSAGE_BYTES, notePayload, payloadTopic, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
 import { fixtures } from "../core/fixtures.ts";
 
-export interface Device {
-  id: string;
-  firmware: string;
-}
+export const PREFIX = "crashkeep/v1";
 
 export interface Message {
   topic: string;
-  payload: Record<string, unknown>;
+  payload: UploadPayload;
   bytes: Uint8Array;
 }
 
@@ -31,34 +33,65 @@ export function fixtureReport(name: string): Report {
   return structuredClone(r);
 }
 
+export function device(id: string, firmware: string | null): DeviceInfo {
+  return { id, firmware, hardware: "qemu-x86_64", kernel: "6.1.0-test", arch: "x86_64", crashkeepVersion: "0.1.0" };
+}
+
+function wrap(payload: UploadPayload): Message {
+  return { topic: payloadTopic(PREFIX, payload), payload, bytes: new TextEncoder().encode(encodePayload(payload)) };
+}
+
 let seq = 0;
+let entryRoot: string | undefined;
 
-function message(dev: Device, kind: string, time: string, body: Record<string, unknown>, id?: string): Message {
-  const payload = {
-    schema: PAYLOAD_SCHEMA,
-    id: id ?? `${dev.id}-${kind}-${++seq}`,
-    kind,
-    time,
-    device: { id: dev.id, firmware: dev.firmware, hardware: "qemu-x86_64", kernel: "6.1.0-test", arch: "x86_64", crashkeepVersion: "0.1.0" },
-    [kind]: body,
+/** An archived boot of DEV as upload sends it; with a panic log and log tails written where bootPayload reads them. */
+export function bootMessage(dev: DeviceInfo, o: { reason: string; bootId: string; time: string; detail?: string; panicMessage?: string; panicLog?: string; logTail?: string[] }): Message {
+  const id = `${o.time.replace(/[-:.]/g, "")}-${o.reason}-${++seq}`;
+  const files: ArchiveEntry["files"] = [];
+  entryRoot ??= mkdtempSync(join(tmpdir(), "ck-fleet-entries-"));
+  const dir = join(entryRoot, `${dev.id.replace(/[^A-Za-z0-9_.-]/g, "_")}-${id}`);
+  mkdirSync(dir, { recursive: true });
+  if (o.panicLog !== undefined) {
+    writeFileSync(join(dir, "dmesg-ramoops-0"), o.panicLog);
+    files.push({ name: "dmesg-ramoops-0", kind: "pstore-dmesg", source: "pstore", bytes: Buffer.byteLength(o.panicLog) });
+  }
+  if (o.logTail !== undefined) {
+    const text = `${o.logTail.join("\n")}\n`;
+    writeFileSync(join(dir, "log-0.txt"), text);
+    files.push({ name: "log-0.txt", kind: "log-tail", source: "journal log area 0 (/var/log/messages)", bytes: Buffer.byteLength(text) });
+  }
+  const entry: ArchiveEntry = {
+    version: 1,
+    id,
+    archivedAt: o.time,
+    endedAt: o.time,
+    reason: o.reason,
+    detail: o.detail,
+    subreason: undefined,
+    previousBootId: o.bootId,
+    summary: `previous boot ended: ${o.reason}`,
+    files,
+    facts: o.panicMessage !== undefined ? { pstore: [{ dmesg: { panicMessage: o.panicMessage } }] } : {},
   };
-  return { topic: `${DEFAULT_TOPIC_PREFIX}/${dev.id}/${kind}`, payload, bytes: new TextEncoder().encode(JSON.stringify(payload)) };
+  return wrap(bootPayload(entry, { device: dev, maxMessageBytes: MAX_MESSAGE_BYTES, entryDir: dir }));
 }
 
-export function bootMessage(dev: Device, o: { reason: string; bootId: string; time: string; detail?: string; panicMessage?: string; logTail?: string[]; id?: string }): Message {
-  return message(dev, "boot", o.time, { reason: o.reason, bootId: o.bootId, detail: o.detail ?? null, panicMessage: o.panicMessage ?? null, logTail: o.logTail ?? [] }, o.id);
+export function crashMessage(dev: DeviceInfo, report: Report, o: { time: string; compact?: boolean }): Message {
+  const p = crashPayload(report, {
+    device: dev,
+    maxMessageBytes: o.compact ? 4096 + 2048 : MAX_MESSAGE_BYTES,
+    reportId: `${o.time.replace(/[-:.]/g, "")}-${report.pid ?? 0}-${++seq}`,
+    time: new Date(o.time),
+    compact: () => compactReport(report),
+  });
+  return wrap(p);
 }
 
-export function crashMessage(dev: Device, report: Report, o: { bootId: string; time: string; logTail?: string[]; compact?: boolean; id?: string }): Message {
-  const body = o.compact ? { bootId: o.bootId, compact: compactReport(report), logTail: o.logTail ?? [] } : { bootId: o.bootId, report, logTail: o.logTail ?? [] };
-  return message(dev, "crash", o.time, body, o.id);
+export function noteMessage(dev: DeviceInfo, o: { text: string; time: string; reason?: string }): Message {
+  return wrap(notePayload({ text: o.text, reason: o.reason ?? null, bootId: null, time: new Date(o.time), localId: `note-${++seq}` }, { device: dev, maxMessageBytes: MAX_MESSAGE_BYTES }));
 }
 
-export function noteMessage(dev: Device, o: { text: string; time: string; reason?: string }): Message {
-  return message(dev, "note", o.time, { text: o.text, reason: o.reason ?? null });
-}
-
-/** Days before now, as ISO 8601 (so data falls in the 30-day charts). */
+/** Days (and minutes) before now, as ISO 8601 (so data falls in the 30-day charts). */
 export function daysAgo(days: number, minutes = 0): string {
   return new Date(Date.now() - days * 86400_000 - minutes * 60_000).toISOString();
 }

@@ -8,7 +8,7 @@ import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../
 import { signatureOf } from "../../../src/collect/signature.ts";
 import { reportFromCompact } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
-import { bootMessage, crashMessage, daysAgo, fixtureReport, noteMessage, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 let dir: string;
@@ -53,17 +53,21 @@ describe("ingest", () => {
   });
 
   test("boots, crashes and notes are stored; the same id twice is stored once", async () => {
-    const a = { id: "dev-a", firmware: "1.0.0" };
-    const b = { id: "dev-b", firmware: "1.1.0" };
-    const boot = bootMessage(a, { reason: "kernel-panic", bootId: "boot-a1", time: daysAgo(2), panicMessage: "Kernel panic - not syncing: sysrq triggered crash" });
+    const a = device("dev-a", "1.0.0");
+    const b = device("dev-b", "1.1.0");
+    const boot = bootMessage(a, { reason: "kernel-panic", bootId: "boot-a1", time: daysAgo(2), panicMessage: "sysrq triggered crash", panicLog: "...\nKernel panic - not syncing: sysrq triggered crash\n", logTail: ["app: starting", "app: level3"] });
     expect(await send(boot)).toMatchObject({ status: "stored", kind: "boot" });
-    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id as string });
+    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id });
     expect(await send(bootMessage(a, { reason: "clean", bootId: "boot-a2", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "firmware-update", bootId: "boot-b1", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "unexpected-reset", bootId: "boot-b2", time: daysAgo(0, 30) }))).toMatchObject({ status: "stored" });
-    const c1 = await send(crashMessage(a, fixtureReport("nested"), { bootId: "boot-a1", time: daysAgo(2, 10), logTail: ["app: starting", "app: level3"] }));
-    const c2 = await send(crashMessage(b, fixtureReport("nested"), { bootId: "boot-b2", time: daysAgo(0, 40), compact: true }));
-    const c3 = await send(crashMessage(b, fixtureReport("fpe"), { bootId: "boot-b2", time: daysAgo(0, 35) }));
+    const c1 = await send(crashMessage(a, fixtureReport("nested"), { time: daysAgo(2, 10) }));
+    const c2m = crashMessage(b, fixtureReport("nested"), { time: daysAgo(0, 40), compact: true });
+    expect(c2m.payload.kind === "crash" && c2m.payload.crash.form).toBe("compact");
+    const c2 = await send(c2m);
+    const c3 = await send(crashMessage(b, fixtureReport("fpe"), { time: daysAgo(0, 35) }));
+    const c4 = await send(crashMessage(b, fixtureReport("fpe"), { time: daysAgo(0, 5) }));
+    expect(c4.status).toBe("stored");
     expect(c1.status).toBe("stored");
     expect(c1.status === "stored" && c2.status === "stored" && c1.group === c2.group).toBe(true);
     expect(c3.status === "stored" && c1.status === "stored" && c3.group !== c1.group).toBe(true);
@@ -71,7 +75,7 @@ describe("ingest", () => {
 
     const groups = await listGroups(store);
     expect(groups.map((g) => [g.exe, g.count, g.devices])).toEqual([
-      ["fpe", 1, 1],
+      ["fpe", 2, 1],
       ["nested", 2, 2],
     ]);
     const nested = groups.find((g) => g.exe === "nested");
@@ -85,13 +89,21 @@ describe("ingest", () => {
     ]);
 
     const dev = await deviceDetail(store, "dev-b");
+    // a crash belongs to the first boot that ended after it; the one after the newest boot is in the running boot
     expect(dev?.boots.map((x) => [x.reason, x.crashes.length])).toEqual([
       ["unexpected-reset", 2],
       ["firmware-update", 0],
     ]);
+    expect(dev?.otherCrashes).toHaveLength(1);
+    const devA = await deviceDetail(store, "dev-a");
+    expect(devA?.boots.map((x) => [x.reason, x.crashes.length])).toEqual([
+      ["clean", 0],
+      ["kernel-panic", 1],
+    ]);
+    expect(devA?.boots[1]?.panicLog).toContain("Kernel panic - not syncing");
     const detail = await groupDetail(store, nested?.id ?? "");
     expect(detail?.reports.map((r) => r.deviceId)).toEqual(["dev-b", "dev-a"]);
-    expect(detail?.reports[1]?.logTail).toEqual(["app: starting", "app: level3"]);
+    expect(detail?.reports[1]?.logTails).toEqual([{ path: "/var/log/messages", lines: ["app: starting", "app: level3"] }]);
   });
 
   test.each([
@@ -99,7 +111,7 @@ describe("ingest", () => {
     ["not an object", "crashkeep/v1/x/boot", "[1,2]", /not a JSON object/],
     ["unknown schema", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/9", id: "a" }), /unknown schema "crashkeep.upload\/9"/],
     ["missing fields", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/1", id: "a", kind: "boot" }), /not a valid upload/],
-    ["bad device id", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/1", id: "a", kind: "boot", time: new Date().toISOString(), device: { id: "../../etc", firmware: "1" }, boot: { reason: "clean" } }), /device\.id/],
+    ["bad device id", "crashkeep/v1/x/boot", JSON.stringify({ schema: "crashkeep.upload/1", id: "a", kind: "boot", time: new Date().toISOString(), truncated: false, device: { id: 7, firmware: "1" }, boot: { reason: "clean" } }), /device\.id/],
   ])("rejects %s", async (_name, topic, text, reason) => {
     const before = (await health(store)).rejected;
     const out = await raw(topic, text);
@@ -111,7 +123,7 @@ describe("ingest", () => {
   });
 
   test("rejects a message whose topic names another device", async () => {
-    const m = bootMessage({ id: "dev-c", firmware: "1" }, { reason: "clean", bootId: "x", time: daysAgo(0) });
+    const m = bootMessage(device("dev-c", "1"), { reason: "clean", bootId: "x", time: daysAgo(0) });
     const out = await raw("crashkeep/v1/dev-d/boot", m.bytes);
     expect(out.status === "rejected" && out.reason).toMatch(/topic does not match/);
   });
@@ -122,8 +134,9 @@ describe("ingest", () => {
   });
 
   test("rejects a crash whose report is malformed", async () => {
-    const m = crashMessage({ id: "dev-e", firmware: "1" }, fixtureReport("nested"), { bootId: "x", time: daysAgo(0) });
-    ((m.payload.crash as { report: { threads: unknown } }).report).threads = [{ frames: [{ module: 42 }] }];
+    const m = crashMessage(device("dev-e", "1"), fixtureReport("nested"), { time: daysAgo(0) });
+    if (m.payload.kind !== "crash") throw new Error("not a crash");
+    m.payload.crash.report.threads = [{ frames: [{ module: 42 }] }];
     const out = await raw(m.topic, JSON.stringify(m.payload));
     expect(out.status === "rejected" && out.reason).toMatch(/crash report unreadable/);
   });

@@ -6,7 +6,7 @@ import { ingest } from "../../../src/collect/ingest.ts";
 import { handle } from "../../../src/collect/server.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
 import { escapeHtml, html } from "../../../src/collect/html.ts";
-import { bootMessage, crashMessage, daysAgo, fixtureReport } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 const EVIL = `<script>alert(1)</script><img src=x onerror="alert(2)">'"`;
@@ -19,14 +19,15 @@ const get = (path: string, headers: Record<string, string> = {}, token?: string)
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "ck-collect-server-"));
   store = await openStore(`sqlite://${dir}/collect.db`);
-  const dev = { id: "evil-1", firmware: `2.0${EVIL}` };
+  const dev = { ...device("evil-1", `2.0${EVIL}`), hardware: EVIL };
   const report = fixtureReport("nested");
   report.comm = EVIL;
   report.cmdline = `/opt/app --name ${EVIL}`;
   const frame = report.threads[0]?.frames[0];
   if (frame) frame.module = `/opt/${EVIL}`;
-  await ingest(store, ...(() => { const m = bootMessage(dev, { reason: `kernel-panic`, bootId: "b1", time: daysAgo(1), detail: EVIL, panicMessage: EVIL, logTail: [EVIL] }); return [m.topic, m.bytes] as const; })(), options);
-  const m = crashMessage(dev, report, { bootId: "b1", time: daysAgo(1, 5), logTail: [EVIL, "second line"] });
+  const b = bootMessage(dev, { reason: "kernel-panic", bootId: "b1", time: daysAgo(1), detail: EVIL, panicMessage: EVIL, panicLog: EVIL, logTail: [EVIL, "second line"] });
+  if ((await ingest(store, b.topic, b.bytes, options)).status !== "stored") throw new Error("seed boot failed");
+  const m = crashMessage(dev, report, { time: daysAgo(1, 5) });
   const out = await ingest(store, m.topic, m.bytes, options);
   if (out.status !== "stored" || out.group === undefined) throw new Error(`seed failed: ${JSON.stringify(out)}`);
   groupId = out.group;
