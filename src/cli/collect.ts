@@ -119,9 +119,10 @@ export async function run(args: string[]): Promise<number> {
   const token = tokenFile !== undefined ? readToken(tokenFile) : undefined;
   const clientId = values.get("client-id") ?? c.clientId ?? `crashkeep-collect-${hostname().replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 32)}${group ? `-${group}` : ""}`;
   const store = await openStore(c.db);
+  const counts = { stored: 0, duplicates: 0, rejected: 0 };
   let server: ReturnType<typeof serve>;
   try {
-    server = serve(store, { ...listen, token });
+    server = serve(store, { ...listen, token, stats: () => ({ ...counts }) });
   } catch (err) {
     await store.close();
     throw new Error(`Cannot listen on "${c.listen}": ${err instanceof Error ? err.message : String(err)}`);
@@ -140,7 +141,10 @@ export async function run(args: string[]): Promise<number> {
       group,
       topicPrefix: c.topicPrefix,
       onMessage: async (topic, payload) => {
-        await ingest(store, topic, payload, { topicPrefix: c.topicPrefix, symbolize });
+        const out = await ingest(store, topic, payload, { topicPrefix: c.topicPrefix, symbolize });
+        if (out.status === "stored") counts.stored++;
+        else if (out.status === "duplicate") counts.duplicates++;
+        else counts.rejected++;
       },
       log: (line) => console.error(`collect: ${line}`),
       onFatal: (err) => {

@@ -26,6 +26,8 @@ export interface ServeOptions {
   port: number;
   /** Required as a bearer token, a cookie or ?token= when set. */
   token: string | undefined;
+  /** This process's own counts (several collectors share one database), shown by /api/health. */
+  stats?: () => Record<string, number>;
 }
 
 function json(data: unknown, status = 200): Response {
@@ -64,7 +66,7 @@ function param(path: string, prefix: string): string | undefined {
   }
 }
 
-export async function handle(store: Store, req: Request, token: string | undefined): Promise<Response> {
+export async function handle(store: Store, req: Request, token: string | undefined, stats?: () => Record<string, number>): Promise<Response> {
   if (req.url.length > MAX_URL_CHARS) return json({ error: "URL too long" }, 414);
   if (req.method !== "GET" && req.method !== "HEAD") return json({ error: "only GET" }, 405);
   const url = new URL(req.url);
@@ -76,7 +78,7 @@ export async function handle(store: Store, req: Request, token: string | undefin
     if (p.token === undefined || !same(p.token, token)) return api ? json({ error: "token required" }, 401) : page(errorPage(401, "A token is required: open this page with ?token=..."), 401);
     if (p.fromQuery) setCookie = { "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict` };
   }
-  if (path === "/api/health") return json(await health(store));
+  if (path === "/api/health") return json({ ...(await health(store)), ...(stats ? { collector: stats() } : {}) });
   if (path === "/api/groups") return json((await listGroups(store)).map(({ daily: _d, ...g }) => g));
   if (path === "/api/versions") return json((await listVersions(store)).map(({ daily: _d, ...v }) => v));
   if (path === "/api/devices") return json(await listDevices(store));
@@ -114,7 +116,7 @@ export function serve(store: Store, options: ServeOptions): Server<undefined> {
     maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
     fetch: async (req) => {
       try {
-        return await handle(store, req, options.token);
+        return await handle(store, req, options.token, options.stats);
       } catch (err) {
         return json({ error: `Cannot answer: ${err instanceof Error ? err.message : String(err)}` }, 500);
       }
