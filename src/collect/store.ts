@@ -53,9 +53,10 @@ export async function openStore(url: string): Promise<Store> {
 }
 
 async function migrate(sql: SQL, dialect: Dialect): Promise<void> {
-  await sql`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`;
   await sql.begin(async (tx) => {
+    // Collectors starting together: the first takes the lock and migrates, the others then find it done.
     if (dialect === "postgres") await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
+    await tx`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`;
     const rows: Array<{ version: number }> = await tx`SELECT version FROM schema_migrations`;
     const applied = new Set(rows.map((r) => Number(r.version)));
     const newest = Math.max(0, ...applied);

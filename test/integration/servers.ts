@@ -11,6 +11,9 @@ export const ROOT = join(import.meta.dir, "../..");
 export const BINARY = join(ROOT, "out/crashkeep");
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 
+/** Thrown by a check to stop waiting at once (the server died). */
+export class Fatal extends Error {}
+
 /** Wait until CHECK returns a value (not undefined), or fail naming WHAT after TIMEOUT_MS. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -20,6 +23,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       const v = await check();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof Fatal) throw err;
       last = err;
     }
     if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
@@ -64,7 +68,7 @@ export async function startMosquitto(): Promise<Running> {
     [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "max_queued_messages 100000", "max_inflight_messages 20", `log_dest file ${join(dir, "mosquitto.log")}`, "log_type all", ""].join("\n"),
   );
   const proc = Bun.spawn(["mosquitto", "-c", join(dir, "mosquitto.conf")], { stdout: "ignore", stderr: "pipe" });
-  await waitFor(`mosquitto on port ${port}`, () => (proc.exitCode !== null ? Promise.reject(new Error(`mosquitto exited ${proc.exitCode}`)) : canConnect(port)));
+  await waitFor(`mosquitto on port ${port}`, () => (proc.exitCode !== null ? Promise.reject(new Fatal(`mosquitto exited ${proc.exitCode}`)) : canConnect(port)));
   return {
     url: `mqtt://127.0.0.1:${port}`,
     dir,
@@ -80,8 +84,9 @@ export async function startMosquitto(): Promise<Running> {
 export async function startPostgres(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), "ck-postgres-"));
   const port = await freePort();
-  // initdb and postgres refuse to run as root: run them as the postgres user then.
-  const asUser = process.getuid?.() === 0 ? ["runuser", "-u", "postgres", "--"] : [];
+  // initdb and postgres refuse to run as root: run them as the postgres user then
+  // (setpriv execs, so signals reach postgres itself).
+  const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : [];
   if (asUser.length > 0) chownSync(dir, 101, 104);
   const pgdata = join(dir, "data");
   const init = Bun.spawnSync([...asUser, `${PG_BIN}/initdb`, "-D", pgdata, "-U", "crashkeep", "--auth=trust", "--no-sync", "-E", "UTF8"], { stdout: "pipe", stderr: "pipe" });
@@ -91,7 +96,7 @@ export async function startPostgres(): Promise<Running> {
     { stdout: "ignore", stderr: "pipe" },
   );
   await waitFor(`postgres on port ${port}`, () => {
-    if (proc.exitCode !== null) throw new Error(`postgres exited ${proc.exitCode}`);
+    if (proc.exitCode !== null) throw new Fatal(`postgres exited ${proc.exitCode}`);
     const r = Bun.spawnSync([`${PG_BIN}/pg_isready`, "-h", "127.0.0.1", "-p", String(port)]);
     return r.exitCode === 0 ? true : undefined;
   });
@@ -123,7 +128,7 @@ export async function startCollector(args: string[]): Promise<Collector> {
   void pump(proc.stdout);
   void pump(proc.stderr);
   const port = await waitFor(`the collector to subscribe (${args.join(" ")})`, () => {
-    if (proc.exitCode !== null) throw new Error(`collect exited ${proc.exitCode}: ${out}`);
+    if (proc.exitCode !== null) throw new Fatal(`collect exited ${proc.exitCode}: ${out}`);
     const m = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out);
     return m && out.includes("subscribed to") ? Number(m[1]) : undefined;
   });
