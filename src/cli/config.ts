@@ -2,6 +2,8 @@ import { parseArgs, UsageError } from "./args.ts";
 import { loadConfig } from "../config/load.ts";
 import { configRegions, requiredMemmap } from "../config/memmap.ts";
 import { formatSize, hex } from "../config/units.ts";
+import { makePaths } from "../system/paths.ts";
+import { credentialProblems } from "../upload/client.ts";
 
 export const help = `Usage: crashkeep config check [FILE] [--config FILE]
        crashkeep config show [--config FILE]
@@ -21,10 +23,17 @@ export async function run(args: string[]): Promise<number> {
   const path = file ?? values.get("config");
   if (sub === "check") {
     const { config, file: read } = loadConfig(path);
+    // Files the config names are checked here, not in the schema: a cached config is not re-validated.
+    const problems = credentialProblems(config, makePaths());
+    if (problems.length > 0) {
+      for (const p of problems) console.error(`Cannot load config "${read ?? "(defaults)"}": ${p}`);
+      return 1;
+    }
     const [ramoops, phram] = configRegions(config);
     const where = (r: typeof ramoops) => (r ? `${formatSize(r.size)} at ${hex(r.start)}` : "");
     console.log(`${read ?? "(defaults)"}: OK: ramoops ${where(ramoops)}, phram "${config.phram.name}" ${where(phram)}`);
     console.log(`kernel command line needs: ${requiredMemmap(configRegions(config)).join(" ")}`);
+    console.log(config.upload.broker ? `upload: to ${config.upload.broker.join(", ")} as topics ${config.upload.topicPrefix}/<deviceId>/<kind>` : "upload: off (no upload.broker)");
     return 0;
   }
   if (sub === "show") {

@@ -11,6 +11,7 @@ import { parseBuiltin, parseProcModules, kernelRelease } from "../system/modules
 import { findMtd } from "../system/mtd.ts";
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
 import { makePaths } from "../system/paths.ts";
+import { outboxDir, outboxUsage, readUploadState } from "../upload/outbox.ts";
 
 export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
@@ -97,7 +98,9 @@ export async function run(args: string[]): Promise<number> {
   const archiveDir = paths.sys(config.archive.dir);
   const archive = { dir: archiveDir, ...archiveUsage(archiveDir), maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries };
   const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
-  const status = { config: configInfo, kernel: release, memmap: requiredMemmap(configRegions(config)), regions, modules, device, journal, pstore, archive };
+  const box = outboxDir(archiveDir);
+  const upload = { brokers: config.upload.broker ?? [], dir: box, ...outboxUsage(box), ...readUploadState(box) };
+  const status = { config: configInfo, kernel: release, memmap: requiredMemmap(configRegions(config)), regions, modules, device, journal, pstore, archive, upload };
   if (flags.has("json")) {
     console.log(JSON.stringify(status, null, 2));
     return 0;
@@ -117,5 +120,9 @@ export async function run(args: string[]): Promise<number> {
   console.log(`pstore:   ${pstore.mounted ? `mounted, ${records.length} record(s)` : "not mounted"}`);
   console.log(`archive:  ${archiveDir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));
+  const dropped = upload.dropped ? `; dropped by quotas, not yet reported: ${upload.dropped.boot} boot, ${upload.dropped.crash} crash, ${upload.dropped.note} note` : "";
+  console.log(`upload:   ${upload.brokers.length > 0 ? upload.brokers.join(", ") : "off (no upload.broker)"}: ${upload.entries} pending (${formatSize(upload.bytes)})` +
+    `${upload.oldest ? `, oldest ${upload.oldest}` : ""}, last success ${upload.lastSuccess ?? "never"}${dropped}`);
+  if (upload.lastError) console.log(`upload:   last error ${upload.lastErrorAt}: ${upload.lastError}`);
   return 0;
 }
