@@ -12,6 +12,12 @@ import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { api, ROOT, startCollector, startMosquitto, waitFor, type Collector, type Running } from "./servers.ts";
 import { bootMessage, crashMessage, daysAgo, device, fixtureReport, type Message } from "../unit/collect/fleet.ts";
 
+// page.evaluate callbacks run in the browser; this file is compiled without the DOM library.
+interface BrowserElement {
+  attributes: Iterable<{ name: string }>;
+}
+declare const document: { querySelectorAll(selector: string): ArrayLike<BrowserElement> & Iterable<BrowserElement>; body: { innerText: string } };
+
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = join(ROOT, "out/collect-screenshots");
 const XSS = `<script>alert("xss")</script><img src=x onerror=alert(1)>"'><svg onload=alert(2)>`;
