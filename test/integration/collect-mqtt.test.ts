@@ -1,5 +1,6 @@
-// The compiled collector against a real mosquitto: simulated devices publish
-// boots, crashes and notes (built by the device's own payload builders); the
+// The compiled collector against a real mosquitto: simulated devices (the
+// compiled uploader, one fake device root per identity) send boots, crashes
+// and notes (built by the device's own payload builders); the
 // collector's tables and API match what was sent; killed with SIGKILL and
 // restarted mid-stream, it loses nothing (persistent session, PUBACK after
 // commit) and counts nothing twice (de-duplication by id).
@@ -8,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
-import { api, startCollector, startMosquitto, waitFor, type Running } from "./servers.ts";
+import { api, startCollector, startMosquitto, uploadAsDevices, waitFor, type Running } from "./servers.ts";
 import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, type Message } from "../unit/collect/fleet.ts";
 
 let broker: Running;
@@ -62,8 +63,8 @@ test("published boots, crashes and notes are stored once each, invalid ones reje
   const collector = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/a.db`, "--client-id", "ck-it-a"]);
   try {
     const sent = fleet(5, (i) => (i < 3 ? "1.0.0" : "2.0.0"), "dev");
-    await publish(sent);
-    await publish(sent.filter((m) => m.payload.kind === "boot")); // redelivered: same ids
+    expect(await uploadAsDevices(broker.url, sent)).toBe(sent.length);
+    await publish(sent.filter((m) => m.payload.kind === "boot")); // sent again: same ids
     const bad = [
       { topic: "crashkeep/v1/dev-0/boot", bytes: new TextEncoder().encode("{not json") },
       { topic: "crashkeep/v1/dev-0/boot", bytes: new TextEncoder().encode(JSON.stringify({ schema: "crashkeep.upload/2", id: "x" })) },
@@ -114,27 +115,30 @@ test("published boots, crashes and notes are stored once each, invalid ones reje
 test("killed (SIGKILL) mid-stream and restarted: nothing lost, nothing counted twice", async () => {
   const args = ["--broker", broker.url, "--db", `sqlite://${dir}/b.db`, "--client-id", "ck-it-b"];
   let collector = await startCollector(args);
-  const sent = fleet(30, (i) => `3.${i % 3}.0`, "kill");
-  const publishing = publish(sent);
+  const sent = fleet(10, (i) => `3.${i % 3}.0`, "kill");
+  // more messages per device: each device sends its fleet slice twice over with fresh ids
+  const more = fleet(10, (i) => `3.${i % 3}.0`, "kill");
+  const all = [...sent, ...more];
+  const publishing = uploadAsDevices(broker.url, all);
   const before = await waitFor("the collector to store some messages", async () => {
     const x = await api<Health>(collector.base, "/api/health");
     return x.messages >= 20 ? x.messages : undefined;
   });
   expect(await collector.stop("SIGKILL")).not.toBe(0);
-  expect(before).toBeLessThan(sent.length); // killed mid-stream
-  await publishing; // the rest goes to the broker while no collector runs
+  expect(before).toBeLessThan(all.length); // killed mid-stream
+  expect(await publishing).toBe(all.length); // the rest goes to the broker while no collector runs
   collector = await startCollector(args);
   try {
     const h = await waitFor("every message stored after the restart", async () => {
       const x = await api<Health>(collector.base, "/api/health");
-      return x.messages >= sent.length ? x : undefined;
+      return x.messages >= all.length ? x : undefined;
     }, 60_000);
     expect(collector.output()).toContain("session resumed");
-    expect(h.messages).toBe(sent.length);
+    expect(h.messages).toBe(all.length);
     const versions = await api<Array<{ boots: number }>>(collector.base, "/api/versions");
-    expect(versions.reduce((a, v) => a + v.boots, 0)).toBe(sent.filter((m) => m.payload.kind === "boot").length);
+    expect(versions.reduce((a, v) => a + v.boots, 0)).toBe(all.filter((m) => m.payload.kind === "boot").length);
     const groups = await api<Array<{ count: number }>>(collector.base, "/api/groups");
-    expect(groups.reduce((a, g) => a + g.count, 0)).toBe(sent.filter((m) => m.payload.kind === "crash").length);
+    expect(groups.reduce((a, g) => a + g.count, 0)).toBe(all.filter((m) => m.payload.kind === "crash").length);
   } finally {
     expect(await collector.stop()).toBe(0);
   }

@@ -148,3 +148,28 @@ export async function api<T>(base: string, path: string): Promise<T> {
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
   return (await res.json()) as T;
 }
+
+/**
+ * Simulated devices that are the device code itself: one fake device root per
+ * device id in MESSAGES (the upload tests' helper), its outbox filled with those
+ * messages, then every device's compiled `crashkeep upload --once` run at the
+ * same time. Resolves to the number of messages the uploaders say they sent.
+ */
+export async function uploadAsDevices(broker: string, messages: ReadonlyArray<{ payload: import("../../src/upload/payload.ts").UploadPayload }>): Promise<number> {
+  const { device } = await import("./brokers.ts");
+  const { enqueue } = await import("../../src/upload/outbox.ts");
+  const byDevice = new Map<string, Array<(typeof messages)[number]>>();
+  for (const m of messages) byDevice.set(m.payload.device.id, [...(byDevice.get(m.payload.device.id) ?? []), m]);
+  const runs = [...byDevice].map(([id, list]) => {
+    const d = device({ broker, deviceId: id, inFlight: 8 });
+    for (const m of list) enqueue(d.outbox, m.payload, { maxEntries: 100_000, maxBytes: 1 << 30, maxAgeDays: 3650, minFreeBytes: 0 });
+    return d;
+  });
+  const results = await Promise.all(runs.map((d) => d.runAsync(["upload", "--once", "--json"])));
+  let sent = 0;
+  for (const r of results) {
+    if (r.code !== 0) throw new Error(`crashkeep upload --once failed: ${r.out}${r.err}`);
+    sent += (JSON.parse(r.out) as { sent: number }).sent;
+  }
+  return sent;
+}
