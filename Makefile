@@ -37,7 +37,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench bench-collect fleet-demo dist clean schema
 
 deps: deps-npm deps-apt
 
@@ -105,6 +105,11 @@ bench: deps build
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
 	$(BUN) bench/capture/run.ts
+
+# The fleet collector: ingest rate (SQLite, PostgreSQL; 1 and 2 collectors) against a plain insert loop,
+# symbolization cost, page render time with 10 000 reports (figures in out/bench/collect/results.json).
+bench-collect: deps build
+	$(BUN) bench/collect/run.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file
 # (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
