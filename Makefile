@@ -106,6 +106,11 @@ bench: deps build
 	bench/inspect/run.sh
 	$(BUN) bench/capture/run.ts
 
+# A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector;
+# prints the web page's URL (PORT=8080) and runs until Ctrl-C.
+fleet-demo: deps build
+	$(BUN) build/fleet-demo.ts
+
 # The fleet collector: ingest rate (SQLite, PostgreSQL; 1 and 2 collectors) against a plain insert loop,
 # symbolization cost, page render time with 10 000 reports (figures in out/bench/collect/results.json).
 bench-collect: deps build

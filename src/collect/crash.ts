@@ -80,13 +80,19 @@ export function reportFromFull(input: Record<string, unknown>): Report {
     for (const f of (t as { frames: unknown[] }).frames) {
       if (f === null || typeof f !== "object") throw new SyntaxError("not a report: a frame that is not an object");
       const fr = f as Record<string, unknown>;
-      for (const k of ["module", "moduleOffset", "symbol"]) {
+      for (const k of ["module", "moduleOffset", "symbol", "buildId", "function", "file"]) {
         if (fr[k] !== undefined && fr[k] !== null && typeof fr[k] !== "string") throw new SyntaxError(`not a report: frame ${k} is not a string`);
       }
+      if (typeof fr.pc !== "string") throw new SyntaxError("not a report: frame pc is not a string");
+      if (typeof fr.index !== "number") throw new SyntaxError("not a report: frame index is not a number");
+      if (fr.symbolOffset !== undefined && fr.symbolOffset !== null && typeof fr.symbolOffset !== "number") throw new SyntaxError("not a report: frame symbolOffset is not a number");
     }
   }
   const sig = input.signal as Record<string, unknown> | undefined;
-  if (sig !== undefined && (sig === null || typeof sig !== "object")) throw new SyntaxError("not a report: signal is not an object");
+  if (sig === null || typeof sig !== "object") throw new SyntaxError("not a report: signal is not an object");
+  if (typeof sig.summary !== "string") throw new SyntaxError("not a report: signal.summary is not a string");
+  const cause = input.cause as Record<string, unknown> | undefined;
+  if (cause !== undefined && (cause === null || typeof cause !== "object" || typeof cause.text !== "string")) throw new SyntaxError("not a report: cause is not {kind, text}");
   for (const k of ["exe", "comm", "cmdline"]) {
     if (input[k] !== undefined && input[k] !== null && typeof input[k] !== "string") throw new SyntaxError(`not a report: ${k} is not a string`);
   }

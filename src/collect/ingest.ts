@@ -7,7 +7,7 @@ import type { SQL } from "bun";
 import type { Report } from "../core/report.ts";
 import { MAX_MESSAGE_BYTES as DEVICE_MAX_MESSAGE_BYTES, payloadSchema, payloadTopic, UPLOAD_SCHEMA, type UploadPayload } from "../upload/payload.ts";
 import { reportFromCompact, reportFromFull } from "./crash.ts";
-import { signatureOf } from "./signature.ts";
+import { signatureOf, type Signature } from "./signature.ts";
 import { symbolizeReport, type SymbolizeOptions } from "./symbolize.ts";
 import type { Store } from "./store.ts";
 
@@ -114,17 +114,25 @@ export async function upsertGroup(q: SQL, sig: { id: string; text: string; exe: 
 export async function ingest(store: Store, topic: string, bytes: Uint8Array, options: IngestOptions): Promise<Outcome> {
   let p: UploadPayload;
   let report: Report | undefined;
+  let symbolized: Report | undefined;
+  let sig: Signature | undefined;
   try {
     p = parse(topic, bytes, options.topicPrefix);
-    if (p.kind === "crash") report = crashReport(p);
+    if (p.kind === "crash") {
+      report = crashReport(p);
+      try {
+        symbolized = (await symbolizeReport(report, options.symbolize)).report;
+        sig = signatureOf(symbolized);
+      } catch (err) {
+        // nothing a device sends may stop the collector: a report the symbolizer chokes on is rejected
+        throw new Reject(`crash report unreadable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
   } catch (err) {
     if (!(err instanceof Reject)) throw err;
     await reject(store, topic, bytes, err.message);
     return { status: "rejected", reason: err.message };
   }
-  let symbolized: Report | undefined;
-  if (report !== undefined) symbolized = (await symbolizeReport(report, options.symbolize)).report;
-  const sig = symbolized !== undefined ? signatureOf(symbolized) : undefined;
   const received = new Date().toISOString();
   const stored = await store.sql.begin(async (tx) => {
     const rows: unknown[] = await tx`INSERT INTO messages (id, kind, device_id, time, received_at, topic, size_bytes, payload)
@@ -164,6 +172,7 @@ export async function resymbolize(store: Store, options: SymbolizeOptions): Prom
     const report = JSON.parse(row.report) as Report;
     const symbolized = (await symbolizeReport(report, options)).report;
     const sig = signatureOf(symbolized);
+    if (sig.id === row.group_id && symbolized === report) continue;
     await store.sql.begin(async (tx) => {
       await upsertGroup(tx, sig);
       await tx`UPDATE crashes SET group_id = ${sig.id}, symbolized = ${JSON.stringify(symbolized)} WHERE message_id = ${row.message_id}`;

@@ -34,7 +34,7 @@ export function frameKey(f: ReportFrame): string {
   if (typeof fn === "string" && fn !== "") return fn;
   if (f.symbol) return f.symbol;
   const module = f.module ? basename(f.module) : "?";
-  const offset = (f.moduleOffset ?? f.pc).replace(/^0x0*(?=[0-9a-f])/, "0x");
+  const offset = String(f.moduleOffset ?? f.pc).replace(/^0x0*(?=[0-9a-f])/, "0x");
   return `${module}+${offset}`;
 }
 

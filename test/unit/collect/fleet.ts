@@ -21,16 +21,27 @@ export interface Message {
 
 const reports = new Map<string, Report>();
 
-/** The report of core fixture NAME (x86_64), built once. */
-export function fixtureReport(name: string): Report {
-  let r = reports.get(name);
+function fixture(name: string) {
+  const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name);
+  if (!f) throw new Error(`no x86_64 core fixture "${name}"`);
+  return f;
+}
+
+/** The report of core fixture NAME (x86_64), built once; with `bare`, as a device without the program's files on disk makes it (no symbols). */
+export function fixtureReport(name: string, options: { bare?: boolean } = {}): Report {
+  const key = `${name}${options.bare ? " bare" : ""}`;
+  let r = reports.get(key);
   if (!r) {
-    const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name);
-    if (!f) throw new Error(`no x86_64 core fixture "${name}"`);
-    r = buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
-    reports.set(name, r);
+    const f = fixture(name);
+    r = options.bare ? buildReport(readCoreFile(f.core)) : buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
+    reports.set(key, r);
   }
   return structuredClone(r);
+}
+
+/** The directory that holds the fixture programs with their symbols (a debug directory for the symbolizer). */
+export function fixtureSysroot(): string {
+  return fixture("nested").sysroot;
 }
 
 export function device(id: string, firmware: string | null): DeviceInfo {

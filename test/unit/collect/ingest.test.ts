@@ -8,7 +8,7 @@ import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../
 import { signatureOf } from "../../../src/collect/signature.ts";
 import { reportFromCompact } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, fixtureSysroot, noteMessage, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 let dir: string;
@@ -149,10 +149,69 @@ describe("ingest", () => {
     expect((await health(store)).rejected).toBe(before + MAX_REJECTS_KEPT + 5);
   });
 
-  test("resymbolize keeps every crash in a group and drops none", async () => {
+  test("a report without symbols groups by module + offset; re-symbolized with the debug files it moves to its right group", async () => {
+    const bare = fixtureReport("nested", { bare: true });
+    expect(bare.threads[0]?.frames[0]?.symbol).toBeNull();
+    const out = await send(crashMessage(device("dev-f", "1.0.0"), bare, { time: daysAgo(0, 2) }));
+    if (out.status !== "stored") throw new Error(JSON.stringify(out));
+    const named = (await listGroups(store)).find((g) => g.exe === "nested" && g.signature.includes("level3"));
+    const raw = (await listGroups(store)).find((g) => g.id === out.group);
+    expect(raw?.signature).toBe("nested: nested+0x114b < nested+0x1179 < nested+0x11a9 < nested+0x11ec < nested+0x1071");
+    expect(named).toBeDefined();
+    const moved = await resymbolize(store, { debugDirs: ["/nonexistent", fixtureSysroot()], debuginfod: undefined });
+    expect(moved.moved).toBe(1);
+    const after = await listGroups(store);
+    expect(after.find((g) => g.id === out.group)).toBeUndefined();
+    expect(after.find((g) => g.id === named?.id)?.count).toBe((named?.count ?? 0) + 1);
+  });
+
+  test("a debug file whose build-id differs is not used", async () => {
+    const { symbolizeReport } = await import("../../../src/collect/symbolize.ts");
+    const bare = fixtureReport("nested", { bare: true });
+    for (const t of bare.threads) for (const f of t.frames) if (f.buildId) f.buildId = "00".repeat(20);
+    expect((await symbolizeReport(bare, { debugDirs: [fixtureSysroot()], debuginfod: undefined })).named).toBe(0);
+  });
+
+  test("mutated reports are stored or rejected, never thrown", async () => {
+    const base = crashMessage(device("dev-fuzz", "1"), fixtureReport("threads"), { time: daysAgo(0, 3) }).payload;
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const values: unknown[] = [null, 0, -1, 1e308, "", "<script>", [], {}, [1, 2], { a: 1 }, true, "0xzz"];
+    const statuses = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const p = structuredClone(base) as unknown as Record<string, unknown>;
+      p.id = `fuzz-${i}`;
+      // walk to a random node of the crash body and replace it
+      let node = p.crash as Record<string, unknown>;
+      for (let depth = 0; depth < 6; depth++) {
+        const keys = Object.keys(node);
+        const k = keys[rand(keys.length)] as string;
+        const child = node[k];
+        if (child !== null && typeof child === "object" && rand(3) > 0) node = child as Record<string, unknown>;
+        else {
+          node[k] = values[rand(values.length)];
+          break;
+        }
+      }
+      const out = await raw(`crashkeep/v1/dev-fuzz/crash`, JSON.stringify(p));
+      statuses.add(out.status);
+    }
+    expect([...statuses].every((s) => s === "stored" || s === "rejected")).toBe(true);
+    expect(statuses.has("rejected")).toBe(true);
+    // what was stored renders
+    const { handle } = await import("../../../src/collect/server.ts");
+    for (const g of await listGroups(store)) expect((await handle(store, new Request(`http://x/groups/${g.id}`), undefined)).status).toBe(200);
+    expect((await handle(store, new Request("http://x/devices/dev-fuzz"), undefined)).status).toBe(200);
+  });
+
+  test("resymbolize with the same debug files again moves nothing and drops no crash", async () => {
+    const dirs = { debugDirs: [fixtureSysroot()], debuginfod: undefined };
     const before = await listGroups(store);
-    const out = await resymbolize(store, options.symbolize);
-    expect(out.crashes).toBe(before.reduce((a, g) => a + g.count, 0));
+    const out = await resymbolize(store, dirs);
+    expect(out).toEqual({ crashes: before.reduce((a, g) => a + g.count, 0), moved: 0 });
     expect((await listGroups(store)).map((g) => [g.id, g.count])).toEqual(before.map((g) => [g.id, g.count]));
   });
 });
