@@ -105,6 +105,7 @@ export async function run(args: string[]): Promise<number> {
 
   if (flags.has("resymbolize")) {
     const store = await openStore(c.db);
+    if (debuginfod !== undefined) console.error(`collect: --debuginfod "${debuginfod}" is not used yet (symbols come from --debug-dir files until the DWARF symbolizer lands), ignoring`);
     try {
       const r = await resymbolize(store, symbolize);
       console.log(`re-symbolized ${r.crashes} crash reports; ${r.moved} moved to another group`);
@@ -129,6 +130,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const shown = listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname;
   console.log(`collect: database ${store.where} (${store.dialect})`);
+  if (debuginfod !== undefined) console.error(`collect: --debuginfod "${debuginfod}" is not used yet (symbols come from --debug-dir files until the DWARF symbolizer lands), ignoring`);
   console.log(`collect: listening on http://${shown}:${server.port}/`);
 
   let finish: (code: number) => void = () => {};
