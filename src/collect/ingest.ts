@@ -151,9 +151,9 @@ export async function ingest(store: Store, topic: string, bytes: Uint8Array, opt
           ${b.endedAt}, ${b.panicMessage}, ${JSON.stringify({ logTails: b.logTails, panicLog: b.panicLog })})`;
     } else if (p.kind === "crash" && report !== undefined && symbolized !== undefined && sig !== undefined) {
       await upsertGroup(tx, sig);
-      await tx`INSERT INTO crashes (message_id, device_id, firmware, time, group_id, exe, summary, report, symbolized)
-        VALUES (${p.id}, ${p.device.id}, ${fw}, ${p.time}, ${sig.id}, ${report.exe ?? p.crash.exe}, ${p.crash.signal},
-          ${JSON.stringify(report)}, ${JSON.stringify(symbolized)})`;
+      await tx`INSERT INTO crashes (message_id, device_id, firmware, time, group_id, exe, summary)
+        VALUES (${p.id}, ${p.device.id}, ${fw}, ${p.time}, ${sig.id}, ${report.exe ?? p.crash.exe}, ${p.crash.signal})`;
+      await tx`INSERT INTO crash_reports (message_id, report, symbolized) VALUES (${p.id}, ${JSON.stringify(report)}, ${symbolized === report ? "" : JSON.stringify(symbolized)})`;
     } else if (p.kind === "note") {
       await tx`INSERT INTO notes (message_id, device_id, boot_id, time, reason, text) VALUES (${p.id}, ${p.device.id}, ${p.note.bootId}, ${p.time}, ${p.note.reason}, ${p.note.text})`;
     }
@@ -164,21 +164,38 @@ export async function ingest(store: Store, topic: string, bytes: Uint8Array, opt
   return sig !== undefined ? { status: "stored", id: p.id, kind: p.kind, group: sig.id } : { status: "stored", id: p.id, kind: p.kind };
 }
 
+/** Reports re-symbolized per database round trip (they are read a batch at a time, never all at once). */
+const RESYMBOLIZE_BATCH = 200;
+
 /** Re-symbolize every stored crash (debug files added since) and move it to the group its new signature names. */
 export async function resymbolize(store: Store, options: SymbolizeOptions): Promise<{ crashes: number; moved: number }> {
-  const rows: Array<{ message_id: string; report: string; group_id: string }> = await store.sql`SELECT message_id, report, group_id FROM crashes ORDER BY time`;
   let moved = 0;
-  for (const row of rows) {
-    const report = JSON.parse(row.report) as Report;
-    const symbolized = (await symbolizeReport(report, options)).report;
-    const sig = signatureOf(symbolized);
-    if (sig.id === row.group_id && symbolized === report) continue;
-    await store.sql.begin(async (tx) => {
-      await upsertGroup(tx, sig);
-      await tx`UPDATE crashes SET group_id = ${sig.id}, symbolized = ${JSON.stringify(symbolized)} WHERE message_id = ${row.message_id}`;
-    });
-    if (sig.id !== row.group_id) moved++;
+  let crashes = 0;
+  let after = "";
+  for (;;) {
+    const rows: Array<{ message_id: string; report: string; group_id: string }> = await store.sql`SELECT c.message_id, r.report, c.group_id
+      FROM crashes c JOIN crash_reports r ON r.message_id = c.message_id WHERE c.message_id > ${after} ORDER BY c.message_id LIMIT ${RESYMBOLIZE_BATCH}`;
+    if (rows.length === 0) break;
+    after = (rows[rows.length - 1] as { message_id: string }).message_id;
+    for (const row of rows) {
+      crashes++;
+      const report = JSON.parse(row.report) as Report;
+      let symbolized: Report;
+      let sig: Signature;
+      try {
+        symbolized = (await symbolizeReport(report, options)).report;
+        sig = signatureOf(symbolized);
+      } catch {
+        continue; // it was readable on arrival; a symbolizer failure now leaves it where it is
+      }
+      await store.sql.begin(async (tx) => {
+        await upsertGroup(tx, sig);
+        await tx`UPDATE crashes SET group_id = ${sig.id} WHERE message_id = ${row.message_id}`;
+        await tx`UPDATE crash_reports SET symbolized = ${symbolized === report ? "" : JSON.stringify(symbolized)} WHERE message_id = ${row.message_id}`;
+      });
+      if (sig.id !== row.group_id) moved++;
+    }
   }
   await store.sql`DELETE FROM crash_groups WHERE NOT EXISTS (SELECT 1 FROM crashes WHERE crashes.group_id = crash_groups.id)`;
-  return { crashes: rows.length, moved };
+  return { crashes, moved };
 }

@@ -31,10 +31,15 @@ export const MIGRATIONS: readonly Migration[] = [
       // A crash belongs to the device's first boot that ended at or after its time (the payload carries no boot id).
       `CREATE TABLE crashes (
         message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL,
-        time TEXT NOT NULL, group_id TEXT NOT NULL, exe TEXT, summary TEXT, report TEXT NOT NULL,
-        symbolized TEXT NOT NULL)`,
+        time TEXT NOT NULL, group_id TEXT NOT NULL, exe TEXT, summary TEXT)`,
+      // The reports themselves (tens of KiB each) apart, so the aggregates over crashes read narrow rows.
+      `CREATE TABLE crash_reports (message_id TEXT PRIMARY KEY, report TEXT NOT NULL, symbolized TEXT NOT NULL)`,
       `CREATE INDEX crashes_group ON crashes (group_id, time)`,
       `CREATE INDEX crashes_device ON crashes (device_id, time)`,
+      // Covering indexes for the aggregates (counts, devices, versions per group and firmware).
+      `CREATE INDEX crashes_agg ON crashes (group_id, firmware, device_id, time)`,
+      `CREATE INDEX crashes_firmware ON crashes (firmware, group_id)`,
+      `CREATE INDEX boots_agg ON boots (firmware, reason, crash_free, device_id, time)`,
       `CREATE TABLE notes (
         message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, boot_id TEXT, time TEXT NOT NULL, reason TEXT, text TEXT NOT NULL)`,
       `CREATE TABLE rejects (

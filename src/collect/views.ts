@@ -203,8 +203,10 @@ export async function groupDetail(store: Store, id: string, now = new Date()): P
   const devices: Array<{ device_id: string; count: number; firmware: string; last_seen: string }> = await sql`SELECT device_id, CAST(COUNT(*) AS INTEGER) AS count, MAX(firmware) AS firmware, MAX(time) AS last_seen
     FROM crashes WHERE group_id = ${id} GROUP BY device_id ORDER BY MAX(time) DESC`;
   const versions: Array<{ firmware: string; count: number }> = await sql`SELECT firmware, CAST(COUNT(*) AS INTEGER) AS count FROM crashes WHERE group_id = ${id} GROUP BY firmware ORDER BY firmware`;
-  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; summary: string | null; symbolized: string }> =
-    await sql`SELECT message_id, device_id, firmware, time, summary, symbolized FROM crashes WHERE group_id = ${id} ORDER BY time DESC, message_id LIMIT ${GROUP_REPORTS}`;
+  // symbolized is "" when symbolization added nothing: the report as received is the one to show
+  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; summary: string | null; report: string; symbolized: string }> =
+    await sql`SELECT c.message_id, c.device_id, c.firmware, c.time, c.summary, r.report, r.symbolized FROM crashes c JOIN crash_reports r ON r.message_id = c.message_id
+      WHERE c.group_id = ${id} ORDER BY c.time DESC, c.message_id LIMIT ${GROUP_REPORTS}`;
   const tails = await Promise.all(reports.map((r) => bootTails(store, r.device_id, r.time)));
   return {
     ...(summary as GroupSummary),
@@ -217,7 +219,7 @@ export async function groupDetail(store: Store, id: string, now = new Date()): P
       firmware: r.firmware,
       time: r.time,
       summary: r.summary,
-      report: parseJson<Report>(r.symbolized, { threads: [] } as unknown as Report),
+      report: parseJson<Report>(r.symbolized !== "" ? r.symbolized : r.report, { threads: [] } as unknown as Report),
       logTails: tails[i] ?? [],
     })),
   };
