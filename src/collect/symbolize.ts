@@ -28,35 +28,45 @@ export interface Symbolized {
   named: number;
 }
 
-const cache = new Map<string, ElfImage | null>();
+/** Parsed debug files by path, valid while the file's size and mtime stay the same (debug files may be added or replaced while the collector runs). */
+const cache = new Map<string, { stamp: string; image: ElfImage | null }>();
 
 function readImage(path: string): ElfImage | null {
-  const hit = cache.get(path);
-  if (hit !== undefined) return hit;
-  let image: ElfImage | null = null;
+  let fd: number;
   try {
-    const fd = openSync(path, "r");
-    try {
-      const size = fstatSync(fd).size;
-      if (size <= MAX_DEBUG_FILE_BYTES) {
-        const bytes = new Uint8Array(size);
-        let n = 0;
-        while (n < size) {
-          const got = readSync(fd, bytes, n, size - n, n);
-          if (got === 0) break;
-          n += got;
-        }
-        image = new ElfImage(bytes.subarray(0, n));
-      }
-    } finally {
-      closeSync(fd);
-    }
+    fd = openSync(path, "r");
   } catch {
-    image = null; // missing or not ELF: try the next candidate
+    return null; // not there (not cached: it may appear later)
   }
-  if (cache.size >= MAX_CACHED_IMAGES) cache.delete(cache.keys().next().value as string);
-  cache.set(path, image);
-  return image;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return null;
+    const stamp = `${st.size} ${st.mtimeMs}`;
+    const hit = cache.get(path);
+    if (hit && hit.stamp === stamp) return hit.image;
+    let image: ElfImage | null = null;
+    if (st.size <= MAX_DEBUG_FILE_BYTES) {
+      const bytes = new Uint8Array(st.size);
+      let n = 0;
+      while (n < st.size) {
+        const got = readSync(fd, bytes, n, st.size - n, n);
+        if (got === 0) break;
+        n += got;
+      }
+      try {
+        image = new ElfImage(bytes.subarray(0, n));
+      } catch {
+        image = null; // not ELF
+      }
+    }
+    if (cache.size >= MAX_CACHED_IMAGES) cache.delete(cache.keys().next().value as string);
+    cache.set(path, { stamp, image });
+    return image;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function findImage(module: string, buildId: string | null, dirs: readonly string[]): ElfImage | undefined {

@@ -2,7 +2,8 @@
 // upload tests' helper), each running the compiled binary's init (a panic
 // record in pstore), its core_pattern handler (a real core), note, and
 // `crashkeep upload --once` to a real mosquitto; the compiled collector stores
-// what they send, and its API shows each device's boots and the crash group.
+// what they send, symbolizes the reports on arrival with its --debug-dir, and
+// its API shows each device's boots and the crash group.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import { makeFakeTree } from "../unit/boot/fake-tree.ts";
 import { device } from "./brokers.ts";
 import { api, ROOT, startCollector, startMosquitto, waitFor, type Collector, type Running } from "./servers.ts";
+import { fixtureSysroot } from "../unit/collect/fleet.ts";
 
 const PANIC = readFileSync(join(ROOT, "test/fixtures/pstore/sysrq/dmesg-ramoops-0"));
 const DEVICES = 3;
@@ -20,7 +22,8 @@ let dir: string;
 beforeAll(async () => {
   broker = await startMosquitto();
   dir = mkdtempSync(join(tmpdir(), "ck-collect-devices-"));
-  collector = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/c.db`, "--client-id", "ck-devices"]);
+  // the devices' reports carry no symbols (their roots lack the program's file); the collector has the debug files
+  collector = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/c.db`, "--client-id", "ck-devices", "--debug-dir", fixtureSysroot()]);
 });
 afterAll(async () => {
   await collector?.stop();
@@ -53,6 +56,8 @@ test(`${DEVICES} devices (init, core handler, note, upload --once) reach the col
   const groups = await api<Array<{ exe: string; count: number; devices: number; firmware: string[] }>>(collector.base, "/api/groups");
   expect(groups).toHaveLength(1);
   expect(groups[0]).toMatchObject({ exe: "nested", count: DEVICES, devices: DEVICES, firmware: ["7.0.0", "7.1.0"] });
+  // symbolized on arrival: function names, not module + offset
+  expect((groups[0] as unknown as { signature: string }).signature).toBe("nested: level3 < level2 < level1 < main < _start");
   for (let i = 0; i < DEVICES; i++) {
     const dev = await api<{ firmware: string; boots: Array<{ reason: string; panicLog: string | null }> }>(collector.base, `/api/devices/sim-${i}`);
     expect(dev.firmware).toBe(`7.${i % 2}.0`);
