@@ -15,7 +15,7 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
-APT_PACKAGES += mosquitto mosquitto-clients openssl
+APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 # The fleet collector (13): its PostgreSQL tests (initdb in a temp dir) and its browser tests (headless Chromium).
 APT_PACKAGES += postgresql-15 chromium
 

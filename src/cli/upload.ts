@@ -17,7 +17,9 @@ Without --once, a failed connection is retried with the daemon's backoff
 outbox is empty or SIGINT/SIGTERM; with --once, every broker is tried once.
 Exit status: 0 when the outbox is empty afterwards, 1 when entries remain.
 
---json   print the result as JSON: sent, remaining, error`;
+--json   print the result as JSON on stdout: sent, remaining, error, refused,
+         broker (log lines still go to stderr); the daemon runs
+         "crashkeep upload --once --json" for each flush`;
 
 function say(line: string): void {
   console.error(`crashkeep upload: ${line}`);
@@ -28,8 +30,8 @@ export async function run(args: string[]): Promise<number> {
   const paths = makePaths();
   const { config } = loadConfig(values.get("config"), { paths });
   const dir = outboxDir(paths.sys(config.archive.dir));
-  const print = (r: { sent: number; remaining: number; error: string | undefined }) => {
-    if (flags.has("json")) console.log(JSON.stringify({ ...r, error: r.error ?? null }));
+  const print = (r: { sent: number; remaining: number; error: string | undefined; refused?: boolean; broker?: string | undefined }) => {
+    if (flags.has("json")) console.log(JSON.stringify({ sent: r.sent, remaining: r.remaining, error: r.error ?? null, refused: r.refused ?? false, broker: r.broker ?? null }));
     else console.log(`sent ${r.sent}, ${r.remaining} left${r.error ? `: ${r.error}` : ""}`);
   };
   if (config.upload.broker === undefined) {
@@ -40,7 +42,7 @@ export async function run(args: string[]): Promise<number> {
   const problems = credentialProblems(config, paths);
   if (problems.length > 0) {
     for (const p of problems) console.error(`Cannot use config: ${p}`);
-    print({ sent: 0, remaining: outboxUsage(dir).entries, error: problems[0] });
+    print({ sent: 0, remaining: outboxUsage(dir).entries, error: problems[0], refused: true });
     return 1;
   }
   const abort = new AbortController();
@@ -48,13 +50,13 @@ export async function run(args: string[]): Promise<number> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   const { flushOutbox } = await import("../upload/flush.ts");
-  const log = flags.has("json") ? () => {} : say;
+  const log = say;
   let total = 0;
   for (let failures = 0; ; ) {
     const r = await flushOutbox(config, paths, { log, signal: abort.signal });
     total += r.sent;
     if (r.remaining === 0 || flags.has("once") || abort.signal.aborted || r.refused) {
-      print({ sent: total, remaining: r.remaining, error: r.error });
+      print({ sent: total, remaining: r.remaining, error: r.error, refused: r.refused, broker: r.broker });
       return r.remaining === 0 ? 0 : 1;
     }
     failures = r.sent > 0 ? 1 : failures + 1;

@@ -60,7 +60,7 @@ export async function run(args: string[]): Promise<number> {
   if (config.upload.broker !== undefined) {
     const bad = credentialProblems(config, paths);
     for (const p of bad) say(`Cannot upload: ${p}`);
-    if (bad.length === 0) sender = new Sender(config, paths, { log: (line) => say(`upload: ${line}`) });
+    if (bad.length === 0) sender = new Sender(config, paths, { log: (line) => say(`upload: ${line}`), configFile: values.get("config") });
   }
   const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute) };
   const lastError = new Map<string, { text: string; passes: number }>();

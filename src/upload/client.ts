@@ -4,6 +4,7 @@
 // PUBACK or fail after the ack timeout. MQTT.js is imported here on first
 // use only: a daemon with upload off, or with nothing to send, never loads it.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { MqttClient, IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
@@ -108,7 +109,8 @@ export async function connect(broker: string, options_: { config: Config; paths:
   opts.protocol = tls ? "mqtts" : "mqtt";
   opts.hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
   opts.port = url.port === "" ? (tls ? 8883 : 1883) : Number(url.port);
-  if (tls) opts.servername = opts.hostname; // the certificate must name the host we asked for
+  // SNI takes names only; the certificate is checked against the host we asked for either way.
+  if (tls && isIP(opts.hostname) === 0) opts.servername = opts.hostname;
   const mqtt = await import("mqtt");
   const client: MqttClient = mqtt.connect(opts);
   const timeoutMs = config.upload.connectTimeoutSeconds * 1000;

@@ -1,6 +1,11 @@
 // The daemon's sender: notices what init, the pipe handler, `note` or the
 // watcher queued, sends it upload.delaySeconds later (with jitter), and
 // retries with backoff while no broker takes it. One flush at a time.
+//
+// Each flush is a child process, `crashkeep upload --once --json`: MQTT.js
+// and TLS cost ~9 MiB of anonymous memory once loaded (bench/upload), which
+// the daemon would otherwise keep for the rest of its life; the child
+// returns it to the system when it exits.
 import { readdirSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
@@ -24,8 +29,11 @@ export class Sender {
   #failures = 0;
   #flushing: Promise<void> | undefined;
   readonly #abort = new AbortController();
+  readonly #configFile: string | undefined;
 
-  constructor(config: Config, paths: Paths, events: SenderEvents) {
+  /** configFile: what the child reads (the daemon's --config; else CRASHKEEP_CONFIG or the default, as the daemon did). */
+  constructor(config: Config, paths: Paths, events: SenderEvents & { configFile?: string | undefined }) {
+    this.#configFile = events.configFile;
     this.#config = config;
     this.#paths = paths;
     this.#events = events;
@@ -59,14 +67,7 @@ export class Sender {
   }
 
   async #flush(): Promise<void> {
-    // Loaded on first use: with nothing to send the daemon never pays for MQTT.js.
-    const { flushOutbox } = await import("./flush.ts");
-    let result: FlushResult;
-    try {
-      result = await flushOutbox(this.#config, this.#paths, { log: this.#events.log, signal: this.#abort.signal });
-    } catch (err) {
-      result = { sent: 0, remaining: 1, error: err instanceof Error ? err.message : String(err), refused: false, broker: undefined };
-    }
+    const result = await this.#runChild();
     this.#events.flushed?.(result);
     if (result.sent > 0) this.#events.log(`sent ${result.sent} message(s)${result.broker ? ` to ${result.broker}` : ""}, ${result.remaining} left`);
     if (this.#abort.signal.aborted) return;
@@ -78,6 +79,38 @@ export class Sender {
     const wait = backoffMs(this.#failures, this.#config);
     this.#events.log(`${result.remaining} message(s) left (${result.error ?? "unknown"}); next try in ${Math.round(wait / 1000)} s`);
     this.#schedule(wait);
+  }
+
+  /** `crashkeep upload --once --json` with this daemon's config; its log lines are relayed. */
+  async #runChild(): Promise<FlushResult> {
+    const self = Bun.main.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+    const args = [...self, "upload", "--once", "--json", ...(this.#configFile ? ["--config", this.#configFile] : [])];
+    let child: ReturnType<typeof Bun.spawn<"ignore", "pipe", "pipe">>;
+    try {
+      child = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    } catch (err) {
+      return { sent: 0, remaining: 1, error: `Cannot start "${args.join(" ")}": ${err instanceof Error ? err.message : String(err)}`, refused: false, broker: undefined };
+    }
+    const stop = () => child.kill("SIGTERM");
+    this.#abort.signal.addEventListener("abort", stop);
+    const relay = (async () => {
+      let rest = "";
+      for await (const chunk of child.stderr) {
+        rest += new TextDecoder().decode(chunk);
+        const lines = rest.split("\n");
+        rest = lines.pop() ?? "";
+        for (const line of lines) if (line) this.#events.log(line.replace(/^crashkeep upload: /, ""));
+      }
+      if (rest) this.#events.log(rest.replace(/^crashkeep upload: /, ""));
+    })();
+    const [out] = await Promise.all([new Response(child.stdout).text(), relay, child.exited]);
+    this.#abort.signal.removeEventListener("abort", stop);
+    try {
+      const r = JSON.parse(out.trim().split("\n").pop() ?? "") as { sent: number; remaining: number; error: string | null; refused?: boolean; broker?: string | null };
+      return { sent: r.sent, remaining: r.remaining, error: r.error ?? undefined, refused: r.refused ?? false, broker: r.broker ?? undefined };
+    } catch {
+      return { sent: 0, remaining: 1, error: `"crashkeep upload" exited with ${child.exitCode ?? child.signalCode} without a result`, refused: false, broker: undefined };
+    }
   }
 
   /** When the next flush is due (ms since the epoch), if one is. */

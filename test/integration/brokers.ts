@@ -72,6 +72,8 @@ export async function mosquitto(options: { extra?: string; persistence?: boolean
   const conf = join(dir, "mosquitto.conf");
   const logFile = join(dir, "mosquitto.log");
   writeFileSync(conf, [
+    // Started as root, mosquitto drops to user "mosquitto", which cannot read the test's private temp dirs.
+    ...(process.getuid?.() === 0 ? ["user root"] : []),
     `listener ${port} 127.0.0.1`,
     options.extra ?? "allow_anonymous true",
     `persistence ${options.persistence ? "true" : "false"}`,
@@ -94,8 +96,12 @@ export async function mosquitto(options: { extra?: string; persistence?: boolean
       }
     },
     async start() {
-      proc = spawn(["mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
-      await waitFor(`mosquitto to accept on port ${port}`, () => portAccepts(port), EVENT_TIMEOUT_MS, () => m.log().split("\n").slice(-3).join(" | "));
+      const p = spawn(["mosquitto", "-c", conf], { stdout: "ignore", stderr: "pipe" });
+      proc = p;
+      await waitFor(`mosquitto to accept on port ${port}`, async () => {
+        if (p.exitCode !== null) throw new Error(`mosquitto exited with ${p.exitCode}: ${await new Response(p.stderr).text()}${m.log()}`);
+        return await portAccepts(port);
+      }, EVENT_TIMEOUT_MS, () => m.log().split("\n").slice(-3).join(" | "));
     },
     async stop() {
       if (!proc) return;
@@ -163,29 +169,51 @@ export class Subscriber {
     await waitFor(`${n} distinct message ids`, () => this.byId.size >= n, timeoutMs, () => `${this.byId.size} distinct, ${this.all.length} in all, ${this.invalid.length} invalid`);
   }
 
+  async publish(topic: string, payload: string): Promise<void> {
+    await this.#client?.publishAsync(topic, payload, { qos: 1 });
+  }
+
   async close(): Promise<void> {
     await this.#client?.endAsync(true);
   }
 }
 
 /**
- * A TCP proxy in front of a broker. `hold()` stops passing the broker's
- * bytes (CONNACK, PUBACK) to the client until `release()`; the client's
- * bytes still reach the broker.
+ * A TCP proxy in front of a broker. Each chunk the broker sends (CONNACK,
+ * PUBACK) reaches the client `delayMs` later, one after another, so that a
+ * flush with upload.inFlight = 1 lasts long enough to be interrupted;
+ * `hold()` stops passing them at all until `release()`. The client's bytes
+ * always reach the broker at once.
  */
-export async function proxy(targetPort: number): Promise<{ port: number; hold(): void; release(): void; close(): void }> {
+export async function proxy(targetPort: number, options: { delayMs?: number } = {}): Promise<{ port: number; hold(): void; release(): void; close(): void }> {
+  const delayMs = options.delayMs ?? 0;
   let holding = false;
-  const held: Array<() => void> = [];
+  const pumps = new Set<() => void>();
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     const upstream = tcpConnect({ host: "127.0.0.1", port: targetPort });
     sockets.add(client).add(upstream);
+    const queue: Buffer[] = [];
+    let busy = false;
+    const pump = () => {
+      if (busy || holding || queue.length === 0) return;
+      busy = true;
+      setTimeout(() => {
+        busy = false;
+        if (holding) return;
+        const chunk = queue.shift();
+        if (chunk && !client.destroyed) client.write(chunk);
+        pump();
+      }, delayMs);
+    };
+    pumps.add(pump);
     client.on("data", (d) => upstream.write(d));
-    upstream.on("data", (d) => {
-      if (holding) held.push(() => client.write(d));
-      else client.write(d);
+    upstream.on("data", (d: Buffer) => {
+      queue.push(d);
+      pump();
     });
     const close = () => {
+      pumps.delete(pump);
       client.destroy();
       upstream.destroy();
     };
@@ -200,7 +228,7 @@ export async function proxy(targetPort: number): Promise<{ port: number; hold():
     },
     release: () => {
       holding = false;
-      for (const f of held.splice(0)) f();
+      for (const p of pumps) p();
     },
     close: () => {
       server.close();
@@ -255,4 +283,91 @@ export function device(upload: Record<string, unknown>, extra: Record<string, un
   const clear = d.run(["clear", "--yes"]);
   if (clear.code !== 0) throw new Error(`Cannot format the test journal: ${clear.err}`);
   return d;
+}
+
+export interface RabbitNode {
+  name: string;
+  mqttPort: number;
+  /** SIGTERM to rabbitmq-server: it stops the node (rabbitmqctl stop) and exits. */
+  stop(): Promise<void>;
+  kill9(): void;
+}
+
+/** RabbitMQ start-up is slow (Erlang VM, Mnesia, plugins): ~50 s for two nodes on a loaded 2-core machine. */
+export const RABBIT_START_TIMEOUT_MS = 180_000;
+const RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"; // not /usr/sbin's wrapper, which switches to user rabbitmq
+
+/**
+ * A RabbitMQ cluster of `count` nodes on this machine, each with its own
+ * ports and directories, formed by classic-config peer discovery, with
+ * rabbitmq_mqtt enabled (anonymous MQTT as guest, from loopback).
+ */
+export async function rabbitCluster(count: number): Promise<RabbitNode[]> {
+  const base = tmp("rabbit");
+  const host = (await Bun.$`hostname -s`.text()).trim();
+  const tag = `ck${process.pid}`;
+  const nodes = await Promise.all(Array.from({ length: count }, async (_, i) => ({
+    name: `${tag}n${i + 1}@${host}`, dir: join(base, `n${i + 1}`), amqp: await freePort(), dist: await freePort(), mqtt: await freePort(),
+  })));
+  const procs: Subprocess[] = [];
+  for (const n of nodes) {
+    mkdirSync(n.dir, { recursive: true });
+    writeFileSync(join(n.dir, "rabbitmq.conf"), [
+      `listeners.tcp.default = 127.0.0.1:${n.amqp}`,
+      `mqtt.listeners.tcp.default = 127.0.0.1:${n.mqtt}`,
+      "mqtt.allow_anonymous = true",
+      "log.console = false",
+      "log.file.level = info",
+      "cluster_formation.peer_discovery_backend = classic_config",
+      ...nodes.map((m, j) => `cluster_formation.classic_config.nodes.${j + 1} = ${m.name}`),
+      "",
+    ].join("\n"));
+    writeFileSync(join(n.dir, "enabled_plugins"), "[rabbitmq_mqtt].\n");
+    const env = {
+      ...(process.env as Record<string, string>),
+      HOME: base, // the shared Erlang cookie
+      RABBITMQ_NODENAME: n.name,
+      RABBITMQ_NODE_PORT: String(n.amqp),
+      RABBITMQ_DIST_PORT: String(n.dist),
+      RABBITMQ_MNESIA_BASE: join(n.dir, "mnesia"),
+      RABBITMQ_LOG_BASE: join(n.dir, "log"),
+      RABBITMQ_CONFIG_FILE: join(n.dir, "rabbitmq"),
+      RABBITMQ_ENABLED_PLUGINS_FILE: join(n.dir, "enabled_plugins"),
+      RABBITMQ_PLUGINS_EXPAND_DIR: join(n.dir, "plugins"),
+      RABBITMQ_PID_FILE: join(n.dir, "pid"),
+      RABBITMQ_FEATURE_FLAGS_FILE: join(n.dir, "feature_flags"),
+      RABBITMQ_QUORUM_DIR: join(n.dir, "quorum"),
+      RABBITMQ_STREAM_DIR: join(n.dir, "stream"),
+    };
+    procs.push(spawn([RABBIT_SERVER], { env, stdout: "ignore", stderr: "ignore" }));
+  }
+  const out: RabbitNode[] = nodes.map((n, i) => {
+    const proc = procs[i] as Subprocess;
+    return {
+      name: n.name,
+      mqttPort: n.mqtt,
+      async stop() {
+        proc.kill("SIGTERM");
+        await proc.exited;
+      },
+      kill9() {
+        try {
+          process.kill(Number(readFileSync(join(n.dir, "pid"), "utf8").trim()), "SIGKILL");
+        } catch {
+          // not started, or gone
+        }
+        proc.kill("SIGKILL");
+      },
+    };
+  });
+  try {
+    await waitFor(`${count} RabbitMQ nodes to accept MQTT`, async () => {
+      for (const [i, p] of procs.entries()) if (p.exitCode !== null) throw new Error(`rabbitmq node ${nodes[i]?.name} exited with ${p.exitCode}; see ${nodes[i]?.dir}/log`);
+      return (await Promise.all(nodes.map((n) => portAccepts(n.mqtt)))).every(Boolean);
+    }, RABBIT_START_TIMEOUT_MS);
+  } catch (err) {
+    for (const n of out) n.kill9();
+    throw err;
+  }
+  return out;
 }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { enqueue, listOutbox } from "../../src/upload/outbox.ts";
+import { enqueue, listOutbox, readOutboxEntry } from "../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo } from "../../src/upload/payload.ts";
 import { makeFakeTree } from "../unit/boot/fake-tree.ts";
 import { device, mosquitto, proxy, Subscriber, TOP, waitFor, type Device, type Mosquitto } from "./brokers.ts";
@@ -31,6 +31,11 @@ async function subscriber(port: number): Promise<Subscriber> {
   cleanups.push(() => s.close());
   await s.connect();
   return s;
+}
+
+/** The ids of the messages still in the outbox. */
+function queuedIds(d: Device): string[] {
+  return listOutbox(d.outbox).map((e) => (JSON.parse(new TextDecoder().decode(readOutboxEntry(d.outbox, e))) as { id: string }).id);
 }
 
 /** Queue n notes of ~1 KiB straight into the outbox (the flush is under test, not the enqueue). */
@@ -73,7 +78,7 @@ describe("mosquitto", () => {
     await m.start();
     const sub = await subscriber(m.port);
     const up = await d.runAsync(["upload", "--once", "--json"]);
-    expect(JSON.parse(up.out)).toEqual({ sent: 7, remaining: 0, error: null });
+    expect(JSON.parse(up.out)).toEqual({ sent: 7, remaining: 0, error: null, refused: false, broker: `mqtt://127.0.0.1:${m.port}` });
     expect(up.code).toBe(0);
     await sub.waitForIds(7);
     expect(sub.invalid).toEqual([]);
@@ -94,18 +99,17 @@ describe("mosquitto", () => {
   test("the uploader killed with SIGKILL mid-flush of 200 entries: run again, every entry arrives, outbox empty", async () => {
     const m = await broker();
     await m.start();
-    const px = await proxy(m.port);
+    const px = await proxy(m.port, { delayMs: 20 });
     cleanups.push(() => px.close());
     const sub = await subscriber(m.port);
-    const d = device({ broker: `mqtt://127.0.0.1:${px.port}`, inFlight: 8 });
+    const d = device({ broker: `mqtt://127.0.0.1:${px.port}`, inFlight: 4 });
     const ids = prefill(d, 200);
     const uploader = d.spawn(["upload"]);
     cleanups.push(() => uploader.kill("SIGKILL"));
     await sub.waitForIds(40);
     // Hold the broker's PUBACKs: what the uploader publishes now reaches the broker but is never acknowledged.
     px.hold();
-    const atHold = sub.byId.size;
-    await waitFor("publishes past the held PUBACKs", () => sub.byId.size > atHold);
+    await waitFor("a message the broker has but has not acknowledged", () => queuedIds(d).some((id) => sub.byId.has(id)));
     uploader.kill("SIGKILL");
     expect(await uploader.exited).not.toBe(0);
     const left = listOutbox(d.outbox).length;
@@ -128,10 +132,10 @@ describe("mosquitto", () => {
   test("the broker stopped and restarted (persistence on) mid-flush: the uploader retries and every entry arrives", async () => {
     const m = await broker({ persistence: true });
     await m.start();
-    const px = await proxy(m.port);
+    const px = await proxy(m.port, { delayMs: 20 });
     cleanups.push(() => px.close());
     const sub = await subscriber(m.port);
-    const d = device({ broker: `mqtt://127.0.0.1:${px.port}` });
+    const d = device({ broker: `mqtt://127.0.0.1:${px.port}`, inFlight: 1 });
     const ids = prefill(d, 200);
     const uploader = d.spawn(["upload"]);
     cleanups.push(() => uploader.kill("SIGKILL"));
@@ -169,5 +173,37 @@ describe("mosquitto", () => {
     expect([...sub.byId.values()].some((r) => r.payload.kind === "boot")).toBe(true);
     expect(d.run(["status"]).out).not.toContain("dropped by quotas");
     expect(sub.invalid).toEqual([]);
+  }, 120_000);
+});
+
+describe("the daemon (crashkeep watch)", () => {
+  test("retries with backoff while the broker is down, sends once it is up, sends new entries after delaySeconds, exits 0 on SIGTERM", async () => {
+    const m = await broker();
+    const d = device({ broker: `mqtt://127.0.0.1:${m.port}`, delaySeconds: 1, minBackoffSeconds: 1, maxBackoffSeconds: 2 }, { logs: { files: [], intervalSeconds: 1 } });
+    const daemon = d.spawn(["watch"]);
+    cleanups.push(() => daemon.kill("SIGKILL"));
+    let log = "";
+    void (async () => {
+      for await (const chunk of daemon.stderr) log += new TextDecoder().decode(chunk);
+    })();
+    expect(d.run(["note", "while the broker is down"]).code).toBe(0);
+    await waitFor("the daemon to fail and back off", () => /upload: 1 message\(s\) left \(Cannot connect .*ECONNREFUSED.*\); next try in \d+ s/.test(log), 30_000, () => log);
+    await m.start();
+    const sub = await subscriber(m.port);
+    await sub.waitForIds(1);
+    await waitFor("the daemon's success line", () => /upload: sent 1 message\(s\) to mqtt:\/\/127\.0\.0\.1:\d+, 0 left/.test(log), 30_000, () => log);
+    expect(listOutbox(d.outbox)).toEqual([]);
+
+    const queuedAt = Date.now();
+    expect(d.run(["note", "with the broker up"]).code).toBe(0);
+    await sub.waitForIds(2);
+    const took = Date.now() - queuedAt;
+    // delaySeconds (1 s) plus at most 50 % jitter, after the next daemon pass (logs.intervalSeconds = 1 s) noticed it.
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(1000 * (1.5 + 1) + 2000);
+    expect([...sub.byId.values()].map((r) => (r.payload as unknown as { note: { text: string } }).note.text).sort()).toEqual(["while the broker is down", "with the broker up"]);
+
+    daemon.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
   }, 120_000);
 });
