@@ -19,6 +19,8 @@ export const UNKNOWN_FIRMWARE = "unknown";
 export const MAX_REJECTS_KEPT = 1000;
 /** Characters of a rejected message kept with it. */
 const REJECT_EXCERPT_CHARS = 512;
+/** Stored messages between two SQLite `PRAGMA optimize` runs (planner statistics; PostgreSQL's autovacuum does its own). */
+const OPTIMIZE_EVERY_MESSAGES = 1000;
 /** Characters of a zod problem list kept as a reject reason. */
 const REASON_CHARS = 400;
 
@@ -36,6 +38,7 @@ export interface IngestOptions {
 }
 
 let rejectSeq = 0;
+const storedSinceOptimize = new WeakMap<Store, number>();
 
 class Reject extends Error {}
 
@@ -161,6 +164,9 @@ export async function ingest(store: Store, topic: string, bytes: Uint8Array, opt
     return true;
   });
   if (!stored) return { status: "duplicate", id: p.id };
+  const n = (storedSinceOptimize.get(store) ?? 0) + 1;
+  storedSinceOptimize.set(store, n % OPTIMIZE_EVERY_MESSAGES);
+  if (n >= OPTIMIZE_EVERY_MESSAGES && store.dialect === "sqlite") await store.sql`PRAGMA optimize`;
   return sig !== undefined ? { status: "stored", id: p.id, kind: p.kind, group: sig.id } : { status: "stored", id: p.id, kind: p.kind };
 }
 
