@@ -106,9 +106,9 @@ bench: deps build
 	bench/inspect/run.sh
 	$(BUN) bench/capture/run.ts
 
-# A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector;
-# prints the web page's URL (PORT=8080) and runs until Ctrl-C.
-fleet-demo: deps build
+# A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector,
+# and a QEMU guest that crashes and panics; prints the web page's URL (PORT=8080), runs until Ctrl-C.
+fleet-demo: qemu-image
 	$(BUN) build/fleet-demo.ts
 
 # The fleet collector: ingest rate (SQLite, PostgreSQL; 1 and 2 collectors) against a plain insert loop,

@@ -5,8 +5,11 @@
 // handler turns real cores (test/fixtures/cores) into reports, `crashkeep
 // note`, then `crashkeep upload --once` sends the outbox. A month of older
 // boots and crashes is queued into the same outboxes so the charts have a
-// history. Prints the URL and runs until Ctrl-C.
-import { readFileSync } from "node:fs";
+// history. Prints the URL; then a QEMU guest (out/qemu, `make qemu-image`)
+// crashes a program, panics its kernel, and after the reboot its daemon
+// uploads both to the same broker (a few minutes under TCG). Runs until Ctrl-C.
+import { existsSync, readFileSync } from "node:fs";
+import { QemuVm } from "../test/qemu/harness.ts";
 import { join } from "node:path";
 import { device as deviceRoot } from "../test/integration/brokers.ts";
 import { startCollector, startMosquitto, uploadAsDevices, ROOT } from "../test/integration/servers.ts";
@@ -54,10 +57,35 @@ for (let i = 0; i < DEVICES; i++) {
 console.log(`\nfleet demo: ${DEVICES} devices sent their boots, crashes and notes.`);
 console.log(`open ${collector.base}/  (API: ${collector.base}/api/groups) — Ctrl-C stops it`);
 const stop = async () => {
+  QemuVm.killAll();
   await collector.stop();
   await broker.stop();
   process.exit(0);
 };
 process.on("SIGINT", () => void stop());
 process.on("SIGTERM", () => void stop());
+
+// The QEMU guest: a real kernel panic and a real crash, uploaded over QEMU user networking (host = 10.0.2.2).
+if (!existsSync(join(ROOT, "out/qemu/vmlinuz"))) {
+  console.log("(no QEMU image in out/qemu: `make qemu-image` adds a QEMU guest to this demo)");
+} else {
+  console.log("qemu-guest: booting (TCG; its crash and kernel panic arrive in a few minutes)...");
+  const port = new URL(broker.url).port;
+  void QemuVm.scenario({ name: "fleet-demo", net: true }, async (vm) => {
+    const overlay = JSON.parse(readFileSync(join(ROOT, "rootfs-overlay/etc/crashkeep/config.json"), "utf8")) as Record<string, unknown>;
+    const config = { ...overlay, upload: { broker: `mqtt://10.0.2.2:${port}`, deviceId: "qemu-guest", firmware: "2.4.0", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4 } };
+    const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
+    await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+    await vm.runOk("ulimit -c unlimited; crasher; sleep 3", { timeoutMs: 60_000 });
+    console.log("qemu-guest: crasher crashed; panicking the kernel (echo c > /proc/sysrq-trigger)...");
+    await vm.crash();
+    await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
+    for (let i = 0; i < 120; i++) {
+      const res = await fetch(`${collector.base}/api/devices/qemu-guest`);
+      if (res.ok && ((await res.json()) as { boots: Array<{ reason: string }> }).boots.some((b) => b.reason === "kernel-panic")) break;
+      await Bun.sleep(1000);
+    }
+    console.log(`qemu-guest: uploaded — ${collector.base}/devices/qemu-guest`);
+  }).catch((err: unknown) => console.error(`qemu-guest: ${err instanceof Error ? err.message : String(err)}`));
+}
 await new Promise(() => {});
