@@ -13,13 +13,13 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import { SQL } from "bun";
 import { api, ROOT, startCollector, startMosquitto, startPostgres, waitFor, type Collector } from "../../test/integration/servers.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, type Message } from "../../test/unit/collect/fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, strippedDebugDir, strippedReport, type Message } from "../../test/unit/collect/fleet.ts";
 import { ingest } from "../../src/collect/ingest.ts";
 import { handle } from "../../src/collect/server.ts";
 import { openStore, type Store } from "../../src/collect/store.ts";
 import { signatureOf } from "../../src/collect/signature.ts";
 import { symbolizeReport } from "../../src/collect/symbolize.ts";
-import { reportFromFull } from "../../src/collect/crash.ts";
+import { readCrashReport } from "../../src/collect/crash.ts";
 
 const MESSAGES = Number(process.env.MESSAGES ?? 2000);
 const RENDER_REPORTS = Number(process.env.RENDER_REPORTS ?? 10_000);
@@ -84,14 +84,14 @@ async function floorRate(url: string, tag: string): Promise<number> {
   return rate;
 }
 
-/** Milliseconds per crash report: read it, symbolize it, compute its signature. */
-async function symbolizeCost(n = 2000): Promise<number> {
-  const reports = PROGRAMS.map((p) => fixtureReport(p) as unknown as Record<string, unknown>);
-  const copies = Array.from({ length: n }, (_, i) => structuredClone(reports[i % reports.length] as Record<string, unknown>));
+/** Milliseconds per crash report of a stripped -O2 -g program: read it, symbolize it (DWARF from a build-id tree: names, file:line, inlined frames), compute its signature. */
+async function symbolizeCost(n = 200): Promise<number> {
+  const report = strippedReport() as unknown as Record<string, unknown>;
+  const copies = Array.from({ length: n }, () => structuredClone(report));
   let frames = 0;
   const t0 = performance.now();
   for (const c of copies) {
-    const s = await symbolizeReport(reportFromFull(c), { debugDirs: [], debuginfod: undefined });
+    const s = await symbolizeReport(readCrashReport("full", c), { debugDirs: [strippedDebugDir()], debuginfod: undefined });
     frames += signatureOf(s.report).frames.length;
   }
   if (frames === 0) throw new Error("no signature frames");

@@ -6,6 +6,7 @@ import { ingest, resymbolize } from "../collect/ingest.ts";
 import { openStore } from "../collect/store.ts";
 import { serve } from "../collect/server.ts";
 import { subscribe } from "../collect/subscriber.ts";
+import { debuginfodConfig } from "../debuginfo/debuginfod.ts";
 
 export const help = `Usage: crashkeep collect --broker URL... [--db URL] [--listen HOST:PORT]
                          [--debug-dir DIR]... [--debuginfod URL] [--group NAME]
@@ -100,13 +101,19 @@ export async function run(args: string[]): Promise<number> {
   const debuginfod = values.get("debuginfod") ?? c.debuginfod;
   const group = values.get("group") ?? c.group;
   if (group !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(group)) throw new UsageError(`Cannot use group "${group}": 1-64 characters of A-Z a-z 0-9 _ -`);
+  if (debuginfod !== undefined) {
+    try {
+      debuginfodConfig({}, [debuginfod]);
+    } catch (err) {
+      throw new UsageError(err instanceof Error ? err.message : String(err));
+    }
+  }
   const tokenFile = values.get("token") ?? c.tokenFile;
   const symbolize = { debugDirs: c.debugDirs, debuginfod };
 
   if (flags.has("resymbolize")) {
     const store = await openStore(c.db);
-    if (debuginfod !== undefined) console.error(`collect: --debuginfod "${debuginfod}" is not used yet (symbols come from --debug-dir files until the DWARF symbolizer lands), ignoring`);
-    try {
+      try {
       const r = await resymbolize(store, symbolize);
       console.log(`re-symbolized ${r.crashes} crash reports; ${r.moved} moved to another group`);
     } finally {
@@ -130,7 +137,6 @@ export async function run(args: string[]): Promise<number> {
   }
   const shown = listen.hostname.includes(":") ? `[${listen.hostname}]` : listen.hostname;
   console.log(`collect: database ${store.where} (${store.dialect})`);
-  if (debuginfod !== undefined) console.error(`collect: --debuginfod "${debuginfod}" is not used yet (symbols come from --debug-dir files until the DWARF symbolizer lands), ignoring`);
   console.log(`collect: listening on http://${shown}:${server.port}/`);
 
   let finish: (code: number) => void = () => {};

@@ -6,7 +6,7 @@
 import type { SQL } from "bun";
 import type { Report } from "../core/report.ts";
 import { MAX_MESSAGE_BYTES as DEVICE_MAX_MESSAGE_BYTES, payloadSchema, payloadTopic, UPLOAD_SCHEMA, type UploadPayload } from "../upload/payload.ts";
-import { reportFromCompact, reportFromFull } from "./crash.ts";
+import { readCrashReport } from "./crash.ts";
 import { signatureOf, type Signature } from "./signature.ts";
 import { symbolizeReport, type SymbolizeOptions } from "./symbolize.ts";
 import type { Store } from "./store.ts";
@@ -72,7 +72,7 @@ function parse(topic: string, bytes: Uint8Array, prefix: string): UploadPayload 
 
 function crashReport(p: Extract<UploadPayload, { kind: "crash" }>): Report {
   try {
-    return p.crash.form === "full" ? reportFromFull(p.crash.report) : reportFromCompact(p.crash.report);
+    return readCrashReport(p.crash.form, p.crash.report);
   } catch (err) {
     throw new Reject(`crash report unreadable: ${err instanceof Error ? err.message : String(err)}`);
   }

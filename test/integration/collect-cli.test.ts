@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { ingest } from "../../src/collect/ingest.ts";
 import { openStore } from "../../src/collect/store.ts";
 import { listGroups } from "../../src/collect/views.ts";
-import { crashMessage, daysAgo, device, fixtureReport, fixtureSysroot } from "../unit/collect/fleet.ts";
+import { crashMessage, daysAgo, device, fixtureReport, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE } from "../unit/collect/fleet.ts";
 import { BINARY } from "./servers.ts";
 
 let dir: string;
@@ -59,21 +59,35 @@ test("a token file too short is refused", () => {
   expect(r.err.trim()).toBe(`Cannot use token "${join(dir, "token")}": shorter than 16 characters`);
 });
 
-test("--resymbolize with the debug files moves a report to its right group", async () => {
+test("--resymbolize with the debug files moves reports of a stripped program to their right group", async () => {
   const db = `sqlite://${dir}/r.db`;
   const store = await openStore(db);
   const opts = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
-  for (const [i, bare] of [[0, true], [1, false]] as const) {
-    const m = crashMessage(device(`r-${i}`, "1"), fixtureReport("fpe", { bare }), { time: daysAgo(0, i) });
+  for (const i of [0, 1]) {
+    const m = crashMessage(device(`r-${i}`, "1"), strippedReport(), { time: daysAgo(0, i) });
     expect((await ingest(store, m.topic, m.bytes, opts)).status).toBe("stored");
   }
-  expect((await listGroups(store)).map((g) => g.count)).toEqual([1, 1]);
+  const m = crashMessage(device("r-2", "1"), fixtureReport("fpe"), { time: daysAgo(0, 3) });
+  expect((await ingest(store, m.topic, m.bytes, opts)).status).toBe("stored");
+  expect((await listGroups(store)).map((g) => [g.signature, g.count])).toEqual([
+    [STRIPPED_SIGNATURE, 2],
+    ["fpe: divide < average < main < _start", 1],
+  ]);
   await store.close();
-  const r = run(["--resymbolize", "--db", db, "--debug-dir", fixtureSysroot()]);
+  const r = run(["--resymbolize", "--db", db, "--debug-dir", strippedDebugDir()]);
   expect(r.err).toBe("");
   expect(r.code).toBe(0);
-  expect(r.out.trim()).toBe("re-symbolized 2 crash reports; 1 moved to another group");
+  expect(r.out.trim()).toBe("re-symbolized 3 crash reports; 2 moved to another group");
   const after = await openStore(db);
-  expect((await listGroups(after)).map((g) => [g.signature, g.count])).toEqual([["fpe: divide < average < main < _start", 2]]);
+  expect((await listGroups(after)).map((g) => [g.signature, g.count])).toEqual([
+    [SYMBOLIZED_SIGNATURE, 2],
+    ["fpe: divide < average < main < _start", 1],
+  ]);
   await after.close();
+});
+
+test("a --debuginfod that is not a URL is bad usage", () => {
+  const r = run(["--broker", "mqtt://127.0.0.1:1", "--debuginfod", "not a url"]);
+  expect(r.code).toBe(2);
+  expect(r.err).toContain(`Cannot use debuginfod server "not a url": not a URL`);
 });

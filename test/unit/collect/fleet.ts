@@ -10,6 +10,7 @@ import { compactReport } from "../../../src/core/format.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
 import { bootPayload, crashPayload, encodePayload, MAX_MESSAGE_BYTES, notePayload, payloadTopic, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
 import { fixtures } from "../core/fixtures.ts";
+import { debugFixtures } from "../debuginfo/symbolize-fixtures.ts";
 
 export const PREFIX = "crashkeep/v1";
 
@@ -39,10 +40,25 @@ export function fixtureReport(name: string, options: { bare?: boolean } = {}): R
   return structuredClone(r);
 }
 
-/** The directory that holds the fixture programs with their symbols (a debug directory for the symbolizer). */
-export function fixtureSysroot(): string {
-  return fixture("nested").sysroot;
+/**
+ * The symbolizer's fixture (test/fixtures/symbolize): the report of a crash of
+ * the stripped -O2 -g program `records` as its device makes it (no function
+ * names: module + offset), and the build-id tree of its debug file.
+ */
+export function strippedReport(): Report {
+  const fx = debugFixtures();
+  const core = fx.cores.find((c) => c.name === "records");
+  if (!core) throw new Error("no symbolize fixture \"records\"");
+  return buildReport(readCoreFile(core.core), { sysroot: fx.sysroot });
 }
+
+export function strippedDebugDir(): string {
+  return debugFixtures().debugDir;
+}
+
+/** What strippedReport() groups as before and after symbolization. */
+export const STRIPPED_SIGNATURE = "records: records+0x11e0 < records+0x10b0 < records+0x10f1";
+export const SYMBOLIZED_SIGNATURE = "records: check_invariant < process_record < run_batch < start < main";
 
 export function device(id: string, firmware: string | null): DeviceInfo {
   return { id, firmware, hardware: "qemu-x86_64", kernel: "6.1.0-test", arch: "x86_64", crashkeepVersion: "0.1.0" };

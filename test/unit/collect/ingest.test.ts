@@ -6,9 +6,9 @@ import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../
 import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
 import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
 import { signatureOf } from "../../../src/collect/signature.ts";
-import { reportFromCompact } from "../../../src/collect/crash.ts";
+import { readCrashReport } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, fixtureSysroot, noteMessage, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 let dir: string;
@@ -40,7 +40,7 @@ describe("signature", () => {
   test("the compact form gives the same signature as the full report", () => {
     for (const name of ["nested", "threads", "abort", "fpe"]) {
       const r = fixtureReport(name);
-      expect(signatureOf(reportFromCompact(compactReport(r))).text).toBe(signatureOf(r).text);
+      expect(signatureOf(readCrashReport("compact", JSON.parse(compactReport(r)) as Record<string, unknown>)).text).toBe(signatureOf(r).text);
     }
   });
 });
@@ -150,26 +150,53 @@ describe("ingest", () => {
   });
 
   test("a report without symbols groups by module + offset; re-symbolized with the debug files it moves to its right group", async () => {
-    const bare = fixtureReport("nested", { bare: true });
-    expect(bare.threads[0]?.frames[0]?.symbol).toBeNull();
-    const out = await send(crashMessage(device("dev-f", "1.0.0"), bare, { time: daysAgo(0, 2) }));
+    const out = await send(crashMessage(device("dev-f", "1.0.0"), strippedReport(), { time: daysAgo(0, 2) }));
     if (out.status !== "stored") throw new Error(JSON.stringify(out));
-    const named = (await listGroups(store)).find((g) => g.exe === "nested" && g.signature.includes("level3"));
-    const raw = (await listGroups(store)).find((g) => g.id === out.group);
-    expect(raw?.signature).toBe("nested: nested+0x114b < nested+0x1179 < nested+0x11a9 < nested+0x11ec < nested+0x1071");
-    expect(named).toBeDefined();
-    const moved = await resymbolize(store, { debugDirs: ["/nonexistent", fixtureSysroot()], debuginfod: undefined });
+    expect((await listGroups(store)).find((g) => g.id === out.group)?.signature).toBe(STRIPPED_SIGNATURE);
+    const moved = await resymbolize(store, { debugDirs: ["/nonexistent", strippedDebugDir()], debuginfod: undefined });
     expect(moved.moved).toBe(1);
     const after = await listGroups(store);
     expect(after.find((g) => g.id === out.group)).toBeUndefined();
-    expect(after.find((g) => g.id === named?.id)?.count).toBe((named?.count ?? 0) + 1);
+    const named = after.find((g) => g.signature === SYMBOLIZED_SIGNATURE);
+    expect(named?.count).toBe(1);
+    // the group page has file:line and the inlined frames
+    const detail = await groupDetail(store, named?.id ?? "");
+    const frames = detail?.reports[0]?.report.threads[0]?.frames ?? [];
+    expect(frames.slice(0, 3).map((f) => [f.function, f.line, f.inlined])).toEqual([
+      ["check_invariant", 17, true],
+      ["process_record", 21, true],
+      ["run_batch", 26, false],
+    ]);
+  });
+
+  test("symbolized on arrival when the collector has the debug files", async () => {
+    const out = await ingest(store, ...(() => {
+      const m = crashMessage(device("dev-g", "1.0.0"), strippedReport(), { time: daysAgo(0, 2) });
+      return [m.topic, m.bytes] as const;
+    })(), { ...options, symbolize: { debugDirs: [strippedDebugDir()], debuginfod: undefined } });
+    if (out.status !== "stored") throw new Error(JSON.stringify(out));
+    expect((await listGroups(store)).find((g) => g.id === out.group)).toMatchObject({ signature: SYMBOLIZED_SIGNATURE, count: 2 });
   });
 
   test("a debug file whose build-id differs is not used", async () => {
     const { symbolizeReport } = await import("../../../src/collect/symbolize.ts");
-    const bare = fixtureReport("nested", { bare: true });
+    const bare = strippedReport();
     for (const t of bare.threads) for (const f of t.frames) if (f.buildId) f.buildId = "00".repeat(20);
-    expect((await symbolizeReport(bare, { debugDirs: [fixtureSysroot()], debuginfod: undefined })).named).toBe(0);
+    const out = await symbolizeReport(bare, { debugDirs: [strippedDebugDir()], debuginfod: undefined });
+    expect(out.report.threads[0]?.frames[0]?.function).toBeNull();
+  });
+
+  test("module paths with .. and build-ids that are not hex are rejected (they would steer debug-file lookups)", async () => {
+    for (const bad of [
+      (r: ReturnType<typeof strippedReport>) => ((r.threads[0] as { frames: Array<{ module: string | null }> }).frames[0]!.module = "/opt/../../etc/passwd"),
+      (r: ReturnType<typeof strippedReport>) => ((r.threads[0] as { frames: Array<{ buildId: string | null }> }).frames[0]!.buildId = "../../x"),
+    ]) {
+      const r = strippedReport();
+      bad(r);
+      const m = crashMessage(device("dev-h", "1"), r, { time: daysAgo(0, 1) });
+      const out = await send(m);
+      expect(out.status === "rejected" && out.reason).toMatch(/crash report unreadable: .*(\.\.|not hex)/);
+    }
   });
 
   test("mutated reports are stored or rejected, never thrown", async () => {
@@ -208,7 +235,7 @@ describe("ingest", () => {
   });
 
   test("resymbolize with the same debug files again moves nothing and drops no crash", async () => {
-    const dirs = { debugDirs: [fixtureSysroot()], debuginfod: undefined };
+    const dirs = { debugDirs: [strippedDebugDir()], debuginfod: undefined };
     const before = await listGroups(store);
     const out = await resymbolize(store, dirs);
     expect(out).toEqual({ crashes: before.reduce((a, g) => a + g.count, 0), moved: 0 });
