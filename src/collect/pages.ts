@@ -67,13 +67,12 @@ function location(o: Record<string, unknown>): string | null {
 }
 
 function frameRow(f: ReportFrame): Html {
-  const extra = f as ReportFrame & Record<string, unknown>;
-  const fn = str(extra.function) ?? f.symbol;
-  const where = location(extra);
-  const inlined = Array.isArray(extra.inlined) ? (extra.inlined as unknown[]).filter((x): x is Record<string, unknown> => x !== null && typeof x === "object") : [];
-  return html`<tr><td class="n">#${String(f.index).padStart(2, "0")}</td><td><code>${f.moduleOffset ?? f.pc}</code></td>
-<td><code>${fn ?? "??"}${f.symbolOffset !== null && f.symbolOffset !== undefined && fn !== null ? `+${f.symbolOffset}` : ""}</code>
-${inlined.map((i) => html`<div class="inl">inlined: <code>${str(i.function) ?? str(i.symbol) ?? "??"}</code> ${location(i) ?? ""}</div>`)}</td>
+  // report version 2: function/file/line from DWARF, inlined frames as frames of their own (gdb's numbering)
+  const fn = str(f.function) ?? f.symbol;
+  const where = location(f as unknown as Record<string, unknown>);
+  const offset = f.inlined !== true && f.symbol !== null && f.symbolOffset !== null && fn === f.symbol ? `+${f.symbolOffset}` : "";
+  return html`<tr class="${f.inlined === true ? "inl" : ""}"><td class="n">#${String(f.index).padStart(2, "0")}</td><td><code>${f.inlined === true ? "" : (f.moduleOffset ?? f.pc)}</code></td>
+<td><code>${fn ?? "??"}${offset}</code>${f.inlined === true ? html` <span class="muted">(inlined)</span>` : ""}</td>
 <td><code>${where ?? ""}</code></td><td>${f.module ?? ""}</td></tr>`;
 }
 

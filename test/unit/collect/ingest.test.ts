@@ -167,6 +167,10 @@ describe("ingest", () => {
       ["process_record", 21, true],
       ["run_batch", 26, false],
     ]);
+    const { handle } = await import("../../../src/collect/server.ts");
+    const page = await (await handle(store, new Request(`http://x/groups/${named?.id}`), undefined)).text();
+    expect(page).toContain("/opt/crashkeep-fixtures/symbolize/src/records.c:17");
+    expect(page).toMatch(/check_invariant<\/code> <span class="muted">\(inlined\)/);
   });
 
   test("symbolized on arrival when the collector has the debug files", async () => {
