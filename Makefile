@@ -108,6 +108,7 @@ bench: deps build
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/upload/run.ts
 
 # A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector,
 # and a QEMU guest that crashes and panics; prints the web page's URL (PORT=8080), runs until Ctrl-C.

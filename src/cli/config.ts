@@ -49,7 +49,8 @@ export async function run(args: string[]): Promise<number> {
     for (const line of kernelNeedsText(needs, config)) console.log(line);
     // This device's tree already binds regions: where the config disagrees, the tree wins at boot.
     if (dt) for (const line of [...dt.warnings, ...applyDeviceTree(config, dt).notes]) console.log(`note: ${line}`);
-    console.log(config.upload.broker ? `upload: to ${config.upload.broker.join(", ")} as topics ${config.upload.topicPrefix}/<deviceId>/<kind>` : "upload: off (no upload.broker)");
+    // Upload off (no upload.broker): nothing changes, not even this output.
+    if (config.upload.broker) console.log(`upload: to ${config.upload.broker.join(", ")} as topics ${config.upload.topicPrefix}/<deviceId>/<kind>`);
     return 0;
   }
   if (sub === "show") {

@@ -200,6 +200,8 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));
   const { upload } = status;
   const dropped = upload.dropped ? `; dropped by quotas, not yet reported: ${upload.dropped.boot} boot, ${upload.dropped.crash} crash, ${upload.dropped.note} note` : "";
+  // Upload off with nothing queued: no line (nothing else changes when no broker is configured).
+  if (upload.brokers.length === 0 && upload.entries === 0 && !upload.lastError) return out;
   log(`upload:   ${upload.brokers.length > 0 ? upload.brokers.join(", ") : "off (no upload.broker)"}: ${upload.entries} pending (${formatSize(upload.bytes)})` +
     `${upload.oldest ? `, oldest ${upload.oldest}` : ""}, last success ${upload.lastSuccess ?? "never"}${dropped}`);
   if (upload.lastError) log(`upload:   last error ${upload.lastErrorAt}: ${upload.lastError}`);

@@ -9,6 +9,8 @@ import type { MqttClient, IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 
+/** Longest wait for MQTT.js to close a connection we are done with. */
+const END_TIMEOUT_MS = 2000;
 /** Largest credential file read (PEM chain, password): certificates are a few KiB. */
 const MAX_CREDENTIAL_BYTES = 256 * 1024;
 
@@ -165,7 +167,15 @@ export async function connect(broker: string, options_: { config: Config; paths:
       return new Promise<void>((resolve) => {
         client.off("error", onLostError);
         client.off("close", onLostClose);
-        client.end(true, {}, () => resolve());
+        // A half-dead broker (a node shutting down) may never let the socket close cleanly: bounded.
+        const timer = setTimeout(() => {
+          client.stream?.destroy();
+          resolve();
+        }, END_TIMEOUT_MS);
+        client.end(true, {}, () => {
+          clearTimeout(timer);
+          resolve();
+        });
       });
     },
   };

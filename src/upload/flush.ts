@@ -6,7 +6,7 @@
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { BrokerError, connect, type Connection } from "./client.ts";
-import { clearDropped, listOutbox, outboxDir, readDropped, readOutboxEntry, readUploadState, removeOutboxEntry, writeUploadState, type OutboxEntry } from "./outbox.ts";
+import { clearDropped, expireOutbox, listOutbox, outboxDir, readDropped, readOutboxEntry, readUploadState, removeOutboxEntry, writeUploadState, type OutboxEntry } from "./outbox.ts";
 import { encodePayload, notePayload, payloadTopic, topicLevel, type Dropped } from "./payload.ts";
 import { deviceInfo } from "./queue.ts";
 
@@ -49,6 +49,12 @@ export async function flushOutbox(config: Config, paths: Paths, options: FlushOp
   let attempts = 0;
   let next = 0; // index into brokers of the next one to try
   const pending = () => listOutbox(dir).length + (readDropped(dir) ? 1 : 0);
+  try {
+    const expired = expireOutbox(dir, config.upload.outbox);
+    if (expired.length > 0) log(`dropped ${expired.length} message(s) older than upload.outbox.maxAgeDays (${config.upload.outbox.maxAgeDays})`);
+  } catch (err) {
+    log(`Cannot expire old outbox entries: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (brokers.length === 0 || pending() === 0) return { sent, remaining: pending(), error: undefined, refused: false, broker: undefined };
   state.lastAttempt = new Date().toISOString();
 

@@ -208,6 +208,22 @@ export function enqueue(dir: string, payload: UploadPayload, options: OutboxLimi
   }
 }
 
+/** Drop (and count) what is older than maxAgeDays; the sender calls this before a flush, so a long outage without new entries still ages out. */
+export function expireOutbox(dir: string, options: Pick<OutboxLimits, "maxAgeDays"> & { nowMs?: number }): OutboxEntry[] {
+  const nowMs = options.nowMs ?? Date.now();
+  const maxAgeMs = options.maxAgeDays * 86_400_000;
+  if (!listOutbox(dir).some((e) => nowMs - e.queuedMs > maxAgeMs)) return [];
+  const lock = acquireLock(`${dir}/${LOCK_FILE}`, { timeoutMs: LOCK_TIMEOUT_MS });
+  try {
+    const old = listOutbox(dir).filter((e) => nowMs - e.queuedMs > maxAgeMs);
+    for (const e of old) removeOutboxEntry(dir, e);
+    addDropped(dir, old);
+    return old;
+  } finally {
+    lock.release();
+  }
+}
+
 export interface UploadState {
   lastAttempt: string | null;
   lastSuccess: string | null;

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clearDropped, enqueue, listOutbox, outboxUsage, readDropped, readOutboxEntry, removeOutboxEntry } from "../../../src/upload/outbox.ts";
+import { clearDropped, enqueue, expireOutbox, listOutbox, outboxUsage, readDropped, readOutboxEntry, removeOutboxEntry } from "../../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
 
 const roots: string[] = [];
@@ -96,5 +96,17 @@ describe("enqueue", () => {
     removeOutboxEntry(dir, e!);
     removeOutboxEntry(dir, e!);
     expect(listOutbox(dir)).toEqual([]);
+  });
+});
+
+describe("expireOutbox", () => {
+  test("drops and counts what is older than maxAgeDays, keeps the rest", () => {
+    const dir = tmp();
+    enqueue(dir, msg("boot", 1), { ...LIMITS, nowMs: 0 });
+    enqueue(dir, msg("crash", 2), { ...LIMITS, nowMs: 86_400_000 });
+    expect(expireOutbox(dir, { maxAgeDays: 7, nowMs: 7.5 * 86_400_000 }).map((e) => e.kind)).toEqual(["boot"]);
+    expect(listOutbox(dir).map((e) => e.kind)).toEqual(["crash"]);
+    expect(readDropped(dir)).toMatchObject({ boot: 1, crash: 0, note: 0 });
+    expect(expireOutbox(dir, { maxAgeDays: 7, nowMs: 7.5 * 86_400_000 })).toEqual([]);
   });
 });
