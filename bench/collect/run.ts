@@ -105,7 +105,10 @@ async function renderTimes(store: Store): Promise<Record<string, number>> {
     const g = i % RENDER_GROUPS;
     const r = structuredClone(base);
     const f = r.threads[0]?.frames[0];
-    if (f) f.symbol = `handler_${g}`;
+    if (f) {
+      f.symbol = `handler_${g}`;
+      f.function = `handler_${g}`;
+    }
     const dev = device(`render-${i % 500}`, `2.${g % 5}.0`);
     const m = i % 3 === 0 ? bootMessage(dev, { reason: i % 2 ? "clean" : "kernel-panic", bootId: `r-${i}`, time: daysAgo(i % 30) }) : undefined;
     if (m) await ingest(store, m.topic, m.bytes, { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } });
