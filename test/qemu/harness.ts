@@ -110,6 +110,8 @@ export interface QemuVmOptions {
   bootTimeoutMs?: number;
   /** Default time limit of run()/runOk() (30 s). */
   runTimeoutMs?: number;
+  /** A virtio NIC on QEMU user networking: the guest reaches the host's loopback at 10.0.2.2. */
+  net?: boolean;
 }
 
 export interface RunResult {
@@ -458,6 +460,7 @@ export class QemuVm {
       "-initrd", join(this.#imageDir, "initrd.img"),
       "-drive", `file=${this.#disk()},format=raw,if=virtio`,
       ...(this.#options.transferDiskMiB !== undefined ? ["-drive", `file=${this.#transferDisk()},format=raw,if=virtio`] : []),
+      ...(this.#options.net ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] : []),
       "-append", append.join(" "),
     ];
     appendFileSync(join(this.logDir, "console.log"), `### ${new Date().toISOString()} ${argv.join(" ")}\n`);
