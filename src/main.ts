@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 // crashkeep: argv → src/cli/<command>.ts. Only src/cli prints or exits.
 import { COMMANDS } from "./cli/commands.ts";
-import { UsageError } from "./cli/args.ts";
+import { failure, UsageError } from "./cli/args.ts";
 import pkg from "../package.json" with { type: "json" };
 
 declare const CRASHKEEP_COMMIT: string | undefined;
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`Run 'crashkeep ${name} --help' for usage.`);
       return 2;
     }
-    console.error(err instanceof Error ? err.message : String(err));
+    console.error(failure(`Cannot run "crashkeep ${name}"`, err));
     return 1;
   }
 }

@@ -5,7 +5,7 @@ import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
 import { deviceArg } from "./device-arg.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { failure, parseArgs, UsageError } from "./args.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
 const MAX_NOTE_BYTES = 4096;
@@ -33,15 +33,19 @@ export async function run(args: string[]): Promise<number> {
   if (bytes.length > MAX_NOTE_BYTES) throw new UsageError(`Note of ${bytes.length} bytes is longer than ${MAX_NOTE_BYTES}`);
   const paths = makePaths();
   const path = deviceArg(undefined, parsed.values);
-  const device = openDevice(path, { write: true, paths });
   try {
-    const bootId = readBootId(paths);
-    appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
-      ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
-      ...(reason === undefined ? {} : { notedReason: reason }),
-    });
-  } finally {
-    device.close();
+    const device = openDevice(path, { write: true, paths });
+    try {
+      const bootId = readBootId(paths);
+      appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
+        ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
+        ...(reason === undefined ? {} : { notedReason: reason }),
+      });
+    } finally {
+      device.close();
+    }
+  } catch (err) {
+    throw new Error(failure(`Cannot write the note to "${path}"`, err));
   }
   return 0;
 }

@@ -1,0 +1,105 @@
+// Fault injection into the compiled binary with strace(1) (strace 5.3+:
+// `-e inject=SYSCALL:error=ERRNO:when=N` and `:signal=SIGKILL:when=N`, see
+// strace(1) "Tampering"): no test hook in the product. The injection
+// counter is per traced thread; crashkeep makes all the swept calls from
+// its main thread (the dry run checks it), so "the Nth call" is well defined.
+import { readFileSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
+
+/** The calls that move evidence (issue 14), by their x86_64 names. */
+export const SWEPT_SYSCALLS = ["pwrite64", "write", "fsync", "fdatasync", "rename", "renameat", "renameat2", "unlink", "unlinkat", "openat"] as const;
+export type SweptSyscall = (typeof SWEPT_SYSCALLS)[number];
+
+export type Fault = "kill" | "EIO" | "ENOSPC";
+export const FAULTS: readonly Fault[] = ["kill", "EIO", "ENOSPC"];
+
+export interface Run {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Invocation {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** A file fed to stdin (the pipe handler's core), else /dev/null. */
+  stdin?: string | undefined;
+}
+
+/** strace gives up on a tracee that runs this long: a hung run is a failure, not a stuck suite. */
+const RUN_TIMEOUT_MS = 60_000;
+
+export async function run(inv: Invocation, prefix: string[] = []): Promise<Run> {
+  const proc = Bun.spawn([...prefix, ...inv.argv], {
+    cwd: inv.cwd,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...inv.env },
+    stdin: inv.stdin ? Bun.file(inv.stdin) : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: RUN_TIMEOUT_MS,
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code: proc.signalCode ? null : code, signal: proc.signalCode ? String(proc.signalCode) : null, stdout, stderr };
+}
+
+export interface CallCounts {
+  /** Calls of each swept syscall by the main thread, in the whole run. */
+  counts: Map<SweptSyscall, number>;
+  /**
+   * Of those, the calls made before the first one that touches the system
+   * tree (`root`): the runtime's own start-up (loader, libc, Bun reading
+   * /proc/self/maps, cgroups), the same for every command.
+   */
+  startup: Map<SweptSyscall, number>;
+  otherThreads: number;
+  run: Run;
+}
+
+/** How many times the main thread makes each swept call, from one fault-free traced run. */
+export async function countCalls(inv: Invocation, log: string, root: string): Promise<CallCounts> {
+  const result = await run(inv, ["strace", "-f", "-qq", "-o", log, "-e", `trace=${SWEPT_SYSCALLS.join(",")}`, "--"]);
+  const lines = readFileSync(log, "utf8").split("\n");
+  rmSync(log, { force: true });
+  let main: string | undefined;
+  let ownCode = false;
+  const counts = new Map<SweptSyscall, number>();
+  const startup = new Map<SweptSyscall, number>();
+  let otherThreads = 0;
+  for (const line of lines) {
+    // "1234  write(1, ..." or "1234  <... write resumed>": count the start of each call only.
+    const m = /^(\d+)\s+([a-z0-9_]+)\(/.exec(line);
+    if (!m || !m[1] || !m[2]) continue;
+    main ??= m[1];
+    if (m[1] !== main) {
+      otherThreads++;
+      continue;
+    }
+    const name = m[2] as SweptSyscall;
+    if (line.includes(`"${root}/`)) ownCode = true;
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    if (!ownCode) startup.set(name, (startup.get(name) ?? 0) + 1);
+  }
+  return { counts, startup, otherThreads, run: result };
+}
+
+/** Run with the Nth call of `syscall` failed with errno, or the process killed there. */
+export function runFaulted(inv: Invocation, syscall: SweptSyscall, n: number, fault: Fault): Promise<Run> {
+  const action = fault === "kill" ? `signal=SIGKILL` : `error=${fault}`;
+  return run(inv, ["strace", "-f", "-qq", "-o", "/dev/null", "-e", `trace=${syscall}`, "-e", `inject=${syscall}:${action}:when=${n}`, "--"]);
+}
+
+/** Run jobs on every core (the machine's own count): strace makes each run slower, not busier. */
+export async function pool<T>(jobs: Array<() => Promise<T>>, width = Math.max(1, availableParallelism())): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < jobs.length; i = next++) {
+      const job = jobs[i];
+      if (job) results[i] = await job();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
+  return results;
+}
