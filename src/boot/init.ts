@@ -37,7 +37,7 @@ export interface InitResult {
   regions: RegionCheck[];
   modules: string[];
   device: { name: string; index: number; node: string; link: string } | undefined;
-  journal: { retained: boolean; records: number; corruptRecords: number; action: "formatted" | "new-boot"; bootId: string } | undefined;
+  journal: { retained: boolean; records: number; corruptRecords: number; action: "formatted" | "new-boot" | "kept"; bootId: string } | undefined;
   collected: Collected | undefined;
   errors: string[];
 }
@@ -69,7 +69,24 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
     report(`crashkeep: ramoops already bound at ${hex(r.memAddress)} (${r.memSize} bytes, records of ${r.recordSize})` +
       (same ? "" : `, not at the configured ${hex(config.ramoops.address)}: using the bound one, ignoring ramoops config`));
   }
-  const phramBound = findMtd(config.phram.name, paths);
+  // An I/O error (EIO...), not a configuration, kept the journal from being
+  // read: pstore is then left for a later run, since collecting it alone
+  // would split the previous boot into two archive entries.
+  let journalUnread: string | undefined;
+  const ioError = (err: unknown): string | undefined => {
+    const code = (e: unknown) => (e instanceof Error ? (e as { code?: unknown }).code : undefined);
+    return err instanceof Error && (typeof code(err) === "string" || typeof code(err.cause) === "string") ? err.message : undefined;
+  };
+  const findPhram = (): ReturnType<typeof findMtd> => {
+    try {
+      return findMtd(config.phram.name, paths, { strict: true });
+    } catch (err) {
+      journalUnread ??= ioError(err);
+      fail(`Cannot read "/proc/mtd": ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  };
+  const phramBound = findPhram();
   if (phramBound) report(`crashkeep: phram device "${config.phram.name}" already present (mtd${phramBound.index})`);
   let regions: RegionCheck[] = [];
   try {
@@ -79,6 +96,7 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
       .map((r) => checkRegion(r, ranges));
   } catch (err) {
     regions = configRegions(config).map((region) => ({ ok: false, region, reason: "/proc/iomem is unreadable" }));
+    journalUnread ??= ioError(err);
     fail(`Cannot read "/proc/iomem": ${err instanceof Error ? err.message : String(err)}`);
   }
   const regionsOk = regions.every((r) => r.ok);
@@ -111,12 +129,12 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // 4. The phram device by name, /dev/mtdN, and the stable /dev/mtdchar/<name>.
   let device: InitResult["device"];
   if (regionsOk) {
-    let mtd = findMtd(config.phram.name, paths);
+    let mtd = findPhram();
     if (!mtd && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
       // phram is loaded (by an earlier boot step) without our device: add it at run time.
       try {
         writeFileSync(paths.sys("/sys/module/phram/parameters/phram"), phramParams(config)[0]?.slice("phram=".length) ?? "");
-        mtd = findMtd(config.phram.name, paths);
+        mtd = findPhram();
       } catch (err) {
         fail(`Cannot add phram device "${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -163,8 +181,11 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
     try {
       journalDevice = openDevice(device.link, { write: true, paths });
       jb = openBootJournal(journalDevice, config, paths);
+      // Defaults standing in for a config that could not be read never re-lay out the journal.
+      if (configErrors.length > 0) jb.relayout = false;
     } catch (err) {
       fail(`Cannot read the journal on "${device.link}": ${err instanceof Error ? err.message : String(err)}`);
+      journalUnread ??= ioError(err);
     }
   }
   // init already ran in this boot (the journal's current boot is this one):
@@ -173,13 +194,18 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const sameBoot = jb !== undefined && jb.evidence.retained && thisBoot !== UNKNOWN_BOOT_ID && jb.evidence.bootId === thisBoot;
   if (sameBoot) report("crashkeep: init already ran in this boot; only pstore is collected");
   try {
-    try {
-      collected = collectPreviousBoot(config, paths, { journal: sameBoot ? undefined : jb?.evidence });
-      if (collected.error) errors.push(collected.error);
-      report(collected.summary);
-      writeKmsg(paths, collected.summary);
-    } catch (err) {
-      fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+    if (journalUnread !== undefined) {
+      fail(`Cannot collect the previous boot: the journal is unreadable (${journalUnread}); pstore records stay in pstore until it is readable`);
+    } else {
+      try {
+        collected = collectPreviousBoot(config, paths, { journal: sameBoot ? undefined : jb?.evidence });
+        report(collected.summary);
+        writeKmsg(paths, collected.summary);
+        for (const line of collected.clearErrors) fail(line);
+        if (collected.error) fail(/^Cannot /.test(collected.error) ? collected.error : `Cannot archive the previous boot: ${collected.error}`);
+      } catch (err) {
+        fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
     if (jb && journalDevice) {
       const archived = collected !== undefined && collected.error === undefined;

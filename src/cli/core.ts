@@ -17,6 +17,7 @@ import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
+import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -44,7 +45,8 @@ async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array
 /** A gzip writer into dir/name that stops taking input past capBytes of core. */
 function coreSaver(dir: string, name: string, capBytes: number) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${dir}/.${name}.tmp${process.pid}`;
+  removeStaleTemps(dir, `.${name}.tmp`);
+  const tmp = `${dir}/${tempName(`.${name}.tmp`)}`;
   // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
   const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
   const gzip = createGzip({ level: 1 });
@@ -106,7 +108,7 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
   try {
     const core = await readCoreStream(tee(Bun.stdin.stream(), saver ? (c) => saver.write(c) : undefined));
-    const result = captureReport({ exe, build: () => buildReport(core) }, ctx, when);
+    const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
     const saved = saver ? await saver.finish() : undefined;
     if (saved) enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);

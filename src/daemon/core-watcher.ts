@@ -188,12 +188,16 @@ export class CoreWatcher {
       // Read through our descriptor: the name may be swapped, the file we checked may not.
       const core = readCoreFile(`/proc/self/fd/${fd}`);
       const { cores } = this.#ctx.config;
-      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs }, this.#ctx);
+      const id = `${name}:${st.size}:${st.mtimeMs}`;
+      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
       this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
       return { core: path, result };
     } catch (err) {
-      this.#remove(path);
-      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; removed` };
+      // An I/O error (EIO, ENOSPC...) says nothing about the core: it stays for the next pass.
+      // Anything else is a core that cannot be read at all: removed, so it is not tried forever.
+      const io = err instanceof Error && typeof (err as { code?: unknown }).code === "string";
+      if (!io) this.#remove(path);
+      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; ${io ? "kept for the next pass" : "removed"}` };
     } finally {
       closeSync(fd);
     }

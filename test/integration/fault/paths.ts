@@ -13,6 +13,8 @@ export const BINARY = join(import.meta.dir, "../../../out/crashkeep");
 const FIXTURES = join(import.meta.dir, "../../fixtures");
 export const PANIC_RECORD = readFileSync(join(FIXTURES, "pstore/sysrq/dmesg-ramoops-0"));
 const NEXT_BOOT_ID = "22222222-2222-4222-8222-222222222222\n";
+/** The fake tree's boot id: the boot whose evidence init collects. */
+const FIRST_BOOT_ID = "11111111-1111-4111-8111-111111111111";
 const LOG_TEXT = "line one\nline two\n";
 const NOTE_TEXT = "before the crash";
 /** %t of the crash the pipe handler is told about (core(5)). */
@@ -149,8 +151,11 @@ const initPath: SweepPath = {
     }
     if (readdirSync(join(s.root, "sys/fs/pstore")).length !== 0) problems.push(`pstore not cleared: ${readdirSync(join(s.root, "sys/fs/pstore")).join(", ")}`);
     const j = journalOf(s.root);
-    if (!j.retained || j.control?.currentBootId !== NEXT_BOOT_ID.trim()) problems.push(`journal not opened for this boot (current ${j.control?.currentBootId})`);
-    if (j.records.some((r) => !r.collected && r.bootId !== NEXT_BOOT_ID.trim())) problems.push("journal records of the previous boot not marked collected");
+    // One new boot after the archived one (its id is the unknown one when boot_id was unreadable).
+    if (!j.retained || j.control?.bootCounter !== 2 || j.control.previousBootId !== FIRST_BOOT_ID) {
+      problems.push(`journal not opened for this boot once (boot ${j.control?.bootCounter}, previous ${j.control?.previousBootId})`);
+    }
+    if (j.records.some((r) => !r.collected && r.bootId === FIRST_BOOT_ID)) problems.push("journal records of the previous boot not marked collected");
     return problems;
   },
 };

@@ -87,7 +87,7 @@ export async function countCalls(inv: Invocation, log: string, root: string): Pr
 /** Run with the Nth call of `syscall` failed with errno, or the process killed there. */
 export function runFaulted(inv: Invocation, syscall: SweptSyscall, n: number, fault: Fault): Promise<Run> {
   const action = fault === "kill" ? `signal=SIGKILL` : `error=${fault}`;
-  return run(inv, ["strace", "-f", "-qq", "-o", "/dev/null", "-e", `trace=${syscall}`, "-e", `inject=${syscall}:${action}:when=${n}`, "--"]);
+  return run(inv, ["strace", "-f", "--seccomp-bpf", "-qq", "-o", "/dev/null", "-e", `trace=${syscall}`, "-e", `inject=${syscall}:${action}:when=${n}`, "--"]);
 }
 
 /** Run jobs on every core (the machine's own count): strace makes each run slower, not busier. */
