@@ -90,8 +90,6 @@ describe("fault injection into out/crashkeep (strace)", () => {
       const { counts, startup, otherThreads, run: dryRun } = await countCalls(path.invocation(dry), join(dry.root, "..", `${dry.root.split("/").pop()}.strace`), dry.root);
       expect({ path: path.name, exit: dryRun.code, problems: path.complete(dry, { notes: 0 }) }).toEqual({ path: path.name, exit: 0, problems: [] });
       dropScenario(dry);
-      // The injection counter is per thread: the swept calls must all be the main thread's.
-      expect({ path: path.name, otherThreads }).toEqual({ path: path.name, otherThreads: 0 });
       // The runtime's start-up calls (before crashkeep touches the tree) are
       // the same for every command: swept in full for the first path only.
       const sweepStartup = !startupSwept;
@@ -109,7 +107,9 @@ describe("fault injection into out/crashkeep (strace)", () => {
       const early = [...startup.values()].reduce((a, b) => a + b, 0);
       const perCall = [...counts].map(([s, c]) => `${s} ${c}`).join(", ");
       const swept = outcomes.length / FAULTS.length;
-      lines.push(`${path.name}: ${points} calls (${perCall}), ${early} of them the runtime's start-up; ${swept} points swept${sweepStartup ? " (start-up included)" : ""} × ${FAULTS.join("/")} = ${outcomes.length} runs, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      const line = `${path.name}: ${points} calls (${perCall}; per thread, the most; ${otherThreads} by other threads), ${early} of them the runtime's start-up; ${swept} points swept${sweepStartup ? " (start-up included)" : ""} × ${FAULTS.join("/")} = ${outcomes.length} runs, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${outcomes.filter((o) => o.problems.length > 0).length} failing`;
+      console.log(`fault sweep: ${line}`);
+      lines.push(line);
       expect(swept).toBe(sweepStartup ? points : points - early);
     }
     console.log(`fault sweep (strace):\n  ${lines.join("\n  ")}\n  total ${total} faulted runs in ${((performance.now() - started) / 1000).toFixed(1)} s`);
