@@ -7,7 +7,7 @@ import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { openJournal, type Journal } from "../journal/journal.ts";
 import { mirrorAll } from "../daemon/log-mirror.ts";
-import { CoreWatcher } from "../daemon/core-watcher.ts";
+import { CoreWatcher, type WatchEvent } from "../daemon/core-watcher.ts";
 import { recordSuppressed, type CaptureContext } from "../daemon/capture.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
@@ -76,19 +76,21 @@ export async function run(args: string[]): Promise<number> {
     }
     flushSuppressed(false);
   };
-  const watcher = config.cores.mode === "watch"
-    ? new CoreWatcher(ctx, (e) => {
-        if (e.error) say(e.error);
-        else if (e.result?.reported) say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
-        else if (e.result) for (const p of e.result.problems) say(p);
-      })
-    : undefined;
+  let failed = 0;
+  const onEvent = (e: WatchEvent) => {
+    if (e.error || (e.result?.problems.length ?? 0) > 0) failed++;
+    if (e.error) say(e.error);
+    else if (e.result?.reported) say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
+    else if (e.result) for (const p of e.result.problems) say(p);
+  };
+  const watcher = config.cores.mode === "watch" ? new CoreWatcher(ctx, onEvent) : undefined;
   pass();
   if (flags.has("once")) {
-    if (watcher) for (const name of watcher.pending()) watcher.processOne(name);
+    // Exit 1 when a waiting core could not be reported and archived whole (it stays for the next run).
+    if (watcher) for (const name of watcher.pending()) onEvent(watcher.processOne(name));
     flushSuppressed(true);
     device?.close();
-    return 0;
+    return failed > 0 ? 1 : 0;
   }
   watcher?.start();
   return await new Promise<number>((resolve) => {

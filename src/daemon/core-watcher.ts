@@ -190,14 +190,16 @@ export class CoreWatcher {
       const { cores } = this.#ctx.config;
       const id = `${name}:${st.size}:${st.mtimeMs}`;
       const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
-      this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
+      // Reported but not archived (a full or failing disk): the core stays for the next pass.
+      if (!(result.reported && result.reportDir === undefined)) this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
       return { core: path, result };
     } catch (err) {
-      // An I/O error (EIO, ENOSPC...) says nothing about the core: it stays for the next pass.
-      // Anything else is a core that cannot be read at all: removed, so it is not tried forever.
-      const io = err instanceof Error && typeof (err as { code?: unknown }).code === "string";
-      if (!io) this.#remove(path);
-      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; ${io ? "kept for the next pass" : "removed"}` };
+      // A core that does not parse (RangeError, SyntaxError: STYLE.md rule 6) is removed, so it
+      // is not tried forever; any other failure (EIO, ENOSPC...) says nothing about the core: it
+      // stays for the next pass.
+      const malformed = err instanceof RangeError || err instanceof SyntaxError;
+      if (malformed) this.#remove(path);
+      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; ${malformed ? "removed" : "kept for the next pass"}` };
     } finally {
       closeSync(fd);
     }

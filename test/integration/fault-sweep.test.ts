@@ -43,17 +43,18 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
   try {
     const faulted = await runFaulted(path.invocation(s), syscall, n, fault);
     const result = faulted.signal ? `signal ${faulted.signal}` : `exit ${faulted.code}`;
+    const said = `${faulted.stderr}${faulted.stdout}`;
     // Bun aborts when its own start-up reads fail (e.g. /proc/self/maps): the
     // runtime's refusal, before any crashkeep code; nothing may have changed.
     if (crashed(faulted) && !(inStartup && fault !== "kill")) problems.push(`crashed: ${`${faulted.stderr}${faulted.stdout}`.slice(0, 400)}`);
     if (fault === "kill") {
       if (faulted.signal !== "SIGKILL" && faulted.code === 0) {
-        problems.push(...path.complete(s, { notes: 0 }).map((p) => `not killed, exit 0 but ${p}`));
+        problems.push(...path.complete(s, { notes: 0 }, said).map((p) => `not killed, exit 0 but ${p}`));
       } else if (faulted.signal === "SIGKILL") {
         problems.push(...path.intact(s, path.snapshot(s)).map((p) => `after the kill: ${p}`));
       }
     } else if (faulted.code === 0) {
-      problems.push(...path.complete(s, { notes: 0 }).map((p) => `exit 0 but ${p}`));
+      problems.push(...path.complete(s, { notes: 0 }, said).map((p) => `exit 0 but ${p}`));
     } else {
       if (!clearError(faulted) && !(inStartup && crashed(faulted))) problems.push(`exit ${result} without a clear error line: ${JSON.stringify(`${faulted.stderr}${faulted.stdout}`.slice(0, 300))}`);
       problems.push(...path.intact(s, path.snapshot(s)).map((p) => `after the failure: ${p}`));
@@ -63,7 +64,7 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
       const before = path.snapshot(s);
       const again = await run(path.invocation(s));
       if (again.code !== 0) problems.push(`the run after it exited ${again.code ?? again.signal}: ${`${again.stderr}${again.stdout}`.trim().slice(0, 300)}`);
-      problems.push(...path.complete(s, before).map((p) => `after the run again: ${p}`));
+      problems.push(...path.complete(s, before, said).map((p) => `after the run again: ${p}`));
     }
     const left = leftovers(s.root);
     if (left.length > 0) problems.push(`left behind: ${left.join(", ")}`);
@@ -88,7 +89,7 @@ describe("fault injection into out/crashkeep (strace)", () => {
       // The dry run on its own copy: the counts, and the proof the fault-free path is complete.
       const dry = scenarioFrom(template);
       const { counts, startup, otherThreads, run: dryRun } = await countCalls(path.invocation(dry), join(dry.root, "..", `${dry.root.split("/").pop()}.strace`), dry.root);
-      expect({ path: path.name, exit: dryRun.code, problems: path.complete(dry, { notes: 0 }) }).toEqual({ path: path.name, exit: 0, problems: [] });
+      expect({ path: path.name, exit: dryRun.code, problems: path.complete(dry, { notes: 0 }, "") }).toEqual({ path: path.name, exit: 0, problems: [] });
       dropScenario(dry);
       // The runtime's start-up calls (before crashkeep touches the tree) are
       // the same for every command: swept in full for the first path only.
