@@ -8,7 +8,7 @@
 //                                    then a fault-free run keeps everything.
 // SWEEP_PATHS=init,watch (a substring of a path's name) narrows the run.
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { countCalls, FAULTS, pool, run, runFaulted, type Fault, type Run, type SweptSyscall } from "./fault/strace.ts";
 import { BINARY, dropScenario, leftovers, PATHS, scenarioFrom, type SweepPath } from "./fault/paths.ts";
@@ -41,8 +41,12 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
   const point = `${syscall} #${n}`;
   const problems: string[] = [];
   try {
+    const log = path.log?.(s);
+    const logged = log && existsSync(log) ? readFileSync(log, "utf8").length : 0;
     const faulted = await runFaulted(path.invocation(s), syscall, n, fault);
     const result = faulted.signal ? `signal ${faulted.signal}` : `exit ${faulted.code}`;
+    // What the run said: stderr, stdout and (the pipe handler) its new lines in /dev/kmsg.
+    if (log && existsSync(log)) faulted.stderr += readFileSync(log, "utf8").slice(logged);
     const said = `${faulted.stderr}${faulted.stdout}`;
     // Bun aborts when its own start-up reads fail (e.g. /proc/self/maps): the
     // runtime's refusal, before any crashkeep code; nothing may have changed.

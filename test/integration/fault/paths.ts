@@ -41,6 +41,8 @@ export interface SweepPath {
   intact(s: Scenario, before: Snapshot): string[];
   /** A fault-free second run after a kill: "complete" is checked against what the killed run left (note/shutdown append). */
   snapshot(s: Scenario): Snapshot;
+  /** Where the command says what went wrong besides stderr (the pipe handler: /dev/kmsg, since the kernel shows a handler's output nowhere). */
+  log?: (s: Scenario) => string;
 }
 
 export interface Snapshot {
@@ -233,6 +235,7 @@ const corePath: SweepPath = {
   name: "core (pipe handler, saveCores)",
   template: () => bootedTree("pipe"),
   invocation: (s) => cli(s.root, ["core", "4242", "4242", "6", CORE_TIME, "!usr!bin!abort"], coreOnDisk()),
+  log: (s) => join(s.root, "dev/kmsg"),
   snapshot: () => ({ notes: 0 }),
   // The kernel's pipe is gone with the handler: nothing of the crash can be
   // kept by a failed run, but nothing earlier may be lost.
