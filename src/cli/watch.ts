@@ -87,7 +87,13 @@ export async function run(args: string[]): Promise<number> {
   pass();
   if (flags.has("once")) {
     // Exit 1 when a waiting core could not be reported and archived whole (it stays for the next run).
-    if (watcher) for (const name of watcher.pending()) onEvent(watcher.processOne(name));
+    if (watcher) {
+      try {
+        for (const name of watcher.pending()) onEvent(watcher.processOne(name));
+      } catch (err) {
+        onEvent({ core: watcher.dir, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
     flushSuppressed(true);
     device?.close();
     return failed > 0 ? 1 : 0;

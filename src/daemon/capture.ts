@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import type { Core } from "../core/reader.ts";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { appendRecord, readJournal, type Journal } from "../journal/journal.ts";
+import { appendRecord, readJournal, withJournalLock, type Journal } from "../journal/journal.ts";
 import type { Report } from "../core/report.ts";
 import { compactReport, formatText } from "../core/format.ts";
 import { fsyncDir, writeDurable } from "../archive/durable.ts";
@@ -37,9 +37,9 @@ export function reportsDir(config: Config, paths: Paths): string {
   return paths.sys(`${config.archive.dir}/${REPORTS_SUBDIR}`);
 }
 
-/** Keep the newest archive.maxEntries report directories. */
-function pruneReports(dir: string, keep: number): void {
-  const names = readdirSync(dir).filter((n) => !n.startsWith(".")).sort();
+/** Keep the newest archive.maxEntries report directories (and `current`, the one being written). */
+function pruneReports(dir: string, keep: number, current: string): void {
+  const names = readdirSync(dir).filter((n) => !n.startsWith(".") && n !== current).sort();
   for (const name of names.slice(0, Math.max(0, names.length - keep))) rmSync(`${dir}/${name}`, { recursive: true, force: true });
 }
 
@@ -121,7 +121,15 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
       const done = existsSync(reportDir) ? reportedCore(reportDir) : null;
       if (done === null) break;
       if (crash.id !== undefined && done === crash.id) {
-        // Reported whole by an earlier run that died before the core was moved on.
+        // Reported whole by an earlier run that died before the core was moved on
+        // (perhaps holding the journal lock: taking it once breaks a dead owner's).
+        if (ctx.journal) {
+          try {
+            withJournalLock(ctx.journal, () => undefined);
+          } catch (err) {
+            problems.push(`Cannot lock the journal: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
         return { reported: true, reportDir, journalSeq: undefined, problems };
       }
       if (crash.id !== undefined && done === undefined) {
@@ -131,10 +139,10 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
       reportDir = `${base}/${name}-${n}`;
     }
     if (!retry) {
-      pruneReports(base, ctx.config.archive.maxEntries - 1);
       mkdirSync(reportDir, { mode: 0o700 });
       fsyncDir(base);
     }
+    pruneReports(base, ctx.config.archive.maxEntries - 1, reportDir.slice(base.length + 1));
   } catch (err) {
     archiveProblem = `Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`;
     reportDir = undefined;

@@ -131,13 +131,19 @@ export class CoreWatcher {
   pending(): string[] {
     try {
       return readdirSync(this.dir).filter(isCandidate).sort();
-    } catch {
-      return [];
+    } catch (err) {
+      // No directory: no cores. An unreadable one (EIO...) is not "no cores".
+      if (err instanceof Error && (err as { code?: unknown }).code === "ENOENT") return [];
+      throw new Error(`Cannot list core directory "${this.dir}": ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
   #rescan(): void {
-    for (const n of this.pending()) this.#enqueue(n);
+    try {
+      for (const n of this.pending()) this.#enqueue(n);
+    } catch (err) {
+      this.#report({ core: this.dir, error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   #enqueue(name: string): void {
