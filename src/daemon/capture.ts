@@ -154,7 +154,10 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
   if (ctx.journal) {
     try {
       const payload = new TextEncoder().encode(compactReport(report, ctx.config.limits.reportBytes));
-      journalSeq = (retry ? journalHas(ctx.journal, payload) : undefined) ?? appendRecord(ctx.journal, { kind: "crash-report", payload }).seq;
+      // Looked up under the lock: an earlier run killed while holding it leaves a dead owner's lock, broken here.
+      const journal = ctx.journal;
+      const earlier = retry ? withJournalLock(journal, () => journalHas(journal, payload)) : undefined;
+      journalSeq = earlier ?? appendRecord(journal, { kind: "crash-report", payload }).seq;
       journalWrittenMs = Date.now();
     } catch (err) {
       problems.push(`Cannot write the report into the journal: ${err instanceof Error ? err.message : String(err)}`);
