@@ -14,6 +14,7 @@ import { appendRecord, formatJournal, openJournal, readJournal } from "../../../
 import { openBootJournal } from "../../../src/boot/journal-boot.ts";
 import { captureReport, reportsDir } from "../../../src/daemon/capture.ts";
 import { RateLimiter } from "../../../src/daemon/rate-limit.ts";
+import { CoreWatcher } from "../../../src/daemon/core-watcher.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
 import { buildReport } from "../../../src/core/report.ts";
 import { tmpdir } from "node:os";
@@ -180,5 +181,48 @@ describe("removeStaleTemps", () => {
     expect(existsSync(join(dir, `.x.tmp${process.pid}`))).toBe(true);
     expect(existsSync(join(dir, `.y.tmp${dead}`))).toBe(true);
     expect(existsSync(join(dir, ".x.tmpabc"))).toBe(true);
+  });
+});
+
+describe("the watcher keeps what it could not archive", () => {
+  function watcherSetup() {
+    const root = makeFakeTree().root;
+    const config = parseConfig({ cores: { dir: "/var/cores" }, archive: { dir: "/var/lib/crashkeep" }, journal: { device: "/dev/phram" } });
+    const paths = makePaths(root);
+    writeFileSync(join(root, "dev/phram"), new Uint8Array(1 << 20));
+    const device = openDevice(join(root, "dev/phram"), { write: true, paths });
+    formatJournal(device, { paths, logs: [] });
+    const ctx = { config, paths, journal: openJournal(device, { paths }), limiter: new RateLimiter(100) };
+    const coreDir = join(root, "var/cores");
+    mkdirSync(coreDir, { recursive: true });
+    return { root, ctx, coreDir, watcher: new CoreWatcher(ctx, () => undefined) };
+  }
+  const abort = () => Bun.spawnSync(["xz", "-dc", join(import.meta.dir, "../../fixtures/cores/x86_64/abort.core.xz")]).stdout;
+
+  test("an archive that cannot be written: the report is said, the core stays for the next pass, which completes it once", () => {
+    const { root, ctx, coreDir, watcher } = watcherSetup();
+    writeFileSync(join(coreDir, "core.abort.1.1"), abort());
+    mkdirSync(join(root, "var/lib/crashkeep"), { recursive: true });
+    writeFileSync(join(root, "var/lib/crashkeep/reports"), "not a directory");
+    const first = watcher.processOne("core.abort.1.1");
+    expect(first.result?.problems.join("\n")).toMatch(/^Cannot archive the report: /m);
+    expect(readdirSync(coreDir)).toEqual(["core.abort.1.1"]);
+    rmSync(join(root, "var/lib/crashkeep/reports"));
+    const again = watcher.processOne("core.abort.1.1");
+    expect(again.result?.problems).toEqual([]);
+    expect(readdirSync(join(root, "var/lib/crashkeep/reports"))).toHaveLength(1);
+    expect(readdirSync(coreDir)).toEqual(["kept"]);
+    // Known limit: the first pass could not even create the report directory, which is what tells a
+    // later pass that the journal may already hold the record; each pass then writes one (2 here).
+    expect(readJournal(ctx.journal).records.filter((r) => r.kind === "crash-report").length).toBe(2);
+  });
+
+  test("an unreadable core directory is an error, not 'no cores'", () => {
+    const { coreDir, watcher } = watcherSetup();
+    rmSync(coreDir, { recursive: true });
+    writeFileSync(coreDir, "a file where the directory should be");
+    expect(() => watcher.pending()).toThrow(/^Cannot list core directory ".*var\/cores": ENOTDIR/);
+    rmSync(coreDir);
+    expect(watcher.pending()).toEqual([]); // absent: no cores
   });
 });
