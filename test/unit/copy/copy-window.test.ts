@@ -219,7 +219,10 @@ describe("a source that grows during the copy", () => {
     const size = 8 * 1048576;
     const f = files(size, size, "grow");
     const writer = Bun.spawn(["sh", "-c", `while :; do printf xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done >> '${f.src}'`]);
-    await Bun.sleep(50);
+    // The writer is running once the file has grown (bounded wait, not a fixed sleep).
+    for (const end = Date.now() + 10_000; statSync(f.src).size <= size; await Bun.sleep(5)) {
+      if (Date.now() > end) throw new Error("Cannot see the writer grow the source in 10 s");
+    }
     const r = copyWindow(f.src, f.dest, { tail: true, bytes: size / 2, blockSize: 512 });
     writer.kill();
     await writer.exited;
