@@ -51,11 +51,20 @@ function coreSaver(dir: string, name: string, capBytes: number) {
   const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
   const gzip = createGzip({ level: 1 });
   gzip.pipe(out);
+  // A failing disk (EIO, ENOSPC) stops the saving, never the report: the
+  // error is kept for finish(), not thrown at the reader (nor left unhandled).
+  let failed: unknown;
+  const fail = (err: unknown) => {
+    failed ??= err;
+  };
+  out.on("error", fail);
+  gzip.on("error", fail);
   let taken = 0;
   let truncated = false;
   return {
     /** Resolves when gzip can take more: memory stays bounded whatever the core size. */
     async write(chunk: Uint8Array): Promise<void> {
+      if (failed !== undefined) return;
       if (taken >= capBytes) {
         truncated = true;
         return;
@@ -63,12 +72,23 @@ function coreSaver(dir: string, name: string, capBytes: number) {
       const part = chunk.subarray(0, capBytes - taken);
       if (part.length < chunk.length) truncated = true;
       taken += part.length;
-      if (!gzip.write(part)) await once(gzip, "drain");
+      try {
+        if (!gzip.write(part)) await once(gzip, "drain");
+      } catch (err) {
+        fail(err);
+      }
     },
     async finish(): Promise<{ path: string; truncated: boolean }> {
-      const closed = once(out, "close");
-      gzip.end();
-      await closed;
+      if (failed === undefined) {
+        const closed = once(out, "close");
+        gzip.end();
+        try {
+          await closed;
+        } catch (err) {
+          fail(err);
+        }
+      }
+      if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
       const final = `${dir}/${name}${truncated ? ".truncated" : ""}.gz`;
       renameSync(tmp, final);
       return { path: final, truncated };
@@ -110,8 +130,16 @@ export async function run(args: string[]): Promise<number> {
     const core = await readCoreStream(tee(Bun.stdin.stream(), saver ? (c) => saver.write(c) : undefined));
     const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
-    const saved = saver ? await saver.finish() : undefined;
-    if (saved) enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);
+    let saved: { path: string; truncated: boolean } | undefined;
+    if (saver) {
+      try {
+        saved = await saver.finish();
+        enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);
+      } catch (err) {
+        saver.abort();
+        problems.push(`Cannot save the core of ${exe} (pid ${pid}) in "${paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`)}": ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     writeKmsg(paths, `crashkeep: ${result.reported ? "reported" : "rate-limited"} crash of ${exe} (pid ${pid}, tid ${tid}, signal ${signal})` +
       (result.reportDir ? ` → ${result.reportDir}` : "") + (saved ? `; core kept${saved.truncated ? " (cut at cores.maxCoreBytes)" : ""}` : ""));
   } catch (err) {
