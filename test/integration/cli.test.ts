@@ -141,7 +141,7 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
     writeFileSync(join(s.root, "proc/mtd"), "dev:    size   erasesize  name\n");
     expect(ck(s, ["status"]).out).toMatch(/^device: +no MTD device "crashkeep"$/m);
     renameSync(join(s.root, "proc/iomem"), join(s.root, "proc/iomem.gone"));
-    expect(ck(s, ["status"]).out).toMatch(/^region: +ramoops 8Mi at 0x7000000: \/proc\/iomem unreadable$/m);
+    expect(ck(s, ["status"]).out).toMatch(/^region: +ramoops 8Mi at 0x7000000: \/proc\/iomem is unreadable$/m);
     writeFileSync(join(s.root, "proc/mounts"), "proc /proc proc rw 0 0\n");
     const r = ck(s, ["status"]);
     expect(r.out).toMatch(/^pstore: +not mounted/m);
