@@ -16,6 +16,8 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
 APT_PACKAGES += mosquitto mosquitto-clients openssl
+# DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
+APT_PACKAGES += clang llvm dwz
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -30,10 +32,10 @@ ifeq ($(BUN_TARGET_$(TARGET)),)
 $(error TARGET must be one of x64, x64-baseline, x64-musl, arm64 (got "$(TARGET)"))
 endif
 BINARY := $(OUT)/$(TARGET)/crashkeep
-TARGET_FLAG := --target=$(BUN_TARGET_$(TARGET))
+TARGET_FLAG := --target $(BUN_TARGET_$(TARGET))
 endif
 
-SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json
+SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
 .PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
 
@@ -61,8 +63,7 @@ deps-apt:
 build: deps-npm $(BINARY)
 $(BINARY): $(SOURCES)
 	@mkdir -p $(dir $@)
-	$(BUN) build --compile --minify --bytecode $(TARGET_FLAG) src/main.ts --outfile $@ \
-		--define 'CRASHKEEP_COMMIT="$(COMMIT)"'
+	$(BUN) build/compile.ts --outfile $@ $(TARGET_FLAG) --commit '$(COMMIT)'
 
 typecheck: deps-npm
 	$(TSC) --noEmit -p .
@@ -102,6 +103,8 @@ bench: deps build
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
+	bench/inspect/debuginfo.sh
+	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file

@@ -13,6 +13,7 @@ import { EM_AARCH64, EM_X86_64, parseElfHeader, parseProgramHeaders } from "../s
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { compileArgs } from "./compile.ts";
 
 export const DIST_TARGETS = ["x64", "x64-baseline", "x64-musl", "arm64"] as const;
 export type DistTarget = (typeof DIST_TARGETS)[number];
@@ -73,7 +74,7 @@ function must(cmd: string[], opts: { env?: Record<string, string>; cwd?: string 
 }
 
 function build(target: DistTarget): void {
-  must([BUN, "build", "--compile", "--minify", "--bytecode", `--target=bun-linux-${target}`, "src/main.ts", "--outfile", `out/${target}/crashkeep`]);
+  must([BUN, ...compileArgs(`out/${target}/crashkeep`, { target: `bun-linux-${target}` })]);
 }
 
 /**

@@ -54,7 +54,7 @@ T0=$(now)
 for tool in cpio mke2fs gcc; do
 	command -v "$tool" >/dev/null 2>&1 || die "Cannot find \"$tool\": run make deps (apt packages in docs/QEMU.md)"
 done
-[ -x "$BINARY" ] || die "Cannot find \"$BINARY\": build it with node_modules/.bin/bun build --compile --minify src/main.ts --outfile $BINARY"
+[ -x "$BINARY" ] || die "Cannot find \"$BINARY\": build it with make build (node_modules/.bin/bun build/compile.ts --outfile $BINARY)"
 
 OUT="$OUT" build/fetch-debian.sh
 KVER=$(cat "$CACHE/kernel-version")

@@ -1,69 +1,54 @@
 #!/usr/bin/env bun
 // crashkeep: argv → src/cli/<command>.ts. Only src/cli prints or exits.
-import { COMMANDS } from "./cli/commands.ts";
-import { failure, UsageError } from "./cli/args.ts";
+//
+// Kept tiny on purpose: Bun's start-up with --bytecode grows with the size of
+// the bundle the executable loads, whatever part of it runs (docs/BENCHMARKS.md
+// "start-up"). build/compile.ts therefore compiles this file, src/cli/dispatch.ts
+// (the COMMANDS table and every command) and each command marked `ownEntry`
+// in that table as separate entry points of one executable, and passes their
+// names in CRASHKEEP_ENTRIES; this file loads them by a path built at run
+// time, so that the bundler does not fold them into this one. Without the
+// define (`bun src/main.ts`, tests, a plain `bun build --compile src/main.ts`)
+// everything is one bundle, as before.
 import pkg from "../package.json" with { type: "json" };
+import type { CommandModule } from "./cli/commands.ts";
 
 declare const CRASHKEEP_COMMIT: string | undefined;
+/** Comma-separated commands compiled as their own entry points (set by build/compile.ts). */
+declare const CRASHKEEP_ENTRIES: string | undefined;
 
 function version(): string {
   const commit = typeof CRASHKEEP_COMMIT === "string" && CRASHKEEP_COMMIT !== "" ? ` (${CRASHKEEP_COMMIT})` : "";
   return `crashkeep ${pkg.version}${commit}`;
 }
 
-function usage(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return [
-    "Usage: crashkeep <command> [options]",
-    "",
-    "Keeps the evidence of a crash (kernel panic logs, core backtraces, log tails)",
-    "in RAM reserved with memmap= across the reboot that follows it.",
-    "",
-    "Commands:",
-    ...lines,
-    "",
-    "Options: --help (also after a command), --version",
-    "Run 'crashkeep <command> --help' for a command's options.",
-  ].join("\n");
+/**
+ * A module of the compiled executable's own file system, by a path the
+ * bundler cannot resolve. require(), not import(): the asynchronous loader
+ * hands the module over between threads, which on a loaded machine cost
+ * 10+ ms of waiting for a CPU (measured: `copy --help` 40 ms against 28 ms
+ * for --version, with the same CPU time).
+ */
+function entry<T>(...parts: string[]): T {
+  return require(["./cli", ...parts].join("/")) as T;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    if (name === "help" && rest[0] !== undefined && COMMANDS[rest[0]]) {
-      const mod = await (COMMANDS[rest[0]] as { load(): Promise<{ help: string }> }).load();
-      console.log(mod.help);
-      return 0;
-    }
-    console.log(usage());
-    return name === undefined ? 2 : 0;
-  }
   if (name === "--version" || name === "-V" || name === "version") {
     console.log(version());
     return 0;
   }
-  const entry = COMMANDS[name];
-  if (!entry) {
-    console.error(`Unknown command "${name}"; valid commands: ${Object.keys(COMMANDS).join(", ")}`);
-    return 2;
+  if (typeof CRASHKEEP_ENTRIES !== "string") {
+    const { dispatch } = require("./cli/dispatch.ts") as typeof import("./cli/dispatch.ts");
+    return dispatch(argv);
   }
-  const mod = await entry.load();
-  if (rest.includes("--help") || rest.includes("-h")) {
-    console.log(mod.help);
-    return 0;
+  if (name !== undefined && CRASHKEEP_ENTRIES.split(",").includes(name)) {
+    const { invoke } = require("./cli/invoke.ts") as typeof import("./cli/invoke.ts");
+    return invoke(name, entry<CommandModule>(`${name}.js`), rest);
   }
-  try {
-    return await mod.run(rest);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`crashkeep ${name}: ${err.message}`);
-      console.error(`Run 'crashkeep ${name} --help' for usage.`);
-      return 2;
-    }
-    console.error(failure(`Cannot run "crashkeep ${name}"`, err));
-    return 1;
-  }
+  const { dispatch } = entry<{ dispatch(argv: string[]): Promise<number> }>("dispatch.js");
+  return dispatch(argv);
 }
 
 if (import.meta.main) {

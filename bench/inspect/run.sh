@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 cd "$ROOT"
 
 echo "building out/crashkeep" >&2
-if ! node_modules/.bin/bun build --compile --minify --bytecode src/main.ts --outfile out/crashkeep >/dev/null 2>&1; then
+if ! node_modules/.bin/bun build/compile.ts --outfile out/crashkeep >/dev/null 2>&1; then
   echo "src/main.ts does not compile with --bytecode here; using bench/inspect/entry.ts (inspect only)" >&2
   node_modules/.bin/bun build --compile --minify --bytecode bench/inspect/entry.ts --outfile out/crashkeep >/dev/null
 fi

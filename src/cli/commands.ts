@@ -1,5 +1,8 @@
 // The command table: name → one-line summary and the module that runs it
 // (STYLE.md rule 1). Each module exports run(args): Promise<number> and help.
+// A new command is one entry here; `ownEntry: true` also compiles it as its
+// own entry point of the executable (build/compile.ts), for a command whose
+// start-up counts and whose module graph is small (src/main.ts says why).
 export interface CommandModule {
   run(args: string[]): Promise<number>;
   help: string;
@@ -8,6 +11,8 @@ export interface CommandModule {
 export interface CommandEntry {
   summary: string;
   load(): Promise<CommandModule>;
+  /** Compiled as its own entry point: loaded without the rest of the commands. */
+  ownEntry?: true;
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
@@ -17,9 +22,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   status: { summary: "config, regions, modules, device, pstore and archive at a glance", load: () => import("./status.ts") },
   history: { summary: "archived boots: why each ended, panic logs", load: () => import("./history.ts") },
   config: { summary: "check or show the configuration", load: () => import("./config.ts") },
-  copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts") },
+  copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts"), ownEntry: true },
   dump: { summary: "what the journal holds now (or, with --raw, its bytes)", load: () => import("./dump.ts") },
   inspect: { summary: "report on an ELF core file: signal, cause, backtraces (gdb-accurate)", load: () => import("./inspect.ts") },
+  symbolize: { summary: "re-symbolize a device's report by build-id: names, file:line, inlined frames", load: () => import("./symbolize.ts") },
   clear: { summary: "re-format the journal (or, with --raw, zero the device)", load: () => import("./clear.ts") },
   note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
   shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },

@@ -17,6 +17,8 @@ export interface BlockDevice {
   /** Erase block size (MTD), logical block size (block device) or 4096 (file). */
   readonly eraseSize: number;
   readonly writable: boolean;
+  /** The open descriptor, for in-kernel copies (absent on in-memory devices). */
+  readonly fd?: number;
   /** MTD device index when kind is "mtd". */
   readonly mtdIndex?: number;
   readAt(buf: Uint8Array, position: number): number;
@@ -109,6 +111,7 @@ export function openDevice(path: string, options: OpenOptions = {}): BlockDevice
       size,
       eraseSize,
       writable: write,
+      fd,
       ...(mtdIndex === undefined ? {} : { mtdIndex }),
       readAt(buf, position) {
         let done = 0;

@@ -6,6 +6,7 @@
 // write-up's `count = len/bsize + 1` overran the device by one block).
 import { existsSync, fstatSync, openSync, closeSync, readSync } from "node:fs";
 import { openDevice, type BlockDevice } from "./block-device.ts";
+import { kernelCopy } from "./kernel-copy.ts";
 import type { Paths } from "../system/paths.ts";
 
 /** Default I/O block: large enough that syscalls cost nothing next to memcpy. */
@@ -14,6 +15,14 @@ export const DEFAULT_BLOCK_BYTES = 1024 * 1024;
 export const MIN_BLOCK_BYTES = 512;
 /** Largest --block-size: one buffer of this size is the copier's whole memory. */
 export const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
+/**
+ * Smallest copy tried in the kernel (copy_file_range, sendfile): below it,
+ * loading bun:ffi costs more than the user-space buffer it saves
+ * (docs/BENCHMARKS.md "copy" has the measurements).
+ */
+export const KERNEL_COPY_MIN_BYTES = 8 * 1024 * 1024;
+
+export type CopyMethod = "copy_file_range" | "sendfile" | "pread/pwrite";
 
 export interface CopyOptions {
   /** Copy the last bytes of SRC rather than the first. */
@@ -28,6 +37,8 @@ export interface CopyOptions {
   pad?: boolean;
   /** fsync DEST when done (regular files and block devices). */
   sync?: boolean;
+  /** Copies of at least this many bytes are tried in the kernel first (default KERNEL_COPY_MIN_BYTES; Infinity: never). */
+  kernelCopyMinBytes?: number;
   paths?: Paths;
 }
 
@@ -44,7 +55,12 @@ export interface CopyResult {
   window: number;
   paddedBytes: number;
   blockSize: number;
+  /** pwrite calls made (the kernel's own copy counts none). */
   writes: number;
+  /** How the bytes of SRC moved: in the kernel, or through the aligned pread/pwrite buffer. */
+  method: CopyMethod;
+  /** Kernel methods passed over and why, e.g. "copy_file_range: EXDEV"; empty when none was tried or the first worked. */
+  fallbacks: string[];
 }
 
 /** Throws unless requested is a power of two within the limits. */
@@ -121,9 +137,20 @@ export function copyWindow(source: string, dest: string, options: CopyOptions = 
       const count = Math.min(window, src.size);
       const sourceOffset = options.tail ? src.size - count : 0;
       const padded = options.pad ? window - count : 0;
-      const buf = new Uint8Array(Math.min(block, Math.max(count, padded, 1)));
+      let method: CopyMethod = "pread/pwrite";
+      let fallbacks: string[] = [];
+      let done = 0;
+      if (count >= (options.kernelCopyMinBytes ?? KERNEL_COPY_MIN_BYTES) && device.fd !== undefined) {
+        const k = kernelCopy(src.fd, sourceOffset, device.fd, offset, count);
+        fallbacks = k.fallbacks;
+        done = k.bytes;
+        if (k.method) method = k.method;
+      }
+      // The rest (all of it unless the kernel copied): aligned pread/pwrite, one buffer.
+      const rest = count - done;
+      const buf = new Uint8Array(Math.min(block, Math.max(rest, padded, 1)));
       let writes = 0;
-      for (const [pos, len] of alignedPieces(offset, count, block)) {
+      for (const [pos, len] of alignedPieces(offset + done, rest, block)) {
         const piece = buf.subarray(0, len);
         const from = sourceOffset + (pos - offset);
         let got = 0;
@@ -145,7 +172,7 @@ export function copyWindow(source: string, dest: string, options: CopyOptions = 
       if (options.sync) device.sync();
       return {
         source, dest, destKind: device.kind, sourceSize: src.size, sourceOffset, bytes: count,
-        destOffset: offset, window, paddedBytes: padded, blockSize: block, writes,
+        destOffset: offset, window, paddedBytes: padded, blockSize: block, writes, method, fallbacks,
       };
     } finally {
       device.close();

@@ -3,8 +3,6 @@
 // (DESIGN.md "The journal", docs/FORMAT.md). All I/O goes through the
 // copier's BlockDevice; every update holds the lock file (lock.ts).
 import { statSync } from "node:fs";
-import { randomBytes } from "node:crypto";
-import { deflateRawSync, inflateRawSync } from "node:zlib";
 import type { BlockDevice } from "../copy/block-device.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
 import { UNKNOWN_BOOT_ID } from "./boot-id.ts";
@@ -28,6 +26,15 @@ import {
 const COMPRESS_MIN_BYTES = 256;
 /** Largest inflated payload accepted on read: bounds memory against a forged length. */
 export const MAX_RECORD_RAW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * node:zlib on first use: loading it costs about 10M instructions (3x a Bun
+ * hello-world, callgrind), paid by every boot hook run that never inflates or
+ * deflates a record (docs/BENCHMARKS.md "init").
+ */
+function zlib(): typeof import("node:zlib") {
+  return require("node:zlib") as typeof import("node:zlib");
+}
 /** Erase (0xff fill, as MTD erase on phram) in chunks of this size: large writes, bounded memory. */
 const FORMAT_CHUNK_BYTES = 1024 * 1024;
 /** The stable link to the phram MTD node that the boot hook creates. */
@@ -191,7 +198,8 @@ export function formatJournal(device: BlockDevice, options: FormatOptions = {}):
       device.writeAt(erased.subarray(0, Math.min(erased.length, device.size - at)), at);
     }
     let formatId = 0;
-    while (formatId === 0) formatId = randomBytes(4).readUInt32LE(0);
+    // Web Crypto, not node:crypto: loading that module costs more than the whole boot hook's own work.
+    while (formatId === 0) formatId = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
     layout.logs.forEach((area, areaIndex) => {
       const header = encodeLogHeader({ ...emptyLogHeader({ areaIndex, formatId, timeMs, bootId, path: logs[areaIndex]?.path ?? "" }), generation: 1 });
       device.writeAt(header, headerOffset(area, 0));
@@ -256,7 +264,7 @@ function parseSlot(slotBytes: Uint8Array, slot: number, control: ControlBlock): 
   if (header.flags & FLAG_DEFLATE) {
     if (header.rawLength > MAX_RECORD_RAW_BYTES) return "corrupt";
     try {
-      payload = new Uint8Array(inflateRawSync(stored, { maxOutputLength: MAX_RECORD_RAW_BYTES }));
+      payload = new Uint8Array(zlib().inflateRawSync(stored, { maxOutputLength: MAX_RECORD_RAW_BYTES }));
     } catch {
       return "corrupt";
     }
@@ -329,9 +337,16 @@ export function readJournal(journal: Journal): JournalView {
   };
   for (const offset of layout.controlOffsets) copy(offset, CONTROL_BYTES);
   for (const area of layout.logs) copy(area.offset, area.bytes);
+  // One header buffer for every slot (hundreds of them), backed by its own
+  // ArrayBuffer: a fresh small Uint8Array per slot, then .buffer for its
+  // DataView, made JSC copy each one into a new ArrayBuffer. A slot without
+  // a record magic stays zero in the image, which parseSlot reads as empty.
+  const head = new Uint8Array(new ArrayBuffer(RECORD_HEADER_BYTES));
   for (let slot = 0; slot < layout.slotCount; slot++) {
     const start = layout.ringOffset + slot * layout.slotBytes;
-    if (hasRecordMagic(copy(start, RECORD_HEADER_BYTES))) copy(start, layout.slotBytes);
+    const n = device.readAt(head, start);
+    if (n !== RECORD_HEADER_BYTES) throw new RangeError(`Cannot read "${device.path}": ${n} of ${RECORD_HEADER_BYTES} bytes at ${start}`);
+    if (hasRecordMagic(head)) copy(start, layout.slotBytes);
   }
   return parseJournal(image);
 }
@@ -398,7 +413,7 @@ export function appendRecord(journal: Journal, record: NewRecord, options: Appen
   let stored = payload;
   let flags = 0;
   if ((options.compress ?? "auto") === "auto" && payload.length >= COMPRESS_MIN_BYTES) {
-    const packed = new Uint8Array(deflateRawSync(payload));
+    const packed = new Uint8Array(zlib().deflateRawSync(payload));
     if (packed.length < payload.length) {
       stored = packed;
       flags |= FLAG_DEFLATE;

@@ -5,7 +5,6 @@
 // time in /proc/PID/stat differs) is stale and broken by renaming it aside,
 // which only one breaker can win.
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
-import { randomBytes } from "node:crypto";
 
 /** How long a writer waits for the lock: journal updates take milliseconds, so this means a hung owner. */
 export const LOCK_WAIT_MS = 5000;
@@ -96,7 +95,8 @@ function breakStale(path: string, staleContent: string, nonce: string): void {
  */
 export function acquireLock(path: string, options: { timeoutMs?: number } = {}): LockHandle {
   const timeoutMs = options.timeoutMs ?? LOCK_WAIT_MS;
-  const nonce = randomBytes(8).toString("hex");
+  // Web Crypto, not node:crypto (whose module load costs more than the boot hook's own work).
+  const nonce = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
   ownStart ??= startTime(process.pid);
   const token = `${process.pid} ${ownStart} ${nonce}\n`;
   const dir = path.slice(0, Math.max(path.lastIndexOf("/"), 1));

@@ -24,16 +24,7 @@ export function saveRegression(name: string, bytes: Uint8Array): string {
   return path;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../fuzz-random.ts";
 
 /** A mutated core: the seed's bytes, cut at `length`, with patches applied (copied only where read). */
 export interface Mutant {
