@@ -15,6 +15,8 @@ export const KEPT_SUBDIR = "kept";
 const MAX_QUEUED_CORES = 256;
 /** How long to wait before watching a core directory again after it disappeared. */
 const REWATCH_DELAY_MS = 1000;
+/** Cores remembered as handled (name, size, mtime): enough for a crash loop's burst. */
+const MAX_HANDLED_CORES = 1024;
 
 export interface WatchEvent {
   core: string;
@@ -62,6 +64,8 @@ export class CoreWatcher {
   #busy = false;
   #stopped = false;
   #overflowed = false;
+  /** Core ids handled in this daemon's life → reported: a core seen twice is not counted twice. */
+  #handled = new Map<string, boolean>();
 
   constructor(ctx: CaptureContext, report: (e: WatchEvent) => void) {
     this.#ctx = ctx;
@@ -195,7 +199,18 @@ export class CoreWatcher {
       const core = readCoreFile(`/proc/self/fd/${fd}`);
       const { cores } = this.#ctx.config;
       const id = `${name}:${st.size}:${st.mtimeMs}`;
+      const seen = this.#handled.get(id);
+      if (seen !== undefined) {
+        // The same core again (a second close event, or a rescan before it was moved on):
+        // counted and reported once already; only its keeping is left to do.
+        this.#keep(path, name, undefined, undefined, this.#ctx.config.cores.maxCores > 0 && seen);
+        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, problems: [] } };
+      }
       const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
+      if (!(result.reported && result.reportDir === undefined)) {
+        this.#handled.set(id, result.reported);
+        if (this.#handled.size > MAX_HANDLED_CORES) this.#handled.delete(this.#handled.keys().next().value ?? "");
+      }
       // Reported but not archived (a full or failing disk): the core stays for the next pass.
       if (!(result.reported && result.reportDir === undefined)) this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
       return { core: path, result };

@@ -2,7 +2,7 @@
 // each reproduces, in-process, the state a killed or failed run left behind,
 // then runs the same step again and checks that the evidence is kept once.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runInit } from "../../../src/boot/init.ts";
 import { collectPreviousBoot } from "../../../src/boot/collect.ts";
@@ -215,6 +215,25 @@ describe("the watcher keeps what it could not archive", () => {
     // Known limit: the first pass could not even create the report directory, which is what tells a
     // later pass that the journal may already hold the record; each pass then writes one (2 here).
     expect(readJournal(ctx.journal).records.filter((r) => r.kind === "crash-report").length).toBe(2);
+  });
+
+  test("the same core seen twice (a second close event) is counted and reported once", () => {
+    const { root, ctx, coreDir } = watcherSetup();
+    const watcher = new CoreWatcher({ ...ctx, limiter: new RateLimiter(2) }, () => undefined);
+    const core = join(coreDir, "core.abort.1.1");
+    writeFileSync(core, abort());
+    utimesSync(core, 1_700_000_000, 1_700_000_000);
+    expect(watcher.processOne("core.abort.1.1").result?.reported).toBe(true);
+    // The kernel's file again under the same name, size and time: the watcher's second look at it.
+    writeFileSync(core, abort());
+    utimesSync(core, 1_700_000_000, 1_700_000_000);
+    expect(watcher.processOne("core.abort.1.1").result?.reported).toBe(false);
+    expect(readdirSync(coreDir)).toEqual(["kept"]);
+    // The limit (2 a minute) still has room: the duplicate did not take a slot.
+    writeFileSync(join(coreDir, "core.abort.2.2"), abort());
+    expect(watcher.processOne("core.abort.2.2").result?.reported).toBe(true);
+    expect(readJournal(ctx.journal).records.filter((r) => r.kind === "crash-report")).toHaveLength(2);
+    expect(readdirSync(join(root, "var/lib/crashkeep/reports"))).toHaveLength(2);
   });
 
   test("an unreadable core directory is an error, not 'no cores'", () => {
