@@ -9,6 +9,7 @@ import { buildReport } from "../core/report.ts";
 import { Inotify, IN_CLOSE_WRITE, IN_DELETE_SELF, IN_IGNORED, IN_MOVE_SELF, IN_MOVED_TO, IN_Q_OVERFLOW } from "../system/inotify.ts";
 import { captureReport, coreExe, type CaptureContext, type CaptureResult } from "./capture.ts";
 import { sanitizeName, stamp } from "./names.ts";
+import { fsyncDir } from "../archive/durable.ts";
 
 export const KEPT_SUBDIR = "kept";
 /** Cores waiting to be read at once; a flood beyond this is handled by a rescan when the queue drains. */
@@ -237,12 +238,25 @@ export class CoreWatcher {
     const target = `${kept}/${stamp(new Date(statSync(path).mtimeMs))}-${sanitizeName(comm ?? name)}-${pid ?? "unknown"}.core`;
     renameSync(path, target);
     chmodSync(target, 0o600);
+    // Durable before the next crash: a panic right after an undurable rename brings the core
+    // back into the directory on the next boot, to be reported (and counted) again.
+    this.#sync(kept);
+    this.#sync(this.dir);
     enforceCoreLimits(kept, cores.maxCores, cores.maxTotalBytes);
+  }
+
+  #sync(dir: string): void {
+    try {
+      fsyncDir(dir);
+    } catch {
+      // best effort: the report is durable already; at worst the core is seen again
+    }
   }
 
   #remove(path: string): void {
     try {
       unlinkSync(path);
+      this.#sync(this.dir);
     } catch {
       // already gone
     }
