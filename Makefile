@@ -15,9 +15,11 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
-APT_PACKAGES += mosquitto mosquitto-clients openssl
+APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
+# The fleet collector (13): its PostgreSQL tests (initdb in a temp dir) and its browser tests (headless Chromium).
+APT_PACKAGES += postgresql-15 chromium
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -37,7 +39,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image demo bench bench-collect fleet-demo dist clean schema
 
 deps: deps-npm deps-apt
 
@@ -106,6 +108,17 @@ bench: deps build
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/upload/run.ts
+
+# A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector,
+# and a QEMU guest that crashes and panics; prints the web page's URL (PORT=8080), runs until Ctrl-C.
+fleet-demo: qemu-image
+	$(BUN) build/fleet-demo.ts
+
+# The fleet collector: ingest rate (SQLite, PostgreSQL; 1 and 2 collectors) against a plain insert loop,
+# symbolization cost, page render time with 10 000 reports (figures in out/bench/collect/results.json).
+bench-collect: deps build
+	$(BUN) bench/collect/run.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file
 # (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.

@@ -36,7 +36,8 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-function describe(issue: z.core.$ZodIssue, input: unknown): string[] {
+/** One line per problem of a zod issue, named by its key path (also used by the collector's config). */
+export function describe(issue: z.core.$ZodIssue, input: unknown): string[] {
   const where = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((k) => `${where ? `${where}.` : ""}${k}: unknown key`);

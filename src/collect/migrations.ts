@@ -1,0 +1,52 @@
+// The collector's database schema, versioned in the code and applied at start
+// (store.ts). One statement list serves SQLite and PostgreSQL: TEXT times in
+// ISO 8601 (they sort), INTEGER counts, text keys (group ids are hashes of the
+// signature, so no auto-increment, whose syntax differs). Never edit a
+// released migration; append one.
+export interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "messages, devices, boots, crash groups, crashes, rejects, counters",
+    statements: [
+      `CREATE TABLE messages (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, device_id TEXT NOT NULL, time TEXT NOT NULL,
+        received_at TEXT NOT NULL, topic TEXT NOT NULL, size_bytes INTEGER NOT NULL, payload TEXT NOT NULL)`,
+      `CREATE TABLE devices (
+        id TEXT PRIMARY KEY, firmware TEXT NOT NULL, hardware TEXT, kernel TEXT, arch TEXT,
+        crashkeep_version TEXT, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL)`,
+      `CREATE TABLE boots (
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL, boot_id TEXT,
+        reason TEXT NOT NULL, detail TEXT, crash_free INTEGER NOT NULL, time TEXT NOT NULL,
+        ended_at TEXT, panic_message TEXT, log_tail TEXT NOT NULL)`,
+      `CREATE INDEX boots_device ON boots (device_id, time)`,
+      `CREATE INDEX boots_firmware ON boots (firmware, time)`,
+      `CREATE TABLE crash_groups (
+        id TEXT PRIMARY KEY, signature TEXT NOT NULL, exe TEXT NOT NULL, frames TEXT NOT NULL, created_at TEXT NOT NULL)`,
+      // A crash belongs to the device's first boot that ended at or after its time (the payload carries no boot id).
+      `CREATE TABLE crashes (
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, firmware TEXT NOT NULL,
+        time TEXT NOT NULL, group_id TEXT NOT NULL, exe TEXT, summary TEXT)`,
+      // The reports themselves (tens of KiB each) apart, so the aggregates over crashes read narrow rows.
+      `CREATE TABLE crash_reports (message_id TEXT PRIMARY KEY, report TEXT NOT NULL, symbolized TEXT NOT NULL)`,
+      `CREATE INDEX crashes_group ON crashes (group_id, time)`,
+      `CREATE INDEX crashes_device ON crashes (device_id, time)`,
+      // Covering indexes for the aggregates (counts, devices, versions per group and firmware).
+      `CREATE INDEX crashes_agg ON crashes (group_id, firmware, device_id, time)`,
+      `CREATE INDEX crashes_firmware ON crashes (firmware, group_id)`,
+      `CREATE INDEX boots_agg ON boots (firmware, reason, crash_free, device_id, time)`,
+      `CREATE TABLE notes (
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, boot_id TEXT, time TEXT NOT NULL, reason TEXT, text TEXT NOT NULL)`,
+      `CREATE TABLE rejects (
+        id TEXT PRIMARY KEY, received_at TEXT NOT NULL, topic TEXT NOT NULL, reason TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL, excerpt TEXT NOT NULL)`,
+      `CREATE INDEX rejects_received ON rejects (received_at)`,
+      `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+    ],
+  },
+];

@@ -1,0 +1,55 @@
+// The collector's config: its own file (never the device's config), one
+// "collect" section with the keys of the command line. Defaults plus a zod
+// schema, every problem reported with its key path (STYLE.md rule 10).
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError, describe } from "./load.ts";
+
+/** Largest collector config read. */
+const MAX_CONFIG_BYTES = 256 * 1024;
+
+export const DEFAULT_LISTEN = "127.0.0.1:8080";
+
+const collect = z.strictObject({
+  brokers: z.array(z.string().regex(/^mqtts?:\/\/\S+$/, "must be an mqtt:// or mqtts:// URL")).max(16).prefault([]).describe("broker URLs, tried in turn (failover)"),
+  db: z.string().min(1).prefault("sqlite://./crashkeep-collect.db").describe("sqlite:///path/collect.db or postgres://user@host/db"),
+  listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT").prefault(DEFAULT_LISTEN).describe("web page and API address; anything beyond localhost must be set explicitly"),
+  debugDirs: z.array(z.string().min(1)).max(64).prefault([]).describe("directories of debug files (by build-id) for symbolization"),
+  debuginfod: z.string().url().optional().describe("a debuginfod server URL"),
+  group: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ -").optional().describe("shared-subscription group: collectors with the same group split the traffic"),
+  clientId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ . -").optional().describe("MQTT client id of the persistent session; default crashkeep-collect-<hostname>"),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/, "must be 1-128 characters without MQTT wildcards").prefault("crashkeep/v1").describe("topic prefix the devices publish under"),
+  tokenFile: z.string().min(1).optional().describe("file holding the token the pages and API require"),
+});
+
+const file = z.strictObject({ collect: collect.prefault({}) });
+
+export type CollectConfig = z.infer<typeof collect>;
+
+export function parseCollectConfig(input: unknown, path = "(inline)"): CollectConfig {
+  const r = file.safeParse(input ?? {});
+  if (r.success) return r.data.collect;
+  throw new ConfigError(path, r.error.issues.flatMap((i) => describe(i, input)));
+}
+
+/** The collector config FILE, or the defaults when there is none. */
+export function loadCollectConfig(path: string | undefined): CollectConfig {
+  if (path === undefined) return parseCollectConfig({});
+  let text: string;
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
+    text = bytes.toString("utf8");
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+    throw new ConfigError(path, [code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : String(err)]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  return parseCollectConfig(json, path);
+}

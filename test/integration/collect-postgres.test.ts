@@ -1,0 +1,73 @@
+// Two compiled collectors in one shared-subscription group on one mosquitto and
+// one PostgreSQL (initdb'd by the test): every message stored once, the traffic
+// split between them. A third collector, outside the group, stores the same
+// fleet in SQLite: the API answers the same from both databases.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { api, startCollector, startMosquitto, startPostgres, uploadAsDevices, waitFor, type Collector, type Running } from "./servers.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, type Message } from "../unit/collect/fleet.ts";
+
+let broker: Running;
+let pg: Running;
+let dir: string;
+
+beforeAll(async () => {
+  [broker, pg] = await Promise.all([startMosquitto(), startPostgres()]);
+  dir = mkdtempSync(join(tmpdir(), "ck-collect-pg-"));
+});
+afterAll(async () => {
+  await Promise.all([broker?.stop(), pg?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Health {
+  messages: number;
+  collector: { stored: number; duplicates: number; rejected: number };
+}
+
+const PROGRAMS = ["nested", "fpe", "abort", "bus", "threads"];
+
+function fleet(): Message[] {
+  const out: Message[] = [];
+  for (let i = 0; i < 10; i++) {
+    const dev = device(`pg-${i}`, `4.${i % 4}.0`);
+    for (let b = 0; b < 5; b++) {
+      out.push(crashMessage(dev, fixtureReport(PROGRAMS[(i * 3 + b) % PROGRAMS.length] as string), { time: daysAgo(5 - b, 20), compact: b % 2 === 1 }));
+      out.push(bootMessage(dev, { reason: ["clean", "kernel-panic", "unexpected-reset", "maintenance"][(i + b) % 4] as string, bootId: `pg-${i}-${b}`, time: daysAgo(5 - b) }));
+    }
+  }
+  return out;
+}
+
+test("two collectors with --group split the traffic on PostgreSQL, each message stored once; SQLite answers the same", async () => {
+  const group = (id: string) => startCollector(["--broker", broker.url, "--db", pg.url, "--group", "fleet", "--client-id", id]);
+  // started together: the migrations race, PostgreSQL's advisory lock orders them
+  const started = await Promise.allSettled([group("ck-pg-a"), group("ck-pg-b"), startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/all.db`, "--client-id", "ck-lite"])]);
+  const running = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+  try {
+    for (const s of started) if (s.status === "rejected") throw s.reason;
+    const [a, b, lite] = running as [Collector, Collector, Collector];
+    const sent = fleet();
+    expect(await uploadAsDevices(broker.url, sent)).toBe(sent.length); // the compiled uploader, one process per device
+    for (const c of [a, lite]) {
+      await waitFor("every message stored", async () => ((await api<Health>(c.base, "/api/health")).messages >= sent.length ? true : undefined), 60_000);
+    }
+    const [ha, hb] = await Promise.all([api<Health>(a.base, "/api/health"), api<Health>(b.base, "/api/health")]);
+    expect(ha.messages).toBe(sent.length);
+    expect(ha.collector.stored + hb.collector.stored).toBe(sent.length);
+    expect(ha.collector.duplicates + hb.collector.duplicates).toBe(0);
+    expect(ha.collector.stored).toBeGreaterThan(0);
+    expect(hb.collector.stored).toBeGreaterThan(0);
+
+    for (const path of ["/api/groups", "/api/versions", "/api/devices/pg-7"]) {
+      expect(await api<unknown>(a.base, path)).toEqual(await api<unknown>(lite.base, path));
+    }
+    const groups = await api<Array<{ id: string; count: number }>>(a.base, "/api/groups");
+    expect(groups.reduce((x, g) => x + g.count, 0)).toBe(sent.filter((m) => m.payload.kind === "crash").length);
+    expect(await api<unknown>(a.base, `/api/groups/${groups[0]?.id}`)).toEqual(await api<unknown>(lite.base, `/api/groups/${groups[0]?.id}`));
+  } finally {
+    for (const c of running) expect(await c.stop()).toBe(0);
+  }
+});

@@ -1,0 +1,90 @@
+// Issue 13 end to end: the QEMU guest's uploads reach `crashkeep collect` on
+// the host. A user-space crash, then a kernel panic; after the reboot the
+// guest's daemon sends the crash report and the kernel-panic boot to a
+// mosquitto on the host (QEMU user networking: the host's loopback is
+// 10.0.2.2 in the guest); the compiled collector stores them, and its web
+// page shows the guest's kernel-panic boot with the crash in it, and the
+// crash's group.
+//
+// Run: make qemu-image && node_modules/.bin/bun test test/qemu/collect.test.ts
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QemuVm } from "./harness.ts";
+import { api, startCollector, startMosquitto, waitFor, type Collector, type Running } from "../integration/servers.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterAll(async () => {
+  QemuVm.killAll();
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** The daemon's backoff (≤ 4 s) and a TCG start of `crashkeep upload` in the guest. */
+const SEND_TIMEOUT_MS = 180_000;
+
+interface DeviceView {
+  boots: Array<{ reason: string; panicMessage: string | null; crashes: Array<{ groupId: string; exe: string | null }> }>;
+}
+
+test(
+  "the guest's crash and kernel-panic boot reach the collector; its pages show them",
+  async () => {
+    const broker: Running = await startMosquitto();
+    cleanups.push(() => broker.stop());
+    const dir = mkdtempSync(join(tmpdir(), "ck-qemu-collect-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const collector: Collector = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/c.db`, "--client-id", "ck-qemu"]);
+    cleanups.push(() => collector.stop());
+    const port = new URL(broker.url).port;
+
+    await QemuVm.scenario({ name: "collect", net: true }, async (vm) => {
+      const overlay = JSON.parse(readFileSync(join(import.meta.dir, "../../rootfs-overlay/etc/crashkeep/config.json"), "utf8")) as Record<string, unknown>;
+      const config = {
+        ...overlay,
+        upload: { broker: `mqtt://10.0.2.2:${port}`, deviceId: "qemu-guest", firmware: "qemu-1.0", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 },
+      };
+      const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
+      // S01testimage copies /var/crashkeep-test/config.json to /etc at every boot; restart the daemon with it now.
+      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+      await vm.runOk(
+        "ulimit -c unlimited; crasher; n=0; until ls /var/lib/crashkeep/outbox 2>/dev/null | grep -q -- '-crash-'; do n=$((n+1)); [ $n -gt 150 ] && break; sleep 0.2; done",
+        { timeoutMs: 60_000 },
+      );
+      await vm.crash();
+      await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
+      await waitFor(
+        "the guest's boot and crash in the collector",
+        async () => {
+          const d = await api<DeviceView>(collector.base, "/api/devices/qemu-guest").catch(() => undefined);
+          return d && d.boots.some((b) => b.reason === "kernel-panic" && b.crashes.length > 0) ? d : undefined;
+        },
+        SEND_TIMEOUT_MS,
+      );
+    });
+
+    const device = await api<DeviceView>(collector.base, "/api/devices/qemu-guest");
+    const panic = device.boots.find((b) => b.reason === "kernel-panic");
+    expect(panic?.panicMessage).toBe("sysrq triggered crash");
+    expect(panic?.crashes.map((c) => c.exe)).toEqual([expect.stringMatching(/crasher$/)]);
+    const groups = await api<Array<{ id: string; exe: string; signature: string; count: number; firmware: string[] }>>(collector.base, "/api/groups");
+    // One crash, but the guest sends it twice under two ids (the watcher's report, then init's archive of
+    // the journal record after the reboot; see /work/notes/collect.md): the count is not asserted here.
+    expect(groups).toEqual([expect.objectContaining({ id: panic?.crashes[0]?.groupId, exe: "crasher", firmware: ["qemu-1.0"] })]);
+    expect(groups[0]?.signature).toBe("crasher: crasher_level_three < crasher_level_two < crasher_level_one < main < __libc_start_call_main");
+    const health = await api<{ rejected: number }>(collector.base, "/api/health");
+    expect(health.rejected).toBe(0);
+
+    // the pages a person opens
+    const devicePage = await (await fetch(`${collector.base}/devices/qemu-guest`)).text();
+    expect(devicePage).toContain('data-reason="kernel-panic"');
+    expect(devicePage).toContain("sysrq triggered crash");
+    expect(devicePage).toContain(`href="/groups/${groups[0]?.id}"`);
+    const groupPage = await (await fetch(`${collector.base}/groups/${groups[0]?.id}`)).text();
+    expect(groupPage).toContain("crasher");
+    expect(groupPage).toContain("SEGV_MAPERR at 0x10");
+    const versions = await api<Array<{ firmware: string; reasons: Record<string, number>; crashFreeBootsPercent: number }>>(collector.base, "/api/versions");
+    expect(versions.find((v) => v.firmware === "qemu-1.0")).toMatchObject({ reasons: { "kernel-panic": 1 }, crashFreeBootsPercent: 0 });
+  },
+  600_000,
+);
