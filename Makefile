@@ -102,6 +102,7 @@ bench: deps build
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/targets.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file
 # (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
