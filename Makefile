@@ -16,6 +16,8 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
 APT_PACKAGES += mosquitto mosquitto-clients openssl
+# DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
+APT_PACKAGES += clang llvm dwz
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -101,6 +103,8 @@ bench: deps build
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
 	bench/inspect/run.sh
+	bench/inspect/debuginfo.sh
+	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
 	$(BUN) bench/targets.ts
 

@@ -2,17 +2,17 @@
 // modules, find the phram device, collect the previous boot, decide its
 // reboot reason. Never blocks boot for long; a failed step is reported and
 // the next one still runs where that is safe.
-import { readFileSync } from "node:fs";
 import { loadConfigOrDefaults } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { configRegions, requiredMemmap } from "../config/memmap.ts";
+import { adviceLine } from "../config/kernel-needs.ts";
 import type { Paths } from "../system/paths.ts";
-import { checkRegion, parseIomem, type RegionCheck } from "../system/iomem.ts";
+import type { RegionCheck } from "../system/iomem.ts";
+import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
 import { executePlan, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
 import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
 import { mountPstore } from "../system/pstore.ts";
-import { boundRamoops } from "../system/bound.ts";
-import { hex } from "../config/units.ts";
+import { formatSize, hex } from "../config/units.ts";
+import { assessRegions } from "./regions.ts";
 import { setCorePattern } from "../daemon/core-pattern.ts";
 import { collectPreviousBoot, type Collected } from "./collect.ts";
 import { writeFileSync, existsSync } from "node:fs";
@@ -27,6 +27,8 @@ export interface InitOptions {
   report(line: string): void;
   /** The crashkeep executable for a pipe core_pattern (default: this process's). */
   selfPath?: string;
+  /** The kernel's architecture, which decides how regions are reserved (default: the running one). */
+  arch?: KernelArch;
 }
 
 export interface InitResult {
@@ -42,10 +44,6 @@ export interface InitResult {
   errors: string[];
 }
 
-export function readIomem(paths: Paths): string {
-  return readFileSync(paths.sys("/proc/iomem"), "utf8");
-}
-
 export async function runInit(options: InitOptions): Promise<InitResult> {
   const { paths, report } = options;
   const errors: string[] = [];
@@ -55,45 +53,49 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   };
 
   // 1. Config: on a bad one, say so and go on with defaults (STYLE.md rule 10).
-  const { config, file: configFile, problems: configErrors } = loadConfigOrDefaults(options.configFile, { paths });
+  const { config: loaded, file: configFile, problems: configErrors } = loadConfigOrDefaults(options.configFile, { paths });
   for (const line of configErrors) fail(line);
   if (configErrors.length > 0) report("crashkeep: continuing with the default config");
 
   // 2. Regions: inside reserved RAM, never System RAM, before touching the kernel.
-  // A ramoops or phram the kernel already has (device tree, kernel command
-  // line, an earlier modprobe) is used as it is: its region is not ours to check.
-  const ramoopsBound = boundRamoops(paths);
+  // The device tree's ramoops and phram nodes are what the kernel binds: their
+  // values replace the config's (said once). A ramoops or phram the kernel
+  // already has (device tree, kernel command line, an earlier modprobe) is
+  // used as it is: its region is not ours to check.
+  const state = assessRegions(loaded, paths, { arch: options.arch ?? runningArch() });
+  const config = state.config;
+  for (const line of state.warnings) report(line); // "Cannot ..., ignoring": a warning, not a failed step
+  for (const line of state.notes) report(`crashkeep: ${line}`);
+  const ramoopsBound = state.ramoopsBound;
   if (ramoopsBound) {
     const r = ramoopsBound;
     const same = r.memAddress === config.ramoops.address && r.memSize === config.ramoops.sizeBytes;
     report(`crashkeep: ramoops already bound at ${hex(r.memAddress)} (${r.memSize} bytes, records of ${r.recordSize})` +
       (same ? "" : `, not at the configured ${hex(config.ramoops.address)}: using the bound one, ignoring ramoops config`));
+  } else if (state.dtRamoops) {
+    report(`crashkeep: ramoops from the device tree's ${state.dtRamoops.path} (${formatSize(config.ramoops.sizeBytes)} at ${hex(config.ramoops.address)})`);
   }
-  const phramBound = findMtd(config.phram.name, paths);
+  const phramBound = state.phramBound;
   if (phramBound) report(`crashkeep: phram device "${config.phram.name}" already present (mtd${phramBound.index})`);
-  let regions: RegionCheck[] = [];
-  try {
-    const ranges = parseIomem(readIomem(paths));
-    regions = configRegions(config)
-      .filter((r) => (r.name === "ramoops" ? !ramoopsBound : !phramBound))
-      .map((r) => checkRegion(r, ranges));
-  } catch (err) {
-    regions = configRegions(config).map((region) => ({ ok: false, region, reason: "/proc/iomem is unreadable" }));
-    fail(`Cannot read "/proc/iomem": ${err instanceof Error ? err.message : String(err)}`);
-  }
+  else if (state.dtPhram) report(`crashkeep: phram "${config.phram.name}" from the device tree's ${state.dtPhram.path} (${formatSize(config.phram.sizeBytes)} at ${hex(config.phram.address)})`);
+  if (state.iomemError !== undefined) fail(`Cannot read "/proc/iomem": ${state.iomemError}`);
+  const regions: RegionCheck[] = state.checks.filter((r) => (r.region.name === "ramoops" ? !ramoopsBound : !phramBound));
   const regionsOk = regions.every((r) => r.ok);
   if (!regionsOk) {
     for (const r of regions) if (!r.ok) fail(`Cannot use the ${r.region.name} region: ${r.reason}`);
-    fail(`crashkeep: add ${requiredMemmap(configRegions(config)).join(" ")} to the kernel command line; no module inserted`);
+    fail(`crashkeep: ${adviceLine(state.needs)}; no module inserted`);
   }
 
   // 3. Modules, idempotently, only over checked regions.
   const modules: string[] = [];
   if (regionsOk && config.modules.load !== "none") {
     // One target at a time: a missing phram must not cost the panic log.
+    // A device-tree node binds when the module loads with no parameters;
+    // parameters would add a second device over the same RAM (phram checks
+    // no overlap; ramoops registers a "dummy" device: docs/AARCH64.md).
     const targets: Array<[string, string[]]> = [];
-    if (!phramBound) targets.push(["phram", phramParams(config)]);
-    if (!ramoopsBound) targets.push(["ramoops", ramoopsParams(config)]);
+    if (!phramBound) targets.push(["phram", state.dtPhram ? [] : phramParams(config)]);
+    if (!ramoopsBound) targets.push(["ramoops", state.dtRamoops ? [] : ramoopsParams(config)]);
     for (const target of targets) {
       try {
         const plan = planModules([target], paths, config.modules.dir);
@@ -112,7 +114,7 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   let device: InitResult["device"];
   if (regionsOk) {
     let mtd = findMtd(config.phram.name, paths);
-    if (!mtd && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
+    if (!mtd && !state.dtPhram && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
       // phram is loaded (by an earlier boot step) without our device: add it at run time.
       try {
         writeFileSync(paths.sys("/sys/module/phram/parameters/phram"), phramParams(config)[0]?.slice("phram=".length) ?? "");
@@ -133,6 +135,17 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
           device = { name: mtd.name, index: mtd.index, node, link };
         } catch (err) {
           fail(`Cannot link "/dev/mtdchar/${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
+        }
+        // The other commands (watch, core, note, dump) find the journal by
+        // the config file's phram.name: when the device tree's label differs,
+        // that name links to the same device.
+        if (device && loaded.phram.name !== config.phram.name && loaded.journal.device === undefined) {
+          try {
+            const alias = linkMtdchar(loaded.phram.name, mtd.index, paths);
+            report(`crashkeep: ${alias} links to mtd${mtd.index} too (the config's phram.name)`);
+          } catch (err) {
+            fail(`Cannot link "/dev/mtdchar/${loaded.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
+          }
         }
       }
     }

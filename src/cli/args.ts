@@ -8,6 +8,8 @@ export class UsageError extends Error {
 export interface OptionSpec {
   /** Options that take a value: --name VALUE or --name=VALUE. */
   values?: readonly string[];
+  /** Options that take a value and may be repeated: --name A --name B (all kept, in order, in lists). */
+  lists?: readonly string[];
   /** Options that are flags. */
   flags?: readonly string[];
   /** Short aliases, e.g. { h: "help" }. */
@@ -16,12 +18,16 @@ export interface OptionSpec {
 
 export interface ParsedArgs {
   values: Map<string, string>;
+  /** Every value of each repeatable option (spec.lists), in order; absent when not given. */
+  lists: Map<string, string[]>;
   flags: Set<string>;
   positionals: string[];
 }
 
 export function parseArgs(args: readonly string[], spec: OptionSpec): ParsedArgs {
   const values = new Map<string, string>();
+  const lists = new Map<string, string[]>();
+  const listNames = new Set(spec.lists ?? []);
   const flags = new Set<string>();
   const positionals: string[] = [];
   const valueNames = new Set(spec.values ?? []);
@@ -46,7 +52,11 @@ export function parseArgs(args: readonly string[], spec: OptionSpec): ParsedArgs
       positionals.push(arg);
       continue;
     }
-    if (valueNames.has(name)) {
+    if (listNames.has(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`Option "--${name}" needs a value`);
+      lists.set(name, [...(lists.get(name) ?? []), value]);
+    } else if (valueNames.has(name)) {
       const value = inline ?? args[++i];
       if (value === undefined) throw new UsageError(`Option "--${name}" needs a value`);
       values.set(name, value);
@@ -57,5 +67,5 @@ export function parseArgs(args: readonly string[], spec: OptionSpec): ParsedArgs
       throw new UsageError(`Unknown option "--${name}"`);
     }
   }
-  return { values, flags, positionals };
+  return { values, lists, flags, positionals };
 }

@@ -25,6 +25,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts"), ownEntry: true },
   dump: { summary: "what the journal holds now (or, with --raw, its bytes)", load: () => import("./dump.ts") },
   inspect: { summary: "report on an ELF core file: signal, cause, backtraces (gdb-accurate)", load: () => import("./inspect.ts") },
+  symbolize: { summary: "re-symbolize a device's report by build-id: names, file:line, inlined frames", load: () => import("./symbolize.ts") },
   clear: { summary: "re-format the journal (or, with --raw, zero the device)", load: () => import("./clear.ts") },
   note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
   shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },

@@ -3,20 +3,22 @@ import { parseArgs } from "./args.ts";
 import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
 import { openDevice } from "../copy/block-device.ts";
 import { openJournal, readJournal } from "../journal/journal.ts";
-import { configRegions, requiredMemmap } from "../config/memmap.ts";
+import { adviceLine } from "../config/kernel-needs.ts";
+import { assessRegions, type RegionState } from "../boot/regions.ts";
+import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
+import type { RegionRoute } from "../system/iomem.ts";
 import { formatSize, hex } from "../config/units.ts";
 import { archiveUsage } from "../archive/archive.ts";
-import { checkRegion, parseIomem } from "../system/iomem.ts";
 import { parseBuiltin, parseProcModules, kernelRelease } from "../system/modules.ts";
-import { findMtd } from "../system/mtd.ts";
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
-import { makePaths } from "../system/paths.ts";
+import { makePaths, type Paths } from "../system/paths.ts";
 
 export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
-Config, the reserved regions as the kernel sees them (/proc/iomem), the
-modules, the phram MTD device, the journal (records, free slots, last
-write), pstore and archive usage. --device reads the journal from PATH (an
+Config, the reserved regions as the kernel sees them (/proc/iomem, and the
+device tree's /reserved-memory and memory nodes on arm64) and what the
+kernel needs when they are not reserved, the modules, the phram MTD device,
+the journal (records, free slots, last write), pstore and archive usage. --device reads the journal from PATH (an
 MTD node or a raw copy) instead of journal.device / /dev/mtdchar/<name>.`;
 
 /** What status says of the journal; undefined fields when it cannot be read. */
@@ -49,6 +51,22 @@ function journalSummary(path: string, paths: ReturnType<typeof makePaths>) {
   }
 }
 
+const ROUTE_TEXT: Readonly<Record<RegionRoute, string>> = {
+  "memmap": "reserved",
+  "device-tree": "reserved by the device tree's",
+  "mem-limit": "above the mem= cap",
+};
+
+/** x86: the memmap= the regions need; arm64: how they are reserved, or what to add (never memmap=). */
+function kernelLine(state: RegionState): string {
+  if (state.arch === "x86") return `needs ${state.needs.memmap.join(" ")}`;
+  if (state.checks.every((c) => c.ok)) {
+    const routes = new Set(state.checks.map((c) => (c.ok ? c.route : "memmap")));
+    return routes.has("mem-limit") && routes.size === 1 ? "regions above the mem= cap" : routes.has("mem-limit") ? "regions reserved by the device tree and mem=" : "regions reserved by the device tree";
+  }
+  return `needs: ${adviceLine(state.needs)}`;
+}
+
 function read(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
@@ -57,9 +75,19 @@ function read(path: string): string | undefined {
   }
 }
 
-export async function run(args: string[]): Promise<number> {
-  const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["json"] });
-  const paths = makePaths();
+export interface StatusOptions {
+  configFile: string | undefined;
+  device: string | undefined;
+  paths: Paths;
+  arch: KernelArch;
+}
+
+/** Everything status shows, as its --json prints it. */
+export function gatherStatus(options: StatusOptions) {
+  const { paths } = options;
+  const values = new Map<string, string>();
+  if (options.configFile !== undefined) values.set("config", options.configFile);
+  if (options.device !== undefined) values.set("device", options.device);
   let configInfo: { file: string | undefined; ok: boolean; errors: string[] };
   let config;
   try {
@@ -70,12 +98,17 @@ export async function run(args: string[]): Promise<number> {
     config = parseConfig({});
     configInfo = { file: values.get("config"), ok: false, errors: err instanceof ConfigError ? err.message.split("\n") : [String(err)] };
   }
-  const iomem = read(paths.sys("/proc/iomem"));
-  const ranges = iomem === undefined ? [] : parseIomem(iomem);
-  const regions = configRegions(config).map((r) => {
-    const c = iomem === undefined ? { ok: false, reason: "/proc/iomem unreadable" } : checkRegion(r, ranges);
-    return { name: r.name, start: hex(r.start), size: r.size, ok: c.ok, reason: c.ok ? undefined : c.reason };
-  });
+  const state = assessRegions(config, paths, { arch: options.arch });
+  config = state.config;
+  const regions = state.checks.map((c) => ({
+    name: c.region.name,
+    start: hex(c.region.start),
+    size: c.region.size,
+    ok: c.ok,
+    reason: c.ok ? undefined : c.reason,
+    route: c.ok ? c.route : undefined,
+    node: c.ok ? c.node : undefined,
+  }));
   let release: string | undefined;
   try {
     release = kernelRelease(paths);
@@ -87,7 +120,7 @@ export async function run(args: string[]): Promise<number> {
   const modules = Object.fromEntries(
     ["mtd", "phram", "reed_solomon", "ramoops"].map((m) => [m, loaded.has(m) ? "loaded" : builtin.has(m) ? "builtin" : "absent"]),
   );
-  const mtd = findMtd(config.phram.name, paths);
+  const mtd = state.phramBound;
   const link = paths.sys(`/dev/mtdchar/${config.phram.name}`);
   const device = mtd
     ? { name: mtd.name, index: mtd.index, size: mtd.size, eraseSize: mtd.eraseSize, node: paths.sys(`/dev/mtd${mtd.index}`), link: existsSync(link) ? link : undefined }
@@ -97,25 +130,69 @@ export async function run(args: string[]): Promise<number> {
   const archiveDir = paths.sys(config.archive.dir);
   const archive = { dir: archiveDir, ...archiveUsage(archiveDir), maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries };
   const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
-  const status = { config: configInfo, kernel: release, memmap: requiredMemmap(configRegions(config)), regions, modules, device, journal, pstore, archive };
+  const dt = state.deviceTree;
+  const deviceTree = dt
+    ? {
+        source: dt.source,
+        memory: dt.memory.map((m) => ({ start: hex(m.start), size: m.size })),
+        ramoops: state.dtRamoops ? { node: state.dtRamoops.path, device: state.dtRamoops.deviceName, bound: state.dtRamoops.bound } : undefined,
+        phram: state.dtPhram ? { node: state.dtPhram.path, device: state.dtPhram.deviceName, name: state.dtPhram.name, bound: state.dtPhram.bound } : undefined,
+      }
+    : undefined;
+  const needs = { memmap: state.needs.memmap, reservedMemory: state.needs.reservedMemory, memLimit: state.needs.memLimit, memLimitNote: state.needs.memLimitNote };
+  const status = {
+    config: configInfo,
+    kernel: release,
+    arch: state.arch,
+    memmap: state.needs.memmap,
+    needs,
+    deviceTree,
+    notes: [...state.warnings, ...state.notes],
+    regions,
+    modules,
+    device,
+    journal,
+    pstore,
+    archive,
+  };
+  return { status, text: { kernelLine: kernelLine(state), phramName: config.phram.name } };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["json"] });
+  const { status, text } = gatherStatus({ configFile: values.get("config"), device: values.get("device"), paths: makePaths(), arch: runningArch() });
   if (flags.has("json")) {
     console.log(JSON.stringify(status, null, 2));
     return 0;
   }
-  console.log(`config:   ${configInfo.file ?? "(defaults)"}${configInfo.ok ? "" : ` INVALID: ${configInfo.errors.join("; ")}`}`);
-  console.log(`kernel:   ${release ?? "unknown"}; needs ${status.memmap.join(" ")}`);
-  for (const r of regions) console.log(`region:   ${r.name} ${formatSize(r.size)} at ${r.start}: ${r.ok ? "reserved" : r.reason}`);
-  console.log(`modules:  ${Object.entries(modules).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  console.log(`device:   ${device ? `mtd${device.index} "${device.name}" ${formatSize(device.size)}${device.link ? `, ${device.link}` : ", no /dev/mtdchar link"}` : `no MTD device "${config.phram.name}"`}`);
-  console.log(
+  for (const line of statusLines(status, text)) console.log(line);
+  return 0;
+}
+
+/** The human form, one line per topic. */
+export function statusLines(status: ReturnType<typeof gatherStatus>["status"], text: { kernelLine: string; phramName: string }): string[] {
+  const { config: configInfo, deviceTree, regions, modules, device, journal, pstore, archive } = status;
+  const out: string[] = [];
+  const log = (line: string) => out.push(line);
+  log(`config:   ${configInfo.file ?? "(defaults)"}${configInfo.ok ? "" : ` INVALID: ${configInfo.errors.join("; ")}`}`);
+  log(`kernel:   ${status.kernel ?? "unknown"}; ${text.kernelLine}`);
+  if (deviceTree) {
+    const part = (what: string, n: { node: string; bound: boolean } | undefined) => (n ? `${what} ${n.node}${n.bound ? " (bound)" : " (not bound yet)"}` : `no ${what} node`);
+    log(`dt:       ${deviceTree.source}: ${part("ramoops", deviceTree.ramoops)}, ${part("phram", deviceTree.phram)}`);
+  }
+  for (const note of status.notes) log(`note:     ${note}`);
+  for (const r of regions) log(`region:   ${r.name} ${formatSize(r.size)} at ${r.start}: ${r.ok ? ROUTE_TEXT[r.route ?? "memmap"] + (r.node ? ` ${r.node}` : "") : r.reason}`);
+  log(`modules:  ${Object.entries(modules).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  log(`device:   ${device ? `mtd${device.index} "${device.name}" ${formatSize(device.size)}${device.link ? `, ${device.link}` : ", no /dev/mtdchar link"}` : `no MTD device "${text.phramName}"`}`);
+  log(
     "error" in journal
       ? `journal:  ${journal.error}`
       : journal.retained
         ? `journal:  ${journal.records} record(s) (${journal.uncollected} not yet archived, ${journal.corruptRecords} corrupt), ${journal.freeSlots} of ${journal.slots} slots free, boot ${journal.bootCounter}, last write ${journal.lastWrite ?? "never"}`
         : `journal:  ${journal.device}: not retained (cold boot, power loss or never formatted)`,
   );
-  console.log(`pstore:   ${pstore.mounted ? `mounted, ${records.length} record(s)` : "not mounted"}`);
-  console.log(`archive:  ${archiveDir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
+  log(`pstore:   ${pstore.mounted ? `mounted, ${pstore.records.length} record(s)` : "not mounted"}`);
+  log(`archive:  ${archive.dir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));
-  return 0;
+  return out;
 }

@@ -39,8 +39,8 @@ const seconds = z.number().int().min(1).max(3600);
 
 const phram = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,63}$/, "must be 1-63 characters of A-Z a-z 0-9 _ . -").prefault("crashkeep")
-    .describe("MTD device name (phram.c: at most 63 characters); /dev/mtdchar/<name> links to it"),
-  address: address.prefault("0x7800000").describe("physical start address, inside a memmap= reserved range"),
+    .describe("MTD device name (phram.c: at most 63 characters); /dev/mtdchar/<name> links to it. A device-tree phram node's label wins"),
+  address: address.prefault("0x7800000").describe("physical start address, in reserved RAM (x86: memmap=; arm64: a /reserved-memory node or above mem=)"),
   sizeBytes: size({ multipleOf: PAGE_BYTES }).prefault("8Mi").describe("length of the phram region"),
   eraseSizeBytes: size({ powerOfTwo: true, min: PAGE_BYTES }).prefault(PAGE_BYTES).describe("phram erasesize; sizeBytes must be a multiple"),
 });

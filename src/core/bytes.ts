@@ -70,6 +70,38 @@ export class Bytes {
     }
     return [result & MASK64, i];
   }
+  /**
+   * ULEB128 at offset as a number, for codes, counts and lengths (the DWARF
+   * reader's hot path: no BigInt); RangeError past 2^53. [value, next]
+   */
+  ulebNumber(offset: number): [number, number] {
+    let result = 0;
+    let mul = 1;
+    let i = offset;
+    for (;;) {
+      const b = this.u8(i++, "ULEB128");
+      result += (b & 0x7f) * mul;
+      mul *= 128;
+      if ((b & 0x80) === 0) break;
+      if (mul > 2 ** 53) throw new RangeError(`Cannot read ULEB128 at offset ${offset}: over 2^53`);
+    }
+    return [result, i];
+  }
+  /** SLEB128 at offset as a number (line advances, the DWARF reader's hot path); RangeError past 2^53. [value, next] */
+  slebNumber(offset: number): [number, number] {
+    let result = 0;
+    let mul = 1;
+    let i = offset;
+    let b: number;
+    do {
+      b = this.u8(i++, "SLEB128");
+      result += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b & 0x80 && mul > 2 ** 53) throw new RangeError(`Cannot read SLEB128 at offset ${offset}: over 2^53`);
+    } while (b & 0x80);
+    if (b & 0x40) result -= mul;
+    return [result, i];
+  }
   /** SLEB128 at offset; [value, next]. */
   sleb(offset: number): [bigint, number] {
     let result = 0n;

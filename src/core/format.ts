@@ -19,9 +19,13 @@ function short(h: string): string {
 function frameLine(f: ReportFrame): string {
   const pc = f.moduleOffset ? f.moduleOffset.replace(/^0x/, "").padStart(16, "0") : f.pc.replace(/^0x/, "");
   const where = f.module ?? "<unknown>";
-  const sym = f.symbol ? ` (${f.symbol}+${f.symbolOffset ?? 0})` : "";
+  // reports of version 1 have no function/file/line/inlined keys
+  const fn = f.function ?? f.symbol ?? null;
+  const offset = fn !== null && fn === f.symbol && f.symbolOffset !== null && !f.inlined ? `+${f.symbolOffset}` : "";
+  const sym = fn ? ` (${fn}${offset})` : "";
+  const src = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ""})` : "";
   const id = f.buildId ? ` (BuildId: ${f.buildId})` : "";
-  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${id} [${f.method}]`;
+  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${src}${id} [${f.inlined ? "inlined" : f.method}]`;
 }
 
 function registerLines(t: ReportThread): string[] {

@@ -8,7 +8,8 @@ import type { Core } from "./reader.ts";
 import { FAULT_SIGNALS, codeName, signalName } from "./signals.ts";
 import { MAX_FRAMES, unwindThread, type FrameMethod } from "./unwind.ts";
 
-export const REPORT_VERSION = 1;
+/** 2: frames gained function, file, line, column and inlined frames; modules gained debugFile and debugSource (only additions). */
+export const REPORT_VERSION = 2;
 /** Threads unwound per report: the crashing thread first; the rest only list their registers beyond this. */
 export const MAX_REPORT_THREADS = 64;
 /** Fault addresses below this are a null-pointer dereference: Linux's default vm.mmap_min_addr is 65536. */
@@ -28,6 +29,27 @@ export interface ReportFrame {
   symbol: string | null;
   symbolOffset: number | null;
   buildId: string | null;
+  /** The function as gdb names it: from DWARF when debug info was found (an inlined frame: the inlined function), else `symbol`. */
+  function: string | null;
+  /** Source position from the line table (a caller frame: of its call); null when unknown. */
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  /** An inlined call at the pc of the next non-inlined frame below it (same pc, sp, module); gdb numbers these frames too. */
+  inlined: boolean;
+}
+
+export interface ReportModule {
+  path: string;
+  start: string;
+  end: string;
+  loadBias: string;
+  buildId: string | null;
+  problem: string | null;
+  /** The file names and lines came from (the module itself or its separate debug file); null when none was found. */
+  debugFile: string | null;
+  /** How debugFile was found: "module", "build-id", "debuglink", "debuginfod"; null when none was. */
+  debugSource: string | null;
 }
 
 export interface ReportThread {
@@ -68,7 +90,7 @@ export interface Report {
   };
   cause: { kind: CauseKind; text: string };
   threads: ReportThread[];
-  modules: Array<{ path: string; start: string; end: string; loadBias: string; buildId: string | null; problem: string | null }>;
+  modules: ReportModule[];
   memoryMap: Array<{ start: string; end: string; perms: string; offset: string; path: string | null }>;
   incomplete: boolean;
   warnings: string[];
@@ -145,6 +167,8 @@ export function buildReport(core: Core, options: ReportOptions = {}): Report {
     loadBias: hex(m.bias),
     buildId: m.buildId ?? null,
     problem: m.problem ?? null,
+    debugFile: null,
+    debugSource: null,
   }));
   report.warnings = [...core.warnings, ...mods.warnings];
   return report;
@@ -166,6 +190,11 @@ function describeFrame(index: number, f: { pc: bigint; sp: bigint; method: Frame
     symbol: sym?.name ?? null,
     symbolOffset: sym ? Number(sym.offset + (caller ? 1n : 0n)) : null,
     buildId: mod?.buildId ?? null,
+    function: sym?.name ?? null,
+    file: null,
+    line: null,
+    column: null,
+    inlined: false,
   };
 }
 

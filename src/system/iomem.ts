@@ -27,8 +27,11 @@ export function parseIomem(text: string): IomemRange[] {
   return out;
 }
 
+/** How a region is kept from Linux: memmap= (x86), a device-tree node or a mem= cap (arm64, arm64-regions.ts). */
+export type RegionRoute = "memmap" | "device-tree" | "mem-limit";
+
 export type RegionCheck =
-  | { ok: true; region: Region; range: IomemRange }
+  | { ok: true; region: Region; route: RegionRoute; range?: IomemRange; node?: string }
   | { ok: false; region: Region; reason: string };
 
 /** Check one region against the top-level ranges of /proc/iomem. */
@@ -53,5 +56,5 @@ export function checkRegion(region: Region, ranges: readonly IomemRange[]): Regi
         (what ? ` (it meets "${what.name}" ${hex(what.start)}-${hex(what.end)})` : " (no range of /proc/iomem covers it)"),
     };
   }
-  return { ok: true, region, range: inside };
+  return { ok: true, region, route: "memmap", range: inside };
 }

@@ -50,6 +50,19 @@ export interface FakeOptions {
   missing?: string[];
   pstore?: Record<string, string | Uint8Array>;
   pstoreMounted?: boolean;
+  /** /sys/firmware/fdt: the device tree the kernel booted with. */
+  fdt?: Uint8Array;
+  /** /proc/cmdline */
+  cmdline?: string;
+  /**
+   * Device-tree nodes the fake kernel binds when the module is inserted with
+   * no parameters (drivers/of/platform.c created their platform devices):
+   * ramoops fills its module parameters, phram adds its /proc/mtd line.
+   */
+  dtBind?: {
+    ramoops?: { device: string; address: number; size: number; recordSize: number };
+    phram?: { device: string; name: string; size: number };
+  };
 }
 
 export function makeFakeTree(options: FakeOptions = {}): FakeTree {
@@ -66,6 +79,19 @@ export function makeFakeTree(options: FakeOptions = {}): FakeTree {
   write("proc/sys/kernel/random/boot_id", "11111111-1111-4111-8111-111111111111\n");
   write("proc/modules", (options.loaded ?? []).map((m) => `${m} 16384 0 - Live 0x0000000000000000\n`).join(""));
   write("proc/mtd", "dev:    size   erasesize  name\n");
+  if (options.fdt) write("sys/firmware/fdt", options.fdt);
+  if (options.cmdline !== undefined) write("proc/cmdline", `${options.cmdline}\n`);
+  const bind = options.dtBind ?? {};
+  if (bind.ramoops) {
+    const r = bind.ramoops;
+    mkdirSync(join(root, "sys/bus/platform/devices", r.device), { recursive: true });
+    write("fake-dt/ramoops", `${r.device} ${r.address} ${r.size} ${r.recordSize}\n`);
+  }
+  if (bind.phram) {
+    const p = bind.phram;
+    mkdirSync(join(root, "sys/bus/platform/devices", p.device), { recursive: true });
+    write("fake-dt/phram", `${p.device} ${p.size} mtd0: ${p.size.toString(16).padStart(8, "0")} 00001000 "${p.name}"\n`);
+  }
   write("proc/mounts", `proc /proc proc rw 0 0\n${options.pstoreMounted ? "pstore /sys/fs/pstore pstore rw 0 0\n" : ""}`);
   write(`lib/modules/${RELEASE}/modules.dep`, MODULES_DEP);
   write(`lib/modules/${RELEASE}/modules.builtin`, (options.builtin ?? []).map((m) => `kernel/x/${m}.ko\n`).join(""));
@@ -88,6 +114,18 @@ insert() {
   if [ "$name" = ramoops ]; then
     mkdir -p '${root}/sys/module/ramoops/parameters'
     for p in "$@"; do echo "\${p#*=}" > "${root}/sys/module/ramoops/parameters/\${p%%=*}"; done
+    if [ $# = 0 ] && [ -f '${root}/fake-dt/ramoops' ]; then
+      read -r dev addr size rec < '${root}/fake-dt/ramoops'
+      echo "$addr" > '${root}/sys/module/ramoops/parameters/mem_address'
+      echo "$size" > '${root}/sys/module/ramoops/parameters/mem_size'
+      echo "$rec" > '${root}/sys/module/ramoops/parameters/record_size'
+      mkdir -p "${root}/sys/bus/platform/devices/$dev/driver"
+    fi
+  fi
+  if [ "$name" = phram ] && [ $# = 0 ] && [ -f '${root}/fake-dt/phram' ]; then
+    read -r dev bytes line < '${root}/fake-dt/phram'
+    echo "$line" >> '${root}/proc/mtd'; truncate -s "$bytes" '${root}/dev/mtd0'
+    mkdir -p "${root}/sys/bus/platform/devices/$dev/driver"
   fi
   if [ "$name" = phram ]; then
     for p in "$@"; do case "$p" in phram=*) v=\${p#phram=}; n=\${v%%,*};

@@ -64,6 +64,23 @@ describe("config", () => {
     expect(r.out).toContain("memmap=16M$0x7000000");
   });
 
+  test("check --arch arm64 prints the /reserved-memory snippet and mem=, not memmap=", () => {
+    const r = crashkeep("config", "check", "--arch", "aarch64", join(import.meta.dir, "../../../rootfs-overlay/etc/crashkeep/config.json"));
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split("\n");
+    expect(lines[1]).toBe("device tree needs (arm64 has no memmap=), in the board's .dts:");
+    expect(r.out).toContain('\t\tphram@7800000 {\n\t\t\tcompatible = "phram";\n\t\t\tlabel = "crashkeep";\n\t\t\treg = <0x0 0x7800000 0x0 0x800000>;\n\t\t\tno-map;\n\t\t};');
+    expect(lines.at(-1)).toStartWith("or kernel command line needs: mem=");
+    expect(r.out).not.toContain("memmap=16M");
+  });
+
+  test("check --arch x86_64 prints memmap=; an unknown --arch is bad usage", () => {
+    expect(crashkeep("config", "check", "--arch", "x86_64").out).toContain("kernel command line needs: memmap=16M$0x7000000\n");
+    const bad = crashkeep("config", "check", "--arch", "sparc");
+    expect(bad.code).toBe(2);
+    expect(bad.err).toStartWith('crashkeep config: Unknown architecture "sparc": use one of x86, x86_64, x64, amd64, arm64, aarch64');
+  });
+
   test("check of a bad file prints one line per problem, exit 1", () => {
     const file = join(import.meta.dir, "../../fixtures/config/bad-zero.json");
     const r = crashkeep("config", "check", file);

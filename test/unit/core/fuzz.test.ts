@@ -8,20 +8,10 @@ import { CoreReader, MAX_RETAINED_BYTES, type Core } from "../../../src/core/rea
 import { buildReport } from "../../../src/core/report.ts";
 import { compactReport, formatText } from "../../../src/core/format.ts";
 import { fixtures } from "./fixtures.ts";
+import { mulberry32 } from "../fuzz-random.ts";
 
 /** Cases per seed core; 3 cores. Kept so the whole file runs in a few seconds. */
 const CASES = 1200;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A mutated core: the seed's bytes, cut at `length`, with patches applied (copied only where read). */
 export interface Mutant {

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { fixtures } from "./fixtures.ts";
+import { REPORT_VERSION } from "../../../src/core/report.ts";
 
 const MAIN = join(import.meta.dir, "../../../src/main.ts");
 const f = fixtures().find((x) => x.arch === "x86_64" && x.name === "abort")!;
@@ -22,7 +23,7 @@ describe("crashkeep inspect", () => {
     const r = crashkeep(f.core, "--sysroot", f.sysroot, "--json");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
-    expect(j.version).toBe(1);
+    expect(j.version).toBe(REPORT_VERSION);
     expect(j.cause.kind).toBe("assertion");
     expect(j.threads[0].frames.map((x: { symbol: string | null }) => x.symbol)).toContain("abort");
   });

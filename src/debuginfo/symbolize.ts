@@ -1,0 +1,188 @@
+// Symbolization of a report by build-id + module offset: for every frame, the
+// function, file:line and the inlined calls at its pc, from the debug
+// information found for its module (locate.ts, then debuginfod). Shared by
+// `inspect`, `symbolize` and the fleet collector; never prints.
+import type { Report, ReportFrame, ReportModule, ReportThread } from "../core/report.ts";
+import { REPORT_VERSION } from "../core/report.ts";
+import type { DebugElf } from "./debug-elf.ts";
+import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
+import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
+import { closeLocated, locateDebugInfo, openChecked, type DebugSource, type Located, type LocateOptions } from "./locate.ts";
+
+/** Places named in a "no debug info" warning: the first ones say enough. */
+const MAX_PLACES_NAMED = 3;
+/** Inlined frames added per physical frame at most: gcc's inlining depth rarely passes 20. */
+export const MAX_INLINED_PER_FRAME = 64;
+/**
+ * Signal trampolines: the frame above one was interrupted, its pc is exact (not a
+ * return address), so it is looked up as is, not minus 1 (glibc x86-64
+ * sysdeps/unix/sysv/linux/x86_64/libc_sigaction.c; the arm64 vDSO's sigreturn.S).
+ */
+const SIGNAL_TRAMPOLINES: ReadonlySet<string> = new Set(["__restore_rt", "__kernel_rt_sigreturn"]);
+
+export interface SymbolizeOptions extends LocateOptions {
+  /** A debuginfod client configuration (debuginfodConfig()); none: no network. */
+  debuginfod?: DebuginfodConfig | undefined;
+}
+
+interface Resolved {
+  located: Located;
+  symtab: DebugElf | undefined;
+  source: SourceInfo | undefined;
+  debugFile: string | null;
+  debugSource: DebugSource | null;
+  problem: string | undefined;
+  warnings: string[];
+}
+
+/**
+ * The report with every frame re-symbolized (version 2): symbols from the debug
+ * file's .symtab, function/file/line/column and inlined frames from its DWARF.
+ * Frames whose module has no debug info keep what they had; the report's
+ * warnings say why. Asynchronous because of debuginfod.
+ */
+export async function symbolizeReport(report: Report, options: SymbolizeOptions = {}): Promise<Report> {
+  const cache = new Map<string, Resolved>();
+  const keyOf = (path: string, buildId: string | null): string => `${path}\0${buildId ?? ""}`;
+  try {
+    // resolve each module a frame falls in, once; all at the same time, so that a
+    // debuginfod server that does not answer costs one timeout, not one per module
+    const wanted = new Map<string, { path: string; buildId: string | null }>();
+    for (const t of report.threads) {
+      for (const f of t.frames) {
+        if (f.inlined === true || f.module === null || f.moduleOffset === null) continue;
+        wanted.set(keyOf(f.module, f.buildId), { path: f.module, buildId: f.buildId });
+      }
+    }
+    const resolved = await Promise.all([...wanted].map(async ([key, mod]) => [key, await resolve(mod, options)] as const));
+    for (const [key, r] of resolved) cache.set(key, r);
+    const warnings = [...report.warnings];
+    for (const r of cache.values()) warnings.push(...r.warnings);
+    const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), warnings));
+    for (const r of cache.values()) for (const w of r.source?.warnings ?? []) warnings.push(`${w.replace(/, ignoring$/, "")} (in "${r.debugFile}"), ignoring`);
+    const modules: ReportModule[] = report.modules.map((m) => {
+      const r = cache.get(keyOf(m.path, m.buildId));
+      return {
+        ...m,
+        problem: m.problem ?? r?.problem ?? null,
+        debugFile: r?.debugFile ?? m.debugFile ?? null,
+        debugSource: r?.debugSource ?? m.debugSource ?? null,
+      };
+    });
+    return { ...report, version: Math.max(REPORT_VERSION, report.version), threads, modules, warnings: dedupe(warnings) };
+  } finally {
+    for (const r of cache.values()) closeLocated(r.located);
+  }
+}
+
+function dedupe(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+async function resolve(mod: { path: string; buildId: string | null }, options: SymbolizeOptions): Promise<Resolved> {
+  const located = locateDebugInfo(mod, options);
+  const extra: string[] = [];
+  const cfg = options.debuginfod;
+  if (cfg && mod.buildId) {
+    if (!located.debug) {
+      const got = await fetchFromDebuginfod(cfg, { buildId: mod.buildId, kind: "debuginfo" });
+      if (got.path !== undefined) {
+        const elf = openChecked(got.path, mod.buildId, located.problems);
+        if (elf) located.debug = { path: got.path, elf, source: "debuginfod" };
+      } else if (!got.notFound) extra.push(got.problem);
+      else located.looked.push(`debuginfod (${cfg.urls.join(" ")})`);
+    }
+    // the module's own file: its .symtab (names of a file without DWARF) and nothing else
+    if (!located.module && !located.debug?.elf.hasSymtab) {
+      const got = await fetchFromDebuginfod(cfg, { buildId: mod.buildId, kind: "executable" });
+      if (got.path !== undefined) {
+        const elf = openChecked(got.path, mod.buildId, located.problems);
+        if (elf) located.module = { path: got.path, elf };
+      } else if (!got.notFound) extra.push(got.problem);
+    }
+  }
+  const warnings: string[] = [];
+  let source: SourceInfo | undefined;
+  if (located.debug) {
+    try {
+      source = openSourceInfo(located.debug.elf.src);
+      if (!source) warnings.push(`Cannot read DWARF from debug file "${located.debug.path}" of module "${mod.path}": it has none the reader can use, ignoring`);
+    } catch (err) {
+      warnings.push(`Cannot read the DWARF of "${located.debug.path}": ${err instanceof Error ? err.message : String(err)}, ignoring`);
+    }
+  }
+  const symtab = located.debug?.elf.hasSymtab ? located.debug.elf : located.module?.elf.hasSymtab ? located.module.elf : undefined;
+  const mismatch = located.problems.find((p) => p.includes("has build-id"));
+  for (const p of located.problems) warnings.push(`${p}, ignoring`);
+  for (const p of extra) warnings.push(`${p}, ignoring`);
+  if (!located.debug) {
+    const id = mod.buildId ? `build-id ${mod.buildId}` : "no build-id";
+    const places = located.looked.length === 0 ? "nowhere to look (no path, no build-id)" : `not in ${located.looked.slice(0, MAX_PLACES_NAMED).join(", ")}${located.looked.length > MAX_PLACES_NAMED ? ` or ${located.looked.length - MAX_PLACES_NAMED} more places` : ""}`;
+    // the frames keep the device's addresses and names
+    warnings.push(`Cannot find debug info for module "${mod.path}" (${id}): ${places}, ignoring`);
+  }
+  return {
+    located,
+    symtab,
+    source,
+    debugFile: located.debug?.path ?? null,
+    debugSource: located.debug?.source ?? null,
+    problem: mismatch,
+    warnings,
+  };
+}
+
+function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, warnings: string[]): ReportThread {
+  // a version-2 report: its inlined frames are derived, drop them and derive them again
+  const physical = t.frames.filter((f) => f.inlined !== true);
+  const frames: ReportFrame[] = [];
+  physical.forEach((f, i) => {
+    const prev = physical[i - 1];
+    // frame 0 and a frame a signal interrupted hold an exact pc; callers hold a return address
+    const exact = i === 0 || f.method === "context" || (prev !== undefined && SIGNAL_TRAMPOLINES.has(prev.symbol ?? ""));
+    const base: ReportFrame = {
+      ...f,
+      index: frames.length,
+      function: f.function ?? f.symbol ?? null,
+      file: f.file ?? null,
+      line: f.line ?? null,
+      column: f.column ?? null,
+      inlined: false,
+    };
+    const r = resolvedFor(f);
+    if (!r || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) {
+      frames.push(base);
+      return;
+    }
+    const offset = BigInt(f.moduleOffset);
+    const lookup = exact || offset === 0n ? offset : offset - 1n;
+    const hit = r.symtab?.symbolize(lookup);
+    if (hit) {
+      base.symbol = hit.name;
+      base.symbolOffset = Number(hit.offset) + (lookup === offset ? 0 : 1);
+      base.function = hit.name;
+    }
+    let source: SourceFrame[] = [];
+    if (r.source) {
+      try {
+        source = r.source.frames(lookup);
+      } catch (err) {
+        warnings.push(`Cannot read the source lines of "${r.debugFile}" at ${f.moduleOffset}: ${err instanceof Error ? err.message : String(err)}, ignoring`);
+      }
+    }
+    const concrete = source[source.length - 1];
+    for (const s of source.slice(0, -1).slice(0, MAX_INLINED_PER_FRAME)) {
+      frames.push({ ...base, index: frames.length, symbol: s.function, symbolOffset: null, function: s.function, file: s.file, line: s.line, column: s.column, inlined: true });
+    }
+    if (concrete) {
+      base.function = concrete.function ?? base.function;
+      base.file = concrete.file;
+      base.line = concrete.line;
+      base.column = concrete.column;
+      if (base.symbol === null) base.symbol = concrete.function;
+    }
+    base.index = frames.length;
+    frames.push(base);
+  });
+  return { ...t, frames };
+}
