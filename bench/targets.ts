@@ -134,9 +134,10 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
   console.log(`\ninit, nothing to collect (fake root, later boot after a clean shutdown): H ${ms(r.H)}, crashkeep init ${ms(r.init)}`);
   const ratio = r.init.wall / r.H.wall;
   // fsync waits: the archive entry (file, its directory, the archive directory) and the fake device file.
-  const st = Bun.spawnSync(["sh", "-c", `strace -f -T -e trace=fsync -o /dev/stdout '${BIN}' init >/dev/null 2>&1 || true`], { env: { ...process.env, ...env } });
+  const trace = join(OUT, "init.strace");
   newBoot();
-  const fsyncMs = [...st.stdout.toString().matchAll(/fsync\(\d+\)\s+= 0 <([\d.]+)>/g)].reduce((a, m) => a + Number(m[1]) * 1000, 0);
+  Bun.spawnSync(["strace", "-f", "-T", "-e", "trace=fsync", "-o", trace, BIN, "init"], { env: { ...process.env, ...env }, stdout: "ignore", stderr: "ignore" });
+  const fsyncMs = existsSync(trace) ? [...readFileSync(trace, "utf8").matchAll(/fsync\(\d+\)\s+= 0 <([\d.]+)>/g)].reduce((a, m) => a + Number(m[1]) * 1000, 0) : NaN;
   const irH = instructions([H]);
   const irI = instructions([BIN, "init"], env, newBoot);
   console.log(`  fsync waits in one init (strace): ${fsyncMs.toFixed(1)} ms; instructions: H ${mIr(irH)}, init ${mIr(irI)}`);
