@@ -15,10 +15,10 @@ debuginfod; docs/DEBUGINFO.md). The device needs no debug info and the
 workstation no core. Frames whose module no debug source knows keep their
 addresses; the report's warnings say why.
 
-REPORT ("-": standard input): a report JSON from the archive (report.json), the compact form the
+REPORT: a report JSON from the archive (report.json), the compact form the
 journal keeps, \`crashkeep dump --json\` output (every crash record), or an
 archive entry (\`history show ID --json\`, entry.json, with its
-journal-*-crash-report.json files beside it).
+journal-*-crash-report.json files beside it); "-" reads standard input.
 
 Options:
 ${DEBUG_OPTION_HELP}

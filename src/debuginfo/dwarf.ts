@@ -9,7 +9,7 @@ import { openSections, type DebugSectionName, type Section } from "./sections.ts
 import type { ByteSource } from "./source.ts";
 import {
   DW_AT_abstract_origin, DW_AT_addr_base, DW_AT_call_column, DW_AT_call_file, DW_AT_call_line, DW_AT_comp_dir,
-  DW_AT_GNU_addr_base, DW_AT_high_pc, DW_AT_linkage_name, DW_AT_low_pc, DW_AT_MIPS_linkage_name, DW_AT_name,
+  DW_AT_GNU_addr_base, DW_AT_high_pc, DW_AT_language, DW_AT_linkage_name, DW_AT_low_pc, DW_AT_MIPS_linkage_name, DW_AT_name,
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
@@ -75,7 +75,12 @@ interface UnitRoot {
   strOffsetsBase: number | undefined;
   addrBase: number;
   rnglistsBase: number;
+  /** A C unit (DW_AT_language C89..C17): there gdb names a function by DW_AT_linkage_name when it has one. */
+  c: boolean;
 }
+
+/** DW_LANG_C89, C, C99, C11, C17 (DWARF 5 Table 7.17). */
+const C_LANGUAGES = new Set([0x01, 0x02, 0x0c, 0x1d, 0x2c]);
 
 /** A subprogram or inlined subroutine that has code. */
 interface Scope {
@@ -120,8 +125,11 @@ export interface OpenOptions {
   supplementary?: ByteSource;
 }
 
+/** DIEs read attribute by attribute and kept: the ones with code (scopes) or names scopes come through. */
 const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine]);
+/** Parents that qualify a C++ name (gdb: ns::Class::method). */
 const QUALIFIERS = new Set([DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
+/** The attributes of a recorded DIE that are decoded; the rest are skipped by form. */
 const WANTED = new Set([
   DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges, DW_AT_abstract_origin, DW_AT_specification, DW_AT_call_file,
   DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name, DW_AT_MIPS_linkage_name,
@@ -392,6 +400,7 @@ export class DwarfInfo {
       strOffsetsBase: strOffsets,
       addrBase: num(vals.get(DW_AT_addr_base) ?? vals.get(DW_AT_GNU_addr_base)) ?? 0,
       rnglistsBase: num(vals.get(DW_AT_rnglists_base)) ?? 0,
+      c: C_LANGUAGES.has(num(vals.get(DW_AT_language)) ?? -1),
     };
     root.name = this.str(vals.get(DW_AT_name), root);
     root.compDir = this.str(vals.get(DW_AT_comp_dir), root);
@@ -689,6 +698,11 @@ export class DwarfInfo {
     }
     const rec = unit?.recs.get(ref.off);
     if (!unit || !rec) return null;
+    // C: glibc's hidden aliases are asm renames (raise → __GI_raise), and gdb shows the linkage name
+    if (unit.root.c && rec.linkage) {
+      const linkage = this.str(rec.linkage, unit.root);
+      if (linkage !== null) return linkage;
+    }
     if (rec.name) {
       const name = this.str(rec.name, unit.root);
       if (name !== null) return this.qualify(name, rec, unit.recs, unit.root);

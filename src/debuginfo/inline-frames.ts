@@ -9,9 +9,11 @@ export interface SourceInfo {
   /** pc: link-time address in that file (a caller frame: return address − 1, as gdb). Innermost inlined call first, the concrete function last. */
   frames(pc: bigint): SourceFrame[];
   readonly warnings: readonly string[];
+  /** .gnu_debugaltlink (dwz -m): the supplementary file holding shared DIEs and strings, by path and build-id. */
+  readonly altLink: { path: string; buildId: string } | undefined;
 }
 
-/** The DWARF of a file, undefined when it has none. */
-export function openSourceInfo(src: ByteSource): SourceInfo | undefined {
-  return DwarfInfo.open(src);
+/** The DWARF of a file (with its dwz supplementary file, when given), undefined when it has none. */
+export function openSourceInfo(src: ByteSource, options: { supplementary?: ByteSource | undefined } = {}): SourceInfo | undefined {
+  return options.supplementary ? DwarfInfo.open(src, { supplementary: options.supplementary }) : DwarfInfo.open(src);
 }

@@ -53,7 +53,7 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
   const out: Located = { debug: undefined, module: undefined, problems: [], looked: [] };
   const sysroot = options.sysroot ?? "";
   const modulePath = mod.path.startsWith("/") ? join(sysroot, mod.path) : undefined;
-  const roots = [...(options.debugDirs ?? []), join(sysroot || "/", "usr/lib/debug")];
+  const roots = debugRoots(options);
 
   if (modulePath) {
     out.looked.push(modulePath);
@@ -66,15 +66,11 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
       }
     }
   }
-  if (mod.buildId && /^[0-9a-f]{4,128}$/.test(mod.buildId)) {
-    for (const root of roots) {
-      const p = join(root, ".build-id", mod.buildId.slice(0, 2), `${mod.buildId.slice(2)}.debug`);
-      out.looked.push(p);
-      const elf = openChecked(p, mod.buildId, out.problems);
-      if (elf) {
-        out.debug = { path: p, elf, source: "build-id" };
-        return out;
-      }
+  if (mod.buildId) {
+    const found = findByBuildId(mod.buildId, options, out);
+    if (found) {
+      out.debug = { ...found, source: "build-id" };
+      return out;
     }
   }
   if (mod.path.startsWith("/")) {
@@ -108,7 +104,7 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
         out.problems.push(`Cannot use debug file "${p}": its CRC-32 is ${hex32(crc)}, the module's .gnu_debuglink says ${hex32(link.crc)}`);
         continue;
       }
-      const elf = openChecked(p, mod.buildId, out.problems);
+      const elf = openChecked(p, mod.buildId, out.problems, { noBuildIdOk: true });
       if (elf) {
         out.debug = { path: p, elf, source: "debuglink" };
         return out;
@@ -116,6 +112,22 @@ export function locateDebugInfo(mod: ModuleRef, options: LocateOptions = {}): Lo
     }
   }
   return out;
+}
+
+function debugRoots(options: LocateOptions): string[] {
+  return [...(options.debugDirs ?? []), join(options.sysroot || "/", "usr/lib/debug")];
+}
+
+/** `.build-id/xx/rest.debug` under each debug dir, then <sysroot>/usr/lib/debug; the first with that build-id. */
+export function findByBuildId(buildId: string, options: LocateOptions, log: { problems: string[]; looked: string[] }): OpenedElf | undefined {
+  if (!/^[0-9a-f]{4,128}$/.test(buildId)) return undefined;
+  for (const root of debugRoots(options)) {
+    const p = join(root, ".build-id", buildId.slice(0, 2), `${buildId.slice(2)}.debug`);
+    log.looked.push(p);
+    const elf = openChecked(p, buildId, log.problems);
+    if (elf) return { path: p, elf };
+  }
+  return undefined;
 }
 
 /** Close every file a Located holds open. */
@@ -131,9 +143,10 @@ export function closeLocated(l: Located): void {
 
 /**
  * Open an ELF file and check its build-id against the module's: undefined when
- * missing; a problem is recorded when it exists but is refused.
+ * missing; a problem is recorded when it exists but is refused. With noBuildIdOk,
+ * a file without any build-id passes (its CRC was checked instead).
  */
-export function openChecked(path: string, buildId: string | null, problems: string[]): DebugElf | undefined {
+export function openChecked(path: string, buildId: string | null, problems: string[], options: { noBuildIdOk?: boolean } = {}): DebugElf | undefined {
   let src: ByteSource;
   try {
     if (!statSync(path).isFile()) return undefined;
@@ -143,7 +156,8 @@ export function openChecked(path: string, buildId: string | null, problems: stri
   }
   try {
     const elf = new DebugElf(src);
-    if (buildId && elf.buildId !== buildId) {
+    // a debuglink file whose CRC matched may have no build-id at all (older toolchains); gdb takes it
+    if (buildId && elf.buildId !== buildId && !(options.noBuildIdOk && elf.buildId === undefined)) {
       problems.push(`Cannot use debug file "${path}": it has build-id ${elf.buildId ?? "(none)"}, the module has ${buildId}`);
       src.close?.();
       return undefined;

@@ -9,6 +9,8 @@ import type { ByteSource } from "./source.ts";
 
 /** A compressed section inflates to at most this: gcc's largest .debug_info seen (chromium) is ~1 GiB, a device's far less. */
 export const MAX_DECOMPRESSED_BYTES = 512 * 1024 * 1024;
+/** Debug sections compress 3-6x; an output chunk is sized for at most this ratio (more grows by more chunks). */
+const MAX_RATIO = 16;
 /** A section name is at most this long (".debug_line_str" is 15; longer is not a debug section). */
 const MAX_SECTION_NAME = 64;
 
@@ -154,7 +156,9 @@ function compressed(src: ByteSource, sh: SectionHeader, name: string, zdebug: bo
     if (data) return data;
     try {
       const raw = src.read(sh.offset + dataAt, sh.size - dataAt);
-      const opts = { maxOutputLength: Math.max(1, want) };
+      // output chunks of about the announced size (node's 16 KiB default makes inflating glibc's sections 2-3x
+      // slower), but no larger than the input could plausibly inflate to: a hostile header costs no big buffer
+      const opts = { maxOutputLength: Math.max(1, want), chunkSize: Math.max(64, Math.min(want, raw.length * MAX_RATIO)) };
       const out = type === ELFCOMPRESS_ZLIB ? inflateSync(raw, opts) : zstdDecompressSync(raw, opts);
       data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       if (data.length !== want) warn(`Cannot read section "${name}" whole: it inflated to ${data.length} bytes, not ${want}, ignoring the difference`);

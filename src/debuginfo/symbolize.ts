@@ -7,7 +7,8 @@ import { REPORT_VERSION } from "../core/report.ts";
 import type { DebugElf } from "./debug-elf.ts";
 import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
 import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
-import { closeLocated, locateDebugInfo, openChecked, type DebugSource, type Located, type LocateOptions } from "./locate.ts";
+import { closeLocated, findByBuildId, locateDebugInfo, openChecked, type DebugSource, type Located, type LocateOptions, type OpenedElf } from "./locate.ts";
+import { dirname, join } from "node:path";
 
 /** Places named in a "no debug info" warning: the first ones say enough. */
 const MAX_PLACES_NAMED = 3;
@@ -27,6 +28,8 @@ export interface SymbolizeOptions extends LocateOptions {
 
 interface Resolved {
   located: Located;
+  /** The dwz supplementary file, when the debug file names one and it was found. */
+  supplementary: OpenedElf | undefined;
   symtab: DebugElf | undefined;
   source: SourceInfo | undefined;
   debugFile: string | null;
@@ -71,7 +74,10 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
     });
     return { ...report, version: Math.max(REPORT_VERSION, report.version), threads, modules, warnings: dedupe(warnings) };
   } finally {
-    for (const r of cache.values()) closeLocated(r.located);
+    for (const r of cache.values()) {
+      closeLocated(r.located);
+      r.supplementary?.elf.src.close?.();
+    }
   }
 }
 
@@ -103,9 +109,15 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   }
   const warnings: string[] = [];
   let source: SourceInfo | undefined;
+  let supplementary: OpenedElf | undefined;
   if (located.debug) {
     try {
       source = openSourceInfo(located.debug.elf.src);
+      const link = source?.altLink;
+      if (link) {
+        supplementary = await findSupplementary(link, located.debug.path, options, located);
+        if (supplementary) source = openSourceInfo(located.debug.elf.src, { supplementary: supplementary.elf.src }) ?? source;
+      }
       if (!source) warnings.push(`Cannot read DWARF from debug file "${located.debug.path}" of module "${mod.path}": it has none the reader can use, ignoring`);
     } catch (err) {
       warnings.push(`Cannot read the DWARF of "${located.debug.path}": ${err instanceof Error ? err.message : String(err)}, ignoring`);
@@ -123,6 +135,7 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
   }
   return {
     located,
+    supplementary,
     symtab,
     source,
     debugFile: located.debug?.path ?? null,
@@ -130,6 +143,28 @@ async function resolve(mod: { path: string; buildId: string | null }, options: S
     problem: mismatch,
     warnings,
   };
+}
+
+/**
+ * The dwz supplementary file a debug file names in .gnu_debugaltlink: at its path
+ * (under the sysroot when absolute, else beside the debug file), by its build-id
+ * in the debug dirs, then from debuginfod — checked against its build-id.
+ */
+async function findSupplementary(link: { path: string; buildId: string }, debugPath: string, options: SymbolizeOptions, log: Located): Promise<OpenedElf | undefined> {
+  const paths = link.path.startsWith("/") ? [...(options.sysroot ? [join(options.sysroot, link.path)] : []), link.path] : [join(dirname(debugPath), link.path)];
+  for (const p of paths) {
+    log.looked.push(p);
+    const elf = openChecked(p, link.buildId, log.problems);
+    if (elf) return { path: p, elf };
+  }
+  const byId = findByBuildId(link.buildId, options, log);
+  if (byId) return byId;
+  if (options.debuginfod) {
+    const got = await fetchFromDebuginfod(options.debuginfod, { buildId: link.buildId, kind: "debuginfo" });
+    const elf = got.path === undefined ? undefined : openChecked(got.path, link.buildId, log.problems);
+    if (got.path !== undefined && elf) return { path: got.path, elf };
+  }
+  return undefined;
 }
 
 function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, warnings: string[]): ReportThread {

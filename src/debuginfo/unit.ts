@@ -22,6 +22,7 @@ export const DW_AT_name = 0x03;
 export const DW_AT_stmt_list = 0x10;
 export const DW_AT_low_pc = 0x11;
 export const DW_AT_high_pc = 0x12;
+export const DW_AT_language = 0x13;
 export const DW_AT_comp_dir = 0x1b;
 export const DW_AT_abstract_origin = 0x31;
 export const DW_AT_specification = 0x47;

@@ -121,6 +121,21 @@ describe("refusals", () => {
     expect(r.source).toBeUndefined();
     expect(r.problems[0]).toMatch(/^Cannot use debug file ".*libcodec\.so\.debug": its CRC-32 is 0x[0-9a-f]{8}, the module's \.gnu_debuglink says 0x[0-9a-f]{8}$/);
   });
+  test("a debuglink file without a build-id whose CRC matches is taken (as gdb does); with another build-id it is not", () => {
+    const sys = join(tmp, "sys-noid");
+    mkdirSync(join(sys, DIR), { recursive: true });
+    // the debug file without its build-id note, and the module re-linked to it (name + new CRC)
+    const noid = join(sys, DIR, "libcodec.so.debug");
+    expect(Bun.spawnSync(["objcopy", "--remove-section=.note.gnu.build-id", join(fx.sysroot, DIR, "libcodec.so.debug"), noid]).exitCode).toBe(0);
+    expect(Bun.spawnSync(["objcopy", "--remove-section=.gnu_debuglink", `--add-gnu-debuglink=${noid}`, join(fx.sysroot, libcodec.path), join(sys, libcodec.path)]).exitCode).toBe(0);
+    expect(located(libcodec, { sysroot: sys })).toMatchObject({ source: "debuglink", path: noid, problems: [] });
+    // the build-id tree is not so lenient: there the build-id is the only check
+    const root = join(tmp, "noid-tree");
+    const dest = treePath(libcodec.buildId, root);
+    mkdirSync(dirname(dest), { recursive: true });
+    copyFileSync(noid, dest);
+    expect(located(libcodec, { sysroot: fx.sysroot, debugDirs: [root] }).problems[0]).toMatch(/it has build-id \(none\), the module has/);
+  });
   test.each([
     ["not ELF", new TextEncoder().encode("this is not an ELF file at all, just text\n")],
     ["truncated ELF header", new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1])],

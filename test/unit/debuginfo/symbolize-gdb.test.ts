@@ -25,23 +25,13 @@ function sameFile(ours: string | null, gdb: string | null): boolean {
   return o === g || o.endsWith("/" + g);
 }
 
-/**
- * gdb prints a C function's DW_AT_linkage_name when it has one: glibc's hidden aliases
- * (`__GI_raise` for `raise`, an `__asm__` rename); DwarfInfo gives DW_AT_name. Only that
- * prefix is taken as the same name (docs/DEBUGINFO.md, known differences).
- */
-function sameFunction(ours: string | null, gdb: string | null): boolean {
-  return ours === gdb || (ours !== null && gdb === `__GI_${ours}`);
-}
-
 function view(
   f: { pc: string | bigint; function: string | null; file: string | null; line: number | null; inlined: boolean },
-  gdb?: { file: string | null; function: string | null },
+  gdb?: { file: string | null },
 ) {
   return {
     pc: typeof f.pc === "string" ? BigInt(f.pc) : f.pc,
-    // reported as gdb's name when it is the same function (see sameFunction), else as is
-    function: gdb !== undefined && sameFunction(f.function, gdb.function) ? gdb.function : f.function,
+    function: f.function,
     // reported as gdb's name when it is the same file (see sameFile), else as is
     file: gdb !== undefined && sameFile(f.file, gdb.file) ? gdb.file : f.file,
     line: f.line,

@@ -3,7 +3,7 @@
 // comes back as version 2; nothing is printed (the library API the fleet
 // collector uses).
 import { describe, expect, spyOn, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { readCoreFile } from "../../../src/core/source.ts";
@@ -67,5 +67,43 @@ describe("names from DWARF when the symbol table has none", () => {
     const runBatch = r.threads[0]!.frames.find((f) => !f.inlined && f.line === 26);
     expect(runBatch).toMatchObject({ symbol: "run_batch", symbolOffset: null, function: "run_batch" });
     rmSync(tree, { recursive: true, force: true });
+  });
+});
+
+describe("dwz: a debug file whose shared DIEs and strings are in a supplementary file", () => {
+  // dwz -m (as Debian's -dbgsym packages are built) at test time on records' debug file
+  const id = device.modules.find((m) => m.path.endsWith("/records"))!.buildId!;
+  const work = mkdtempSync(join(tmpdir(), "crashkeep-dwz-"));
+  const tree = join(work, "tree");
+  const dest = join(tree, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+  mkdirSync(dirname(dest), { recursive: true });
+  // two copies: dwz moves what they share into the common file
+  copyFileSync(join(fx.debugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), dest);
+  copyFileSync(dest, join(work, "twin.debug"));
+  const dwz = Bun.spawnSync(["dwz", "-m", join(work, "common.debug"), "-M", "/usr/lib/debug/.dwz/crashkeep-common.debug", dest, join(work, "twin.debug")]);
+  const common = Bun.spawnSync(["eu-readelf", "-n", join(work, "common.debug")]);
+  const commonId = /Build ID: ([0-9a-f]+)/.exec(common.stdout.toString())?.[1] ?? "";
+
+  test("dwz made a supplementary file and linked the debug file to it", () => {
+    expect(dwz.exitCode).toBe(0);
+    expect(commonId).toMatch(/^[0-9a-f]{40}$/);
+  });
+  test("without the supplementary file: lines, but a warning naming it", async () => {
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    expect(r.threads[0]!.frames[0]).toMatchObject({ line: 17, inlined: true });
+    // the inlined function's name lives in the supplementary file
+    expect(r.threads[0]!.frames[0]!.function).toBeNull();
+    expect(r.warnings.join("\n")).toContain(`build-id ${commonId}`);
+  });
+  test("with it in the build-id tree: the same frames as the plain debug file", async () => {
+    const sup = join(tree, ".build-id", commonId.slice(0, 2), `${commonId.slice(2)}.debug`);
+    mkdirSync(dirname(sup), { recursive: true });
+    copyFileSync(join(work, "common.debug"), sup);
+    const view = (rep: Awaited<ReturnType<typeof symbolizeReport>>) => rep.threads[0]!.frames.map((f) => [f.function, f.file, f.line, f.inlined]);
+    const plain = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
+    const r = await symbolizeReport(device, { sysroot: fx.sysroot, debugDirs: [tree] });
+    expect(view(r)).toEqual(view(plain));
+    expect(r.warnings.join("\n")).not.toContain("supplementary");
+    rmSync(work, { recursive: true, force: true });
   });
 });
