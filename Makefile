@@ -15,6 +15,8 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
+# bench/targets.ts: instruction counts (callgrind).
+APT_PACKAGES += valgrind
 APT_PACKAGES += mosquitto mosquitto-clients openssl
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
