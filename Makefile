@@ -104,6 +104,7 @@ bench: deps build
 	$(BUN) bench/copy/run.ts
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
+	$(BUN) bench/guest-copy.ts
 	bench/inspect/run.sh
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
