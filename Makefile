@@ -17,7 +17,7 @@ APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binu
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
 # bench/targets.ts: instruction counts (callgrind).
 APT_PACKAGES += valgrind
-APT_PACKAGES += mosquitto mosquitto-clients openssl
+APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
 
@@ -109,6 +109,7 @@ bench: deps build
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts
 
 # Release tarballs for every target, SHA256SUMS and the Buildroot hash file

@@ -44,6 +44,8 @@ DATA_SIZE=64M
 # default) needs it at mount time.
 MODULES_DEVICE="mtd phram reed_solomon ramoops"
 MODULES_DISK="virtio_pci virtio_blk crc32c_generic ext4"
+# virtio_net: the upload scenario's NIC (QEMU user networking; loaded at boot with the disk modules).
+MODULES_DISK="$MODULES_DISK virtio_net"
 
 log() { printf 'make-image: %s\n' "$*" >&2; }
 die() { printf 'make-image: %s\n' "$*" >&2; exit 1; }

@@ -2,7 +2,7 @@
 # The QEMU scenarios, in two groups run side by side (each VM is one TCG
 # vCPU; the CI machine has two cores). Each group's output is printed when
 # it ends; the exit status is non-zero if either group failed.
-#   build/test-qemu.sh            boot | journal + capture
+#   build/test-qemu.sh            boot + upload | journal + capture
 #   build/test-qemu.sh smoke      the harness's own smoke scenarios (no crashkeep)
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
@@ -15,7 +15,7 @@ if [ "${1:-}" = smoke ]; then
 fi
 
 started=$(date +%s)
-"$BUN" test --timeout 900000 test/qemu/boot.test.ts >"$LOGS/group-boot.txt" 2>&1 &
+"$BUN" test --timeout 900000 test/qemu/boot.test.ts test/qemu/upload.test.ts >"$LOGS/group-boot.txt" 2>&1 &
 a=$!
 "$BUN" test --timeout 900000 test/qemu/journal.test.ts test/qemu/capture.test.ts >"$LOGS/group-journal-capture.txt" 2>&1 &
 b=$!

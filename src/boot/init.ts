@@ -19,6 +19,7 @@ import { writeFileSync, existsSync } from "node:fs";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { finishJournalBoot, openBootJournal, type JournalBoot } from "./journal-boot.ts";
+import { queueBoot } from "../upload/queue.ts";
 
 export interface InitOptions {
   configFile: string | undefined;
@@ -191,6 +192,8 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
       if (collected.error) errors.push(collected.error);
       report(collected.summary);
       writeKmsg(paths, collected.summary);
+      // The outbox entry follows the archive entry (upload off: nothing happens).
+      if (collected.entry) for (const line of queueBoot(config, paths, { entry: collected.entry, entryDir: collected.entryDir })) fail(line);
     } catch (err) {
       fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
     }

@@ -28,5 +28,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   symbolize: { summary: "re-symbolize a device's report by build-id: names, file:line, inlined frames", load: () => import("./symbolize.ts") },
   clear: { summary: "re-format the journal (or, with --raw, zero the device)", load: () => import("./clear.ts") },
   note: { summary: "add a note (and optionally the reboot reason) to the crash journal", load: () => import("./note.ts") },
+  upload: { summary: "send the outbox (archived boots, crash reports, notes) to the MQTT broker now", load: () => import("./upload.ts") },
   shutdown: { summary: "write the clean-shutdown marker into the crash journal", load: () => import("./shutdown.ts") },
 };

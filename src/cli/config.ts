@@ -7,6 +7,7 @@ import { ARCH_CHOICES, parseArch, runningArch } from "../system/kernel-arch.ts";
 import { readDeviceTree } from "../system/devicetree.ts";
 import { makePaths } from "../system/paths.ts";
 import { formatSize, hex } from "../config/units.ts";
+import { credentialProblems } from "../upload/client.ts";
 
 export const help = `Usage: crashkeep config check [FILE] [--config FILE] [--arch x86_64|arm64]
        crashkeep config show [--config FILE]
@@ -33,6 +34,12 @@ export async function run(args: string[]): Promise<number> {
     const arch = archName === undefined ? running : parseArch(archName);
     if (arch === undefined) throw new UsageError(`Unknown architecture "${archName}": use one of ${ARCH_CHOICES.join(", ")}`);
     const { config, file: read } = loadConfig(path);
+    // Files the config names are checked here, not in the schema: a cached config is not re-validated.
+    const problems = credentialProblems(config, makePaths());
+    if (problems.length > 0) {
+      for (const p of problems) console.error(`Cannot load config "${read ?? "(defaults)"}": ${p}`);
+      return 1;
+    }
     const [ramoops, phram] = configRegions(config);
     const where = (r: typeof ramoops) => (r ? `${formatSize(r.size)} at ${hex(r.start)}` : "");
     console.log(`${read ?? "(defaults)"}: OK: ramoops ${where(ramoops)}, phram "${config.phram.name}" ${where(phram)}`);
@@ -42,6 +49,8 @@ export async function run(args: string[]): Promise<number> {
     for (const line of kernelNeedsText(needs, config)) console.log(line);
     // This device's tree already binds regions: where the config disagrees, the tree wins at boot.
     if (dt) for (const line of [...dt.warnings, ...applyDeviceTree(config, dt).notes]) console.log(`note: ${line}`);
+    // Upload off (no upload.broker): nothing changes, not even this output.
+    if (config.upload.broker) console.log(`upload: to ${config.upload.broker.join(", ")} as topics ${config.upload.topicPrefix}/<deviceId>/<kind>`);
     return 0;
   }
   if (sub === "show") {

@@ -6,6 +6,8 @@ import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts
 import { makePaths } from "../system/paths.ts";
 import { deviceArg } from "./device-arg.ts";
 import { parseArgs, UsageError } from "./args.ts";
+import { loadConfigOrDefaults } from "../config/load.ts";
+import { queueNote } from "../upload/queue.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
 const MAX_NOTE_BYTES = 4096;
@@ -34,14 +36,24 @@ export async function run(args: string[]): Promise<number> {
   const paths = makePaths();
   const path = deviceArg(undefined, parsed.values);
   const device = openDevice(path, { write: true, paths });
+  const bootId = readBootId(paths);
+  let seq: number;
   try {
-    const bootId = readBootId(paths);
-    appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
+    seq = appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
       ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
       ...(reason === undefined ? {} : { notedReason: reason }),
-    });
+    }).seq;
   } finally {
     device.close();
   }
-  return 0;
+  // Upload on: the note also goes into the outbox (upload off: nothing happens).
+  // A bad config is not this command's business (the note is in the journal): defaults, upload off.
+  const { config } = loadConfigOrDefaults(parsed.values.get("config"), { paths });
+  const now = new Date();
+  const problems = queueNote(config, paths, {
+    text, reason: reason ?? null, bootId: bootId === UNKNOWN_BOOT_ID ? null : bootId, time: now,
+    localId: `${bootId === UNKNOWN_BOOT_ID ? "boot" : bootId}-${seq}-${now.getTime()}`,
+  });
+  for (const line of problems) console.error(line);
+  return problems.length === 0 ? 0 : 1;
 }

@@ -12,6 +12,7 @@ import { archiveUsage } from "../archive/archive.ts";
 import { parseBuiltin, parseProcModules, kernelRelease } from "../system/modules.ts";
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
+import { outboxDir, outboxUsage, readUploadState } from "../upload/outbox.ts";
 
 export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
@@ -130,6 +131,8 @@ export function gatherStatus(options: StatusOptions) {
   const archiveDir = paths.sys(config.archive.dir);
   const archive = { dir: archiveDir, ...archiveUsage(archiveDir), maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries };
   const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
+  const box = outboxDir(archiveDir);
+  const upload = { brokers: config.upload.broker ?? [], dir: box, ...outboxUsage(box), ...readUploadState(box) };
   const dt = state.deviceTree;
   const deviceTree = dt
     ? {
@@ -154,6 +157,7 @@ export function gatherStatus(options: StatusOptions) {
     journal,
     pstore,
     archive,
+    upload,
   };
   return { status, text: { kernelLine: kernelLine(state), phramName: config.phram.name } };
 }
@@ -194,5 +198,12 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
   log(`pstore:   ${pstore.mounted ? `mounted, ${pstore.records.length} record(s)` : "not mounted"}`);
   log(`archive:  ${archive.dir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));
+  const { upload } = status;
+  const dropped = upload.dropped ? `; dropped by quotas, not yet reported: ${upload.dropped.boot} boot, ${upload.dropped.crash} crash, ${upload.dropped.note} note` : "";
+  // Upload off with nothing queued: no line (nothing else changes when no broker is configured).
+  if (upload.brokers.length === 0 && upload.entries === 0 && !upload.lastError) return out;
+  log(`upload:   ${upload.brokers.length > 0 ? upload.brokers.join(", ") : "off (no upload.broker)"}: ${upload.entries} pending (${formatSize(upload.bytes)})` +
+    `${upload.oldest ? `, oldest ${upload.oldest}` : ""}, last success ${upload.lastSuccess ?? "never"}${dropped}`);
+  if (upload.lastError) log(`upload:   last error ${upload.lastErrorAt}: ${upload.lastError}`);
   return out;
 }

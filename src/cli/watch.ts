@@ -11,6 +11,8 @@ import { CoreWatcher } from "../daemon/core-watcher.ts";
 import { recordSuppressed, type CaptureContext } from "../daemon/capture.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
+import { Sender } from "../upload/sender.ts";
+import { credentialProblems } from "../upload/client.ts";
 
 export const help = `Usage: crashkeep watch [--config FILE] [--device PATH] [--once]
 
@@ -53,6 +55,13 @@ export async function run(args: string[]): Promise<number> {
     if (config.cores.mode !== "watch" || values.has("device")) throw err;
     say(`${err instanceof Error ? err.message : String(err)}; reports go to the archive only`);
   }
+  // Upload on (upload.broker set): send what is queued, with delay and backoff.
+  let sender: Sender | undefined;
+  if (config.upload.broker !== undefined) {
+    const bad = credentialProblems(config, paths);
+    for (const p of bad) say(`Cannot upload: ${p}`);
+    if (bad.length === 0) sender = new Sender(config, paths, { log: (line) => say(`upload: ${line}`), configFile: values.get("config") });
+  }
   const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute) };
   const lastError = new Map<string, { text: string; passes: number }>();
   const flushSuppressed = (force: boolean) => {
@@ -75,11 +84,15 @@ export async function run(args: string[]): Promise<number> {
       }
     }
     flushSuppressed(false);
+    sender?.poke();
   };
   const watcher = config.cores.mode === "watch"
     ? new CoreWatcher(ctx, (e) => {
         if (e.error) say(e.error);
-        else if (e.result?.reported) say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
+        else if (e.result?.reported) {
+          say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
+          sender?.poke();
+        }
         else if (e.result) for (const p of e.result.problems) say(p);
       })
     : undefined;
@@ -88,6 +101,12 @@ export async function run(args: string[]): Promise<number> {
     if (watcher) for (const name of watcher.pending()) watcher.processOne(name);
     flushSuppressed(true);
     device?.close();
+    if (sender) {
+      await sender.stop(); // no timers: --once flushes here and exits
+      const { flushOutbox } = await import("../upload/flush.ts");
+      const r = await flushOutbox(config, paths, { log: (line) => say(`upload: ${line}`) });
+      if (r.sent > 0 || r.remaining > 0) say(`upload: sent ${r.sent}, ${r.remaining} left${r.error ? `: ${r.error}` : ""}`);
+    }
     return 0;
   }
   watcher?.start();
@@ -101,7 +120,8 @@ export async function run(args: string[]): Promise<number> {
         flushSuppressed(true);
       } finally {
         device?.close();
-        resolve(0);
+        // Publishes in flight finish (or time out); what is not acknowledged stays queued.
+        void (sender?.stop() ?? Promise.resolve()).finally(() => resolve(0));
       }
     };
     process.on("SIGTERM", stop);

@@ -107,6 +107,59 @@ const limits = z.strictObject({
   pstoreRecordBytes: size({ min: 4096 }).prefault("4Mi").describe("largest pstore record copied into the archive"),
 });
 
+/** mqtt://host[:port] or mqtts://host[:port]: nothing else (no path, no credentials in the URL). */
+const brokerUrl = z.string().max(512).refine((raw) => {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return false;
+  }
+  return (url.protocol === "mqtt:" || url.protocol === "mqtts:") && url.hostname !== "" && url.username === "" && url.password === "" &&
+    (url.pathname === "" || url.pathname === "/") && url.search === "" && url.hash === "";
+}, 'must be "mqtt://host[:port]" or "mqtts://host[:port]"');
+
+/** AWS IoT Core allows at most 7 slashes in a topic; <prefix>/<deviceId>/<kind> adds 2. */
+const MAX_PREFIX_SLASHES = 5;
+/** Brokers tried in order, at most: a cluster's nodes, not a list to scan. */
+const MAX_BROKERS = 8;
+
+const absolutePath = z.string().startsWith("/", "must be an absolute path");
+
+const outbox = z.strictObject({
+  maxEntries: z.number().int().min(1).max(100000).prefault(1000).describe("messages waiting at most; beyond it the oldest go first (boots last)"),
+  maxBytes: size({ min: 65536 }).prefault("16Mi").describe("bytes of waiting messages at most"),
+  maxAgeDays: z.number().min(1).max(3650).prefault(7).describe("a message older than this is dropped unsent"),
+});
+
+const upload = z.strictObject({
+  broker: z.union([brokerUrl, z.array(brokerUrl).min(1).max(MAX_BROKERS)]).optional()
+    .transform((b) => (b === undefined ? undefined : typeof b === "string" ? [b] : b))
+    .describe("MQTT broker URL(s), tried in order (a cluster's nodes); unset = upload off"),
+  topicPrefix: z.string().min(1).max(128)
+    .refine((t) => !/[+#\u0000]/.test(t) && !t.startsWith("/") && !t.endsWith("/") && !t.includes("//"), "must be topic levels without +, # or empty levels")
+    .refine((t) => t.split("/").length - 1 <= MAX_PREFIX_SLASHES, `must have at most ${MAX_PREFIX_SLASHES} slashes (AWS IoT: 7 in the whole topic)`)
+    .prefault("crashkeep/v1").describe("topics are <topicPrefix>/<deviceId>/<boot|crash|note>"),
+  deviceId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "must be 1-128 characters of A-Z a-z 0-9 _ . : -").optional()
+    .describe("MQTT client id and topic level; default /etc/machine-id, else the hostname"),
+  firmware: z.string().min(1).max(128).optional().describe("firmware version sent with every message; default VERSION_ID of /etc/os-release"),
+  hardware: z.string().min(1).max(128).optional().describe("hardware name sent with every message; default the device-tree model"),
+  caFile: absolutePath.optional().describe("PEM CA certificate(s) the broker's certificate must chain to (mqtts); default the system's"),
+  certFile: absolutePath.optional().describe("PEM client certificate for mutual TLS (with keyFile; AWS IoT requires it)"),
+  keyFile: absolutePath.optional().describe("PEM private key of certFile"),
+  username: z.string().min(1).max(256).optional().describe("MQTT user name"),
+  passwordFile: absolutePath.optional().describe("file holding the MQTT password (one line)"),
+  maxMessageBytes: size({ min: 8192 }).prefault("100ki").describe("largest message; what does not fit is cut with a marker (AWS IoT takes 128 KB)"),
+  delaySeconds: z.number().int().min(0).max(3600).prefault(10).describe("the daemon sends new entries after this (plus up to 50% jitter)"),
+  minBackoffSeconds: z.number().int().min(1).max(3600).prefault(60).describe("first retry after a failed connection; doubles each time"),
+  maxBackoffSeconds: z.number().int().min(1).max(86400).prefault(3600).describe("longest wait between retries"),
+  connectTimeoutSeconds: z.number().int().min(1).max(300).prefault(30).describe("connect (TCP, TLS, CONNACK) timeout per broker"),
+  ackTimeoutSeconds: z.number().int().min(1).max(600).prefault(30).describe("longest wait for a PUBACK before the connection is given up"),
+  keepaliveSeconds: z.number().int().min(5).max(65535).prefault(60).describe("MQTT keep-alive"),
+  inFlight: z.number().int().min(1).max(100).prefault(8).describe("unacknowledged publishes at most"),
+  outbox: outbox.prefault({}),
+});
+
 /** Every section at once; a missing section or key takes its default. */
 export const configSchema = z
   .strictObject({
@@ -119,6 +172,7 @@ export const configSchema = z
     logs: logs.prefault({}),
     journal: journal.prefault({}),
     limits: limits.prefault({}),
+    upload: upload.prefault({}),
   })
   .superRefine((c, ctx) => {
     const p = { start: c.phram.address, end: c.phram.address + c.phram.sizeBytes };
@@ -141,6 +195,15 @@ export const configSchema = z
         path: ["ramoops", "sizeBytes"],
         message: `must hold one ${formatSize(c.ramoops.recordSizeBytes)} record plus console, pmsg and ftrace (${formatSize(others)})`,
       });
+    }
+    if ((c.upload.certFile === undefined) !== (c.upload.keyFile === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["upload", c.upload.certFile === undefined ? "certFile" : "keyFile"], message: "mutual TLS needs both upload.certFile and upload.keyFile" });
+    }
+    if (c.upload.minBackoffSeconds > c.upload.maxBackoffSeconds) {
+      ctx.addIssue({ code: "custom", path: ["upload", "minBackoffSeconds"], message: `must not exceed upload.maxBackoffSeconds (${c.upload.maxBackoffSeconds})` });
+    }
+    if (c.upload.maxMessageBytes > 128000) {
+      ctx.addIssue({ code: "custom", path: ["upload", "maxMessageBytes"], message: "must be at most 128000 (AWS IoT Core's limit)" });
     }
     const reserved = c.journal.slotSizeBytes * 4 + c.logs.files.reduce((sum, f) => sum + f.tailBytes, 0);
     if (reserved > c.phram.sizeBytes) {

@@ -11,6 +11,7 @@ import { compactReport, formatText } from "../core/format.ts";
 import { writeDurable } from "../archive/durable.ts";
 import { sanitizeName, stamp } from "./names.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { queueCrash } from "../upload/queue.ts";
 
 /** Where reports of the running boot go, under archive.dir. */
 export const REPORTS_SUBDIR = "reports";
@@ -107,5 +108,8 @@ export function captureReport(crash: { exe: string; build: () => Report; coreClo
     problems.push(`Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`);
     reportDir = undefined;
   }
+  // Then the outbox (upload off: nothing happens); the id is the report directory's name.
+  const reportId = reportDir?.split("/").pop() ?? `${stamp(now)}-${sanitizeName(report.comm)}-${report.pid ?? "unknown"}`;
+  problems.push(...queueCrash(ctx.config, ctx.paths, { report, reportId, time: now, compact: () => compactReport(report, ctx.config.limits.reportBytes) }));
   return { reported: true, reportDir, journalSeq, problems };
 }

@@ -56,6 +56,8 @@ export interface QemuVmOptions {
   /** Drop "quiet": the whole kernel log goes to the console (slower). */
   verbose?: boolean;
   bootTimeoutMs?: number;
+  /** A virtio NIC on QEMU user networking: the guest reaches the host's loopback at 10.0.2.2. */
+  net?: boolean;
 }
 
 export interface RunResult {
@@ -355,6 +357,7 @@ export class QemuVm {
       "-kernel", join(this.#imageDir, "vmlinuz"),
       "-initrd", join(this.#imageDir, "initrd.img"),
       "-drive", `file=${this.#disk()},format=raw,if=virtio`,
+      ...(this.#options.net ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] : []),
       "-append", append.join(" "),
     ];
     appendFileSync(join(this.logDir, "console.log"), `### ${new Date().toISOString()} ${argv.join(" ")}\n`);

@@ -1,0 +1,50 @@
+// Putting messages into the outbox, from wherever something is archived:
+// init (a boot), the watcher and the pipe handler (a crash report),
+// `crashkeep note` (a note). No broker configured = upload off: nothing is
+// queued and nothing else changes. Never throws: returns problem lines for
+// the caller to report, because the archive write it follows has succeeded.
+import type { Config } from "../config/schema.ts";
+import type { Paths } from "../system/paths.ts";
+import type { ArchiveEntry } from "../archive/archive.ts";
+import type { Report } from "../core/report.ts";
+import { readDeviceInfo } from "./device.ts";
+import { enqueue, outboxDir, type OutboxLimits } from "./outbox.ts";
+import { bootPayload, crashPayload, notePayload, type DeviceInfo, type UploadPayload } from "./payload.ts";
+
+export function uploadEnabled(config: Config): boolean {
+  return config.upload.broker !== undefined;
+}
+
+export function outboxLimits(config: Config): OutboxLimits {
+  return { ...config.upload.outbox, minFreeBytes: config.archive.minFreeBytes };
+}
+
+export function deviceInfo(config: Config, paths: Paths): DeviceInfo {
+  return readDeviceInfo(paths, { deviceId: config.upload.deviceId, firmware: config.upload.firmware, hardware: config.upload.hardware });
+}
+
+function queue(config: Config, paths: Paths, what: string, build: (device: DeviceInfo) => UploadPayload): string[] {
+  if (!uploadEnabled(config)) return [];
+  try {
+    const dir = outboxDir(paths.sys(config.archive.dir));
+    // What the quotas drop is counted in the outbox and reported by one note: not a problem of this caller.
+    enqueue(dir, build(deviceInfo(config, paths)), outboxLimits(config));
+    return [];
+  } catch (err) {
+    return [`Cannot queue ${what} for upload: ${err instanceof Error ? err.message : String(err)}`];
+  }
+}
+
+export function queueBoot(config: Config, paths: Paths, archived: { entry: ArchiveEntry; entryDir: string | undefined }): string[] {
+  return queue(config, paths, `boot "${archived.entry.id}"`, (device) =>
+    bootPayload(archived.entry, { device, entryDir: archived.entryDir, maxMessageBytes: config.upload.maxMessageBytes }));
+}
+
+export function queueCrash(config: Config, paths: Paths, crash: { report: Report; reportId: string; time: Date; compact: () => string }): string[] {
+  return queue(config, paths, `crash report "${crash.reportId}"`, (device) =>
+    crashPayload(crash.report, { device, maxMessageBytes: config.upload.maxMessageBytes, reportId: crash.reportId, time: crash.time, compact: crash.compact }));
+}
+
+export function queueNote(config: Config, paths: Paths, note: { text: string; reason?: string | null; bootId?: string | null; time: Date; localId: string }): string[] {
+  return queue(config, paths, `note "${note.localId}"`, (device) => notePayload(note, { device, maxMessageBytes: config.upload.maxMessageBytes }));
+}
