@@ -254,14 +254,17 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
       row(`binary: crashkeep − H, ${name}`, `cannot build: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`, "-", "≤ 2 MiB", undefined);
     }
   }
-  // What each dependency adds: the same build with the dependency left out of the bundle.
-  const noZod = join(OUT, "no-zod");
-  const args = compileArgs(noZod);
-  must([BUN, ...args.slice(0, 1), "--external", "zod", ...args.slice(1)]);
-  const zod = statSync(BIN).size - statSync(noZod).size;
+  // What each dependency adds: the same build with that dependency left out of the bundle (--external).
+  const deps = Object.keys((JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {});
   console.log(`\nbinary sizes: ${sizes.join("; ")}`);
-  console.log(`zod (the only runtime dependency) adds ${(zod / MiB).toFixed(2)} MiB to the native binary (source + bytecode)`);
-  notes.push(`zod adds ${(zod / MiB).toFixed(2)} MiB`);
+  for (const dep of deps) {
+    const without = join(OUT, `without-${dep.replace(/[^a-z0-9]/gi, "_")}`);
+    const args = compileArgs(without);
+    must([BUN, ...args.slice(0, 1), "--external", dep, ...args.slice(1)]);
+    const adds = statSync(BIN).size - statSync(without).size;
+    console.log(`${dep} adds ${(adds / MiB).toFixed(2)} MiB to the native binary (source + bytecode)`);
+    notes.push(`${dep} adds ${(adds / MiB).toFixed(2)} MiB`);
+  }
 }
 
 // The table --------------------------------------------------------------------
