@@ -15,6 +15,8 @@ APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb e
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
 APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
+# bench/targets.ts: instruction counts (callgrind).
+APT_PACKAGES += valgrind
 APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
@@ -133,11 +135,13 @@ bench: deps build
 	$(BUN) bench/boot/run.ts
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64
 	$(BUN) bench/boot/arm64.ts
+	$(BUN) bench/guest-copy.ts
 	bench/inspect/run.sh
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
 	$(BUN) bench/upload/run.ts
+	$(BUN) bench/targets.ts
 
 # A local fleet: mosquitto, simulated devices (the compiled binary in fake roots), the collector,
 # and a QEMU guest that crashes and panics; prints the web page's URL (PORT=8080), runs until Ctrl-C.

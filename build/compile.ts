@@ -9,8 +9,17 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 
-/** Extra `bun build` flags every build uses (start-up measured in docs/BENCHMARKS.md). */
-export const COMPILE_FLAGS: readonly string[] = ["--compile", "--minify", "--bytecode"];
+/**
+ * The `bun build` flags of every build (docs/BENCHMARKS.md "start-up" has the
+ * measurements). --compile-jit-policy=16: JIT tier-up thresholds 16x the
+ * default, so that code run a few times (every command runs once) stays in the
+ * interpreter instead of being compiled on a JIT thread: init 110M -> 92M
+ * instructions, inspect 83M -> 67M (callgrind). --bytecode-order (profiles of
+ * init, copy, --version) measured worse for init (100M -> 107M) and
+ * --compile-exec-argv=--smol worse everywhere (init 121M, copy 11.1M vs 8.4M):
+ * neither is used.
+ */
+export const COMPILE_FLAGS: readonly string[] = ["--compile", "--minify", "--bytecode", "--compile-jit-policy=16"];
 
 export function ownEntries(): string[] {
   return Object.entries(COMMANDS).filter(([, c]) => c.ownEntry).map(([name]) => name);

@@ -2,7 +2,7 @@
 # The QEMU scenarios in two lanes run side by side, one VM per lane (each VM
 # is one TCG vCPU; the CI machine has two cores). Each lane runs an x86_64
 # group, then an aarch64 group:
-#   lane 1: x86_64-boot (boot, upload), then aarch64-boot
+#   lane 1: x86_64-boot (boot, upload, faults), then aarch64-boot
 #   lane 2: x86_64-journal-capture (journal, capture, collect), then aarch64-capture
 # Four VMs at once on two loaded cores made every boot and guest command
 # four times slower and broke the x86 scenarios' own time limits, so no more
@@ -25,7 +25,7 @@ fi
 
 # group name → test files
 declare -A FILES_OF=(
-	[x86_64-boot]="test/qemu/boot.test.ts test/qemu/upload.test.ts"
+	[x86_64-boot]="test/qemu/boot.test.ts test/qemu/upload.test.ts test/qemu/faults.test.ts"
 	[x86_64-journal-capture]="test/qemu/journal.test.ts test/qemu/capture.test.ts test/qemu/collect.test.ts"
 	[aarch64-boot]="test/qemu/arm64-boot.test.ts"
 	[aarch64-capture]="test/qemu/arm64-capture.test.ts"

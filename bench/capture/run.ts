@@ -10,6 +10,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { verdict } from "../verdict.ts";
+
+/** "Within a second" (DESIGN.md, watch mode): the figure the QEMU capture test used to hope for. */
+const LATENCY_TARGET_MS = 1000;
+/** Near-zero idle CPU: one timer wake-up every logs.intervalSeconds. */
+const IDLE_CPU_TARGET_PERCENT = 1;
+/** The daemon's resident memory, measured here instead of asserted in the QEMU test (most of it the Bun runtime). */
+const DAEMON_RSS_TARGET_MIB = 64;
 
 const ROOT = join(import.meta.dir, "../..");
 const BIN = process.env.CRASHKEEP_BIN ?? join(ROOT, "out/crashkeep");
@@ -82,8 +90,11 @@ const latency: number[] = [];
   daemon.kill("SIGTERM");
   await daemon.exited;
   console.log("capture benchmark (native, this machine)");
-  console.log(`watch mode, core in the directory → compact report in the journal: median ${median(latency)} ms over ${RUNS} cores (min ${Math.min(...latency)}, max ${Math.max(...latency)}); target: within 1000 ms`);
-  console.log(`daemon idle for ${IDLE_SECONDS} s: ${cpuMs} ms of CPU (${((cpuMs / (IDLE_SECONDS * 1000)) * 100).toFixed(3)}%), RSS ${(rssKiB / 1024).toFixed(1)} MiB`);
+  const worst = Math.max(...latency);
+  console.log(verdict("watch mode, core in the directory → compact report in the journal", `median ${median(latency)} ms over ${RUNS} cores (min ${Math.min(...latency)}, max ${worst})`, `every core within ${LATENCY_TARGET_MS} ms`, worst <= LATENCY_TARGET_MS));
+  const idlePercent = (cpuMs / (IDLE_SECONDS * 1000)) * 100;
+  console.log(verdict(`daemon idle for ${IDLE_SECONDS} s, CPU`, `${cpuMs} ms (${idlePercent.toFixed(3)}%)`, `≤ ${IDLE_CPU_TARGET_PERCENT}% (the mirror timer is the only wake-up)`, idlePercent <= IDLE_CPU_TARGET_PERCENT));
+  console.log(verdict("daemon RSS", `${(rssKiB / 1024).toFixed(1)} MiB`, `≤ ${DAEMON_RSS_TARGET_MIB} MiB`, rssKiB / 1024 <= DAEMON_RSS_TARGET_MIB));
 }
 
 // 2. pipe mode: small and 1 GiB cores

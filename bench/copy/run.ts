@@ -6,6 +6,7 @@
 //   2. the last 1 MiB into a 1 MiB window: crashkeep vs the write-up's `dd bs=1`
 import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { verdict } from "../verdict.ts";
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const root = join(import.meta.dir, "../..");
@@ -94,5 +95,5 @@ console.log(`\nstart-up alone: crashkeep --version ${r(results.startCrashkeep as
 console.log(`copying alone (time minus start-up), 64 MiB: crashkeep ${r(copyCk)} ms, dd bs=1M ${r(copyDd)} ms: ratio ${(copyCk / copyDd).toFixed(2)}`);
 const vsDd = (results.crashkeep as number) / (results.ddBs1M as number);
 const vsBs1 = (results.ddBs1 as number) / (results.crashkeep1M as number);
-console.log(`\ncrashkeep vs dd bs=1M: ${vsDd.toFixed(2)}x the time (target ≤ 1.10): ${vsDd <= 1.1 ? "met" : "NOT met"}`);
-console.log(`crashkeep vs dd bs=1: ${vsBs1.toFixed(0)}x faster (target > 1000): ${vsBs1 > 1000 ? "met" : "NOT met"}`);
+console.log(`\n${verdict("crashkeep vs dd bs=1M", `${vsDd.toFixed(2)}x the time`, "≤ 1.10x", vsDd <= 1.1)}`);
+console.log(verdict("crashkeep vs dd bs=1", `${vsBs1.toFixed(0)}x faster`, "> 1000x", vsBs1 > 1000));

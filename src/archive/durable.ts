@@ -2,6 +2,7 @@
 // move_file): write to a temp file, fsync it, rename it into place, fsync
 // the directory. Only then may the caller delete the source.
 import { closeSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, constants } from "node:fs";
+import { removeStaleTemps, tempName } from "./temp-files.ts";
 
 /** Streaming chunk for copies: bounded memory whatever the source size. */
 const CHUNK_BYTES = 256 * 1024;
@@ -22,7 +23,8 @@ function writeAll(fd: number, bytes: Uint8Array): void {
 
 function atomically(dir: string, name: string, fill: (fd: number) => void, mode: number): string {
   const final = `${dir}/${name}`;
-  const tmp = `${dir}/.${name}.tmp${process.pid}`;
+  removeStaleTemps(dir, `.${name}.tmp`);
+  const tmp = `${dir}/${tempName(`.${name}.tmp`)}`;
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, mode);
   try {
     fill(fd);
@@ -37,7 +39,16 @@ function atomically(dir: string, name: string, fill: (fd: number) => void, mode:
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, final);
+  try {
+    renameSync(tmp, final);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // the temp file is gone already
+    }
+    throw err;
+  }
   fsyncDir(dir);
   return final;
 }

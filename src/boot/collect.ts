@@ -2,11 +2,12 @@
 // archive entry (durably) and only then unlinked, which frees its ramoops
 // zone (ram.c ramoops_pstore_erase). A full or read-only disk leaves the
 // records in pstore and says so.
-import { openSync, readSync, closeSync, unlinkSync } from "node:fs";
+import { openSync, readSync, closeSync, readFileSync, unlinkSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { listRecords, summarizeDmesg, type DmesgSummary, type PstoreRecord } from "../system/pstore.ts";
 import { listEntries, writeEntry, type ArchiveEntry, type PendingFile } from "../archive/archive.ts";
+import { UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import type { BootEvidence } from "../journal/boot-evidence.ts";
 import { journalFacts, journalFiles } from "./journal-boot.ts";
 import { decideReason, type RebootReason } from "./reason.ts";
@@ -25,6 +26,8 @@ export interface Collected {
   /** One line for the console and /dev/kmsg. */
   summary: string;
   error: string | undefined;
+  /** Records archived but not unlinked (the next run finds them archived and unlinks them then). */
+  clearErrors: string[];
 }
 
 function readHead(path: string, limit: number): string {
@@ -70,6 +73,27 @@ export function summaryLine(reason: RebootReason, extra: string): string {
   return `crashkeep: previous boot ended in ${reason.reason}${sub}${detail}${extra ? `; ${extra}` : ""}`;
 }
 
+function sameBytes(file: PendingFile, archived: string): boolean {
+  try {
+    const want = "path" in file ? readFileSync(file.path) : Buffer.from(typeof file.bytes === "string" ? new TextEncoder().encode(file.bytes) : file.bytes);
+    return want.equals(readFileSync(archived));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The newest entry, when it already holds this very evidence: a run killed
+ * (or failed) after the entry was renamed into place but before the sources
+ * were cleared. Taking it as the archived copy keeps one entry per boot.
+ */
+function alreadyArchived(newest: ArchiveEntry | undefined, archiveDir: string, previousBootId: string | undefined, files: PendingFile[]): ArchiveEntry | undefined {
+  // Without a boot id, pstore records alone tell (filtered before this).
+  if (!newest || previousBootId === undefined || newest.previousBootId !== previousBootId) return undefined;
+  const ok = files.every((f) => newest.files.some((a) => a.name === f.name && sameBytes(f, `${archiveDir}/${newest.id}/${a.name}`)));
+  return ok ? newest : undefined;
+}
+
 export interface CollectOptions {
   now?: Date;
   /** What the phram journal held; undefined without a journal device. */
@@ -78,19 +102,36 @@ export interface CollectOptions {
 
 export function collectPreviousBoot(config: Config, paths: Paths, options: CollectOptions = {}): Collected {
   const now = options.now ?? new Date();
-  const records = listRecords(paths);
+  const archiveDir = paths.sys(config.archive.dir);
+  const existing = listEntries(archiveDir);
+  const newest = existing[0];
+  // Records the newest entry already holds, byte for byte: an earlier run
+  // archived them and died (or failed) before unlinking. They are cleared
+  // now, never archived twice nor taken for this boot's evidence.
+  const clearErrors: string[] = [];
+  const earlier: string[] = [];
+  const records = listRecords(paths).filter((r) => {
+    const copy = newest?.files.find((a) => a.name === r.file && a.bytes === r.size && a.kind === `pstore-${r.kind}`);
+    if (!newest || !copy || !sameBytes({ name: r.file, kind: copy.kind, source: r.path, path: r.path }, `${archiveDir}/${newest.id}/${copy.name}`)) return true;
+    try {
+      unlinkSync(r.path);
+      earlier.push(r.file);
+    } catch (err) {
+      clearErrors.push(`Cannot clear pstore record "${r.path}" (archived in ${newest.id}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return false;
+  });
   const perRecord = records.map((r) =>
     r.kind === "dmesg" && !r.compressed ? summarizeDmesg(readHead(r.path, config.limits.pstoreRecordBytes)) : undefined,
   );
   const dmesg = perRecord.filter((d): d is DmesgSummary => d !== undefined);
   const journal = options.journal;
-  const archiveDir = paths.sys(config.archive.dir);
   const reason = decideReason({ dmesg, journal });
   const lastCrash = journal ? lastUserCrash(journal) : undefined;
-  const base = { reason, records, dmesg, kept: [] as string[], cleared: [] as string[], pruned: [] as string[] };
+  const base = { reason, records, dmesg, kept: [] as string[], cleared: earlier, pruned: [] as string[], clearErrors };
   const fromJournal = journal ? journalFiles(journal) : [];
   // A device's first boot: no pstore, no journal yet, an empty archive. Nothing ended.
-  const firstBoot = records.length === 0 && fromJournal.length === 0 && (journal === undefined || !journal.retained) && listEntries(archiveDir).length === 0;
+  const firstBoot = records.length === 0 && fromJournal.length === 0 && (journal === undefined || !journal.retained) && existing.length === 0;
   if (firstBoot || (records.length === 0 && journal === undefined)) {
     const summary = journal ? "crashkeep: first boot: no journal and no archive yet, nothing to collect" : summaryLine(reason, "nothing to collect");
     return { ...base, entry: undefined, entryDir: undefined, summary, error: undefined };
@@ -102,8 +143,10 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
     ...records.map((r): PendingFile => ({ name: r.file, kind: `pstore-${r.kind}`, source: r.path, path: r.path })),
     ...fromJournal,
   ];
+  const previousBootId = journal?.bootId && journal.bootId !== UNKNOWN_BOOT_ID ? journal.bootId : undefined;
   try {
-    const { entry, dir, pruned } = writeEntry(
+    const done = alreadyArchived(newest, archiveDir, previousBootId, files);
+    const { entry, dir, pruned } = done ? { entry: done, dir: `${archiveDir}/${done.id}`, pruned: [] } : writeEntry(
       archiveDir,
       {
         archivedAt: now.toISOString(),
@@ -111,7 +154,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         reason: reason.reason,
         subreason: reason.subreason,
         detail: reason.detail,
-        previousBootId: journal?.bootId ?? undefined,
+        previousBootId,
         summary: summaryLine(reason, lastCrash ? `last user-space crash before it: ${lastCrash}` : ""),
         facts: {
           pstore: records.map((r, i) => ({ file: r.file, kind: r.kind, compressed: r.compressed, bytes: r.size, dmesg: perRecord[i] })),
@@ -121,7 +164,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
       files,
       { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes },
     );
-    const cleared: string[] = [];
+    const cleared = [...earlier];
     const kept: string[] = [];
     for (const r of records) {
       try {
@@ -129,6 +172,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         cleared.push(r.file);
       } catch (err) {
         kept.push(`${r.file}: archived but not cleared: ${err instanceof Error ? err.message : String(err)}`);
+        clearErrors.push(`Cannot clear pstore record "${r.path}" (archived in ${dir}): ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     return { ...base, kept, cleared, pruned, entry, entryDir: dir, summary: summaryLine(reason, `${lastCrash ? `last user-space crash before it: ${lastCrash}; ` : ""}archived ${describeFiles(records.length, fromJournal.length)} in ${dir}`), error: undefined };

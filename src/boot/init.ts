@@ -40,7 +40,7 @@ export interface InitResult {
   regions: RegionCheck[];
   modules: string[];
   device: { name: string; index: number; node: string; link: string } | undefined;
-  journal: { retained: boolean; records: number; corruptRecords: number; action: "formatted" | "new-boot"; bootId: string } | undefined;
+  journal: { retained: boolean; records: number; corruptRecords: number; action: "formatted" | "new-boot" | "kept"; bootId: string } | undefined;
   collected: Collected | undefined;
   errors: string[];
 }
@@ -76,10 +76,31 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   } else if (state.dtRamoops) {
     report(`crashkeep: ramoops from the device tree's ${state.dtRamoops.path} (${formatSize(config.ramoops.sizeBytes)} at ${hex(config.ramoops.address)})`);
   }
+  // An I/O error (EIO...), not a configuration, kept the journal from being
+  // read: pstore is then left for a later run, since collecting it alone
+  // would split the previous boot into two archive entries.
+  let journalUnread: string | undefined;
+  const ioError = (err: unknown): string | undefined => {
+    const code = (e: unknown) => (e instanceof Error ? (e as { code?: unknown }).code : undefined);
+    return err instanceof Error && (typeof code(err) === "string" || typeof code(err.cause) === "string") ? err.message : undefined;
+  };
+  const findPhram = (): ReturnType<typeof findMtd> => {
+    try {
+      return findMtd(config.phram.name, paths, { strict: true });
+    } catch (err) {
+      journalUnread ??= ioError(err);
+      fail(`Cannot read "/proc/mtd": ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  };
   const phramBound = state.phramBound;
   if (phramBound) report(`crashkeep: phram device "${config.phram.name}" already present (mtd${phramBound.index})`);
   else if (state.dtPhram) report(`crashkeep: phram "${config.phram.name}" from the device tree's ${state.dtPhram.path} (${formatSize(config.phram.sizeBytes)} at ${hex(config.phram.address)})`);
-  if (state.iomemError !== undefined) fail(`Cannot read "/proc/iomem": ${state.iomemError}`);
+  if (state.iomemError !== undefined) {
+    fail(`Cannot read "/proc/iomem": ${state.iomemError}`);
+    // Unreadable, not absent: an I/O error that also keeps the journal from being found.
+    if (!state.iomemError.startsWith("ENOENT")) journalUnread ??= `/proc/iomem: ${state.iomemError}`;
+  }
   const regions: RegionCheck[] = state.checks.filter((r) => (r.region.name === "ramoops" ? !ramoopsBound : !phramBound));
   const regionsOk = regions.every((r) => r.ok);
   if (!regionsOk) {
@@ -114,12 +135,12 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // 4. The phram device by name, /dev/mtdN, and the stable /dev/mtdchar/<name>.
   let device: InitResult["device"];
   if (regionsOk) {
-    let mtd = findMtd(config.phram.name, paths);
+    let mtd = findPhram();
     if (!mtd && !state.dtPhram && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
       // phram is loaded (by an earlier boot step) without our device: add it at run time.
       try {
         writeFileSync(paths.sys("/sys/module/phram/parameters/phram"), phramParams(config)[0]?.slice("phram=".length) ?? "");
-        mtd = findMtd(config.phram.name, paths);
+        mtd = findPhram();
       } catch (err) {
         fail(`Cannot add phram device "${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -177,8 +198,11 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
     try {
       journalDevice = openDevice(device.link, { write: true, paths });
       jb = openBootJournal(journalDevice, config, paths);
+      // Defaults standing in for a config that could not be read never re-lay out the journal.
+      if (configErrors.length > 0) jb.relayout = false;
     } catch (err) {
       fail(`Cannot read the journal on "${device.link}": ${err instanceof Error ? err.message : String(err)}`);
+      journalUnread ??= ioError(err);
     }
   }
   // init already ran in this boot (the journal's current boot is this one):
@@ -187,15 +211,20 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const sameBoot = jb !== undefined && jb.evidence.retained && thisBoot !== UNKNOWN_BOOT_ID && jb.evidence.bootId === thisBoot;
   if (sameBoot) report("crashkeep: init already ran in this boot; only pstore is collected");
   try {
-    try {
-      collected = collectPreviousBoot(config, paths, { journal: sameBoot ? undefined : jb?.evidence });
-      if (collected.error) errors.push(collected.error);
-      report(collected.summary);
-      writeKmsg(paths, collected.summary);
-      // The outbox entry follows the archive entry (upload off: nothing happens).
-      if (collected.entry) for (const line of queueBoot(config, paths, { entry: collected.entry, entryDir: collected.entryDir })) fail(line);
-    } catch (err) {
-      fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+    if (journalUnread !== undefined) {
+      fail(`Cannot collect the previous boot: the journal is unreadable (${journalUnread}); pstore records stay in pstore until it is readable`);
+    } else {
+      try {
+        collected = collectPreviousBoot(config, paths, { journal: sameBoot ? undefined : jb?.evidence });
+        report(collected.summary);
+        writeKmsg(paths, collected.summary);
+        for (const line of collected.clearErrors) fail(line);
+        if (collected.error) fail(/^Cannot /.test(collected.error) ? collected.error : `Cannot archive the previous boot: ${collected.error}`);
+        // The outbox entry follows the archive entry (upload off: nothing happens).
+        if (collected.entry) for (const line of queueBoot(config, paths, { entry: collected.entry, entryDir: collected.entryDir })) fail(line);
+      } catch (err) {
+        fail(`Cannot collect the previous boot: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
     if (jb && journalDevice) {
       const archived = collected !== undefined && collected.error === undefined;

@@ -76,10 +76,15 @@ export function journalFacts(evidence: BootEvidence): Record<string, unknown> {
 /**
  * After the archive holds the evidence (archived = true), mark the records
  * collected; then open this boot's record. A cold boot or a layout change
- * formats the journal afresh.
+ * formats the journal afresh. Without an archived copy the journal is left
+ * as it is ("kept").
  */
-export function finishJournalBoot(jb: JournalBoot, device: BlockDevice, config: Config, options: { bootId: string; archived: boolean; paths: Paths }): "formatted" | "new-boot" {
+export function finishJournalBoot(jb: JournalBoot, device: BlockDevice, config: Config, options: { bootId: string; archived: boolean; paths: Paths }): "formatted" | "new-boot" | "kept" {
   const { journal, evidence } = jb;
+  // Not archived: the previous boot stays the journal's current one, so that
+  // the next init (this boot again, or the next) collects it whole — records,
+  // log tails, markers — instead of taking it for this boot's own.
+  if (!options.archived && evidence.retained && evidence.bootId !== options.bootId) return "kept";
   // A changed layout is applied only once the old one's evidence is archived.
   if (!evidence.retained || (jb.relayout && options.archived)) {
     formatJournal(device, { ...layoutOptions(config), bootId: options.bootId, paths: options.paths });

@@ -69,3 +69,13 @@ export function parseArgs(args: readonly string[], spec: OptionSpec): ParsedArgs
   }
   return { values, lists, flags, positionals };
 }
+
+/**
+ * One error line in the project's voice (STYLE.md rule 9): a library error
+ * that already says "Cannot ..." is kept as it is; a bare system error
+ * ("EIO: i/o error, write") gets the context of what was being done.
+ */
+export function failure(context: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return /^Cannot /.test(message) ? message : `${context}: ${message}`;
+}

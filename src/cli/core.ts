@@ -17,6 +17,7 @@ import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
+import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -44,16 +45,26 @@ async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array
 /** A gzip writer into dir/name that stops taking input past capBytes of core. */
 function coreSaver(dir: string, name: string, capBytes: number) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${dir}/.${name}.tmp${process.pid}`;
+  removeStaleTemps(dir, `.${name}.tmp`);
+  const tmp = `${dir}/${tempName(`.${name}.tmp`)}`;
   // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
   const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
   const gzip = createGzip({ level: 1 });
   gzip.pipe(out);
+  // A failing disk (EIO, ENOSPC) stops the saving, never the report: the
+  // error is kept for finish(), not thrown at the reader (nor left unhandled).
+  let failed: unknown;
+  const fail = (err: unknown) => {
+    failed ??= err;
+  };
+  out.on("error", fail);
+  gzip.on("error", fail);
   let taken = 0;
   let truncated = false;
   return {
     /** Resolves when gzip can take more: memory stays bounded whatever the core size. */
     async write(chunk: Uint8Array): Promise<void> {
+      if (failed !== undefined) return;
       if (taken >= capBytes) {
         truncated = true;
         return;
@@ -61,12 +72,23 @@ function coreSaver(dir: string, name: string, capBytes: number) {
       const part = chunk.subarray(0, capBytes - taken);
       if (part.length < chunk.length) truncated = true;
       taken += part.length;
-      if (!gzip.write(part)) await once(gzip, "drain");
+      try {
+        if (!gzip.write(part)) await once(gzip, "drain");
+      } catch (err) {
+        fail(err);
+      }
     },
     async finish(): Promise<{ path: string; truncated: boolean }> {
-      const closed = once(out, "close");
-      gzip.end();
-      await closed;
+      if (failed === undefined) {
+        const closed = once(out, "close");
+        gzip.end();
+        try {
+          await closed;
+        } catch (err) {
+          fail(err);
+        }
+      }
+      if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
       const final = `${dir}/${name}${truncated ? ".truncated" : ""}.gz`;
       renameSync(tmp, final);
       return { path: final, truncated };
@@ -106,10 +128,18 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
   try {
     const core = await readCoreStream(tee(Bun.stdin.stream(), saver ? (c) => saver.write(c) : undefined));
-    const result = captureReport({ exe, build: () => buildReport(core) }, ctx, when);
+    const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
-    const saved = saver ? await saver.finish() : undefined;
-    if (saved) enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);
+    let saved: { path: string; truncated: boolean } | undefined;
+    if (saver) {
+      try {
+        saved = await saver.finish();
+        enforceCoreLimits(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), config.cores.maxCores, config.cores.maxTotalBytes);
+      } catch (err) {
+        saver.abort();
+        problems.push(`Cannot save the core of ${exe} (pid ${pid}) in "${paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`)}": ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     writeKmsg(paths, `crashkeep: ${result.reported ? "reported" : "rate-limited"} crash of ${exe} (pid ${pid}, tid ${tid}, signal ${signal})` +
       (result.reportDir ? ` → ${result.reportDir}` : "") + (saved ? `; core kept${saved.truncated ? " (cut at cores.maxCoreBytes)" : ""}` : ""));
   } catch (err) {

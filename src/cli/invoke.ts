@@ -19,7 +19,9 @@ export async function invoke(name: string, mod: CommandModule, rest: string[]): 
       console.error(`Run 'crashkeep ${name} --help' for usage.`);
       return 2;
     }
-    console.error(err instanceof Error ? err.message : String(err));
+    // One line in the error voice: a bare system error ("EIO: i/o error, write") gets the command's context.
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(/^Cannot /.test(message) ? message : `Cannot run "crashkeep ${name}": ${message}`);
     return 1;
   }
 }

@@ -5,7 +5,7 @@ import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { appendRecord, DEFAULT_DEVICE, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
 import { deviceArg } from "./device-arg.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { failure, parseArgs, UsageError } from "./args.ts";
 import { loadConfigOrDefaults } from "../config/load.ts";
 import { queueNote } from "../upload/queue.ts";
 
@@ -35,16 +35,20 @@ export async function run(args: string[]): Promise<number> {
   if (bytes.length > MAX_NOTE_BYTES) throw new UsageError(`Note of ${bytes.length} bytes is longer than ${MAX_NOTE_BYTES}`);
   const paths = makePaths();
   const path = deviceArg(undefined, parsed.values);
-  const device = openDevice(path, { write: true, paths });
   const bootId = readBootId(paths);
   let seq: number;
   try {
-    seq = appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
-      ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
-      ...(reason === undefined ? {} : { notedReason: reason }),
-    }).seq;
-  } finally {
-    device.close();
+    const device = openDevice(path, { write: true, paths });
+    try {
+      seq = appendRecord(openJournal(device, { paths }), { kind: "note", payload: bytes }, {
+        ...(bootId === UNKNOWN_BOOT_ID ? {} : { bootId }),
+        ...(reason === undefined ? {} : { notedReason: reason }),
+      }).seq;
+    } finally {
+      device.close();
+    }
+  } catch (err) {
+    throw new Error(failure(`Cannot write the note to "${path}"`, err));
   }
   // Upload on: the note also goes into the outbox (upload off: nothing happens).
   // A bad config is not this command's business (the note is in the journal): defaults, upload off.

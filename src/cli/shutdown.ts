@@ -4,7 +4,7 @@ import { openDevice } from "../copy/block-device.ts";
 import { DEFAULT_DEVICE, markCleanShutdown, openJournal } from "../journal/journal.ts";
 import { makePaths } from "../system/paths.ts";
 import { deviceArg } from "./device-arg.ts";
-import { parseArgs, UsageError } from "./args.ts";
+import { failure, parseArgs, UsageError } from "./args.ts";
 
 export const help = `Usage: crashkeep shutdown [--device PATH]
 
@@ -23,11 +23,15 @@ export async function run(args: string[]): Promise<number> {
   if (parsed.positionals.length > 0) throw new UsageError(`Unexpected argument "${parsed.positionals[0]}"`);
   const paths = makePaths();
   const path = deviceArg(undefined, parsed.values);
-  const device = openDevice(path, { write: true, paths });
   try {
-    markCleanShutdown(openJournal(device, { paths }));
-  } finally {
-    device.close();
+    const device = openDevice(path, { write: true, paths });
+    try {
+      markCleanShutdown(openJournal(device, { paths }));
+    } finally {
+      device.close();
+    }
+  } catch (err) {
+    throw new Error(failure(`Cannot write the clean-shutdown marker to "${path}"`, err));
   }
   return 0;
 }

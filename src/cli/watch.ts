@@ -7,7 +7,7 @@ import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { openJournal, type Journal } from "../journal/journal.ts";
 import { mirrorAll } from "../daemon/log-mirror.ts";
-import { CoreWatcher } from "../daemon/core-watcher.ts";
+import { CoreWatcher, type WatchEvent } from "../daemon/core-watcher.ts";
 import { recordSuppressed, type CaptureContext } from "../daemon/capture.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
@@ -86,19 +86,27 @@ export async function run(args: string[]): Promise<number> {
     flushSuppressed(false);
     sender?.poke();
   };
-  const watcher = config.cores.mode === "watch"
-    ? new CoreWatcher(ctx, (e) => {
-        if (e.error) say(e.error);
-        else if (e.result?.reported) {
-          say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
-          sender?.poke();
-        }
-        else if (e.result) for (const p of e.result.problems) say(p);
-      })
-    : undefined;
+  let failed = 0;
+  const onEvent = (e: WatchEvent) => {
+    if (e.error || (e.result?.problems.length ?? 0) > 0) failed++;
+    if (e.error) say(e.error);
+    else if (e.result?.reported) {
+      say(`reported ${e.core}${e.result.reportDir ? ` → ${e.result.reportDir}` : ""}${e.result.problems.length ? ` (${e.result.problems.join("; ")})` : ""}`);
+      sender?.poke();
+    }
+    else if (e.result) for (const p of e.result.problems) say(p);
+  };
+  const watcher = config.cores.mode === "watch" ? new CoreWatcher(ctx, onEvent) : undefined;
   pass();
   if (flags.has("once")) {
-    if (watcher) for (const name of watcher.pending()) watcher.processOne(name);
+    // Exit 1 when a waiting core could not be reported and archived whole (it stays for the next run).
+    if (watcher) {
+      try {
+        for (const name of watcher.pending()) onEvent(watcher.processOne(name));
+      } catch (err) {
+        onEvent({ core: watcher.dir, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
     flushSuppressed(true);
     device?.close();
     if (sender) {
@@ -107,7 +115,7 @@ export async function run(args: string[]): Promise<number> {
       const r = await flushOutbox(config, paths, { log: (line) => say(`upload: ${line}`) });
       if (r.sent > 0 || r.remaining > 0) say(`upload: sent ${r.sent}, ${r.remaining} left${r.error ? `: ${r.error}` : ""}`);
     }
-    return 0;
+    return failed > 0 ? 1 : 0;
   }
   watcher?.start();
   return await new Promise<number>((resolve) => {

@@ -4,7 +4,8 @@
 // that this very binary already validated is taken from the cache instead.
 // Only the compiled binary caches (its identity changes with each build);
 // `bun src/main.ts` always validates.
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 import type { Config } from "./schema.ts";
 import type { Paths } from "../system/paths.ts";
 
@@ -44,13 +45,24 @@ export function readConfigCache(key: string | undefined, paths: Paths): Config |
 /** Best effort: a read-only or full /var just means the next run validates again. */
 export function writeConfigCache(key: string | undefined, config: Config, paths: Paths): void {
   if (key === undefined) return;
+  let tmp: string | undefined;
   try {
     const path = paths.sys(CONFIG_CACHE_PATH);
-    mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.tmp${process.pid}`;
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const prefix = `${path.slice(dir.length + 1)}.tmp`;
+    removeStaleTemps(dir, prefix);
+    tmp = `${dir}/${tempName(prefix)}`;
     writeFileSync(tmp, JSON.stringify({ key, config }), { mode: 0o600 });
     renameSync(tmp, path);
   } catch {
-    // no cache this time
+    // no cache this time; no temp file left either
+    if (tmp !== undefined) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created, or renamed already
+      }
+    }
   }
 }

@@ -89,7 +89,7 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    if (code === "ENOENT" && explicit === undefined) return { config: parseConfig({}), file: undefined };
+    if (code === "ENOENT" && explicit === undefined) return { config: cachedDefaults(paths), file: undefined };
     const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err);
     throw new ConfigError(path, [reason]);
   }
@@ -106,6 +106,20 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
   const config = parseConfig(json, path);
   writeConfigCache(key, config, paths);
   return { config, file: path };
+}
+
+/**
+ * The defaults when there is no config file, cached like a validated file
+ * (as "(defaults)"): running zod on every boot of a device without a config
+ * cost about 70M instructions, more than the rest of init (docs/BENCHMARKS.md).
+ */
+function cachedDefaults(paths: Paths): Config {
+  const key = cacheKey("(defaults)", "");
+  const cached = readConfigCache(key, paths);
+  if (cached) return cached;
+  const config = parseConfig({});
+  writeConfigCache(key, config, paths);
+  return config;
 }
 
 /** The device the journal lives on: journal.device, else the stable phram link. */

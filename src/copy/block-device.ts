@@ -72,7 +72,7 @@ export function openDevice(path: string, options: OpenOptions = {}): BlockDevice
       code === "EROFS" ? "read-only file system" :
       code === "EISDIR" ? "is a directory" :
       err instanceof Error ? err.message : String(err);
-    throw new Error(`Cannot open "${path}"${write ? " for writing" : ""}: ${reason}`);
+    throw new Error(`Cannot open "${path}"${write ? " for writing" : ""}: ${reason}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);

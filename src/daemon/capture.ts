@@ -1,14 +1,14 @@
 // One crash → a report in the journal (compact form, survives a panic) and
 // in the archive (full JSON and tombstone text, survives a power cut).
 // Shared by the watcher (watch mode) and the pipe handler (pipe mode).
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import type { Core } from "../core/reader.ts";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { appendRecord, type Journal } from "../journal/journal.ts";
+import { appendRecord, readJournal, withJournalLock, type Journal } from "../journal/journal.ts";
 import type { Report } from "../core/report.ts";
 import { compactReport, formatText } from "../core/format.ts";
-import { writeDurable } from "../archive/durable.ts";
+import { fsyncDir, writeDurable } from "../archive/durable.ts";
 import { sanitizeName, stamp } from "./names.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { queueCrash } from "../upload/queue.ts";
@@ -38,9 +38,9 @@ export function reportsDir(config: Config, paths: Paths): string {
   return paths.sys(`${config.archive.dir}/${REPORTS_SUBDIR}`);
 }
 
-/** Keep the newest archive.maxEntries report directories. */
-function pruneReports(dir: string, keep: number): void {
-  const names = readdirSync(dir).filter((n) => !n.startsWith(".")).sort();
+/** Keep the newest archive.maxEntries report directories (and `current`, the one being written). */
+function pruneReports(dir: string, keep: number, current: string): void {
+  const names = readdirSync(dir).filter((n) => !n.startsWith(".") && n !== current).sort();
   for (const name of names.slice(0, Math.max(0, names.length - keep))) rmSync(`${dir}/${name}`, { recursive: true, force: true });
 }
 
@@ -62,11 +62,40 @@ export function coreExe(core: Core): string {
   return mapped ?? core.psinfo?.fname ?? "unknown";
 }
 
+/** The core a report directory was made for (its capture.json), or undefined while incomplete. */
+function reportedCore(dir: string): string | undefined {
+  try {
+    const value = JSON.parse(readFileSync(`${dir}/capture.json`, "utf8")) as { core?: unknown };
+    return typeof value.core === "string" ? value.core : "";
+  } catch {
+    return undefined;
+  }
+}
+
+/** The seq of an uncollected crash-report record with exactly these bytes (an earlier attempt's). */
+function journalHas(journal: Journal, payload: Uint8Array): number | undefined {
+  const bytes = Buffer.from(payload);
+  return readJournal(journal).records.find((r) => r.kind === "crash-report" && !r.collected && bytes.equals(r.payload))?.seq;
+}
+
+export interface Crash {
+  exe: string;
+  build: () => Report;
+  coreClosedMs?: number;
+  /**
+   * What makes this crash this crash (the core file's name, size and time;
+   * the pipe handler's pid and %t). A run killed half-way and run again
+   * finds its own report directory by it, and completes it instead of
+   * making a second report.
+   */
+  id?: string;
+}
+
 /**
  * Count the crash; when the rate limit allows, build the report (the
  * expensive part: unwinding) and write it to the journal and the archive.
  */
-export function captureReport(crash: { exe: string; build: () => Report; coreClosedMs?: number }, ctx: CaptureContext, now = new Date()): CaptureResult {
+export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date()): CaptureResult {
   const problems: string[] = [];
   const decision = ctx.limiter.decide(crash.exe, now.getTime());
   if (decision.flush) problems.push(...recordSuppressed(ctx, decision.flush));
@@ -78,31 +107,73 @@ export function captureReport(crash: { exe: string; build: () => Report; coreClo
   if (!decision.report) return { reported: false, reportDir: undefined, journalSeq: undefined, problems };
   const report = crash.build();
 
+  // The report directory is named for the crash (its time, comm and pid),
+  // not for this run: made first, it tells a run again after a kill that an
+  // earlier attempt may already have written the journal record.
+  let reportDir: string | undefined;
+  let retry = false;
+  let archiveProblem: string | undefined;
+  const base = reportsDir(ctx.config, ctx.paths);
+  try {
+    mkdirSync(base, { recursive: true, mode: 0o700 });
+    const name = `${stamp(new Date(crash.coreClosedMs ?? now.getTime()))}-${sanitizeName(report.comm)}-${report.pid ?? "unknown"}`;
+    reportDir = `${base}/${name}`;
+    for (let n = 2; ; n++) {
+      const done = existsSync(reportDir) ? reportedCore(reportDir) : null;
+      if (done === null) break;
+      if (crash.id !== undefined && done === crash.id) {
+        // Reported whole by an earlier run that died before the core was moved on
+        // (perhaps holding the journal lock: taking it once breaks a dead owner's).
+        if (ctx.journal) {
+          try {
+            withJournalLock(ctx.journal, () => undefined);
+          } catch (err) {
+            problems.push(`Cannot lock the journal: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+        return { reported: true, reportDir, journalSeq: undefined, problems };
+      }
+      if (crash.id !== undefined && done === undefined) {
+        retry = true;
+        break;
+      }
+      reportDir = `${base}/${name}-${n}`;
+    }
+    if (!retry) {
+      mkdirSync(reportDir, { mode: 0o700 });
+      fsyncDir(base);
+    }
+    pruneReports(base, ctx.config.archive.maxEntries - 1, reportDir.slice(base.length + 1));
+  } catch (err) {
+    archiveProblem = `Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`;
+    reportDir = undefined;
+  }
+
   // The journal first: it is RAM, it cannot be full, and it survives a panic that follows.
   let journalSeq: number | undefined;
   let journalWrittenMs = Date.now();
   if (ctx.journal) {
     try {
-      const compact = compactReport(report, ctx.config.limits.reportBytes);
-      journalSeq = appendRecord(ctx.journal, { kind: "crash-report", payload: new TextEncoder().encode(compact) }).seq;
+      const payload = new TextEncoder().encode(compactReport(report, ctx.config.limits.reportBytes));
+      // Looked up under the lock: an earlier run killed while holding it leaves a dead owner's lock, broken here.
+      const journal = ctx.journal;
+      const earlier = retry ? withJournalLock(journal, () => journalHas(journal, payload)) : undefined;
+      journalSeq = earlier ?? appendRecord(journal, { kind: "crash-report", payload }).seq;
       journalWrittenMs = Date.now();
     } catch (err) {
       problems.push(`Cannot write the report into the journal: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  let reportDir: string | undefined;
+  if (archiveProblem !== undefined || reportDir === undefined) {
+    problems.push(archiveProblem ?? "Cannot archive the report: no report directory");
+    return { reported: true, reportDir: undefined, journalSeq, problems };
+  }
   try {
-    const base = reportsDir(ctx.config, ctx.paths);
-    mkdirSync(base, { recursive: true, mode: 0o700 });
-    pruneReports(base, ctx.config.archive.maxEntries - 1);
-    const name = `${stamp(now)}-${sanitizeName(report.comm)}-${report.pid ?? "unknown"}`;
-    reportDir = `${base}/${name}`;
-    for (let n = 2; existsSync(reportDir); n++) reportDir = `${base}/${name}-${n}`;
-    mkdirSync(reportDir, { mode: 0o700 });
     writeDurable(reportDir, "report.json", `${JSON.stringify(report, null, 2)}\n`);
     writeDurable(reportDir, "report.txt", formatText(report));
     // How long the crash took to reach the journal: from the kernel closing the core to the record.
-    const capture = { coreClosedAt: crash.coreClosedMs === undefined ? null : new Date(crash.coreClosedMs).toISOString(), journalSeq: journalSeq ?? null, journalWrittenAt: new Date(journalWrittenMs).toISOString() };
+    // Written last: its "core" marks the directory complete (see reportedCore).
+    const capture = { coreClosedAt: crash.coreClosedMs === undefined ? null : new Date(crash.coreClosedMs).toISOString(), journalSeq: journalSeq ?? null, journalWrittenAt: new Date(journalWrittenMs).toISOString(), core: crash.id ?? null };
     writeDurable(reportDir, "capture.json", `${JSON.stringify(capture)}\n`);
   } catch (err) {
     problems.push(`Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`);

@@ -9,12 +9,15 @@ import { buildReport } from "../core/report.ts";
 import { Inotify, IN_CLOSE_WRITE, IN_DELETE_SELF, IN_IGNORED, IN_MOVE_SELF, IN_MOVED_TO, IN_Q_OVERFLOW } from "../system/inotify.ts";
 import { captureReport, coreExe, type CaptureContext, type CaptureResult } from "./capture.ts";
 import { sanitizeName, stamp } from "./names.ts";
+import { fsyncDir } from "../archive/durable.ts";
 
 export const KEPT_SUBDIR = "kept";
 /** Cores waiting to be read at once; a flood beyond this is handled by a rescan when the queue drains. */
 const MAX_QUEUED_CORES = 256;
 /** How long to wait before watching a core directory again after it disappeared. */
 const REWATCH_DELAY_MS = 1000;
+/** Cores remembered as handled (name, size, mtime): enough for a crash loop's burst. */
+const MAX_HANDLED_CORES = 1024;
 
 export interface WatchEvent {
   core: string;
@@ -62,6 +65,8 @@ export class CoreWatcher {
   #busy = false;
   #stopped = false;
   #overflowed = false;
+  /** Core ids handled in this daemon's life → reported: a core seen twice is not counted twice. */
+  #handled = new Map<string, boolean>();
 
   constructor(ctx: CaptureContext, report: (e: WatchEvent) => void) {
     this.#ctx = ctx;
@@ -131,13 +136,19 @@ export class CoreWatcher {
   pending(): string[] {
     try {
       return readdirSync(this.dir).filter(isCandidate).sort();
-    } catch {
-      return [];
+    } catch (err) {
+      // No directory: no cores. An unreadable one (EIO...) is not "no cores".
+      if (err instanceof Error && (err as { code?: unknown }).code === "ENOENT") return [];
+      throw new Error(`Cannot list core directory "${this.dir}": ${err instanceof Error ? err.message : String(err)}`);
     }
   }
 
   #rescan(): void {
-    for (const n of this.pending()) this.#enqueue(n);
+    try {
+      for (const n of this.pending()) this.#enqueue(n);
+    } catch (err) {
+      this.#report({ core: this.dir, error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   #enqueue(name: string): void {
@@ -188,12 +199,29 @@ export class CoreWatcher {
       // Read through our descriptor: the name may be swapped, the file we checked may not.
       const core = readCoreFile(`/proc/self/fd/${fd}`);
       const { cores } = this.#ctx.config;
-      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs }, this.#ctx);
-      this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
+      const id = `${name}:${st.size}:${st.mtimeMs}`;
+      const seen = this.#handled.get(id);
+      if (seen !== undefined) {
+        // The same core again (a second close event, or a rescan before it was moved on):
+        // counted and reported once already; only its keeping is left to do.
+        this.#keep(path, name, undefined, undefined, this.#ctx.config.cores.maxCores > 0 && seen);
+        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, problems: [] } };
+      }
+      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
+      if (!(result.reported && result.reportDir === undefined)) {
+        this.#handled.set(id, result.reported);
+        if (this.#handled.size > MAX_HANDLED_CORES) this.#handled.delete(this.#handled.keys().next().value ?? "");
+      }
+      // Reported but not archived (a full or failing disk): the core stays for the next pass.
+      if (!(result.reported && result.reportDir === undefined)) this.#keep(path, name, core.psinfo?.fname, core.psinfo?.pid, cores.maxCores > 0 && result.reported);
       return { core: path, result };
     } catch (err) {
-      this.#remove(path);
-      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; removed` };
+      // A core that does not parse (RangeError, SyntaxError: STYLE.md rule 6) is removed, so it
+      // is not tried forever; any other failure (EIO, ENOSPC...) says nothing about the core: it
+      // stays for the next pass.
+      const malformed = err instanceof RangeError || err instanceof SyntaxError;
+      if (malformed) this.#remove(path);
+      return { core: path, error: `Cannot read core "${path}": ${err instanceof Error ? err.message : String(err)}; ${malformed ? "removed" : "kept for the next pass"}` };
     } finally {
       closeSync(fd);
     }
@@ -210,12 +238,25 @@ export class CoreWatcher {
     const target = `${kept}/${stamp(new Date(statSync(path).mtimeMs))}-${sanitizeName(comm ?? name)}-${pid ?? "unknown"}.core`;
     renameSync(path, target);
     chmodSync(target, 0o600);
+    // Durable before the next crash: a panic right after an undurable rename brings the core
+    // back into the directory on the next boot, to be reported (and counted) again.
+    this.#sync(kept);
+    this.#sync(this.dir);
     enforceCoreLimits(kept, cores.maxCores, cores.maxTotalBytes);
+  }
+
+  #sync(dir: string): void {
+    try {
+      fsyncDir(dir);
+    } catch {
+      // best effort: the report is durable already; at worst the core is seen again
+    }
   }
 
   #remove(path: string): void {
     try {
       unlinkSync(path);
+      this.#sync(this.dir);
     } catch {
       // already gone
     }

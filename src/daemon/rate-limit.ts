@@ -3,8 +3,9 @@
 // evicts every older record from the journal ring. The state is a small
 // JSON file under /run, so the pipe handler (a new process per crash)
 // counts across crashes too.
-import { readFileSync, writeFileSync, renameSync, mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { readFileSync, writeFileSync, renameSync, mkdirSync, unlinkSync } from "node:fs";
+import { basename, dirname } from "node:path";
+import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 
 export const RATE_WINDOW_MS = 60_000;
 /** Executables tracked at once; the least recently seen are forgotten first. */
@@ -45,10 +46,22 @@ export class RateLimiter {
 
   save(): void {
     if (!this.stateFile) return;
-    mkdirSync(dirname(this.stateFile), { recursive: true, mode: 0o700 });
-    const tmp = `${this.stateFile}.tmp${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.#windows)), { mode: 0o600 });
-    renameSync(tmp, this.stateFile);
+    const dir = dirname(this.stateFile);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const prefix = `${basename(this.stateFile)}.tmp`;
+    removeStaleTemps(dir, prefix);
+    const tmp = `${dir}/${tempName(prefix)}`;
+    try {
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.#windows)), { mode: 0o600 });
+      renameSync(tmp, this.stateFile);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // never created
+      }
+      throw err;
+    }
   }
 
   /** Count one crash of exe at time now. */

@@ -32,8 +32,10 @@ export const MAX_RECORD_RAW_BYTES = 4 * 1024 * 1024;
  * hello-world, callgrind), paid by every boot hook run that never inflates or
  * deflates a record (docs/BENCHMARKS.md "init").
  */
+let zlibModule: typeof import("node:zlib") | undefined;
 function zlib(): typeof import("node:zlib") {
-  return require("node:zlib") as typeof import("node:zlib");
+  zlibModule ??= require("node:zlib") as typeof import("node:zlib");
+  return zlibModule;
 }
 /** Erase (0xff fill, as MTD erase on phram) in chunks of this size: large writes, bounded memory. */
 const FORMAT_CHUNK_BYTES = 1024 * 1024;

@@ -108,14 +108,28 @@ export function acquireLock(path: string, options: { timeoutMs?: number } = {}):
       const fd = openSync(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
       try {
         writeSync(fd, token);
+      } catch (err) {
+        // Our own lock file, created but never filled: not left for others to wait on.
+        try {
+          unlinkSync(path);
+        } catch {
+          // gone already
+        }
+        throw err;
       } finally {
         closeSync(fd);
       }
       return {
         path,
         release() {
-          const held = readLock(path);
-          if (held !== null && held.content === token) unlinkSync(path);
+          let content: string | undefined;
+          try {
+            content = readLock(path)?.content;
+          } catch {
+            // Unreadable (EIO...): still ours, since a live owner's lock is never broken.
+            content = token;
+          }
+          if (content === token) unlinkSync(path);
         },
       };
     } catch (err) {

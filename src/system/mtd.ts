@@ -22,11 +22,13 @@ export function parseProcMtd(text: string): MtdDevice[] {
   return out;
 }
 
-export function findMtd(name: string, paths: Paths): MtdDevice | undefined {
+/** The MTD device named `name`; with strict, an unreadable /proc/mtd (not a missing one) throws. */
+export function findMtd(name: string, paths: Paths, options: { strict?: boolean } = {}): MtdDevice | undefined {
   let text = "";
   try {
     text = readFileSync(paths.sys("/proc/mtd"), "utf8");
-  } catch {
+  } catch (err) {
+    if (options.strict && !(err instanceof Error && "code" in err && err.code === "ENOENT")) throw err;
     return undefined;
   }
   return parseProcMtd(text).find((d) => d.name === name);

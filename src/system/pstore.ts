@@ -48,8 +48,10 @@ export function listRecords(paths: Paths): PstoreRecord[] {
   let names: string[];
   try {
     names = readdirSync(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    // No pstore directory: no records. Any other error (EIO...) is not "no records".
+    if (err instanceof Error && "code" in err && err.code === "ENOENT") return [];
+    throw err;
   }
   const out: PstoreRecord[] = [];
   for (const file of names.sort()) {

@@ -1,7 +1,9 @@
 // build/dist.ts: the ELF check each release binary goes through, and the
 // tarball names crashkeep.mk and crashkeep.hash rely on.
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DIST_TARGETS, EXPECTED, elfInfo, tarballName } from "../../../build/dist.ts";
 
 /** A 64-bit little-endian ELF header, one PT_LOAD and (optionally) a PT_INTERP (elf(5) offsets). */
@@ -27,6 +29,26 @@ function elf(opts: { machine: number; interp?: string; cls?: number; data?: numb
   }
   return bytes;
 }
+
+// The table checked against an independent source: the real Bun runtime of
+// each target (bun build --compile --target downloads it once into Bun's
+// cache), read by elfutils' eu-readelf, not by the implementation's parser.
+describe("EXPECTED matches the real Bun target binaries", () => {
+  const work = mkdtempSync(join(tmpdir(), "crashkeep-dist-elf-"));
+  writeFileSync(join(work, "hello.ts"), "console.log(1);\n");
+  // eu-readelf names (libebl): EM_X86_64 = 62, EM_AARCH64 = 183 (elf.h).
+  const MACHINES: Record<string, number> = { "AMD x86-64": 62, AARCH64: 183 };
+  test.each([...DIST_TARGETS])("%s", (t) => {
+    const out = join(work, `hello-${t}`);
+    const built = Bun.spawnSync([process.execPath, "build", "--compile", `--target=bun-linux-${t}`, join(work, "hello.ts"), "--outfile", out], { stdout: "pipe", stderr: "pipe" });
+    expect({ exit: built.exitCode, stderr: built.exitCode === 0 ? "" : built.stderr.toString() }).toEqual({ exit: 0, stderr: "" });
+    const program = Bun.spawnSync(["eu-readelf", "-h", "-l", out]).stdout.toString();
+    const machine = /Machine:\s+(.+)/.exec(program)?.[1]?.trim() ?? "";
+    const interpreter = /Requesting program interpreter: ([^\]]+)\]/.exec(program)?.[1];
+    expect({ machine: MACHINES[machine], interpreter }).toEqual({ machine: EXPECTED[t].machine, interpreter: EXPECTED[t].interpreter });
+    rmSync(out, { force: true });
+  }, 180_000);
+});
 
 describe("elfInfo", () => {
   test.each(DIST_TARGETS.map((t) => [t, EXPECTED[t]] as const))("reads what %s must be", (_t, want) => {

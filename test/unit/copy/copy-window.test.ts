@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync, chownSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { alignedPieces, copyWindow, effectiveBlockSize } from "../../../src/copy/copy-window.ts";
@@ -158,10 +158,20 @@ describe("copyWindow refuses before writing a byte", () => {
     expect(() => copyWindow(f.src, f.dest)).toThrow(/does not exist; give --bytes/);
   });
 
-  test.skipIf(process.getuid?.() === 0)("read-only DEST (file modes do not bind root)", () => {
+  test("read-only DEST: refused, untouched (as root, run under an unprivileged user: file modes do not bind root)", () => {
     const f = files(10, 8192, "readonly");
     chmodSync(f.dest, 0o444);
-    expect(() => copyWindow(f.src, f.dest)).toThrow(/for writing: permission denied/);
+    if (process.getuid?.() !== 0) {
+      expect(() => copyWindow(f.src, f.dest)).toThrow(/for writing: permission denied/);
+    } else {
+      // nobody (65534) owns DEST without its write bit; setpriv(1) drops root for the copy.
+      chmodSync(dir, 0o755);
+      chmodSync(f.src, 0o644);
+      chownSync(f.dest, 65534, 65534);
+      const main = join(import.meta.dir, "../../../src/main.ts");
+      const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, main, "copy", f.src, f.dest]);
+      expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({ code: 1, stderr: `Cannot open "${f.dest}" for writing: permission denied\n` });
+    }
     expect(Buffer.compare(readFileSync(f.dest), f.destBytes)).toBe(0);
   });
 
@@ -209,7 +219,10 @@ describe("a source that grows during the copy", () => {
     const size = 8 * 1048576;
     const f = files(size, size, "grow");
     const writer = Bun.spawn(["sh", "-c", `while :; do printf xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done >> '${f.src}'`]);
-    await Bun.sleep(50);
+    // The writer is running once the file has grown (bounded wait, not a fixed sleep).
+    for (const end = Date.now() + 10_000; statSync(f.src).size <= size; await Bun.sleep(5)) {
+      if (Date.now() > end) throw new Error("Cannot see the writer grow the source in 10 s");
+    }
     const r = copyWindow(f.src, f.dest, { tail: true, bytes: size / 2, blockSize: 512 });
     writer.kill();
     await writer.exited;

@@ -67,6 +67,14 @@ describe("crashkeep note", () => {
     dev.close();
     expect(await main(["note", "--device", other, "elsewhere"])).toBe(0);
     expect(view().records).toEqual([]);
+    // ...and the note reached the named device.
+    const named = openDevice(other);
+    try {
+      const records = readJournal(openJournal(named, { runDir: join(root, "run/crashkeep") })).records;
+      expect(records.map((r) => [r.kind, new TextDecoder().decode(r.payload), r.bootId])).toEqual([["note", "elsewhere", BOOT]]);
+    } finally {
+      named.close();
+    }
   });
 
   test.each([

@@ -1,0 +1,40 @@
+// bench/guest-copy: in the x86_64 QEMU guest (TCG), what the phram MTD device
+// accepts (crashkeep copy --json names the method and each fallback) and the
+// wall time of crashkeep copy / dd / crashkeep --version / crashkeep init
+// there, N runs each, interleaved, timed by the guest's /proc/uptime (10 ms
+// steps). Needs `make qemu-image`. No hello-world is in the image (another
+// 110 MB copy of Bun would slow every test boot), so `crashkeep --version`
+// (1.05-1.10x H natively, bench/targets.ts) stands in for H.
+import { QemuVm } from "../test/qemu/harness.ts";
+
+const N = Number(process.env.RUNS ?? 5);
+const out = await QemuVm.scenario({ name: "bench-guest-copy" }, async (vm) => {
+  const lines: string[] = [];
+  const mtd = (await vm.runOk("readlink -f /dev/mtdchar/crashkeep")).trim();
+  lines.push(`phram MTD: ${mtd}; ${(await vm.runOk(`cat /sys/class/mtd/$(basename ${mtd})/size /sys/class/mtd/$(basename ${mtd})/erasesize | tr '\\n' ' '`)).trim()} (size, erasesize)`);
+  await vm.runOk("dd if=/dev/urandom of=/tmp/src bs=1M count=16 2>/dev/null", { timeoutMs: 120_000 });
+  // 8 MiB: at the kernel-copy threshold, so the copier tries copy_file_range and sendfile on the MTD node.
+  lines.push(`8 MiB into ${mtd}: ${(await vm.runOk(`crashkeep copy --tail --json --bytes 8Mi /tmp/src ${mtd}`, { timeoutMs: 120_000 })).trim()}`);
+  lines.push(`byte-exact: ${(await vm.run(`tail -c 8388608 /tmp/src | cmp - ${mtd} && echo yes`, { timeoutMs: 120_000 })).output.trim() || "no"}`);
+  const cmds: Record<string, string> = {
+    version: "crashkeep --version >/dev/null",
+    "copy 1 MiB": `crashkeep copy --tail --bytes 1Mi /tmp/src ${mtd} >/dev/null`,
+    "dd bs=1M count=1": `dd if=/tmp/src of=${mtd} bs=1M skip=15 count=1 2>/dev/null`,
+    init: "crashkeep init >/dev/null 2>&1",
+  };
+  const t: Record<string, number[]> = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
+  for (let i = 0; i < N; i++) {
+    for (const [k, c] of Object.entries(cmds)) {
+      const r = await vm.runOk(`a=$(cut -d' ' -f1 /proc/uptime); ${c}; b=$(cut -d' ' -f1 /proc/uptime); echo "$a $b"`, { timeoutMs: 120_000 });
+      const [a = 0, b = 0] = r.trim().split(" ").map(Number);
+      t[k]?.push((b - a) * 1000);
+    }
+  }
+  const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? NaN;
+  for (const [k, xs] of Object.entries(t)) lines.push(`${k}: median ${med(xs).toFixed(0)} ms of ${xs.map((x) => x.toFixed(0)).join(", ")}`);
+  const v = med(t.version ?? []);
+  lines.push(`(copy 1 MiB − version) / dd: ${((med(t["copy 1 MiB"] ?? []) - v) / med(t["dd bs=1M count=1"] ?? [])).toFixed(2)}; init / version: ${(med(t.init ?? []) / v).toFixed(2)}`);
+  return lines;
+});
+console.log(`guest (QEMU x86_64 TCG), ${N} interleaved runs:\n${out.join("\n")}`);
+QemuVm.killAll();

@@ -1,0 +1,257 @@
+// Every command's flags and error paths through the compiled binary
+// (out/crashkeep: the config cache and --bytecode exist only there), on fake
+// system trees made by the binary itself (fault/paths.ts templates).
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BINARY, dropScenario, journalOf, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
+
+const ARCHIVE = "var/lib/crashkeep";
+const templates = new Map<string, string>();
+const made: Scenario[] = [];
+
+/** A fresh copy of the template named by (a part of) its sweep path name. */
+function tree(name: string): Scenario {
+  const t = [...templates].find(([n]) => n.includes(name))?.[1];
+  if (!t) throw new Error(`Cannot find template "${name}"`);
+  const s = scenarioFrom(t);
+  made.push(s);
+  return s;
+}
+
+interface Result {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function ck(s: Scenario, args: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Result {
+  const r = Bun.spawnSync([BINARY, ...args], {
+    cwd: s.root,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CRASHKEEP_ROOT: s.root, ...options.env },
+    stdin: options.stdin ? Bun.file(options.stdin) : "ignore",
+  });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+
+/** Run under a pseudo-terminal (script(1)): what a user at a console sees. */
+function onTerminal(s: Scenario, args: string[]): Result {
+  const cmd = [BINARY, ...args].map((a) => `'${a}'`).join(" ");
+  const r = Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], { cwd: s.root, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CRASHKEEP_ROOT: s.root, TERM: "dumb" } });
+  // script(1) passes the child's exit status with -e; the pty merges stdout and stderr.
+  return { code: r.exitCode, out: r.stdout.toString().replace(/\x1b\[[0-9;]*m/g, ""), err: "" };
+}
+
+const entries = (s: Scenario) => readdirSync(join(s.root, ARCHIVE)).filter((n) => !n.startsWith(".") && n !== "cores" && n !== "reports");
+const reports = (s: Scenario) => (existsSync(join(s.root, ARCHIVE, "reports")) ? readdirSync(join(s.root, ARCHIVE, "reports")) : []);
+
+beforeAll(async () => {
+  for (const p of PATHS) if (p.name.startsWith("init") || p.name.startsWith("watch") || p.name.startsWith("core")) templates.set(p.name, await p.template());
+}, 120_000);
+afterAll(() => {
+  for (const s of made) dropScenario(s);
+  for (const t of templates.values()) rmSync(t, { recursive: true, force: true });
+});
+
+describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
+  test("init --json: the result as JSON; init --config with a missing file: said, defaults, exit 1", () => {
+    const s = tree("init");
+    const r = ck(s, ["init", "--json"]);
+    expect(r.code).toBe(0);
+    const json = JSON.parse(r.out) as { ok: boolean; device: { name: string }; collected: { cleared: string[] } };
+    expect({ ok: json.ok, device: json.device.name, cleared: json.collected.cleared }).toEqual({ ok: true, device: "crashkeep", cleared: ["dmesg-ramoops-0"] });
+    const bad = ck(tree("init"), ["init", "--config", "/nonexistent.json"]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('Cannot load config "/nonexistent.json"');
+    expect(bad.out).toContain("crashkeep: continuing with the default config");
+  });
+
+  test("watch --once: a waiting core reported; without a journal, to the archive only; a bad config falls back to defaults", () => {
+    const s = tree("watch");
+    const r = ck(s, ["watch", "--once"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^crashkeep watch: reported .*core\.abort\.4242\.1700000000 → .*\/reports\//m);
+    expect(reports(s)).toHaveLength(1);
+
+    const nojournal = tree("watch");
+    rmSync(join(nojournal.root, "dev/mtdchar/crashkeep"));
+    const n = ck(nojournal, ["watch", "--once"]);
+    expect(n.code).toBe(0);
+    expect(n.err).toMatch(/Cannot open ".*mtdchar\/crashkeep" for writing: no such file or device; reports go to the archive only/);
+    expect(reports(nojournal)).toHaveLength(1);
+
+    const badconf = tree("watch");
+    writeFileSync(join(badconf.root, "bad.json"), "{ nope");
+    const b = ck(badconf, ["watch", "--once", "--config", join(badconf.root, "bad.json")]);
+    expect(b.code).toBe(0);
+    expect(b.err).toMatch(/^Cannot load config ".*bad\.json": not valid JSON/m);
+    expect(b.err).toContain("crashkeep watch: continuing with the default config");
+  });
+
+  test("watch (daemon): SIGINT after its first mirror pass is a last pass and exit 0", async () => {
+    const s = tree("watch");
+    writeFileSync(join(s.root, "var/log/messages"), "line one\nline two\nthe daemon's first pass\n");
+    const p = Bun.spawn([BINARY, "watch"], { cwd: s.root, env: { PATH: process.env.PATH ?? "", CRASHKEEP_ROOT: s.root }, stderr: "pipe" });
+    // The observable event: the log line is in the journal's log area.
+    const deadline = Date.now() + 30_000;
+    while (!journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes("first pass"))) {
+      if (Date.now() > deadline) throw new Error("Cannot see the daemon's first mirror pass in 30 s");
+      await Bun.sleep(20);
+    }
+    writeFileSync(join(s.root, "var/log/messages"), "line one\nline two\nthe daemon's first pass\nbefore SIGINT\n");
+    p.kill("SIGINT");
+    expect(await p.exited).toBe(0);
+    // The last pass on the way out mirrored the line written just before the signal.
+    expect(journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes("before SIGINT"))).toBe(true);
+  });
+
+  test("core: missing arguments, no journal, the rate limit across processes, saveCores on and off", () => {
+    const s = tree("pipe handler");
+    expect(ck(s, ["core", "1", "2"])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep core: Needs PID TID SIGNAL TIME EXE/) });
+    const core = join(s.root, "abort.core");
+    writeFileSync(core, Bun.spawnSync(["xz", "-dc", join(import.meta.dir, "../fixtures/cores/x86_64/abort.core.xz")]).stdout);
+
+    const nojournal = tree("pipe handler");
+    rmSync(join(nojournal.root, "dev/mtdchar/crashkeep"));
+    expect(ck(nojournal, ["core", "10", "10", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(1);
+    expect(readFileSync(join(nojournal.root, "dev/kmsg"), "utf8")).toMatch(/crashkeep core: Cannot open ".*" for writing: no such file or device; the report goes to the archive only/);
+    expect(reports(nojournal)).toHaveLength(1);
+
+    // cores.reportsPerMinute 1: the second process's crash is counted, not reported (state in /run/crashkeep/rate.json).
+    const config = join(s.root, "etc/crashkeep/config.json");
+    writeFileSync(config, JSON.stringify({ ...JSON.parse(readFileSync(config, "utf8")), cores: { mode: "pipe", saveCores: false, reportsPerMinute: 1 } }));
+    expect(ck(s, ["core", "11", "11", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(0);
+    expect(ck(s, ["core", "12", "12", "6", "1700000001", "!usr!bin!abort"], { stdin: core }).code).toBe(0);
+    expect(readFileSync(join(s.root, "dev/kmsg"), "utf8")).toContain("crashkeep: rate-limited crash of /usr/bin/abort (pid 12, tid 12, signal 6)");
+    expect(reports(s)).toHaveLength(1);
+    expect(existsSync(join(s.root, ARCHIVE, "cores/kept"))).toBe(false); // saveCores off
+
+    const save = tree("pipe handler"); // the template has saveCores on
+    expect(ck(save, ["core", "13", "13", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(0);
+    expect(readdirSync(join(save.root, ARCHIVE, "cores/kept"))).toEqual(["20231114T221320Z-abort-13.core.gz"]);
+  });
+
+  test("status in every state it prints", () => {
+    const s = tree("init");
+    writeFileSync(join(s.root, "bad.json"), JSON.stringify({ bogus: 1 }));
+    expect(ck(s, ["status", "--config", join(s.root, "bad.json")]).out).toMatch(/^config: +.*bad\.json INVALID: Cannot load config ".*bad\.json": bogus: unknown key$/m);
+    truncateSync(join(s.root, "dev/mtd0"), 0);
+    truncateSync(join(s.root, "dev/mtd0"), 8 << 20);
+    expect(ck(s, ["status"]).out).toMatch(/^journal: +.*mtdchar\/crashkeep: not retained \(cold boot, power loss or never formatted\)$/m);
+    writeFileSync(join(s.root, "proc/mtd"), "dev:    size   erasesize  name\n");
+    expect(ck(s, ["status"]).out).toMatch(/^device: +no MTD device "crashkeep"$/m);
+    renameSync(join(s.root, "proc/iomem"), join(s.root, "proc/iomem.gone"));
+    expect(ck(s, ["status"]).out).toMatch(/^region: +ramoops 8Mi at 0x7000000: \/proc\/iomem is unreadable$/m);
+    writeFileSync(join(s.root, "proc/mounts"), "proc /proc proc rw 0 0\n");
+    const r = ck(s, ["status"]);
+    expect(r.out).toMatch(/^pstore: +not mounted/m);
+    expect(r.code).toBe(0);
+  });
+
+  test("history: empty, list, show ID --json, an unknown ID", () => {
+    const s = tree("init");
+    expect(ck(s, ["history"])).toMatchObject({ code: 0, out: `no archived boots in ${join(s.root, ARCHIVE)}\n` });
+    expect(ck(s, ["init"]).code).toBe(0);
+    const [id = ""] = entries(s);
+    expect(ck(s, ["history"]).out).toMatch(new RegExp(`^${id}  .*kernel-panic: sysrq triggered crash  \\[dmesg-ramoops-0, journal-1-note.txt, log-0-messages\\]$`, "m"));
+    const shown = JSON.parse(ck(s, ["history", "show", id, "--json"]).out) as { id: string; reason: string };
+    expect({ id: shown.id, reason: shown.reason }).toEqual({ id, reason: "kernel-panic" });
+    expect(ck(s, ["history", "show", "nope"])).toMatchObject({ code: 1, err: `Cannot show archived boot "nope": no such entry in ${join(s.root, ARCHIVE)}\n` });
+  });
+
+  test("config check without FILE, config show FILE (refused: --config), no subcommand", () => {
+    const s = tree("init");
+    const check = ck(s, ["config", "check"]);
+    expect(check.code).toBe(0);
+    expect(check.out).toStartWith(`${join(s.root, "etc/crashkeep/config.json")}: OK: ramoops 8Mi at 0x7000000, phram "crashkeep" 8Mi at 0x7800000\n`);
+    expect(ck(s, ["config", "show", "x.json"])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep config: "config show" takes no FILE; use --config FILE$/m) });
+    expect(ck(s, ["config"])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep config: Missing subcommand: check or show$/m) });
+  });
+
+  test("copy: every flag, bad sizes, missing SRC or DEST", () => {
+    const s = tree("init");
+    const src = join(s.root, "src.bin");
+    const dest = join(s.root, "dest.img");
+    const bytes = new Uint8Array(10_000).map((_, i) => (i * 7) & 0xff);
+    writeFileSync(src, bytes);
+    writeFileSync(dest, new Uint8Array(8192));
+    expect(ck(s, ["copy", "--tail", "--bytes", "0x1000", "--offset", "4096", "--block-size", "512", src, dest]).code).toBe(0);
+    const out = readFileSync(dest);
+    expect(Buffer.compare(out.subarray(4096, 8192), Buffer.from(bytes.subarray(10_000 - 4096)))).toBe(0);
+    expect(out.subarray(0, 4096).every((b) => b === 0)).toBe(true);
+    expect(ck(s, ["copy", "--bytes", "12q", src, dest])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep copy: Option "--bytes" needs a size such as 4096, 0x1000, 64ki or 8Mi, got "12q"$/m) });
+    expect(ck(s, ["copy", "--block-size", "1000", src, dest])).toMatchObject({ code: 1, err: 'Cannot use block size "1000": must be a power of two from 512 to 67108864\n' });
+    expect(ck(s, ["copy", src])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep copy: Missing SRC or DEST$/m) });
+    expect(ck(s, ["copy"]).code).toBe(2);
+  });
+
+  test("dump: text, --json, --raw, and raw bytes refused on a terminal", () => {
+    const s = tree("init");
+    expect(ck(s, ["dump"]).out).toMatch(/^.*mtdchar\/crashkeep: journal, boot 1 \(11111111-1111-4111-8111-111111111111\)/);
+    const json = JSON.parse(ck(s, ["dump", "--json"]).out) as { records: Array<{ kind: string; payload: { data: string } }> };
+    expect(json.records.map((r) => [r.kind, r.payload.data])).toEqual([["note", "before the crash"]]);
+    const raw = Bun.spawnSync([BINARY, "dump", "--raw", "--bytes", "4096"], { env: { PATH: process.env.PATH ?? "", CRASHKEEP_ROOT: s.root } });
+    expect(raw.exitCode).toBe(0);
+    expect(Buffer.compare(raw.stdout, readFileSync(join(s.root, "dev/mtd0")).subarray(0, 4096))).toBe(0);
+    const tty = onTerminal(s, ["dump", "--raw"]);
+    expect(tty.code).toBe(2);
+    expect(tty.out).toContain("crashkeep dump: Refusing to write raw bytes to a terminal; redirect stdout to a file");
+  });
+
+  test("clear on a terminal without --yes: refused, the journal untouched", () => {
+    const s = tree("init");
+    const before = readFileSync(join(s.root, "dev/mtd0"));
+    const r = onTerminal(s, ["clear"]);
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/crashkeep clear: This erases ".*mtdchar\/crashkeep"; add --yes to confirm/);
+    expect(Buffer.compare(readFileSync(join(s.root, "dev/mtd0")), before)).toBe(0);
+  });
+
+  test("note and shutdown on an unformatted device: one error line, exit 1", () => {
+    const s = tree("init");
+    const blank = join(s.root, "blank.img");
+    writeFileSync(blank, new Uint8Array(64 * 1024));
+    expect(ck(s, ["note", "--device", blank, "hi"])).toEqual({ code: 1, out: "", err: `Cannot append to journal "${blank}": the journal is not formatted (or memory was not retained)\n` });
+    expect(ck(s, ["shutdown", "--device", blank])).toEqual({ code: 1, out: "", err: `Cannot mark clean shutdown in "${blank}": the journal is not formatted (or memory was not retained)\n` });
+  });
+
+  test("inspect with extra arguments; help CMD, version, -V", () => {
+    const s = tree("init");
+    expect(ck(s, ["inspect", "a", "b"])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep inspect: Unexpected argument "b"$/m) });
+    expect(ck(s, ["help", "note"])).toMatchObject({ code: 0, out: expect.stringMatching(/^Usage: crashkeep note \[--reason R\] \[--device PATH\] TEXT$/m) });
+    const version = ck(s, ["version"]);
+    expect(version.out).toMatch(/^crashkeep \d+\.\d+\.\d+( \([0-9a-f]+\))?\n$/);
+    expect(ck(s, ["-V"]).out).toBe(version.out);
+  });
+});
+
+// A real loop block device (losetup): copy, dump --raw and clear --raw on it.
+describe.skipIf(!existsSync(BINARY) || process.getuid?.() !== 0)("on a loop device", () => {
+  test("copy, dump --raw and clear --raw on /dev/loopN", () => {
+    const s = tree("init");
+    // The real /sys (the loop device's size), not the fake tree.
+    const real = { env: { CRASHKEEP_ROOT: "/" } };
+    const img = join(s.root, "loop.img");
+    writeFileSync(img, new Uint8Array(1 << 20).fill(0xaa));
+    const attach = Bun.spawnSync(["losetup", "--find", "--show", img]);
+    if (attach.exitCode !== 0) throw new Error(`Cannot attach a loop device (losetup: ${attach.stderr.toString().trim()})`);
+    const loop = attach.stdout.toString().trim();
+    try {
+      const src = join(s.root, "src.bin");
+      const bytes = new Uint8Array(6000).map((_, i) => (i * 13) & 0xff);
+      writeFileSync(src, bytes);
+      expect(ck(s, ["copy", "--tail", "--bytes", "4096", "--offset", "8192", src, loop], real)).toMatchObject({ code: 0, err: "" });
+      const raw = Bun.spawnSync([BINARY, "dump", "--raw", loop, "--bytes", "16384"], { env: { PATH: process.env.PATH ?? "" } });
+      expect(raw.exitCode).toBe(0);
+      expect(Buffer.compare(raw.stdout.subarray(8192, 12288), Buffer.from(bytes.subarray(6000 - 4096)))).toBe(0);
+      expect(raw.stdout.subarray(0, 8192).every((b) => b === 0xaa)).toBe(true);
+      expect(ck(s, ["clear", "--raw", "--yes", loop], real)).toMatchObject({ code: 0 });
+      const after = Bun.spawnSync([BINARY, "dump", "--raw", loop], { env: { PATH: process.env.PATH ?? "" } });
+      expect(after.stdout.length).toBe(1 << 20);
+      expect(after.stdout.every((b) => b === 0)).toBe(true);
+    } finally {
+      Bun.spawnSync(["losetup", "-d", loop]);
+    }
+  });
+});
+
