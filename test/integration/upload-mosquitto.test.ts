@@ -56,7 +56,10 @@ describe("mosquitto", () => {
     const tree = makeFakeTree();
     const d = device({ broker: `mqtt://127.0.0.1:${m.port}` }, {}, tree.root);
     // Three previous boots archived by init (each with a panic record), three crashes through the pipe handler, one note.
+    // Each init is a new boot (its own boot id) after a panic: an init re-run in one boot
+    // finds the same evidence already archived and queues nothing new.
     for (let i = 0; i < 3; i++) {
+      tree.write("proc/sys/kernel/random/boot_id", `2222222${i}-2222-4222-8222-222222222222\n`);
       tree.write("sys/fs/pstore/dmesg-ramoops-0", PANIC);
       const r = d.run(["init"]);
       expect(r.err).not.toContain("Cannot queue");
