@@ -46,7 +46,9 @@ test(
       };
       const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
       // S01testimage copies /var/crashkeep-test/config.json to /etc at every boot; restart the daemon with it now.
-      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+      // sync: the panic below must not find the file still in the page cache (ext4 delayed allocation left
+      // it empty after the reset once, and the next boot ran with the defaults: upload off).
+      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
       await vm.runOk(
         "ulimit -c unlimited; crasher; n=0; until ls /var/lib/crashkeep/outbox 2>/dev/null | grep -q -- '-crash-'; do n=$((n+1)); [ $n -gt 150 ] && break; sleep 0.2; done",
         { timeoutMs: 60_000 },

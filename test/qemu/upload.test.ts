@@ -38,7 +38,7 @@ test(
       };
       const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
       // The test hook of S01testimage copies /var/crashkeep-test/config.json to /etc at every boot; restart the daemon with it now.
-      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && crashkeep config check && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && crashkeep config check && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
 
       // 1. A crash while the guest has no network: the report is queued, durably, and cannot be sent.
       await vm.runOk(

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { makeFakeTree } from "../../unit/boot/fake-tree.ts";
 import { parseJournal, type JournalView } from "../../../src/journal/journal.ts";
 import { run, type Invocation } from "./strace.ts";
+import { listOutbox, readOutboxEntry } from "../../../src/upload/outbox.ts";
 
 /** The compiled binary under test (CRASHKEEP_BINARY: another build, e.g. out/x64-musl/crashkeep). */
 export const BINARY = process.env.CRASHKEEP_BINARY ?? join(import.meta.dir, "../../../out/crashkeep");
@@ -70,11 +71,12 @@ function cli(root: string, args: string[], stdin?: string): Invocation {
 }
 
 /** A device after its first boot: modules in, pstore mounted, journal formatted, one note. */
-async function bootedTree(mode: "watch" | "pipe"): Promise<string> {
+async function bootedTree(mode: "watch" | "pipe", extra: Record<string, unknown> = {}): Promise<string> {
   const tree = makeFakeTree({ pstoreMounted: true });
   tree.write("etc/crashkeep/config.json", JSON.stringify({
     logs: { files: [{ path: "/var/log/messages", tailBytes: 8192 }] },
     cores: { mode, saveCores: mode === "pipe" },
+    ...extra,
   }));
   tree.write("var/log/messages", LOG_TEXT);
   await must(cli(tree.root, ["init"]));
@@ -296,8 +298,55 @@ const shutdownPath: SweepPath = {
   },
 };
 
-/** Every path the sweep walks. The upload outbox (branch upload) becomes one more entry. */
-export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath];
+/** Outbox entries holding the note NEW_NOTE; unreadable entries are counted apart (they must never exist). */
+function outboxNotes(root: string): { notes: number; unreadable: number } {
+  const dir = join(root, ARCHIVE, "outbox");
+  if (!existsSync(dir)) return { notes: 0, unreadable: 0 };
+  let notes = 0;
+  let unreadable = 0;
+  for (const e of listOutbox(dir)) {
+    try {
+      const p = JSON.parse(new TextDecoder().decode(readOutboxEntry(dir, e) ?? new Uint8Array())) as { kind?: string; note?: { text?: string } };
+      if (p.kind === "note" && p.note?.text === NEW_NOTE) notes++;
+    } catch {
+      unreadable++;
+    }
+  }
+  return { notes, unreadable };
+}
+
+/**
+ * `note` with upload on: the journal record, then the outbox entry (written
+ * with the archive's durability rules). The broker is never contacted by
+ * `note`; what the sweep checks is the outbox's write path.
+ */
+const noteOutboxPath: SweepPath = {
+  name: "note with upload on (journal + outbox entry)",
+  template: () => bootedTree("watch", { upload: { broker: "mqtt://127.0.0.1:9", deviceId: "sweep-device" } }),
+  invocation: (s) => cli(s.root, ["note", NEW_NOTE]),
+  snapshot: (s) => ({ notes: notesIn(journalOf(s.root), NEW_NOTE) }),
+  intact(s) {
+    const problems = notePath.intact(s, { notes: 0 });
+    const o = outboxNotes(s.root);
+    if (o.unreadable > 0) problems.push(`${o.unreadable} unreadable outbox entries`);
+    if (o.notes > notesIn(journalOf(s.root), NEW_NOTE)) problems.push(`${o.notes} outbox notes for ${notesIn(journalOf(s.root), NEW_NOTE)} journal notes`);
+    return problems;
+  },
+  complete(s, before) {
+    const j = journalOf(s.root);
+    const problems: string[] = [];
+    if (notesIn(j, NOTE_TEXT) !== 1) problems.push("the earlier journal note is gone");
+    if (notesIn(j, NEW_NOTE) !== before.notes + 1) problems.push(`${notesIn(j, NEW_NOTE)} new notes after ${before.notes} before the run`);
+    // The run that completed queued its note; a killed run before it may have queued its own (a note of its own).
+    const o = outboxNotes(s.root);
+    if (o.unreadable > 0) problems.push(`${o.unreadable} unreadable outbox entries`);
+    if (o.notes < 1 || o.notes > before.notes + 1) problems.push(`${o.notes} outbox notes, want 1..${before.notes + 1}`);
+    return problems;
+  },
+};
+
+/** Every path the sweep walks; adding one is one more entry. */
+export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath, noteOutboxPath];
 
 /** A fresh copy of a template for one run. */
 export function scenarioFrom(template: string): Scenario {
