@@ -19,8 +19,12 @@ export function tempName(prefix: string): string {
   return `${prefix}${process.pid}`;
 }
 
-/** Remove dir/<prefix><pid> left by dead processes; failures are ignored (best effort). */
-export function removeStaleTemps(dir: string, prefix: string): string[] {
+/**
+ * Remove dir/<prefix><pid> left by dead processes; failures are ignored (best effort).
+ * A RegExp prefix matches the whole name up to the pid (for writers whose
+ * file names differ each time, such as outbox entries).
+ */
+export function removeStaleTemps(dir: string, prefix: string | RegExp): string[] {
   const removed: string[] = [];
   let names: string[];
   try {
@@ -29,8 +33,15 @@ export function removeStaleTemps(dir: string, prefix: string): string[] {
     return removed;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pidText = name.slice(prefix.length);
+    let pidText: string;
+    if (typeof prefix === "string") {
+      if (!name.startsWith(prefix)) continue;
+      pidText = name.slice(prefix.length);
+    } else {
+      const m = prefix.exec(name);
+      if (!m || m.index !== 0) continue;
+      pidText = name.slice(m[0].length);
+    }
     if (!/^\d+$/.test(pidText)) continue;
     const pid = Number(pidText);
     if (pid === process.pid || alive(pid)) continue;

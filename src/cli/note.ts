@@ -51,8 +51,14 @@ export async function run(args: string[]): Promise<number> {
     throw new Error(failure(`Cannot write the note to "${path}"`, err));
   }
   // Upload on: the note also goes into the outbox (upload off: nothing happens).
-  // A bad config is not this command's business (the note is in the journal): defaults, upload off.
-  const { config } = loadConfigOrDefaults(parsed.values.get("config"), { paths });
+  // A config that cannot be read leaves the note in the journal (the next boot archives it) but
+  // cannot tell whether upload is on: said, exit 1, never silently not queued (found by the fault sweep).
+  const { config, problems: configProblems } = loadConfigOrDefaults(parsed.values.get("config"), { paths });
+  if (configProblems.length > 0) {
+    for (const line of configProblems) console.error(line);
+    console.error("The note is in the journal; it was not queued for upload");
+    return 1;
+  }
   const now = new Date();
   const problems = queueNote(config, paths, {
     text, reason: reason ?? null, bootId: bootId === UNKNOWN_BOOT_ID ? null : bootId, time: now,

@@ -11,6 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, statfsSync, statSync, unlinkSync } from "node:fs";
 import { writeDurable } from "../archive/durable.ts";
 import { acquireLock } from "../journal/lock.ts";
+import { removeStaleTemps } from "../archive/temp-files.ts";
 import { encodePayload, type Dropped, type PayloadKind, type UploadPayload } from "./payload.ts";
 
 export const OUTBOX_SUBDIR = "outbox";
@@ -48,6 +49,9 @@ export interface OutboxEntry {
 export class OutboxFullError extends Error {
   override name = "OutboxFullError";
 }
+
+/** A temp file of writeDurable for an entry: ".<entry>.json.tmp<pid>". */
+const STALE_ENTRY_TEMP = /\.[^/]*\.json\.tmp(?=\d+$)/;
 
 export function outboxDir(archiveDir: string): string {
   return `${archiveDir}/${OUTBOX_SUBDIR}`;
@@ -188,6 +192,9 @@ export function enqueue(dir: string, payload: UploadPayload, options: OutboxLimi
   const hash = idHash(payload.id);
   const lock = acquireLock(`${dir}/${LOCK_FILE}`, { timeoutMs: LOCK_TIMEOUT_MS });
   try {
+    // Entry names differ each time, so writeDurable's own clean-up never meets a
+    // killed writer's temp file: remove those of dead writers here, under the lock.
+    removeStaleTemps(dir, STALE_ENTRY_TEMP);
     const entries = listOutbox(dir);
     const existing = entries.find((e) => e.name.endsWith(`-${hash}.json`));
     if (existing) return { name: existing.name, written: false, dropped: [] };

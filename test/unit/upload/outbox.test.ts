@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { clearDropped, enqueue, expireOutbox, listOutbox, outboxUsage, readDropped, readOutboxEntry, removeOutboxEntry } from "../../../src/upload/outbox.ts";
@@ -108,5 +108,21 @@ describe("expireOutbox", () => {
     expect(listOutbox(dir).map((e) => e.kind)).toEqual(["crash"]);
     expect(readDropped(dir)).toMatchObject({ boot: 1, crash: 0, note: 0 });
     expect(expireOutbox(dir, { maxAgeDays: 7, nowMs: 7.5 * 86_400_000 })).toEqual([]);
+  });
+});
+
+describe("killed writers (found by the fault sweep)", () => {
+  test("the next enqueue removes an entry's temp file whose writer is dead, and keeps a live writer's", () => {
+    const dir = tmp();
+    mkdirSync(dir, { recursive: true });
+    const dead = Bun.spawnSync(["true"]).pid;
+    const live = process.ppid;
+    writeFileSync(join(dir, `.001796043369256-117321-note-ae89d5292244fc9c.json.tmp${dead}`), "half");
+    writeFileSync(join(dir, `.001796043369257-117322-note-ae89d5292244fc9d.json.tmp${live}`), "in progress");
+    enqueue(dir, msg("note", 1), LIMITS);
+    const names = readdirSync(dir);
+    expect(names.some((n) => n.endsWith(`.tmp${dead}`))).toBe(false);
+    expect(names.some((n) => n.endsWith(`.tmp${live}`))).toBe(true);
+    expect(listOutbox(dir)).toHaveLength(1);
   });
 });
