@@ -244,11 +244,13 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   return { ok: errors.length === 0, config, configFile, configErrors, regions, modules, device, journal: journalState, collected, errors };
 }
 
-/** One line into the kernel log (printk level 5, notice); failures are not fatal. */
-export function writeKmsg(paths: Paths, line: string): void {
+/** One line into the kernel log (printk level 5, notice); failures are not fatal: false says it was not written. */
+export function writeKmsg(paths: Paths, line: string): boolean {
   try {
     writeFileSync(paths.sys("/dev/kmsg"), `<5>${line.slice(0, 900)}\n`, { flag: "a" });
+    return true;
   } catch {
-    // no /dev/kmsg (a fake tree, a container): the console line is enough
+    // no /dev/kmsg (a fake tree, a container), or the write failed: the caller decides
+    return false;
   }
 }

@@ -2,7 +2,7 @@
 // `|/usr/bin/crashkeep core %P %I %s %t %E`). The kernel runs it as root with
 // the core on stdin; it is read forward-only, keeping only the notes and the
 // stack memory the report needs, so memory does not grow with the core.
-import { createWriteStream, mkdirSync, renameSync, unlinkSync } from "node:fs";
+import { createWriteStream, mkdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { once } from "node:events";
 import { createGzip } from "node:zlib";
 import { parseArgs, UsageError } from "./args.ts";
@@ -148,6 +148,17 @@ export async function run(args: string[]): Promise<number> {
   } finally {
     device?.close();
   }
-  for (const p of problems) writeKmsg(paths, `crashkeep core: ${p}`);
+  for (const p of problems) {
+    const line = `crashkeep core: ${p}`;
+    // The kernel log refused the line (EIO, full, absent): stderr is the last
+    // place left (the kernel gives a pipe handler none, so fd 2 may be closed).
+    if (!writeKmsg(paths, line)) {
+      try {
+        writeSync(2, `${line}\n`);
+      } catch {
+        // nowhere to say it; the exit status still does
+      }
+    }
+  }
   return problems.length === 0 ? 0 : 1;
 }

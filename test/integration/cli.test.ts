@@ -2,7 +2,7 @@
 // (out/crashkeep: the config cache and --bytecode exist only there), on fake
 // system trees made by the binary itself (fault/paths.ts templates).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, dropScenario, journalOf, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
 
@@ -116,6 +116,18 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
     expect(ck(nojournal, ["core", "10", "10", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(1);
     expect(readFileSync(join(nojournal.root, "dev/kmsg"), "utf8")).toMatch(/crashkeep core: Cannot open ".*" for writing: no such file or device; the report goes to the archive only/);
     expect(reports(nojournal)).toHaveLength(1);
+
+    // The kernel log refuses the problem line too (here a directory; in the
+    // fault sweep an EIO that hit both a worker's gzip write and this line):
+    // the line goes to stderr, so a failing exit is never silent.
+    const nokmsg = tree("pipe handler");
+    rmSync(join(nokmsg.root, "dev/mtdchar/crashkeep"));
+    rmSync(join(nokmsg.root, "dev/kmsg"), { force: true });
+    mkdirSync(join(nokmsg.root, "dev/kmsg"));
+    const silent = ck(nokmsg, ["core", "10", "10", "6", "1700000000", "!usr!bin!abort"], { stdin: core });
+    expect(silent.code).toBe(1);
+    expect(silent.err).toMatch(/^crashkeep core: Cannot open ".*" for writing: no such file or device; the report goes to the archive only$/m);
+    expect(reports(nokmsg)).toHaveLength(1);
 
     // cores.reportsPerMinute 1: the second process's crash is counted, not reported (state in /run/crashkeep/rate.json).
     const config = join(s.root, "etc/crashkeep/config.json");
