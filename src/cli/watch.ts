@@ -2,6 +2,7 @@
 // journal every logs.intervalSeconds and on SIGUSR1; in cores.mode "watch"
 // turns each finished core in cores.dir into a report (journal + archive)
 // within a second. SIGTERM/SIGINT: a last mirror pass, then exit 0.
+import { renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { parseArgs } from "./args.ts";
 import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
@@ -14,7 +15,7 @@ import { makePaths } from "../system/paths.ts";
 import { Sender } from "../upload/sender.ts";
 import { credentialProblems } from "../upload/client.ts";
 
-export const help = `Usage: crashkeep watch [--config FILE] [--device PATH] [--once]
+export const help = `Usage: crashkeep watch [--config FILE] [--device PATH] [--pidfile FILE] [--once]
 
 The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
   - mirrors the tail of each configured log (logs.files) into the journal
@@ -29,7 +30,10 @@ The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
 SIGTERM or SIGINT: one last pass, then exit 0.
 
 --once     one mirror pass (and cores already waiting), then exit
---device   the journal device (default journal.device, else /dev/mtdchar/<phram.name>)`;
+--device   the journal device (default journal.device, else /dev/mtdchar/<phram.name>)
+--pidfile  write the daemon's pid to FILE once it handles SIGUSR1/SIGTERM (a
+           signal sent before then would kill it), remove it on exit;
+           S03crashkeep waits for it before sending SIGTERM`;
 
 /** Repeated failures of the same log are said once per this many passes, not every pass. */
 const REPEAT_ERROR_EVERY = 150;
@@ -39,12 +43,13 @@ function say(line: string): void {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values, flags } = parseArgs(args, { values: ["config", "device"], flags: ["once"] });
+  const { values, flags } = parseArgs(args, { values: ["config", "device", "pidfile"], flags: ["once"] });
   const paths = makePaths();
   const { config, problems } = loadConfigOrDefaults(values.get("config"), { paths });
   for (const line of problems) console.error(line);
   if (problems.length > 0) say("continuing with the default config");
   const path = values.get("device") ?? journalDevice(config, paths);
+  const pidfile = flags.has("once") ? undefined : values.get("pidfile");
   let device: BlockDevice | undefined;
   let journal: Journal | undefined;
   try {
@@ -138,5 +143,31 @@ export async function run(args: string[]): Promise<number> {
       pass();
       flushSuppressed(true);
     });
+    // Only now can a signal be handled: the pidfile says so to whoever sends one.
+    if (pidfile) writePidfile(pidfile);
+  }).finally(() => {
+    if (pidfile) removePidfile(pidfile);
   });
+}
+
+/** FILE holds the pid, whole or not at all (written beside it, then renamed). */
+function writePidfile(file: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    // The daemon goes on: the evidence matters more than the pidfile.
+    say(`Cannot write the pidfile "${file}": ${err instanceof Error ? err.message : String(err)}; going on without it`);
+  }
+}
+
+/** Removed only while it still names this process (a new daemon may have taken it over). */
+function removePidfile(file: string): void {
+  try {
+    if (readFileSync(file, "utf8").trim() === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // gone already
+  }
 }

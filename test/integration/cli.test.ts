@@ -105,6 +105,42 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
     expect(journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes("before SIGINT"))).toBe(true);
   });
 
+  test("watch --pidfile: written only once signals are handled (SIGUSR1 at once does not kill it), removed on SIGTERM; an unwritable one is said, the daemon goes on", async () => {
+    const s = tree("watch");
+    const pidfile = join(s.root, "run-crashkeep.pid");
+    const env = { PATH: process.env.PATH ?? "", CRASHKEEP_ROOT: s.root };
+    const p = Bun.spawn([BINARY, "watch", "--pidfile", pidfile], { cwd: s.root, env, stderr: "pipe" });
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(pidfile)) {
+      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`Cannot see the pidfile in 30 s (daemon exit ${p.exitCode})`);
+      await Bun.sleep(5);
+    }
+    expect(readFileSync(pidfile, "utf8")).toBe(`${p.pid}\n`);
+    // The first moment the file is there, a SIGUSR1 is a mirror pass, not the signal's default (terminate).
+    p.kill("SIGUSR1");
+    await Bun.sleep(300);
+    expect(p.exitCode).toBeNull();
+    p.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(existsSync(pidfile)).toBe(false);
+
+    // Its directory does not exist: one line, and the daemon runs on (SIGTERM still ends it cleanly).
+    const q = Bun.spawn([BINARY, "watch", "--pidfile", join(s.root, "no/such/dir/x.pid")], { cwd: s.root, env, stderr: "pipe" });
+    let err = "";
+    const reader = (async () => {
+      for await (const c of q.stderr) err += new TextDecoder().decode(c);
+    })();
+    while (!err.includes("pidfile")) {
+      if (Date.now() > deadline + 30_000 || q.exitCode !== null) throw new Error(`Cannot see the pidfile error (exit ${q.exitCode}): ${err}`);
+      await Bun.sleep(10);
+    }
+    expect(err).toMatch(/^crashkeep watch: Cannot write the pidfile ".*no\/such\/dir\/x\.pid": .*; going on without it$/m);
+    expect(q.exitCode).toBeNull();
+    q.kill("SIGTERM");
+    expect(await q.exited).toBe(0);
+    await reader;
+  });
+
   test("core: missing arguments, no journal, the rate limit across processes, saveCores on and off", () => {
     const s = tree("pipe handler");
     expect(ck(s, ["core", "1", "2"])).toMatchObject({ code: 2, err: expect.stringMatching(/^crashkeep core: Needs PID TID SIGNAL TIME EXE/) });

@@ -44,6 +44,13 @@ const OUT = resolve(REPO, process.env["OUT"] ?? "out");
 /** The reserved RAM, as the project lays it out (DESIGN.md, kernel-facts.md §6). */
 export const MEMMAP = "16M$0x7000000";
 
+/**
+ * Shell: the daemon's pid, once it can take a signal. `crashkeep watch
+ * --pidfile` (S03crashkeep) writes the file only after installing its
+ * SIGUSR1/SIGTERM handlers; waits at most 60 s for it, else prints nothing.
+ */
+export const DAEMON_PID = "$(n=0; until [ -s /var/run/crashkeep.pid ] || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; cat /var/run/crashkeep.pid)";
+
 export type Arch = "x86_64" | "aarch64";
 /** How an aarch64 guest reserves the RAM: a device-tree node, or mem= plus module parameters. */
 export type Reserve = "dt" | "mem";

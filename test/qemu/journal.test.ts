@@ -4,7 +4,7 @@
 //
 // Run: make qemu-image && node_modules/.bin/bun test test/qemu/journal.test.ts
 import { afterAll, expect, test } from "bun:test";
-import { QemuVm } from "./harness.ts";
+import { DAEMON_PID, QemuVm } from "./harness.ts";
 
 afterAll(() => QemuVm.killAll());
 
@@ -50,7 +50,7 @@ test(
 
       // 4. A user-space log line, then a kernel panic: both reach the next boot's archive.
       const line = `crashkeep-test-line-${Date.now().toString(16)}`;
-      await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 $(cat /var/run/crashkeep.pid); sleep 1`);
+      await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 ${DAEMON_PID}; sleep 1`);
       await vm.crash();
       const panic = await newest(vm);
       expect(panic.reason).toBe("kernel-panic");
