@@ -3,7 +3,8 @@
 // log line; panic the kernel; let it reboot; show what crashkeep recovered.
 // Environment (set by demo.sh): CRASH, PANIC_ON_OOM, GUEST (x86_64 or
 // aarch64), RESERVE (aarch64: dt or mem).
-import { DAEMON_PID, QemuVm } from "../test/qemu/harness.ts";
+import { QemuVm } from "../test/qemu/harness.ts";
+import { logLine } from "../test/qemu/steps.ts";
 
 const CRASH = process.env["CRASH"] ?? "echo c > /proc/sysrq-trigger";
 const PANIC_ON_OOM = process.env["PANIC_ON_OOM"] === "1";
@@ -42,7 +43,7 @@ await QemuVm.scenario(options, async (vm) => {
 
   const line = "demo: the last thing the application logged before the crash";
   say(`$ logger '${line}'   (the daemon mirrors /var/log/messages into the phram journal)`);
-  await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 ${DAEMON_PID}; sleep 1`);
+  await logLine(vm, "demo", line);
   if (PANIC_ON_OOM) await vm.runOk("sysctl -w vm.panic_on_oom=1");
 
   say(`crashing the guest: ${CRASH}`);

@@ -14,7 +14,7 @@
 // Run: make qemu-image TARGET=arm64 && node_modules/.bin/bun test test/qemu/arm64-boot.test.ts
 import { afterAll, expect, test } from "bun:test";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, history, logLine, newest } from "./arm64-steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, history, logLine, newest } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
 

@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import type { Report } from "../../src/core/report.ts";
 import { readGdbReference } from "../unit/core/gdb-reference.ts";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./arm64-steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
 

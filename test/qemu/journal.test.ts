@@ -4,7 +4,8 @@
 //
 // Run: make qemu-image && node_modules/.bin/bun test test/qemu/journal.test.ts
 import { afterAll, expect, test } from "bun:test";
-import { DAEMON_PID, QemuVm } from "./harness.ts";
+import { QemuVm } from "./harness.ts";
+import { logLine } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
 
@@ -49,8 +50,7 @@ test(
       expect(await vm.runOk(`cat /var/lib/crashkeep/${noted.id}/${note?.name}`)).toBe("flashing 2.1");
 
       // 4. A user-space log line, then a kernel panic: both reach the next boot's archive.
-      const line = `crashkeep-test-line-${Date.now().toString(16)}`;
-      await vm.runOk(`logger -t app '${line}'; sleep 0.3; kill -USR1 ${DAEMON_PID}; sleep 1`);
+      const line = await logLine(vm, "crashkeep-test-line");
       await vm.crash();
       const panic = await newest(vm);
       expect(panic.reason).toBe("kernel-panic");

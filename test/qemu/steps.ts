@@ -1,7 +1,7 @@
-// Guest steps the aarch64 scenarios share (test/qemu/arm64-*.test.ts):
+// Guest steps the QEMU scenarios share (test/qemu/*.test.ts, build/demo.ts):
 // crashkeep's JSON views, a mirrored log line, the archived panic.
 import { expect } from "bun:test";
-import type { QemuVm } from "./harness.ts";
+import { DAEMON_PID, type QemuVm } from "./harness.ts";
 
 /**
  * A TCG aarch64 boot of the 116 MB initramfs took 25–70 s of guest uptime on
@@ -50,19 +50,17 @@ export async function records(vm: QemuVm): Promise<DumpRecord[]> {
 const LOG_LINE_TRIES = 60;
 
 /**
- * A syslog line, then wait until the journal's log tail holds it (the daemon
- * mirrors every logs.intervalSeconds); fails naming the tail it last saw.
- * No SIGUSR1 here: one that reaches the daemon before Bun has installed its
- * handler (seconds after S03crashkeep under TCG) kills it, as SIGUSR1's
- * default action is to terminate (seen on the mem= chain, whose first step
- * comes soonest after boot).
+ * A syslog line (`line`, else tag-<time>), then wait until the journal's log
+ * tail holds it: a SIGUSR1 asks the daemon for a mirror pass at once (the
+ * pid from its pidfile, written only once the daemon handles the signal),
+ * else its next pass every logs.intervalSeconds finds it; fails naming the
+ * tail it last saw.
  */
-export async function logLine(vm: QemuVm, tag: string): Promise<string> {
-  const line = `${tag}-${Date.now().toString(16)}`;
+export async function logLine(vm: QemuVm, tag: string, line = `${tag}-${Date.now().toString(16)}`): Promise<string> {
   const out = await vm.run(
-    `logger -t app '${line}'; n=0; found=0; ` +
+    `logger -t app '${line}'; kill -USR1 ${DAEMON_PID} 2>/dev/null; n=0; found=0; ` +
       `while [ $n -lt ${LOG_LINE_TRIES} ]; do ` +
-      `if crashkeep dump --json | grep -q '${line}'; then found=1; break; fi; n=$((n+1)); sleep 0.3; done; ` +
+      `if crashkeep dump --json | grep -qF '${line}'; then found=1; break; fi; n=$((n+1)); sleep 0.3; done; ` +
       `[ $found = 1 ] || { echo "not in the journal after $n tries; its log tail ends:"; crashkeep dump | tail -n 3; ` +
       `echo "daemon:"; ps | grep '[c]rashkeep watch'; echo "kernel log ends:"; dmesg | tail -n 8; false; }`,
     { timeoutMs: 180_000 },
