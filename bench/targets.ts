@@ -6,6 +6,8 @@
 //
 //   RUNS=31 bun bench/targets.ts            interleaved runs per comparison
 //   SKIP_CROSS=1 bun bench/targets.ts       binary size of the native target only
+//   ONLY=pipe,daemon bun bench/targets.ts   only these sections (startup, copy,
+//                                           init, daemon, pipe, binary)
 //
 // Wall times are whole-process (spawn to exit), medians of interleaved runs
 // (A B C, B C A, ...); CPU is user+sys from rusage, also a median.
@@ -23,6 +25,10 @@ const OUT = join(ROOT, "out/bench/targets");
 const RUNS = Number(process.env.RUNS ?? 31);
 const MiB = 1024 * 1024;
 const BIG_CORE = join(ROOT, "out/bench-inspect/core.bigheap");
+const SECTIONS = ["startup", "copy", "init", "daemon", "pipe", "binary"] as const;
+const ONLY = (process.env.ONLY ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+for (const s of ONLY) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`Cannot run section "${s}": not one of ${SECTIONS.join(", ")}`);
+const want = (s: (typeof SECTIONS)[number]) => ONLY.length === 0 || ONLY.includes(s);
 
 interface Row {
   target: string;
@@ -57,12 +63,12 @@ function hello(target?: string): string {
 
 if (!existsSync(BIN)) throw new Error(`Cannot find "${BIN}": run make build first`);
 mkdirSync(OUT, { recursive: true });
-const H = hello();
+const H = want("startup") || want("copy") || want("init") || want("binary") ? hello() : "";
 const version = must([BUN, "--version"]).trim();
-console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per comparison, load average ${loadAverage()} at start`);
+console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per comparison, load average ${loadAverage()} at start${ONLY.length > 0 ? `; only ${ONLY.join(", ")}` : ""}`);
 
 // 1. start-up -----------------------------------------------------------------
-{
+if (want("startup")) {
   const r = interleave({ H: { argv: [H] }, version: { argv: [BIN, "--version"] } }, RUNS);
   console.log(`\nstart-up: hello-world ${ms(r.H)}, crashkeep --version ${ms(r.version)}`);
   const ratio = r.version.wall / r.H.wall;
@@ -73,7 +79,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 2. copy into a regular file ------------------------------------------------
-{
+if (want("copy")) {
   const dir = join(ROOT, "out/bench/copy");
   mkdirSync(dir, { recursive: true });
   const src = join(dir, "src-1g.bin");
@@ -117,7 +123,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 3. init with nothing to collect (fake root) ---------------------------------
-{
+if (want("init")) {
   const tree = makeFakeTree();
   const config = join(tree.root, "etc/crashkeep/config.json");
   mkdirSync(join(tree.root, "etc/crashkeep"), { recursive: true });
@@ -188,7 +194,7 @@ function journalTree(mode: "watch" | "pipe") {
 }
 const smallCore = join(OUT, "threads.core");
 writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/cores/x86_64/threads.core.xz")]).stdout);
-{
+if (want("daemon")) {
   const t = journalTree("watch");
   const daemon = Bun.spawn([BIN, "watch"], { env: { ...process.env, ...t.env }, stdout: "ignore", stderr: "ignore" });
   await Bun.sleep(3000);
@@ -210,7 +216,7 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
   row("daemon RssAnon, idle", `${(idle / 1024).toFixed(1)} MiB`, `${(idle / 1024 / 8).toFixed(2)} of limit`, "≤ 8 MiB", idle <= 8 * 1024);
   row("daemon RssAnon, after a core", `${(after / 1024).toFixed(1)} MiB`, `${(after / 1024 / 16).toFixed(2)} of limit`, "≤ 16 MiB", after <= 16 * 1024);
 }
-{
+if (want("pipe")) {
   // Peak RSS from /usr/bin/time (%M, KiB: the child's own ru_maxrss), median of 3 runs.
   const peak = (core: string) => {
     const xs: Array<{ wall: number; maxRssKiB: number }> = [];
@@ -238,7 +244,7 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
 }
 
 // 5. binary size, per target --------------------------------------------------
-{
+if (want("binary")) {
   const targets = process.env.SKIP_CROSS ? [undefined] : [undefined, "bun-linux-x64-musl", "bun-linux-x64-baseline", "bun-linux-arm64"];
   const sizes: string[] = [];
   for (const target of targets) {
