@@ -6,10 +6,13 @@
 //
 //   RUNS=31 bun bench/targets.ts            interleaved runs per comparison
 //   SKIP_CROSS=1 bun bench/targets.ts       binary size of the native target only
+//   ONLY=pipe,daemon bun bench/targets.ts   only these sections (startup, copy,
+//                                           init, daemon, pipe, binary)
+//   BIG_CORE=out/bench-random/core ...       the pipe handler on another 1 GiB core
 //
 // Wall times are whole-process (spawn to exit), medians of interleaved runs
 // (A B C, B C A, ...); CPU is user+sys from rusage, also a median.
-import { appendFileSync, closeSync, cpSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, closeSync, cpSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMPILE_FLAGS, compileArgs } from "../build/compile.ts";
@@ -22,7 +25,12 @@ const BIN = process.env.CRASHKEEP_BIN ?? join(ROOT, "out/crashkeep");
 const OUT = join(ROOT, "out/bench/targets");
 const RUNS = Number(process.env.RUNS ?? 31);
 const MiB = 1024 * 1024;
-const BIG_CORE = join(ROOT, "out/bench-inspect/core.bigheap");
+/** The 1 GiB core; BIG_CORE= another one (e.g. `bigheap 1024 random`: incompressible). */
+const BIG_CORE = process.env.BIG_CORE ?? join(ROOT, "out/bench-inspect/core.bigheap");
+const SECTIONS = ["startup", "copy", "init", "daemon", "pipe", "binary"] as const;
+const ONLY = (process.env.ONLY ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+for (const s of ONLY) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`Cannot run section "${s}": not one of ${SECTIONS.join(", ")}`);
+const want = (s: (typeof SECTIONS)[number]) => ONLY.length === 0 || ONLY.includes(s);
 
 interface Row {
   target: string;
@@ -57,12 +65,12 @@ function hello(target?: string): string {
 
 if (!existsSync(BIN)) throw new Error(`Cannot find "${BIN}": run make build first`);
 mkdirSync(OUT, { recursive: true });
-const H = hello();
+const H = want("startup") || want("copy") || want("init") || want("binary") ? hello() : "";
 const version = must([BUN, "--version"]).trim();
-console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per comparison, load average ${loadAverage()} at start`);
+console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per comparison, load average ${loadAverage()} at start${ONLY.length > 0 ? `; only ${ONLY.join(", ")}` : ""}`);
 
 // 1. start-up -----------------------------------------------------------------
-{
+if (want("startup")) {
   const r = interleave({ H: { argv: [H] }, version: { argv: [BIN, "--version"] } }, RUNS);
   console.log(`\nstart-up: hello-world ${ms(r.H)}, crashkeep --version ${ms(r.version)}`);
   const ratio = r.version.wall / r.H.wall;
@@ -73,7 +81,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 2. copy into a regular file ------------------------------------------------
-{
+if (want("copy")) {
   const dir = join(ROOT, "out/bench/copy");
   mkdirSync(dir, { recursive: true });
   const src = join(dir, "src-1g.bin");
@@ -117,7 +125,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 3. init with nothing to collect (fake root) ---------------------------------
-{
+if (want("init")) {
   const tree = makeFakeTree();
   const config = join(tree.root, "etc/crashkeep/config.json");
   mkdirSync(join(tree.root, "etc/crashkeep"), { recursive: true });
@@ -176,19 +184,19 @@ function mIr(n: number): string {
 function rssAnonKiB(pid: number): number {
   return Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
 }
-function journalTree(mode: "watch" | "pipe") {
+function journalTree(mode: "watch" | "pipe", cores: Record<string, unknown> = {}) {
   const root = mkdtempSync(join(tmpdir(), "crashkeep-bench-targets-"));
   mkdirSync(join(root, "dev"), { recursive: true });
   writeFileSync(join(root, "dev/phram"), new Uint8Array(8 * MiB));
   const config = join(root, "config.json");
-  writeFileSync(config, JSON.stringify({ journal: { device: "/dev/phram" }, logs: { files: [] }, archive: { dir: "/archive" }, cores: { mode, dir: "/cores", reportsPerMinute: 600 } }));
+  writeFileSync(config, JSON.stringify({ journal: { device: "/dev/phram" }, logs: { files: [] }, archive: { dir: "/archive" }, cores: { mode, dir: "/cores", reportsPerMinute: 600, ...cores } }));
   const env = { CRASHKEEP_ROOT: root, CRASHKEEP_CONFIG: config };
   must([BIN, "clear", "--yes"], env);
   return { root, env };
 }
 const smallCore = join(OUT, "threads.core");
 writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/cores/x86_64/threads.core.xz")]).stdout);
-{
+if (want("daemon")) {
   const t = journalTree("watch");
   const daemon = Bun.spawn([BIN, "watch"], { env: { ...process.env, ...t.env }, stdout: "ignore", stderr: "ignore" });
   await Bun.sleep(3000);
@@ -210,35 +218,44 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
   row("daemon RssAnon, idle", `${(idle / 1024).toFixed(1)} MiB`, `${(idle / 1024 / 8).toFixed(2)} of limit`, "≤ 8 MiB", idle <= 8 * 1024);
   row("daemon RssAnon, after a core", `${(after / 1024).toFixed(1)} MiB`, `${(after / 1024 / 16).toFixed(2)} of limit`, "≤ 16 MiB", after <= 16 * 1024);
 }
-{
-  // Peak RSS from /usr/bin/time (%M, KiB: the child's own ru_maxrss), median of 3 runs.
-  const peak = (core: string) => {
+if (want("pipe")) {
+  // Peak RSS from /usr/bin/time (%M, KiB: the child's own ru_maxrss), median
+  // of 3 runs. stdin is the core file (as ever in this bench) or a pipe from
+  // cat (what the kernel gives); "saved": cores.saveCores with a 2 GiB cap,
+  // so the whole core goes through gzip.
+  type How = { pipe: boolean; save: boolean };
+  const peak = (core: string, how: How) => {
     const xs: Array<{ wall: number; maxRssKiB: number }> = [];
     for (let i = 0; i < 3; i++) {
-      const t = journalTree("pipe");
-      const p = Bun.spawnSync(["/usr/bin/time", "-f", "%e %M", BIN, "core", "1234", "1234", "11", String(Math.floor(Date.now() / 1000)), "!bench!bigheap"], {
-        env: { ...process.env, ...t.env }, stdin: Bun.file(core), stdout: "ignore", stderr: "pipe",
-      });
+      const t = journalTree("pipe", how.save ? { saveCores: true, maxCoreBytes: "2Gi", maxTotalBytes: "4Gi" } : {});
+      const argv = ["/usr/bin/time", "-f", "%e %M", BIN, "core", "1234", "1234", "11", String(Math.floor(Date.now() / 1000)), "!bench!bigheap"];
+      const p = how.pipe
+        ? Bun.spawnSync(["sh", "-c", `cat "$0" | exec "$@"`, core, ...argv], { env: { ...process.env, ...t.env }, stdout: "ignore", stderr: "pipe" })
+        : Bun.spawnSync(argv, { env: { ...process.env, ...t.env }, stdin: Bun.file(core), stdout: "ignore", stderr: "pipe" });
       if (p.exitCode !== 0) throw new Error(`Cannot run crashkeep core: ${p.stderr.toString().trim()}`);
       const [wall = NaN, rss = NaN] = (p.stderr.toString().trim().split("\n").at(-1) ?? "").split(" ").map(Number);
       xs.push({ wall: wall * 1000, maxRssKiB: rss });
+      rmSync(t.root, { recursive: true, force: true });
     }
     return { wall: median(xs.map((x) => x.wall)), maxRssKiB: median(xs.map((x) => x.maxRssKiB)) };
   };
   if (!existsSync(BIG_CORE)) makeBigCore();
-  const small = peak(smallCore);
-  if (existsSync(BIG_CORE)) {
-    const big = peak(BIG_CORE);
-    const ratio = big.maxRssKiB / small.maxRssKiB;
-    console.log(`\npipe handler peak RSS: ${(statSync(smallCore).size / MiB).toFixed(0)} MiB core ${(small.maxRssKiB / 1024).toFixed(1)} MiB (${small.wall.toFixed(0)} ms), 1 GiB core ${(big.maxRssKiB / 1024).toFixed(1)} MiB (${big.wall.toFixed(0)} ms)`);
-    row("pipe handler peak RSS: 1 GiB core / 3 MiB core", `${(big.maxRssKiB / 1024).toFixed(1)} / ${(small.maxRssKiB / 1024).toFixed(1)} MiB`, ratio, "≤ 1.10 (flat)", ratio <= 1.1);
-  } else {
-    row("pipe handler peak RSS: 1 GiB core / 3 MiB core", `${(small.maxRssKiB / 1024).toFixed(1)} MiB (3 MiB core); no 1 GiB core: run bench/inspect/run.sh`, "-", "≤ 1.10 (flat)", undefined);
+  const hows: Array<[string, How]> = [["", { pipe: false, save: false }], [", stdin a pipe", { pipe: true, save: false }], [", stdin a pipe, core saved", { pipe: true, save: true }]];
+  for (const [label, how] of hows) {
+    const small = peak(smallCore, how);
+    if (existsSync(BIG_CORE)) {
+      const big = peak(BIG_CORE, how);
+      const ratio = big.maxRssKiB / small.maxRssKiB;
+      console.log(`\npipe handler peak RSS${label}: ${(statSync(smallCore).size / MiB).toFixed(0)} MiB core ${(small.maxRssKiB / 1024).toFixed(1)} MiB (${small.wall.toFixed(0)} ms), 1 GiB core ${(big.maxRssKiB / 1024).toFixed(1)} MiB (${big.wall.toFixed(0)} ms)`);
+      row(`pipe handler peak RSS${label}: 1 GiB core / 3 MiB core`, `${(big.maxRssKiB / 1024).toFixed(1)} / ${(small.maxRssKiB / 1024).toFixed(1)} MiB`, ratio, "≤ 1.10 (flat)", ratio <= 1.1);
+    } else {
+      row(`pipe handler peak RSS${label}: 1 GiB core / 3 MiB core`, `${(small.maxRssKiB / 1024).toFixed(1)} MiB (3 MiB core); no 1 GiB core: run bench/inspect/run.sh`, "-", "≤ 1.10 (flat)", undefined);
+    }
   }
 }
 
 // 5. binary size, per target --------------------------------------------------
-{
+if (want("binary")) {
   const targets = process.env.SKIP_CROSS ? [undefined] : [undefined, "bun-linux-x64-musl", "bun-linux-x64-baseline", "bun-linux-arm64"];
   const sizes: string[] = [];
   for (const target of targets) {

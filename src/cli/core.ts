@@ -2,8 +2,7 @@
 // `|/usr/bin/crashkeep core %P %I %s %t %E`). The kernel runs it as root with
 // the core on stdin; it is read forward-only, keeping only the notes and the
 // stack memory the report needs, so memory does not grow with the core.
-import { createWriteStream, mkdirSync, renameSync, unlinkSync, writeSync } from "node:fs";
-import { once } from "node:events";
+import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { createGzip } from "node:zlib";
 import { parseArgs, UsageError } from "./args.ts";
 import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
@@ -18,6 +17,7 @@ import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
+import { fdChunks } from "../system/fd-chunks.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -42,27 +42,79 @@ async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array
   }
 }
 
+/**
+ * Compressed bytes between two full garbage collections while a core is
+ * saved. Every compressed chunk node:zlib hands out is a fresh buffer that
+ * outlives the young generation; left to the collector they raised the peak
+ * RSS by 8-10 MiB for a 1 GiB core (docs/BENCHMARKS.md, "Memory"). A full
+ * collection costs about 5 ms here, against about 60 ms to compress 4 MiB.
+ */
+const GC_EVERY_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+/** Writes all of data to fd (a write may take less than asked). */
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+}
+
 /** A gzip writer into dir/name that stops taking input past capBytes of core. */
 function coreSaver(dir: string, name: string, capBytes: number) {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   removeStaleTemps(dir, `.${name}.tmp`);
   const tmp = `${dir}/${tempName(`.${name}.tmp`)}`;
-  // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
-  const out = createWriteStream(tmp, { flags: "wx", mode: 0o600 });
-  const gzip = createGzip({ level: 1 });
-  gzip.pipe(out);
   // A failing disk (EIO, ENOSPC) stops the saving, never the report: the
   // error is kept for finish(), not thrown at the reader (nor left unhandled).
   let failed: unknown;
+  let failedNow = () => {};
+  const failure = new Promise<void>((resolve) => {
+    failedNow = resolve;
+  });
   const fail = (err: unknown) => {
     failed ??= err;
+    failedNow();
   };
-  out.on("error", fail);
+  let fd: number | undefined;
+  try {
+    // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
+    fd = openSync(tmp, "wx", 0o600);
+  } catch (err) {
+    fail(err);
+  }
+  const gzip = createGzip({ level: 1 });
+  // Each compressed chunk goes to the file at once (a synchronous write) and
+  // is garbage right after: a write stream queued them, and the pipe
+  // handler's RSS grew with the core (docs/BENCHMARKS.md, "Memory").
+  let output = 0;
+  let collectedAt = 0;
+  gzip.on("data", (out: Uint8Array) => {
+    output += out.length;
+    if (failed !== undefined || fd === undefined) return;
+    try {
+      writeAll(fd, out);
+    } catch (err) {
+      fail(err);
+    }
+  });
   gzip.on("error", fail);
+  const ended = new Promise<void>((resolve) => {
+    gzip.on("end", resolve);
+  });
   let taken = 0;
   let truncated = false;
+  const close = () => {
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch (err) {
+      fail(err);
+    }
+    fd = undefined;
+  };
   return {
-    /** Resolves when gzip can take more: memory stays bounded whatever the core size. */
+    /**
+     * Resolves when gzip has consumed the chunk (or the saving failed): the
+     * chunk is a view of the reader's reused buffer, and waiting for each one
+     * keeps memory bounded whatever the core size.
+     */
     async write(chunk: Uint8Array): Promise<void> {
       if (failed !== undefined) return;
       if (taken >= capBytes) {
@@ -73,21 +125,27 @@ function coreSaver(dir: string, name: string, capBytes: number) {
       if (part.length < chunk.length) truncated = true;
       taken += part.length;
       try {
-        if (!gzip.write(part)) await once(gzip, "drain");
+        const consumed = new Promise<void>((resolve) => {
+          gzip.write(part, (err) => {
+            if (err) fail(err);
+            resolve();
+          });
+        });
+        await Promise.race([consumed, failure]);
       } catch (err) {
         fail(err);
+      }
+      if (output - collectedAt >= GC_EVERY_OUTPUT_BYTES) {
+        collectedAt = output;
+        Bun.gc(true);
       }
     },
     async finish(): Promise<{ path: string; truncated: boolean }> {
       if (failed === undefined) {
-        const closed = once(out, "close");
         gzip.end();
-        try {
-          await closed;
-        } catch (err) {
-          fail(err);
-        }
+        await Promise.race([ended, failure]);
       }
+      close();
       if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
       const final = `${dir}/${name}${truncated ? ".truncated" : ""}.gz`;
       renameSync(tmp, final);
@@ -95,7 +153,7 @@ function coreSaver(dir: string, name: string, capBytes: number) {
     },
     abort() {
       gzip.destroy();
-      out.destroy();
+      close();
       try {
         unlinkSync(tmp);
       } catch {
@@ -127,7 +185,7 @@ export async function run(args: string[]): Promise<number> {
     ? coreSaver(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), `${stamp(when)}-${sanitizeName(exe.split("/").pop())}-${sanitizeName(pid)}.core`, config.cores.maxCoreBytes)
     : undefined;
   try {
-    const core = await readCoreStream(tee(Bun.stdin.stream(), saver ? (c) => saver.write(c) : undefined));
+    const core = await readCoreStream(tee(fdChunks(0), saver ? (c) => saver.write(c) : undefined));
     const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
     let saved: { path: string; truncated: boolean } | undefined;

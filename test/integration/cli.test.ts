@@ -179,6 +179,42 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
     expect(readdirSync(join(save.root, ARCHIVE, "cores/kept"))).toEqual(["20231114T221320Z-abort-13.core.gz"]);
   });
 
+  test("core from a pipe (as the kernel gives it): saved byte-exact, and a core past cores.maxCoreBytes is still read to its end", () => {
+    const s = tree("pipe handler"); // the template has saveCores on
+    const core = join(s.root, "abort.core");
+    const bytes = Bun.spawnSync(["xz", "-dc", join(import.meta.dir, "../fixtures/cores/x86_64/abort.core.xz")]).stdout;
+    writeFileSync(core, bytes);
+    // bash's PIPESTATUS: cat's status proves the handler read everything (else EPIPE / SIGPIPE).
+    const piped = (scenario: Scenario, input: string, pid: string) => Bun.spawnSync(["bash", "-c", `cat ${input} | '${BINARY}' core ${pid} ${pid} 6 1700000000 '!usr!bin!abort'; echo "\${PIPESTATUS[*]}"`], {
+      cwd: scenario.root,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CRASHKEEP_ROOT: scenario.root },
+    }).stdout.toString().trim();
+    const kept = (scenario: Scenario) => readdirSync(join(scenario.root, ARCHIVE, "cores/kept"));
+    const gunzip = (scenario: Scenario, name: string) => new Uint8Array(Bun.spawnSync(["gzip", "-dc", join(scenario.root, ARCHIVE, "cores/kept", name)]).stdout);
+
+    expect(piped(s, "abort.core", "21")).toBe("0 0");
+    expect(kept(s)).toEqual(["20231114T221320Z-abort-21.core.gz"]);
+    expect(gunzip(s, "20231114T221320Z-abort-21.core.gz")).toEqual(new Uint8Array(bytes));
+
+    // 8 MiB after the core (what a large core's memory would be; each 64 KiB
+    // different, so a reused read buffer overwritten too early would show) and
+    // a 3 MiB cap: the cut is saved, the rest drained.
+    const big = tree("pipe handler");
+    writeFileSync(join(big.root, "abort.core"), bytes);
+    const tail = Uint8Array.from({ length: 8 << 20 }, (_, i) => (i >> 16) & 0xff);
+    writeFileSync(join(big.root, "tail.bin"), tail);
+    const config = join(big.root, "etc/crashkeep/config.json");
+    const c = JSON.parse(readFileSync(config, "utf8")) as { cores: Record<string, unknown> };
+    writeFileSync(config, JSON.stringify({ ...c, cores: { ...c.cores, maxCoreBytes: "3Mi" } }));
+    expect(piped(big, "abort.core tail.bin", "22")).toBe("0 0");
+    expect(kept(big)).toEqual(["20231114T221320Z-abort-22.core.truncated.gz"]);
+    const whole = new Uint8Array(bytes.length + tail.length);
+    whole.set(new Uint8Array(bytes));
+    whole.set(tail, bytes.length);
+    expect(gunzip(big, "20231114T221320Z-abort-22.core.truncated.gz")).toEqual(whole.subarray(0, 3 << 20));
+    expect(readFileSync(join(big.root, "dev/kmsg"), "utf8")).toContain("core kept (cut at cores.maxCoreBytes)");
+  });
+
   test("status in every state it prints", () => {
     const s = tree("init");
     writeFileSync(join(s.root, "bad.json"), JSON.stringify({ bogus: 1 }));
