@@ -2,7 +2,7 @@
 // `|/usr/bin/crashkeep core %P %I %s %t %E`). The kernel runs it as root with
 // the core on stdin; it is read forward-only, keeping only the notes and the
 // stack memory the report needs, so memory does not grow with the core.
-import { closeSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { createGzip } from "node:zlib";
 import { parseArgs, UsageError } from "./args.ts";
 import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
@@ -17,6 +17,7 @@ import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
+import { fsyncDir } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
@@ -58,8 +59,6 @@ function writeAll(fd: number, data: Uint8Array): void {
 
 /** A gzip writer into dir/name that stops taking input past capBytes of core. */
 function coreSaver(dir: string, name: string, capBytes: number) {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  removeStaleTemps(dir, `.${name}.tmp`);
   const tmp = `${dir}/${tempName(`.${name}.tmp`)}`;
   // A failing disk (EIO, ENOSPC) stops the saving, never the report: the
   // error is kept for finish(), not thrown at the reader (nor left unhandled).
@@ -74,6 +73,9 @@ function coreSaver(dir: string, name: string, capBytes: number) {
   };
   let fd: number | undefined;
   try {
+    // A cores directory that cannot be made fails the saving, not the report.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    removeStaleTemps(dir, `.${name}.tmp`);
     // "wx": O_CREAT|O_EXCL, which also refuses a symlink planted at the name.
     fd = openSync(tmp, "wx", 0o600);
   } catch (err) {
@@ -145,10 +147,19 @@ function coreSaver(dir: string, name: string, capBytes: number) {
         gzip.end();
         await Promise.race([ended, failure]);
       }
+      // The archive's rule: the bytes on disk before the name says "whole core".
+      if (failed === undefined && fd !== undefined) {
+        try {
+          fsyncSync(fd);
+        } catch (err) {
+          fail(err);
+        }
+      }
       close();
       if (failed !== undefined) throw failed instanceof Error ? failed : new Error(String(failed));
       const final = `${dir}/${name}${truncated ? ".truncated" : ""}.gz`;
       renameSync(tmp, final);
+      fsyncDir(dir);
       return { path: final, truncated };
     },
     abort() {

@@ -174,6 +174,14 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
     expect(reports(s)).toHaveLength(1);
     expect(existsSync(join(s.root, ARCHIVE, "cores/kept"))).toBe(false); // saveCores off
 
+    // The cores directory cannot be made (a file holds its name): the core is not kept, the report is.
+    const blocked = tree("pipe handler");
+    mkdirSync(join(blocked.root, ARCHIVE, "cores"), { recursive: true });
+    writeFileSync(join(blocked.root, ARCHIVE, "cores/kept"), "not a directory");
+    expect(ck(blocked, ["core", "14", "14", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(1);
+    expect(readFileSync(join(blocked.root, "dev/kmsg"), "utf8")).toMatch(/crashkeep core: Cannot save the core of \/usr\/bin\/abort \(pid 14\) in ".*cores\/kept": /);
+    expect(reports(blocked)).toHaveLength(1);
+
     const save = tree("pipe handler"); // the template has saveCores on
     expect(ck(save, ["core", "13", "13", "6", "1700000000", "!usr!bin!abort"], { stdin: core }).code).toBe(0);
     expect(readdirSync(join(save.root, ARCHIVE, "cores/kept"))).toEqual(["20231114T221320Z-abort-13.core.gz"]);
