@@ -1,7 +1,8 @@
 // The paths that move evidence, as a table the sweep walks: each entry makes
 // a template system tree once (with the compiled binary itself), names the
 // command, and says what "everything kept, once" and "nothing lost" mean for
-// it. Adding a path (the upload outbox) is one more entry here.
+// it. Adding a path is one more entry here (the last, upload --once, brings
+// its own broker: prepare() and close()).
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
