@@ -7,6 +7,12 @@
 //   3. page render time with 10 000 crash reports in 200 groups.
 // Messages are built by the device's payload builders from the real core
 // fixtures (half boots, half full crash reports).
+// Targets, printed MET / NOT MET after the JSON (never asserted): issue 13
+// asks for the ingest rate as "a ratio against ... a plain prepared-statement
+// loop (the floor)" and names no limit; the bench holds each ingest rate to
+// FLOOR_RATIO (the floor's rate at most that many times the collector's: the
+// same allowance issue 15 gives `init` over a hello-world). Symbolization
+// cost and page render times have no target: printed as measured.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +26,7 @@ import { openStore, type Store } from "../../src/collect/store.ts";
 import { signatureOf } from "../../src/collect/signature.ts";
 import { symbolizeReport } from "../../src/collect/symbolize.ts";
 import { readCrashReport } from "../../src/collect/crash.ts";
+import { verdict } from "../verdict.ts";
 
 const MESSAGES = Number(process.env.MESSAGES ?? 2000);
 const RENDER_REPORTS = Number(process.env.RENDER_REPORTS ?? 10_000);
@@ -27,6 +34,8 @@ const RENDER_GROUPS = 200;
 const RUNS = Number(process.env.RUNS ?? 5);
 const OUT = join(ROOT, "out/bench/collect");
 const PROGRAMS = ["nested", "fpe", "abort", "threads", "bus"];
+/** Ingest: floor rate / collector rate at most this (see the top). */
+const FLOOR_RATIO = 2;
 
 function fleet(n: number, tag: string): Message[] {
   const out: Message[] = [];
@@ -136,6 +145,7 @@ async function renderTimes(store: Store): Promise<Record<string, number>> {
 const dir = mkdtempSync(join(tmpdir(), "ck-bench-collect-"));
 mkdirSync(OUT, { recursive: true });
 const [broker, pg] = await Promise.all([startMosquitto(), startPostgres()]);
+const verdicts: string[] = [];
 const results: Record<string, unknown> = { messages: MESSAGES, commit: Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"]).stdout.toString().trim() };
 try {
   const lite1 = await ingestRate(broker.url, `sqlite://${dir}/one.db`, 1, "s1");
@@ -154,9 +164,20 @@ try {
   const store = await openStore(`sqlite://${dir}/render.db`);
   results.render = await renderTimes(store);
   await store.close();
+  const rate = (what: string, r: number, floor: number) =>
+    verdict(`ingest, ${what}`, `${r.toFixed(0)} messages/s, floor ${floor.toFixed(0)}/s: floor / collector = ${(floor / r).toFixed(2)}×`, `≤ ${FLOOR_RATIO}× the floor's time`, floor / r <= FLOOR_RATIO);
+  verdicts.push(
+    rate("SQLite, 1 collector", lite1, liteFloor),
+    rate("SQLite, 2 collectors (--group)", lite2, liteFloor),
+    rate("PostgreSQL, 1 collector", pg1, pgFloor),
+    rate("PostgreSQL, 2 collectors (--group)", pg2, pgFloor),
+    `(no target) symbolization + signature: ${(results.symbolizeAndSignMsPerReport as number).toFixed(1)} ms per crash report (issue 13 asks for the figure)`,
+    `(no target) page render, ${RENDER_REPORTS} reports in ${RENDER_GROUPS} groups: ${["/", "/versions", "/groups/<id>", "/devices/<id>", "/api/groups"].map((k) => `${k} ${(results.render as Record<string, number>)[k]?.toFixed(1)} ms`).join(", ")} (issue 13 asks for the figure)`,
+  );
 } finally {
   await Promise.all([broker.stop(), pg.stop()]);
   rmSync(dir, { recursive: true, force: true });
 }
 writeFileSync(join(OUT, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results, null, 2));
+console.log(`\n${verdicts.join("\n")}`);

@@ -3,6 +3,10 @@
 # `eu-stack --core` on the same cores, made here by real crashes: a small
 # multi-threaded program (4 threads) and a process that touched 1 GiB of heap.
 # Whole-process wall time (median of RUNS) and peak RSS (/usr/bin/time -v).
+# Targets (issue 5), printed MET / NOT MET per core after the table, never a
+# failing exit: at least 10x faster than gdb, within 1.5x of eu-stack (Bun's
+# start-up included, as the issue says), peak memory independent of core size
+# (the 1.1 GiB core's RSS at most 1.25x the small one's, bench/inspect/debuginfo.sh's bound).
 # Usage (root, from the repository root): bench/inspect/run.sh [RUNS]
 # Needs: gcc, gdb, elfutils (eu-stack), time (/usr/bin/time), bun (node_modules).
 # Cores and the compiled binary go to out/ (not committed).
@@ -53,6 +57,12 @@ time_cmd() {
   echo "$(printf '%s\n' "${walls[@]}" | median) $(printf '%s\n' "${cpus[@]}" | median) $(printf '%s\n' "${rss[@]}" | median)"
 }
 
+declare -A CK GDB EU CKRSS
+# verdict OK FIGURE MEASURED TARGET: bench/verdict.ts's line format.
+verdict() { if [ "$1" = 1 ]; then printf 'MET      %s: %s (target: %s)\n' "$2" "$3" "$4"; else printf 'NOT MET  %s: %s (target: %s)\n' "$2" "$3" "$4"; fi; }
+calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+holds() { awk "BEGIN { print (($1) ? 1 : 0) }"; }
+
 printf '| core | size | tool | wall ms (median of %s) | CPU ms user+sys (median) | max RSS MiB (median) | wall time vs crashkeep |\n|---|---|---|---|---|---|---|\n' "$RUNS"
 for prog in threads bigheap; do
   core=$OUT/core.$prog exe=$OUT/$prog
@@ -63,7 +73,18 @@ for prog in threads bigheap; do
   row() { awk -v c="$1" -v s="$2" -v t="$3" -v us="$4" -v cpu="$5" -v rss="$6" -v ck="$ck_us" \
     'BEGIN { if (t == "crashkeep inspect") r = "-"; else if (us >= ck) r = sprintf("crashkeep %.1fx faster", us / ck); else r = sprintf("crashkeep %.1fx slower", ck / us);
              printf "| %s | %s | %s | %.0f | %d | %.1f | %s |\n", c, s, t, us / 1000, cpu, rss / 1024, r }'; }
+  CK[$prog]=$ck_us GDB[$prog]=$gdb_us EU[$prog]=$eu_us CKRSS[$prog]=$ck_rss
   row "$prog" "$size" "crashkeep inspect" "$ck_us" "$ck_cpu" "$ck_rss"
   row "$prog" "$size" "gdb -batch thread apply all bt" "$gdb_us" "$gdb_cpu" "$gdb_rss"
   row "$prog" "$size" "eu-stack --core" "$eu_us" "$eu_cpu" "$eu_rss"
 done
+
+echo
+for prog in threads bigheap; do
+  r=$(calc "${GDB[$prog]} / ${CK[$prog]}")
+  verdict "$(holds "${GDB[$prog]} >= 10 * ${CK[$prog]}")" "$prog: crashkeep inspect vs gdb" "crashkeep ${r}x faster ($(calc "${CK[$prog]} / 1000") vs $(calc "${GDB[$prog]} / 1000") ms)" ">= 10x faster"
+  r=$(calc "${CK[$prog]} / ${EU[$prog]}")
+  verdict "$(holds "${CK[$prog]} <= 1.5 * ${EU[$prog]}")" "$prog: crashkeep inspect / eu-stack" "${r}x the time ($(calc "${CK[$prog]} / 1000") vs $(calc "${EU[$prog]} / 1000") ms)" "<= 1.5x"
+done
+r=$(calc "${CKRSS[bigheap]} / ${CKRSS[threads]}")
+verdict "$(holds "${CKRSS[bigheap]} <= 1.25 * ${CKRSS[threads]}")" "crashkeep inspect peak RSS, bigheap core / threads core" "${r}x ($(calc "${CKRSS[bigheap]} / 1024") vs $(calc "${CKRSS[threads]} / 1024") MiB)" "<= 1.25x (independent of core size)"

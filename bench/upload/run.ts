@@ -5,8 +5,14 @@
 //   2. binary growth from MQTT.js: build/compile.ts's `bun build --compile`
 //      with and without `--external mqtt` (the rest of the upload code is ours);
 //   3. the daemon's anonymous RSS (RssAnon) after it settles: upload off,
-//      upload on with nothing to send, and upload on after one flush (which
-//      ran in a child `crashkeep upload --once`: MQTT.js never enters the daemon).
+//      upload on with nothing to send, upload on after one flush (which
+//      ran in a child `crashkeep upload --once`: MQTT.js never enters the
+//      daemon), and upload on after a core (watch mode: reported, then sent).
+// Targets, printed MET / NOT MET (never asserted): "a 1000-entry backlog in
+// seconds" (issue 12; taken as ≤ 10 s, i.e. ≥ 100 entries/s), the daemon's
+// RssAnon ≤ 8 MiB idle and ≤ 16 MiB after a core with upload on (issue 15).
+// MQTT.js's binary growth has no target of its own (issue 12 asks for the
+// figure; the binary's budget above a hello-world is bench/targets.ts's).
 // Run with `node_modules/.bin/bun bench/upload/run.ts` after `make build`.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,17 +35,24 @@ const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 8);
 const SKIP = new Set((process.env.SKIP ?? "").split(","));
 /** RssAnon samples taken 1 s apart; settled when three in a row agree within 64 KiB. */
 const RSS_MAX_SAMPLES = 30;
+/** Issue 12: "a 1000-entry backlog in seconds": at most this long per 1000 entries. */
+const BACKLOG_TARGET_S_PER_1000 = 10;
+/** Issue 15: the daemon's anonymous RSS, idle and after a core (with upload on). */
+const RSS_IDLE_TARGET_MIB = 8;
+const RSS_AFTER_CORE_TARGET_MIB = 16;
+/** The daemon's line after a flush that sent something (src/upload/sender.ts). */
+const SENT = /upload: sent [1-9]\d* message/;
 
 if (!existsSync(BIN)) throw new Error(`Cannot find "${BIN}": run make build first`);
 
-function tree(upload: Record<string, unknown> | undefined) {
+function tree(upload: Record<string, unknown> | undefined, mode: "pipe" | "watch" = "pipe") {
   const root = mkdtempSync(join(tmpdir(), "crashkeep-bench-upload-"));
   mkdirSync(join(root, "dev"), { recursive: true });
   writeFileSync(join(root, "dev/phram"), new Uint8Array(1 << 20));
   const config = join(root, "config.json");
   writeFileSync(config, JSON.stringify({
     journal: { device: "/dev/phram" }, logs: { files: [] }, archive: { dir: "/archive", minFreeBytes: 0, maxEntries: 10000 },
-    cores: { mode: "pipe", dir: "/cores", reportsPerMinute: 600 },
+    cores: { mode, dir: "/cores", reportsPerMinute: 600 },
     ...(upload ? { upload: { deviceId: "bench", delaySeconds: 0, ...upload } } : {}),
   }));
   const env = { ...(process.env as Record<string, string>), CRASHKEEP_ROOT: root, CRASHKEEP_CONFIG: config };
@@ -66,6 +79,7 @@ async function settledRss(pid: number): Promise<number> {
 const broker = await mosquitto();
 await broker.start();
 const results: string[] = [];
+const verdicts: string[] = [];
 try {
   // 1. Throughput.
   {
@@ -94,6 +108,8 @@ try {
     await sub.waitForIds(ENTRIES, 120_000);
     await sub.close();
     const cpuMs = usage ? (Number(usage.cpuTime.user) + Number(usage.cpuTime.system)) / 1000 : NaN;
+    const targetS = (BACKLOG_TARGET_S_PER_1000 * ENTRIES) / 1000;
+    verdicts.push(verdict(`${ENTRIES}-entry backlog flushed by upload --once (inFlight ${IN_FLIGHT})`, `${(wallMs / 1000).toFixed(2)} s, ${Math.round(ENTRIES / (wallMs / 1000))} entries/s (CPU ${(cpuMs / 1000).toFixed(2)} s)`, `in seconds: ≤ ${targetS} s, ≥ ${1000 / BACKLOG_TARGET_S_PER_1000} entries/s`, wallMs / 1000 <= targetS));
     results.push(`throughput (upload.inFlight ${IN_FLIGHT}): ${ENTRIES} crash messages (${Math.round(bytes / ENTRIES)} B each, full report) in ${(wallMs / 1000).toFixed(2)} s = ${Math.round(ENTRIES / (wallMs / 1000))} entries/s; CPU ${(cpuMs / 1000).toFixed(2)} s (${Math.round((cpuMs / wallMs) * 100)} % of one core); max RSS ${usage ? Math.round(usage.maxRSS / 1024 / 1024) : "?"} MiB; result ${out.trim()}`);
   }
 
@@ -108,31 +124,42 @@ try {
     };
     const withMqtt = build([], "with");
     const without = build(["--external", "mqtt"], "without");
+    verdicts.push(`(no target) MQTT.js adds ${((withMqtt - without) / 1024 / 1024).toFixed(2)} MiB to the binary (issue 12 asks for the figure; the binary's budget, ≤ 2 MiB above a hello-world, is bench/targets.ts's)`);
     results.push(`binary: ${withMqtt} bytes with MQTT.js, ${without} without (--external mqtt): MQTT.js adds ${withMqtt - without} bytes (${((withMqtt - without) / 1024 / 1024).toFixed(2)} MiB); out/crashkeep is ${statSync(BIN).size} bytes`);
     rmSync(dir, { recursive: true, force: true });
   }
 
   // 3. Daemon idle anonymous RSS.
-  for (const [label, upload, queue] of SKIP.has("rss") ? [] : [
-    ["upload off", undefined, false],
-    ["upload on, nothing to send", { broker: `mqtt://127.0.0.1:${broker.port}` }, false],
-    ["upload on, after one flush", { broker: `mqtt://127.0.0.1:${broker.port}` }, true],
+  const on = { broker: `mqtt://127.0.0.1:${broker.port}` };
+  for (const [label, upload, queue, targetMiB] of SKIP.has("rss") ? [] : [
+    ["upload off", undefined, "nothing", RSS_IDLE_TARGET_MIB],
+    ["upload on, nothing to send", on, "nothing", RSS_IDLE_TARGET_MIB],
+    ["upload on, after one flush", on, "note", RSS_IDLE_TARGET_MIB],
+    ["upload on, after a core (watch mode: reported, then sent)", on, "core", RSS_AFTER_CORE_TARGET_MIB],
   ] as const) {
-    const t = tree(upload);
+    const t = tree(upload, queue === "core" ? "watch" : "pipe");
     const daemon = Bun.spawn([BIN, "watch"], { env: t.env, stdout: "ignore", stderr: "pipe" });
     let log = "";
     void (async () => {
       for await (const c of daemon.stderr) log += new TextDecoder().decode(c);
     })();
     try {
-      if (queue) {
-        Bun.spawnSync([BIN, "note", "bench"], { env: t.env });
-        const end = Date.now() + 30_000;
-        while (!/upload: sent 1 message/.test(log) && Date.now() < end) await Bun.sleep(50);
-        if (!/upload: sent 1 message/.test(log)) throw new Error(`the daemon did not send: ${log}`);
+      if (queue === "core") {
+        // Written beside the directory, then renamed in: the daemon sees a finished core.
+        const core = Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/cores/x86_64/nested.core.xz")]).stdout;
+        mkdirSync(join(t.root, "cores"), { recursive: true });
+        writeFileSync(join(t.root, "core.tmp"), core);
+        renameSync(join(t.root, "core.tmp"), join(t.root, "cores/core.nested.4242"));
+      }
+      if (queue === "note") Bun.spawnSync([BIN, "note", "bench"], { env: t.env });
+      if (queue !== "nothing") {
+        const end = Date.now() + 60_000;
+        while (!SENT.test(log) && Date.now() < end) await Bun.sleep(50);
+        if (!SENT.test(log)) throw new Error(`the daemon did not send: ${log}`);
       }
       const kib = await settledRss(daemon.pid);
       results.push(`daemon RssAnon, ${label}: ${kib} KiB (${(kib / 1024).toFixed(2)} MiB)`);
+      verdicts.push(verdict(`daemon RssAnon, ${label}`, `${(kib / 1024).toFixed(2)} MiB`, `≤ ${targetMiB} MiB`, kib / 1024 <= targetMiB));
     } finally {
       daemon.kill("SIGTERM");
       await daemon.exited;
@@ -174,4 +201,6 @@ try {
   await broker.kill9();
 }
 for (const line of results) console.log(line);
+console.log("");
+for (const line of verdicts) console.log(line);
 

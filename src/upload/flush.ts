@@ -6,7 +6,7 @@
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { BrokerError, connect, type Connection } from "./client.ts";
-import { clearDropped, expireOutbox, listOutbox, outboxDir, readDropped, readOutboxEntry, readUploadState, removeOutboxEntry, writeUploadState, type OutboxEntry } from "./outbox.ts";
+import { clearDropped, expireOutbox, listOutbox, outboxDir, readDropped, readOutboxEntry, readUploadState, removeOutboxEntry, removeOutboxTemps, writeUploadState, type OutboxEntry } from "./outbox.ts";
 import { encodePayload, notePayload, payloadTopic, topicLevel, type Dropped } from "./payload.ts";
 import { deviceInfo } from "./queue.ts";
 
@@ -48,7 +48,9 @@ export async function flushOutbox(config: Config, paths: Paths, options: FlushOp
   let conn: Connection | undefined;
   let attempts = 0;
   let next = 0; // index into brokers of the next one to try
-  const pending = () => listOutbox(dir).length + (readDropped(dir) ? 1 : 0);
+  // Strict listing: an outbox that cannot be read throws (one clear line), never looks empty.
+  const pending = () => listOutbox(dir, { strict: true }).length + (readDropped(dir) ? 1 : 0);
+  removeOutboxTemps(dir);
   try {
     const expired = expireOutbox(dir, config.upload.outbox);
     if (expired.length > 0) log(`dropped ${expired.length} message(s) older than upload.outbox.maxAgeDays (${config.upload.outbox.maxAgeDays})`);
@@ -95,7 +97,7 @@ export async function flushOutbox(config: Config, paths: Paths, options: FlushOp
 
   try {
     for (let pass = 0; pass < MAX_PASSES && !options.signal?.aborted; pass++) {
-      const entries = listOutbox(dir);
+      const entries = listOutbox(dir, { strict: true });
       const dropped = readDropped(dir);
       if (entries.length === 0 && !dropped) break;
       let i = 0;
@@ -131,7 +133,7 @@ export async function flushOutbox(config: Config, paths: Paths, options: FlushOp
           conn = undefined;
           next++;
           // Resume from the oldest entry not yet acknowledged (those acknowledged are gone from the outbox).
-          const left = new Set(listOutbox(dir).map((x) => x.name));
+          const left = new Set(listOutbox(dir, { strict: true }).map((x) => x.name));
           const firstLeft = entries.findIndex((x) => left.has(x.name));
           i = firstLeft < 0 ? entries.length : firstLeft;
           if (lastError.refused) break;

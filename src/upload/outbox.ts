@@ -50,8 +50,17 @@ export class OutboxFullError extends Error {
   override name = "OutboxFullError";
 }
 
-/** A temp file of writeDurable for an entry: ".<entry>.json.tmp<pid>". */
-const STALE_ENTRY_TEMP = /\.[^/]*\.json\.tmp(?=\d+$)/;
+/** A temp file of writeDurable in the outbox: ".<entry>.json.tmp<pid>", ".state.json.tmp<pid>", ".dropped.json.tmp<pid>". */
+const STALE_TEMP = /\.[^/]*\.json\.tmp(?=\d+$)/;
+
+/**
+ * Remove what writers killed before their rename left (entry, state.json and
+ * dropped.json temps): enqueue and the sender call it, so a killed flush's
+ * state.json temp does not stay when nothing is queued afterwards.
+ */
+export function removeOutboxTemps(dir: string): string[] {
+  return removeStaleTemps(dir, STALE_TEMP);
+}
 
 export function outboxDir(archiveDir: string): string {
   return `${archiveDir}/${OUTBOX_SUBDIR}`;
@@ -64,12 +73,19 @@ function idHash(id: string): string {
 
 let sequence = 0;
 
-/** The entries waiting, oldest first. */
-export function listOutbox(dir: string): OutboxEntry[] {
+/**
+ * The entries waiting, oldest first. No directory is no entries; a directory
+ * that cannot be read is none too, unless `strict` (the sender): an outbox it
+ * cannot list must not pass for an empty one (found by the fault sweep: an
+ * EIO there ended a flush with "sent 0, 4 left" and no reason).
+ */
+export function listOutbox(dir: string, options: { strict?: boolean } = {}): OutboxEntry[] {
   let names: string[];
   try {
     names = readdirSync(dir);
-  } catch {
+  } catch (err) {
+    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+    if (options.strict && code !== "ENOENT") throw new Error(`Cannot list the outbox "${dir}": ${err instanceof Error ? err.message : String(err)}`);
     return [];
   }
   const out: OutboxEntry[] = [];
@@ -194,7 +210,7 @@ export function enqueue(dir: string, payload: UploadPayload, options: OutboxLimi
   try {
     // Entry names differ each time, so writeDurable's own clean-up never meets a
     // killed writer's temp file: remove those of dead writers here, under the lock.
-    removeStaleTemps(dir, STALE_ENTRY_TEMP);
+    removeOutboxTemps(dir);
     const entries = listOutbox(dir);
     const existing = entries.find((e) => e.name.endsWith(`-${hash}.json`));
     if (existing) return { name: existing.name, written: false, dropped: [] };

@@ -41,6 +41,7 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
   const point = `${syscall} #${n}`;
   const problems: string[] = [];
   try {
+    path.prepare?.(s);
     const log = path.log?.(s);
     const logged = log && existsSync(log) ? readFileSync(log, "utf8").length : 0;
     const faulted = await runFaulted(path.invocation(s), syscall, n, fault);
@@ -53,22 +54,22 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
     if (crashed(faulted) && !(inStartup && fault !== "kill")) problems.push(`crashed: ${`${faulted.stderr}${faulted.stdout}`.slice(0, 400)}`);
     if (fault === "kill") {
       if (faulted.signal !== "SIGKILL" && faulted.code === 0) {
-        problems.push(...path.complete(s, { notes: 0 }, said).map((p) => `not killed, exit 0 but ${p}`));
+        problems.push(...(await path.complete(s, { notes: 0 }, said)).map((p) => `not killed, exit 0 but ${p}`));
       } else if (faulted.signal === "SIGKILL") {
-        problems.push(...path.intact(s, path.snapshot(s)).map((p) => `after the kill: ${p}`));
+        problems.push(...(await path.intact(s, path.snapshot(s))).map((p) => `after the kill: ${p}`));
       }
     } else if (faulted.code === 0) {
-      problems.push(...path.complete(s, { notes: 0 }, said).map((p) => `exit 0 but ${p}`));
+      problems.push(...(await path.complete(s, { notes: 0 }, said)).map((p) => `exit 0 but ${p}`));
     } else {
       if (!clearError(faulted) && !(inStartup && crashed(faulted))) problems.push(`exit ${result} without a clear error line: ${JSON.stringify(`${faulted.stderr}${faulted.stdout}`.slice(0, 300))}`);
-      problems.push(...path.intact(s, path.snapshot(s)).map((p) => `after the failure: ${p}`));
+      problems.push(...(await path.intact(s, path.snapshot(s))).map((p) => `after the failure: ${p}`));
     }
     if (faulted.code !== 0) {
       // The same command again, no fault: everything kept, once, nothing half-written left.
       const before = path.snapshot(s);
       const again = await run(path.invocation(s));
       if (again.code !== 0) problems.push(`the run after it exited ${again.code ?? again.signal}: ${`${again.stderr}${again.stdout}`.trim().slice(0, 300)}`);
-      problems.push(...path.complete(s, before, said).map((p) => `after the run again: ${p}`));
+      problems.push(...(await path.complete(s, before, said)).map((p) => `after the run again: ${p}`));
     }
     const left = leftovers(s.root);
     if (left.length > 0) problems.push(`left behind: ${left.join(", ")}`);
@@ -89,33 +90,38 @@ describe("fault injection into out/crashkeep (strace)", () => {
     let startupSwept = false;
     for (const path of selected) {
       const t0 = performance.now();
-      const template = await path.template();
-      // The dry run on its own copy: the counts, and the proof the fault-free path is complete.
-      const dry = scenarioFrom(template);
-      const { counts, startup, otherThreads, run: dryRun } = await countCalls(path.invocation(dry), join(dry.root, "..", `${dry.root.split("/").pop()}.strace`), dry.root);
-      expect({ path: path.name, exit: dryRun.code, problems: path.complete(dry, { notes: 0 }, "") }).toEqual({ path: path.name, exit: 0, problems: [] });
-      dropScenario(dry);
-      // The runtime's start-up calls (before crashkeep touches the tree) are
-      // the same for every command: swept in full for the first path only.
-      const sweepStartup = !startupSwept;
-      startupSwept = true;
-      const jobs: Array<() => Promise<Outcome>> = [];
-      for (const [syscall, count] of counts) {
-        const first = sweepStartup ? 1 : (startup.get(syscall) ?? 0) + 1;
-        for (let n = first; n <= count; n++) for (const fault of FAULTS) jobs.push(() => sweepOne(path, template, syscall, n, fault, n <= (startup.get(syscall) ?? 0)));
+      try {
+        const template = await path.template();
+        // The dry run on its own copy: the counts, and the proof the fault-free path is complete.
+        const dry = scenarioFrom(template);
+        path.prepare?.(dry);
+        const { counts, startup, otherThreads, run: dryRun } = await countCalls(path.invocation(dry), join(dry.root, "..", `${dry.root.split("/").pop()}.strace`), dry.root);
+        expect({ path: path.name, exit: dryRun.code, problems: await path.complete(dry, { notes: 0 }, "") }).toEqual({ path: path.name, exit: 0, problems: [] });
+        dropScenario(dry);
+        // The runtime's start-up calls (before crashkeep touches the tree) are
+        // the same for every command: swept in full for the first path only.
+        const sweepStartup = !startupSwept;
+        startupSwept = true;
+        const jobs: Array<() => Promise<Outcome>> = [];
+        for (const [syscall, count] of counts) {
+          const first = sweepStartup ? 1 : (startup.get(syscall) ?? 0) + 1;
+          for (let n = first; n <= count; n++) for (const fault of FAULTS) jobs.push(() => sweepOne(path, template, syscall, n, fault, n <= (startup.get(syscall) ?? 0)));
+        }
+        const outcomes = await pool(jobs);
+        dropScenario({ root: template });
+        total += outcomes.length;
+        failures.push(...outcomes.filter((o) => o.problems.length > 0));
+        const points = [...counts.values()].reduce((a, b) => a + b, 0);
+        const early = [...startup.values()].reduce((a, b) => a + b, 0);
+        const perCall = [...counts].map(([s, c]) => `${s} ${c}`).join(", ");
+        const swept = outcomes.length / FAULTS.length;
+        const line = `${path.name}: ${points} calls (${perCall}; per thread, the most; ${otherThreads} by other threads), ${early} of them the runtime's start-up; ${swept} points swept${sweepStartup ? " (start-up included)" : ""} × ${FAULTS.join("/")} = ${outcomes.length} runs, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${outcomes.filter((o) => o.problems.length > 0).length} failing`;
+        console.log(`fault sweep: ${line}`);
+        lines.push(line);
+        expect(swept).toBe(sweepStartup ? points : points - early);
+      } finally {
+        await path.close?.();
       }
-      const outcomes = await pool(jobs);
-      dropScenario({ root: template });
-      total += outcomes.length;
-      failures.push(...outcomes.filter((o) => o.problems.length > 0));
-      const points = [...counts.values()].reduce((a, b) => a + b, 0);
-      const early = [...startup.values()].reduce((a, b) => a + b, 0);
-      const perCall = [...counts].map(([s, c]) => `${s} ${c}`).join(", ");
-      const swept = outcomes.length / FAULTS.length;
-      const line = `${path.name}: ${points} calls (${perCall}; per thread, the most; ${otherThreads} by other threads), ${early} of them the runtime's start-up; ${swept} points swept${sweepStartup ? " (start-up included)" : ""} × ${FAULTS.join("/")} = ${outcomes.length} runs, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${outcomes.filter((o) => o.problems.length > 0).length} failing`;
-      console.log(`fault sweep: ${line}`);
-      lines.push(line);
-      expect(swept).toBe(sweepStartup ? points : points - early);
     }
     console.log(`fault sweep (strace):\n  ${lines.join("\n  ")}\n  total ${total} faulted runs in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const f of failures.slice(0, 40)) console.log(`FAIL ${f.path} ${f.fault} at ${f.point} (${f.result}): ${f.problems.join("; ")}`);

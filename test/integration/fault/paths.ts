@@ -1,14 +1,17 @@
 // The paths that move evidence, as a table the sweep walks: each entry makes
 // a template system tree once (with the compiled binary itself), names the
 // command, and says what "everything kept, once" and "nothing lost" mean for
-// it. Adding a path (the upload outbox) is one more entry here.
+// it. Adding a path is one more entry here (the last, upload --once, brings
+// its own broker: prepare() and close()).
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { makeFakeTree } from "../../unit/boot/fake-tree.ts";
 import { parseJournal, type JournalView } from "../../../src/journal/journal.ts";
 import { run, type Invocation } from "./strace.ts";
-import { listOutbox, readOutboxEntry } from "../../../src/upload/outbox.ts";
+import { enqueue, listOutbox, readOutboxEntry, DROPPED_FILE } from "../../../src/upload/outbox.ts";
+import type { UploadPayload } from "../../../src/upload/payload.ts";
+import { mosquitto, Subscriber, waitFor, type Mosquitto } from "../brokers.ts";
 
 /** The compiled binary under test (CRASHKEEP_BINARY: another build, e.g. out/x64-musl/crashkeep). */
 export const BINARY = process.env.CRASHKEEP_BINARY ?? join(import.meta.dir, "../../../out/crashkeep");
@@ -36,14 +39,19 @@ export interface SweepPath {
    * After a run that exited 0, or the fault-free run after any fault: every
    * piece of evidence kept exactly once. `said`: what the faulted run printed
    * (a journal write it reported as failed is not expected in the journal).
+   * (The upload path waits for the broker's deliveries: a promise.)
    */
-  complete(s: Scenario, before: Snapshot, said: string): string[];
-  /** After a run that failed (or was killed): nothing deleted that was not archived. */
-  intact(s: Scenario, before: Snapshot): string[];
+  complete(s: Scenario, before: Snapshot, said: string): string[] | Promise<string[]>;
+  /** After a run that failed (or was killed): nothing deleted that was not archived (or, upload, acknowledged). */
+  intact(s: Scenario, before: Snapshot): string[] | Promise<string[]>;
   /** A fault-free second run after a kill: "complete" is checked against what the killed run left (note/shutdown append). */
   snapshot(s: Scenario): Snapshot;
   /** Where the command says what went wrong besides stderr (the pipe handler: /dev/kmsg, since the kernel shows a handler's output nowhere). */
   log?: (s: Scenario) => string;
+  /** Set up one run's copy of the template before anything runs in it (the upload path: its own device id). */
+  prepare?: (s: Scenario) => void;
+  /** After the sweep of this path: stop what template() started (the upload path's broker). */
+  close?: () => Promise<void>;
 }
 
 export interface Snapshot {
@@ -255,19 +263,22 @@ const corePath: SweepPath = {
 };
 
 const NEW_NOTE = "planned update";
+
+function noteIntact(s: Scenario): string[] {
+  const j = journalOf(s.root);
+  const problems: string[] = [];
+  if (!j.retained) problems.push("journal no longer retained");
+  if (notesIn(j, NOTE_TEXT) !== 1) problems.push("the earlier journal note is gone");
+  if (notesIn(j, NEW_NOTE) > 1) problems.push("the note was written twice");
+  return problems;
+}
+
 const notePath: SweepPath = {
   name: "note --reason",
   template: () => bootedTree("watch"),
   invocation: (s) => cli(s.root, ["note", "--reason", "fw update", NEW_NOTE]),
   snapshot: (s) => ({ notes: notesIn(journalOf(s.root), NEW_NOTE) }),
-  intact(s) {
-    const j = journalOf(s.root);
-    const problems: string[] = [];
-    if (!j.retained) problems.push("journal no longer retained");
-    if (notesIn(j, NOTE_TEXT) !== 1) problems.push("the earlier journal note is gone");
-    if (notesIn(j, NEW_NOTE) > 1) problems.push("the note was written twice");
-    return problems;
-  },
+  intact: (s) => noteIntact(s),
   complete(s, before) {
     const j = journalOf(s.root);
     const problems: string[] = [];
@@ -326,7 +337,7 @@ const noteOutboxPath: SweepPath = {
   invocation: (s) => cli(s.root, ["note", NEW_NOTE]),
   snapshot: (s) => ({ notes: notesIn(journalOf(s.root), NEW_NOTE) }),
   intact(s) {
-    const problems = notePath.intact(s, { notes: 0 });
+    const problems = noteIntact(s);
     const o = outboxNotes(s.root);
     if (o.unreadable > 0) problems.push(`${o.unreadable} unreadable outbox entries`);
     if (o.notes > notesIn(journalOf(s.root), NEW_NOTE)) problems.push(`${o.notes} outbox notes for ${notesIn(journalOf(s.root), NEW_NOTE)} journal notes`);
@@ -345,8 +356,128 @@ const noteOutboxPath: SweepPath = {
   },
 };
 
+/**
+ * The upload outbox's flush: `upload --once` sends a boot, a crash and two
+ * notes (queued by init, the pipe handler and note, with upload on) to a real
+ * mosquitto. One broker and one subscriber per sweep, shared by the runs,
+ * which the sweep runs in parallel: each run's copy gets its own device id
+ * (its machine-id, the entries' device and id re-keyed by prepare()), so its
+ * client id, topics and message ids are its own, and what reached the broker
+ * is told apart per run. At-least-once is the contract: an entry may arrive
+ * twice (receivers de-duplicate by id), never zero times, and leaves the
+ * outbox only after its PUBACK.
+ */
+let uploadBroker: { broker: Mosquitto; sub: Subscriber } | undefined;
+/** Each run's device id → the ids of the messages its outbox held at the start. */
+const uploadIds = new Map<string, string[]>();
+/** How long a message the broker acknowledged may take to reach the subscriber: generous for a loaded 2-core machine. */
+const DELIVERY_TIMEOUT_MS = 20_000;
+const outboxOf = (root: string) => join(root, ARCHIVE, "outbox");
+const uploadDevice = (s: Scenario) => `sweep-${basename(s.root)}`;
+
+/** The ids of the entries in the outbox; unreadable entries are counted apart (they must never exist). */
+function outboxIds(root: string): { ids: string[]; unreadable: number } {
+  const dir = outboxOf(root);
+  const ids: string[] = [];
+  let unreadable = 0;
+  for (const e of listOutbox(dir)) {
+    try {
+      ids.push((JSON.parse(new TextDecoder().decode(readOutboxEntry(dir, e) ?? new Uint8Array())) as { id: string }).id);
+    } catch {
+      unreadable++;
+    }
+  }
+  return { ids, unreadable };
+}
+
+/** Ids the subscriber received from this run's device (its own topics), waited for when `want` are missing. */
+async function arrived(s: Scenario, want: string[]): Promise<Set<string>> {
+  const sub = uploadBroker?.sub;
+  if (!sub) throw new Error("Cannot check arrivals: the sweep's broker is not running");
+  const topic = `crashkeep/v1/${uploadDevice(s)}/`;
+  const seen = () => new Set(sub.all.filter((r) => r.topic.startsWith(topic)).map((r) => r.payload.id));
+  try {
+    return await waitFor(`${want.length} messages of ${uploadDevice(s)} at the subscriber`, () => {
+      const got = seen();
+      return want.every((id) => got.has(id)) && got;
+    }, DELIVERY_TIMEOUT_MS);
+  } catch {
+    return seen();
+  }
+}
+
+const uploadPath: SweepPath = {
+  name: "upload --once (outbox flush: boot, crash, notes to mosquitto)",
+  async template() {
+    const broker = await mosquitto();
+    await broker.start();
+    const sub = new Subscriber(broker.port, `sweep-sub-${process.pid}`);
+    uploadBroker = { broker, sub };
+    await sub.connect("crashkeep/#");
+    const upload = { broker: `mqtt://127.0.0.1:${broker.port}`, connectTimeoutSeconds: 5, ackTimeoutSeconds: 5 };
+    const root = await bootedTree("pipe", { upload });
+    // A previous boot ended in a panic: init archives it (boot entry), then a crash and a note.
+    writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), NEXT_BOOT_ID);
+    writeFileSync(join(root, "sys/fs/pstore/dmesg-ramoops-0"), PANIC_RECORD);
+    await must(cli(root, ["init"]));
+    await must(cli(root, ["core", "4242", "4242", "6", CORE_TIME, "!usr!bin!abort"], coreOnDisk()));
+    await must(cli(root, ["note", NEW_NOTE]));
+    const kinds = listOutbox(outboxOf(root)).map((e) => e.kind).sort();
+    if (!["boot", "crash", "note"].every((k) => kinds.includes(k as never))) throw new Error(`Cannot make the upload sweep's template: the outbox holds ${kinds.join(", ") || "nothing"}, not a boot, a crash and a note`);
+    return root;
+  },
+  prepare(s) {
+    // The entries exactly as queued, but for the device: its id in the payload and in the message id.
+    const id = uploadDevice(s);
+    writeFileSync(join(s.root, "etc/machine-id"), `${id}\n`);
+    const dir = outboxOf(s.root);
+    const ids: string[] = [];
+    for (const e of listOutbox(dir)) {
+      const p = JSON.parse(new TextDecoder().decode(readOutboxEntry(dir, e) ?? new Uint8Array())) as UploadPayload;
+      p.id = `${id}${p.id.slice(p.device.id.length)}`;
+      p.device.id = id;
+      rmSync(join(dir, e.name));
+      enqueue(dir, p, { maxEntries: 1000, maxBytes: 1 << 24, maxAgeDays: 7, minFreeBytes: 0 });
+      ids.push(p.id);
+    }
+    uploadIds.set(id, ids);
+  },
+  invocation: (s) => cli(s.root, ["upload", "--once"]),
+  snapshot: () => ({ notes: 0 }),
+  async intact(s) {
+    // Every message is still queued or reached the broker (it left the outbox only after its PUBACK).
+    const want = uploadIds.get(uploadDevice(s)) ?? [];
+    const queued = outboxIds(s.root);
+    const problems: string[] = [];
+    if (queued.unreadable > 0) problems.push(`${queued.unreadable} unreadable outbox entries`);
+    const gone = want.filter((id) => !queued.ids.includes(id));
+    const got = await arrived(s, gone);
+    const lost = gone.filter((id) => !got.has(id));
+    if (lost.length > 0) problems.push(`gone from the outbox but never at the broker: ${lost.join(", ")}`);
+    return problems;
+  },
+  async complete(s) {
+    const want = uploadIds.get(uploadDevice(s)) ?? [];
+    const problems: string[] = [];
+    if (want.length < 3) problems.push(`the run's outbox held ${want.length} entries, not a boot, a crash and notes`);
+    const queued = outboxIds(s.root);
+    if (queued.ids.length > 0 || queued.unreadable > 0) problems.push(`outbox not empty: ${queued.ids.length + queued.unreadable} entries`);
+    if (existsSync(join(outboxOf(s.root), DROPPED_FILE))) problems.push("dropped.json left: something was dropped");
+    const got = await arrived(s, want);
+    const missing = want.filter((id) => !got.has(id));
+    if (missing.length > 0) problems.push(`never arrived at the broker: ${missing.join(", ")}`);
+    return problems;
+  },
+  async close() {
+    await uploadBroker?.sub.close();
+    await uploadBroker?.broker.kill9();
+    rmSync(uploadBroker?.broker.dir ?? "", { recursive: true, force: true });
+    uploadBroker = undefined;
+  },
+};
+
 /** Every path the sweep walks; adding one is one more entry. */
-export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath, noteOutboxPath];
+export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath, noteOutboxPath, uploadPath];
 
 /** A fresh copy of a template for one run. */
 export function scenarioFrom(template: string): Scenario {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { clearDropped, enqueue, expireOutbox, listOutbox, outboxUsage, readDropped, readOutboxEntry, removeOutboxEntry } from "../../../src/upload/outbox.ts";
+import { clearDropped, enqueue, expireOutbox, listOutbox, outboxUsage, readDropped, readOutboxEntry, removeOutboxEntry, removeOutboxTemps } from "../../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
 
 const roots: string[] = [];
@@ -124,5 +124,28 @@ describe("killed writers (found by the fault sweep)", () => {
     expect(names.some((n) => n.endsWith(`.tmp${dead}`))).toBe(false);
     expect(names.some((n) => n.endsWith(`.tmp${live}`))).toBe(true);
     expect(listOutbox(dir)).toHaveLength(1);
+  });
+
+  test("a flush's state.json and dropped.json temps of a dead writer are removed too (removeOutboxTemps, called by the sender)", () => {
+    const dir = tmp();
+    mkdirSync(dir, { recursive: true });
+    const dead = Bun.spawnSync(["true"]).pid;
+    const live = process.ppid;
+    writeFileSync(join(dir, `.state.json.tmp${dead}`), "{");
+    writeFileSync(join(dir, `.dropped.json.tmp${dead}`), "{");
+    writeFileSync(join(dir, `.state.json.tmp${live}`), "{");
+    expect(removeOutboxTemps(dir).sort()).toEqual([`.dropped.json.tmp${dead}`, `.state.json.tmp${dead}`]);
+    expect(readdirSync(dir)).toEqual([`.state.json.tmp${live}`]);
+  });
+});
+
+describe("listing (found by the fault sweep)", () => {
+  test("strict: an outbox that cannot be read throws one line instead of passing for empty; a missing one is empty", () => {
+    const dir = tmp();
+    mkdirSync(join(dir, ".."), { recursive: true });
+    writeFileSync(dir, "not a directory");
+    expect(listOutbox(dir)).toEqual([]);
+    expect(() => listOutbox(dir, { strict: true })).toThrow(/^Cannot list the outbox ".*\/outbox": ENOTDIR/);
+    expect(listOutbox(`${dir}-missing`, { strict: true })).toEqual([]);
   });
 });
