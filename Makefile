@@ -131,6 +131,7 @@ demo: deps
 
 bench: deps build
 	$(BUN) bench/copy/run.ts
+	$(BUN) bench/journal/run.ts
 	build/make-image.sh
 	$(BUN) bench/boot/run.ts
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64

@@ -7,7 +7,7 @@
 // (1.05-1.10x H natively, bench/targets.ts) stands in for H.
 import { QemuVm } from "../test/qemu/harness.ts";
 
-const N = Number(process.env.RUNS ?? 5);
+const N = Number(process.env.GUEST_RUNS ?? 5); // not RUNS: that one is bench/targets.ts's
 const out = await QemuVm.scenario({ name: "bench-guest-copy" }, async (vm) => {
   const lines: string[] = [];
   const mtd = (await vm.runOk("readlink -f /dev/mtdchar/crashkeep")).trim();
