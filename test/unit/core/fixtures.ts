@@ -8,7 +8,8 @@ export const FIXTURES = join(import.meta.dir, "../../fixtures/cores");
 // one directory per checkout: worktrees of the repository run their suites side by side
 const OUT = join(tmpdir(), `crashkeep-core-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
 
-function unxz(src: string, dest: string): void {
+/** Decompress src into dest unless dest is already its copy (a stamp beside it). */
+export function unxz(src: string, dest: string): void {
   // a stamp names the exact .xz a decompressed file came from (remade fixtures are redone)
   const st = statSync(src);
   const stamp = `${st.size} ${st.mtimeMs}`;
@@ -20,7 +21,8 @@ function unxz(src: string, dest: string): void {
   writeFileSync(`${dest}.stamp`, stamp);
 }
 
-function walk(dir: string): string[] {
+/** Every file under dir, recursively. */
+export function walk(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);

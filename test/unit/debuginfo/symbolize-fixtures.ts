@@ -1,33 +1,13 @@
 // Test helper: decompresses the debug-info fixtures (test/fixtures/symbolize/,
 // made by make.sh) into a temporary directory, once per checkout: cores, the
 // sysroot (stripped modules, debuglink files beside them) and the build-id tree.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { tmpdir } from "node:os";
+import { unxz, walk } from "../core/fixtures.ts";
 
 export const FIXTURES = join(import.meta.dir, "../../fixtures/symbolize/x86_64");
 const OUT = join(tmpdir(), `crashkeep-symbolize-fixtures-${process.getuid?.() ?? 0}-${Bun.hash(FIXTURES).toString(16)}`);
-
-function unxz(src: string, dest: string): void {
-  const st = statSync(src);
-  const stamp = `${st.size} ${st.mtimeMs}`;
-  if (existsSync(dest) && existsSync(`${dest}.stamp`) && readFileSync(`${dest}.stamp`, "utf8") === stamp) return;
-  mkdirSync(dirname(dest), { recursive: true });
-  const r = Bun.spawnSync(["xz", "-dc", src]);
-  if (r.exitCode !== 0) throw new Error(`Cannot decompress fixture "${src}": xz failed`);
-  writeFileSync(dest, r.stdout);
-  writeFileSync(`${dest}.stamp`, stamp);
-}
-
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
 
 export interface DebugFixture {
   name: string;
