@@ -6,6 +6,8 @@
 //
 //   RUNS=31 bun bench/targets.ts            interleaved runs per comparison
 //   SKIP_CROSS=1 bun bench/targets.ts       binary size of the native target only
+//   ONLY=init bun bench/targets.ts          only these sections (comma-separated:
+//                                           startup, copy, init, memory, binary)
 //
 // Wall times are whole-process (spawn to exit), medians of interleaved runs
 // (A B C, B C A, ...); CPU is user+sys from rusage, also a median.
@@ -23,6 +25,11 @@ const OUT = join(ROOT, "out/bench/targets");
 const RUNS = Number(process.env.RUNS ?? 31);
 const MiB = 1024 * 1024;
 const BIG_CORE = join(ROOT, "out/bench-inspect/core.bigheap");
+const SECTIONS = ["startup", "copy", "init", "memory", "binary"] as const;
+const ONLY = process.env.ONLY ? new Set(process.env.ONLY.split(",")) : undefined;
+for (const name of ONLY ?? []) if (!(SECTIONS as readonly string[]).includes(name)) throw new Error(`Cannot run section "${name}": ONLY takes ${SECTIONS.join(", ")}`);
+/** Whether a section runs (ONLY unset: all of them). */
+const section = (name: (typeof SECTIONS)[number]): boolean => ONLY === undefined || ONLY.has(name);
 
 interface Row {
   target: string;
@@ -62,7 +69,7 @@ const version = must([BUN, "--version"]).trim();
 console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per comparison, load average ${loadAverage()} at start`);
 
 // 1. start-up -----------------------------------------------------------------
-{
+if (section("startup")) {
   const r = interleave({ H: { argv: [H] }, version: { argv: [BIN, "--version"] } }, RUNS);
   console.log(`\nstart-up: hello-world ${ms(r.H)}, crashkeep --version ${ms(r.version)}`);
   const ratio = r.version.wall / r.H.wall;
@@ -73,7 +80,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 2. copy into a regular file ------------------------------------------------
-{
+if (section("copy")) {
   const dir = join(ROOT, "out/bench/copy");
   mkdirSync(dir, { recursive: true });
   const src = join(dir, "src-1g.bin");
@@ -117,7 +124,7 @@ console.log(`bench/targets: Bun ${version}, ${RUNS} interleaved runs per compari
 }
 
 // 3. init with nothing to collect (fake root) ---------------------------------
-{
+if (section("init")) {
   const tree = makeFakeTree();
   const config = join(tree.root, "etc/crashkeep/config.json");
   mkdirSync(join(tree.root, "etc/crashkeep"), { recursive: true });
@@ -187,8 +194,8 @@ function journalTree(mode: "watch" | "pipe") {
   return { root, env };
 }
 const smallCore = join(OUT, "threads.core");
-writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/cores/x86_64/threads.core.xz")]).stdout);
-{
+if (section("memory")) writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/cores/x86_64/threads.core.xz")]).stdout);
+if (section("memory")) {
   const t = journalTree("watch");
   const daemon = Bun.spawn([BIN, "watch"], { env: { ...process.env, ...t.env }, stdout: "ignore", stderr: "ignore" });
   await Bun.sleep(3000);
@@ -210,7 +217,7 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
   row("daemon RssAnon, idle", `${(idle / 1024).toFixed(1)} MiB`, `${(idle / 1024 / 8).toFixed(2)} of limit`, "≤ 8 MiB", idle <= 8 * 1024);
   row("daemon RssAnon, after a core", `${(after / 1024).toFixed(1)} MiB`, `${(after / 1024 / 16).toFixed(2)} of limit`, "≤ 16 MiB", after <= 16 * 1024);
 }
-{
+if (section("memory")) {
   // Peak RSS from /usr/bin/time (%M, KiB: the child's own ru_maxrss), median of 3 runs.
   const peak = (core: string) => {
     const xs: Array<{ wall: number; maxRssKiB: number }> = [];
@@ -238,7 +245,7 @@ writeFileSync(smallCore, Bun.spawnSync(["xz", "-dc", join(ROOT, "test/fixtures/c
 }
 
 // 5. binary size, per target --------------------------------------------------
-{
+if (section("binary")) {
   const targets = process.env.SKIP_CROSS ? [undefined] : [undefined, "bun-linux-x64-musl", "bun-linux-x64-baseline", "bun-linux-arm64"];
   const sizes: string[] = [];
   for (const target of targets) {
