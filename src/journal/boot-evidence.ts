@@ -2,6 +2,7 @@
 // (DESIGN.md "Reboot reasons"), read before it starts a new boot.
 import type { NotedReason } from "./control-block.ts";
 import { readUncollected, type Journal, type JournalRecord } from "./journal.ts";
+import type { JournalLayout } from "./layout.ts";
 import type { LogTail } from "./log-area.ts";
 
 export interface BootEvidence {
@@ -20,6 +21,8 @@ export interface BootEvidence {
   /** Records lost to a bad CRC (torn or flipped), among the slots where uncollected records can be (readUncollected). */
   corruptRecords: number;
   logs: LogTail[];
+  /** The layout the journal was formatted with; null when not retained. */
+  layout: JournalLayout | null;
 }
 
 export function readBootEvidence(journal: Journal): BootEvidence {
@@ -35,5 +38,6 @@ export function readBootEvidence(journal: Journal): BootEvidence {
     records: view.records,
     corruptRecords: view.corruptRecords,
     logs: view.logs,
+    layout: c?.layout ?? null,
   };
 }
