@@ -101,22 +101,25 @@ export interface ArchiveUsage {
   freeBytes: number | undefined;
 }
 
-export function archiveUsage(archiveDir: string): ArchiveUsage {
-  const entries = listEntries(archiveDir);
-  let free: number | undefined;
+/** Bytes an unprivileged writer may still use on the archive's file system; undefined when statfs fails. */
+function freeBytes(archiveDir: string): number | undefined {
   try {
     const s = statfsSync(archiveDir);
-    free = Number(s.bavail) * Number(s.bsize);
+    return Number(s.bavail) * Number(s.bsize);
   } catch {
-    free = undefined;
+    return undefined;
   }
-  return { entries: entries.length, bytes: existsSync(archiveDir) ? dirBytes(archiveDir) : 0, freeBytes: free };
+}
+
+export function archiveUsage(archiveDir: string): ArchiveUsage {
+  const entries = listEntries(archiveDir);
+  return { entries: entries.length, bytes: existsSync(archiveDir) ? dirBytes(archiveDir) : 0, freeBytes: freeBytes(archiveDir) };
 }
 
 /** Delete the oldest entries until `incoming` more bytes and one more entry fit. */
-function prune(archiveDir: string, incoming: number, limits: ArchiveLimits): string[] {
+function prune(archiveDir: string, incoming: number, limits: WriteLimits): string[] {
   const removed: string[] = [];
-  const entries = listEntries(archiveDir).reverse(); // oldest first
+  const entries = [...(limits.entries ?? listEntries(archiveDir))].reverse(); // oldest first
   let count = entries.length;
   let bytes = dirBytes(archiveDir);
   for (const e of entries) {
@@ -142,6 +145,11 @@ export interface WriteResult {
   pruned: string[];
 }
 
+export interface WriteLimits extends ArchiveLimits {
+  /** listEntries(archiveDir) as the caller just read it (the boot hook has): not listed again. */
+  entries?: readonly ArchiveEntry[];
+}
+
 /**
  * Write one entry durably. Limits are checked before the first byte: the
  * oldest entries are pruned to make room, and a file system without
@@ -151,15 +159,16 @@ export function writeEntry(
   archiveDir: string,
   entry: Omit<ArchiveEntry, "files" | "version" | "id"> & { id?: string },
   files: readonly PendingFile[],
-  limits: ArchiveLimits,
+  limits: WriteLimits,
 ): WriteResult {
   mkdirSync(archiveDir, { recursive: true, mode: 0o700 });
   const incoming = files.reduce((sum, f) => sum + pendingSize(f), 0) + 4096;
   if (incoming > limits.maxBytes) throw new ArchiveFullError(`Cannot archive into "${archiveDir}": the entry (${incoming} bytes) is larger than archive.maxBytes (${limits.maxBytes})`);
   const pruned = prune(archiveDir, incoming, limits);
-  const { freeBytes } = archiveUsage(archiveDir);
-  if (freeBytes !== undefined && freeBytes - incoming < limits.minFreeBytes) {
-    throw new ArchiveFullError(`Cannot archive into "${archiveDir}": ${freeBytes} bytes free, the entry needs ${incoming} and archive.minFreeBytes keeps ${limits.minFreeBytes}`);
+  // statfs alone: archiveUsage would list every entry and walk the archive again (prune just did).
+  const free = freeBytes(archiveDir);
+  if (free !== undefined && free - incoming < limits.minFreeBytes) {
+    throw new ArchiveFullError(`Cannot archive into "${archiveDir}": ${free} bytes free, the entry needs ${incoming} and archive.minFreeBytes keeps ${limits.minFreeBytes}`);
   }
   let id = entry.id ?? entryId(new Date(entry.endedAt ?? entry.archivedAt), entry.reason);
   for (let n = 2; existsSync(`${archiveDir}/${id}`); n++) id = `${id.replace(/-\d+$/, "")}-${n}`;

@@ -162,7 +162,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         },
       },
       files,
-      { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes },
+      { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes, entries: existing },
     );
     const cleared = [...earlier];
     const kept: string[] = [];

@@ -6,7 +6,7 @@ import { basename } from "node:path";
 import type { Config } from "../config/schema.ts";
 import type { BlockDevice } from "../copy/block-device.ts";
 import { readBootEvidence, type BootEvidence } from "../journal/boot-evidence.ts";
-import { formatJournal, markCollected, openJournal, startNewBoot, storedLayout, type Journal } from "../journal/journal.ts";
+import { formatJournal, markCollected, openJournal, startNewBoot, type Journal } from "../journal/journal.ts";
 import { computeLayout, sameLayout, type LayoutOptions } from "../journal/layout.ts";
 import type { PendingFile } from "../archive/archive.ts";
 import type { Paths } from "../system/paths.ts";
@@ -25,7 +25,7 @@ export interface JournalBoot {
 export function openBootJournal(device: BlockDevice, config: Config, paths: Paths): JournalBoot {
   const journal = openJournal(device, { paths });
   const evidence = readBootEvidence(journal);
-  const stored = storedLayout(journal);
+  const stored = evidence.layout; // the control block as just read, not read again
   const wanted = computeLayout(device.size, device.eraseSize, layoutOptions(config));
   return { journal, evidence, relayout: stored !== null && !sameLayout(stored, wanted) };
 }

@@ -3,8 +3,7 @@
 // reserved_mem_matches), so its address, size and parameters are the ones in
 // use. A config that says otherwise is reported once and overridden.
 import type { Config } from "./schema.ts";
-import { PAGE_BYTES } from "./schema.ts";
-import { formatSize, hex } from "./units.ts";
+import { formatSize, hex, PAGE_BYTES } from "./units.ts";
 import { dtPhram, dtRamoops, type DeviceTreeFacts, type DtPhram, type DtRamoops } from "../system/devicetree.ts";
 
 /** phram.name's rule (schema.ts): the name becomes /dev/mtdchar/<name>, so a label is held to it too. */

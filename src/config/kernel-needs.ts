@@ -3,9 +3,8 @@
 // not exist, /reserved-memory nodes in the device tree or a mem= cap below
 // the regions (docs/AARCH64.md).
 import type { Config } from "./schema.ts";
-import { PAGE_BYTES } from "./schema.ts";
 import { configRegions, requiredMemmap, type Region } from "./memmap.ts";
-import { hex, memparseSize } from "./units.ts";
+import { hex, memparseSize, PAGE_BYTES } from "./units.ts";
 import type { KernelArch } from "../system/kernel-arch.ts";
 import type { DtRange } from "../system/devicetree.ts";
 import { memLimitBelow } from "../system/arm64-regions.ts";

@@ -2,10 +2,9 @@
 // names, sizes normalised to numbers once at load (STYLE.md rule 10).
 // docs/config.schema.json is generated from this file (build/gen-schema.ts).
 import { z } from "zod";
-import { formatSize, hex, parseSize } from "./units.ts";
+import { formatSize, hex, PAGE_BYTES, parseSize } from "./units.ts";
 
-/** PAGE_SIZE on x86_64 and the usual aarch64 kernels: phram's default erasesize and mapping unit. */
-export const PAGE_BYTES = 4096;
+export { PAGE_BYTES };
 
 const sizeInput = z.union([z.number(), z.string()]).describe('bytes: a number, or a string like "4096", "0x1000", "64ki", "8Mi"');
 

@@ -1,6 +1,14 @@
 // Sizes and addresses in the config accept numbers or strings: "4096",
 // "0x7000000", "8Mi", "64ki", "1 GiB". Suffixes are binary (k/ki/KiB = 1024,
 // M/Mi/MiB = 1024², G/Gi/GiB = 1024³), case-insensitive. Converted once at load.
+/**
+ * PAGE_SIZE on x86_64 and the usual aarch64 kernels: phram's default
+ * erasesize and mapping unit. Here, not in schema.ts: importing a constant
+ * from schema.ts evaluates zod and the whole schema (about 24M instructions,
+ * a third of `crashkeep init`; docs/BENCHMARKS.md).
+ */
+export const PAGE_BYTES = 4096;
+
 const SUFFIX: Readonly<Record<string, number>> = {
   "": 1,
   k: 1024, ki: 1024, kib: 1024,

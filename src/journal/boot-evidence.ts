@@ -1,7 +1,8 @@
 // What the boot hook needs to decide the previous boot's reboot reason
 // (DESIGN.md "Reboot reasons"), read before it starts a new boot.
 import type { NotedReason } from "./control-block.ts";
-import { readJournal, type Journal, type JournalRecord } from "./journal.ts";
+import { readUncollected, type Journal, type JournalRecord } from "./journal.ts";
+import type { JournalLayout } from "./layout.ts";
 import type { LogTail } from "./log-area.ts";
 
 export interface BootEvidence {
@@ -17,13 +18,15 @@ export interface BootEvidence {
   notedReason: NotedReason | null;
   /** Records not yet collected, of any boot, oldest first (each carries its boot id). */
   records: JournalRecord[];
-  /** Records lost to a bad CRC (torn or flipped). */
+  /** Records lost to a bad CRC (torn or flipped), among the slots where uncollected records can be (readUncollected). */
   corruptRecords: number;
   logs: LogTail[];
+  /** The layout the journal was formatted with; null when not retained. */
+  layout: JournalLayout | null;
 }
 
 export function readBootEvidence(journal: Journal): BootEvidence {
-  const view = readJournal(journal);
+  const view = readUncollected(journal);
   const c = view.control;
   return {
     retained: view.retained,
@@ -32,8 +35,9 @@ export function readBootEvidence(journal: Journal): BootEvidence {
     bootStartMs: c?.bootStartMs ?? null,
     cleanShutdown: c?.cleanShutdownMs == null ? null : { timeMs: c.cleanShutdownMs },
     notedReason: c?.notedReason ?? null,
-    records: view.records.filter((r) => !r.collected),
+    records: view.records,
     corruptRecords: view.corruptRecords,
     logs: view.logs,
+    layout: c?.layout ?? null,
   };
 }

@@ -353,6 +353,58 @@ export function readJournal(journal: Journal): JournalView {
   return parseJournal(image);
 }
 
+/**
+ * What the boot hook needs: the control block, the log areas and the
+ * records not yet collected, reading only the ring slots where such records
+ * can be. Appends take consecutive sequence numbers (nextSequence), so the
+ * uncollected records sit in the slots of seq collectedSeq + 1, + 2, ...:
+ * the walk reads them in that order and stops at the first slot without a
+ * newer record once it has passed the control block's nextSeq hint (a record
+ * written after the hint was saved, a torn update, is still found; a corrupt
+ * slot is counted and walked past). At most one walk round the ring; with
+ * nothing to collect that is one slot header instead of every slot's (a
+ * read each: hundreds of reads and about a third of `crashkeep init`'s
+ * instructions, docs/BENCHMARKS.md "init"). Records already collected are
+ * not read: `records` holds the uncollected ones, and `corruptRecords`
+ * counts corrupt slots among those walked. dump and status read everything
+ * (readJournal).
+ */
+export function readUncollected(journal: Journal): JournalView {
+  const device = journal.device;
+  const state = readControl(device);
+  const control = state.block;
+  if (control === null) return { retained: false, controlErrors: state.errors, control: null, records: [], corruptRecords: 0, logs: [] };
+  const { layout } = control;
+  const logs = layout.logs.map((area, i) => parseLogArea(readExact(device, area.offset, area.bytes), { area, areaIndex: i, formatId: control.formatId }));
+  const records: JournalRecord[] = [];
+  let corruptRecords = 0;
+  const first = control.collectedSeq + 1;
+  const hint = Math.max(control.nextSeq, first);
+  // One header buffer for every slot walked (see readJournal).
+  const head = new Uint8Array(new ArrayBuffer(RECORD_HEADER_BYTES));
+  for (let i = 0; i < layout.slotCount; i++) {
+    const seq = first + i;
+    const slot = seq % layout.slotCount;
+    const start = layout.ringOffset + slot * layout.slotBytes;
+    const n = device.readAt(head, start);
+    if (n !== RECORD_HEADER_BYTES) throw new RangeError(`Cannot read "${device.path}": ${n} of ${RECORD_HEADER_BYTES} bytes at ${start}`);
+    let newer = false;
+    if (hasRecordMagic(head)) {
+      const result = parseSlot(readExact(device, start, Math.min(layout.slotBytes, device.size - start)), slot, control);
+      if (result === "corrupt") {
+        corruptRecords++;
+        newer = true;
+      } else if (result !== "empty" && !result.collected) {
+        records.push(result);
+        newer = true;
+      }
+    }
+    if (!newer && seq >= hint) break;
+  }
+  records.sort((x, y) => x.seq - y.seq);
+  return { retained: true, controlErrors: state.errors, control, records, corruptRecords, logs };
+}
+
 export interface AppendOptions {
   timeMs?: number;
   /** Boot id stamped on the record; default: the control block's current boot. */
