@@ -1,12 +1,8 @@
 // The collector's config: its own file (never the device's config), one
 // "collect" section with the keys of the command line. Defaults plus a zod
 // schema, every problem reported with its key path (STYLE.md rule 10).
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError, describe } from "./load.ts";
-
-/** Largest collector config read. */
-const MAX_CONFIG_BYTES = 256 * 1024;
+import { ConfigError, describe, parseConfigJson, readConfigText } from "./load.ts";
 
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
 
@@ -35,21 +31,8 @@ export function parseCollectConfig(input: unknown, path = "(inline)"): CollectCo
 /** The collector config FILE, or the defaults when there is none. */
 export function loadCollectConfig(path: string | undefined): CollectConfig {
   if (path === undefined) return parseCollectConfig({});
-  let text: string;
-  try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
-    text = bytes.toString("utf8");
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    throw new ConfigError(path, [code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : String(err)]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
-  }
+  const text = readConfigText(path);
+  if (text === undefined) throw new ConfigError(path, ["no such file"]);
+  const json = parseConfigJson(path, text);
   return parseCollectConfig(json, path);
 }

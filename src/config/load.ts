@@ -74,6 +74,33 @@ export interface LoadedConfig {
 }
 
 /**
+ * A config file's text (the device's and the collector's): undefined when it
+ * does not exist; one ConfigError for anything else (larger than
+ * MAX_CONFIG_BYTES, unreadable).
+ */
+export function readConfigText(path: string): string | undefined {
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
+    return bytes.toString("utf8");
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+    if (code === "ENOENT") return undefined;
+    throw new ConfigError(path, [code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err)]);
+  }
+}
+
+/** The file's JSON, or one ConfigError naming where it stops being JSON. */
+export function parseConfigJson(path: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+}
+
+/**
  * Load FILE, or the default path under the root prefix. A missing default
  * file means "all defaults"; a missing explicit file is an error.
  */
@@ -81,27 +108,15 @@ export function loadConfig(file: string | undefined, options: LoadOptions = {}):
   const paths = options.paths ?? makePaths();
   const explicit = file ?? (process.env.CRASHKEEP_CONFIG || undefined);
   const path = explicit ?? paths.sys(DEFAULT_CONFIG_PATH);
-  let text: string;
-  try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
-    text = bytes.toString("utf8");
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    if (code === "ENOENT" && explicit === undefined) return { config: cachedDefaults(paths), file: undefined };
-    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err);
-    throw new ConfigError(path, [reason]);
+  const text = readConfigText(path);
+  if (text === undefined) {
+    if (explicit === undefined) return { config: cachedDefaults(paths), file: undefined };
+    throw new ConfigError(path, ["no such file"]);
   }
   const key = cacheKey(path, text);
   const cached = readConfigCache(key, paths);
   if (cached) return { config: cached, file: path };
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(path, [`not valid JSON: ${err instanceof Error ? err.message : String(err)}`]);
-  }
+  const json = parseConfigJson(path, text);
   if (json === null || typeof json !== "object" || Array.isArray(json)) throw new ConfigError(path, ["must be a JSON object"]);
   const config = parseConfig(json, path);
   writeConfigCache(key, config, paths);
