@@ -11,6 +11,7 @@ import { debuginfodConfig } from "../debuginfo/debuginfod.ts";
 export const help = `Usage: crashkeep collect --broker URL... [--db URL] [--listen HOST:PORT]
                          [--debug-dir DIR]... [--debuginfod URL] [--group NAME]
                          [--token FILE] [--client-id ID] [--topic-prefix P] [--config FILE]
+                         [--ca FILE] [--cert FILE --key FILE]
        crashkeep collect --resymbolize [--db URL] [--debug-dir DIR]... [--debuginfod URL]
 
 The fleet side: subscribe to the devices' uploads (<prefix>/+/+, QoS 1,
@@ -26,16 +27,24 @@ the web page and JSON API (/api/groups, /api/groups/ID, /api/devices/ID,
   --group NAME      shared subscription ($share/NAME/...): collectors with the
                     same NAME split the traffic
   --token FILE      require the token in FILE (Authorization: Bearer, or ?token=)
+  --ca FILE         PEM CA bundle an mqtts:// broker's certificate must chain to
+                    (default: the system's CAs)
+  --cert FILE       PEM client certificate, with --key its private key, for
+  --key FILE        brokers that require one (mutual TLS: AWS IoT Core,
+                    mosquitto's require_certificate)
   --client-id ID    MQTT client id of the persistent session
                     (default crashkeep-collect-<hostname>[-<group>])
   --resymbolize     re-symbolize every stored crash, regroup, and exit
   --config FILE     a collector config: {"collect": {brokers, db, listen,
-                    debugDirs, debuginfod, group, clientId, topicPrefix, tokenFile}}`;
+                    debugDirs, debuginfod, group, clientId, topicPrefix, tokenFile,
+                    caFile, certFile, keyFile}}`;
 
 /** Shortest token accepted: a guessable token is no guard. */
 const MIN_TOKEN_CHARS = 16;
 /** Longest token file read. */
 const MAX_TOKEN_BYTES = 4096;
+/** Largest PEM file read (a CA bundle: the system's is about 200 KiB). */
+const MAX_PEM_BYTES = 1024 * 1024;
 
 /** Options that may be given more than once, taken out before parseArgs (which keeps the last). */
 function takeRepeated(args: readonly string[], names: readonly string[]): { rest: string[]; lists: Map<string, string[]> } {
@@ -80,10 +89,24 @@ function readToken(file: string): string {
   return text;
 }
 
+/** A PEM file for the broker connection (CA bundle, certificate, key): read whole, bounded. */
+function readPem(file: string, option: string): Uint8Array {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
+    throw new Error(`Cannot read ${option} "${file}": ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err)}`);
+  }
+  if (bytes.length > MAX_PEM_BYTES) throw new Error(`Cannot read ${option} "${file}": more than ${MAX_PEM_BYTES} bytes`);
+  if (!bytes.includes("-----BEGIN ")) throw new Error(`Cannot use ${option} "${file}": not a PEM file (no "-----BEGIN" line)`);
+  return bytes;
+}
+
 export async function run(args: string[]): Promise<number> {
   const { rest, lists } = takeRepeated(args, ["broker", "debug-dir"]);
   const { positionals, values, flags } = parseArgs(rest, {
-    values: ["config", "db", "listen", "debuginfod", "group", "token", "client-id", "topic-prefix"],
+    values: ["config", "db", "listen", "debuginfod", "group", "token", "client-id", "topic-prefix", "ca", "cert", "key"],
     flags: ["resymbolize"],
   });
   if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}"`);
@@ -109,6 +132,7 @@ export async function run(args: string[]): Promise<number> {
     }
   }
   const tokenFile = values.get("token") ?? c.tokenFile;
+  const tlsFiles = { ca: values.get("ca") ?? c.caFile, cert: values.get("cert") ?? c.certFile, key: values.get("key") ?? c.keyFile };
   const symbolize = { debugDirs: c.debugDirs, debuginfod };
 
   if (flags.has("resymbolize")) {
@@ -125,6 +149,13 @@ export async function run(args: string[]): Promise<number> {
   if (c.brokers.length === 0) throw new UsageError("Missing --broker URL (or collect.brokers in --config)");
   const listen = listenAddress(c.listen);
   const token = tokenFile !== undefined ? readToken(tokenFile) : undefined;
+  if ((tlsFiles.cert === undefined) !== (tlsFiles.key === undefined)) throw new UsageError("--cert and --key go together (a client certificate and its private key)");
+  if (Object.values(tlsFiles).some((f) => f !== undefined) && !c.brokers.some((b) => b.startsWith("mqtts:"))) throw new UsageError("--ca, --cert and --key need an mqtts:// broker");
+  const tls = {
+    ...(tlsFiles.ca !== undefined ? { ca: readPem(tlsFiles.ca, "--ca") } : {}),
+    ...(tlsFiles.cert !== undefined ? { cert: readPem(tlsFiles.cert, "--cert") } : {}),
+    ...(tlsFiles.key !== undefined ? { key: readPem(tlsFiles.key, "--key") } : {}),
+  };
   const clientId = values.get("client-id") ?? c.clientId ?? `crashkeep-collect-${hostname().replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 32)}${group ? `-${group}` : ""}`;
   const store = await openStore(c.db);
   const counts = { stored: 0, duplicates: 0, rejected: 0 };
@@ -148,6 +179,7 @@ export async function run(args: string[]): Promise<number> {
       clientId,
       group,
       topicPrefix: c.topicPrefix,
+      tls,
       onMessage: async (topic, payload) => {
         const out = await ingest(store, topic, payload, { topicPrefix: c.topicPrefix, symbolize });
         if (out.status === "stored") counts.stored++;

@@ -13,6 +13,8 @@ const STORE_RETRY_MS = 200;
 const RECONNECT_MS = 1000;
 /** How long the first connection may take before start fails. */
 const CONNECT_TIMEOUT_MS = 15_000;
+/** Errors of a broker that is down or unreachable: tried again until CONNECT_TIMEOUT_MS, not a refusal. */
+const NETWORK_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
 
 export interface SubscribeOptions {
   brokers: readonly string[];
@@ -25,6 +27,8 @@ export interface SubscribeOptions {
   log(line: string): void;
   /** The database failed for good: the collector must stop (the broker keeps the message). */
   onFatal(err: Error): void;
+  /** mqtts:// credentials (PEM): the CA to trust instead of the system's, a client certificate and key. */
+  tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
 }
 
 export interface Subscription {
@@ -61,6 +65,12 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
     servers,
     resubscribe: true,
     ...(first.username ? { username: decodeURIComponent(first.username), password: decodeURIComponent(first.password) } : {}),
+    // MQTT.js wants the top-level protocol with a client certificate (each server has its own too).
+    protocol: servers[0]?.protocol ?? "mqtt",
+    ...(o.tls?.ca ? { ca: Buffer.from(o.tls.ca) } : {}),
+    ...(o.tls?.cert ? { cert: Buffer.from(o.tls.cert) } : {}),
+    ...(o.tls?.key ? { key: Buffer.from(o.tls.key) } : {}),
+    rejectUnauthorized: true,
   };
   const client: MqttClient = mqtt.connect(options);
   let fatal = false;
@@ -91,8 +101,24 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
   client.on("offline", () => o.log("broker connection lost"));
   client.on("error", (err) => o.log(`broker: ${err.message}`));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Cannot connect to broker "${o.brokers.join(", ")}": no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS);
+    let last = "";
+    const timer = setTimeout(
+      () => reject(new Error(`Cannot connect to broker "${o.brokers.join(", ")}": no answer within ${CONNECT_TIMEOUT_MS / 1000} s${last ? ` (last: ${last})` : ""}`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    // Before the first CONNACK: a broker that is down or unreachable is tried
+    // again (the next one of --broker, or later); one that answers and says no
+    // (its certificate, ours, the credentials) fails the start at once, with its reason.
+    const refused = (err: Error) => {
+      const code = "code" in err ? (err as { code: unknown }).code : undefined;
+      last = err.message;
+      if (typeof code === "string" && NETWORK_ERRORS.has(code)) return;
+      clearTimeout(timer);
+      reject(new Error(`Cannot connect to broker "${o.brokers.join(", ")}": ${err.message}`));
+    };
+    client.on("error", refused);
     client.once("connect", (ack) => {
+      client.off("error", refused);
       o.log(`connected to the broker as "${o.clientId}"${ack.sessionPresent ? " (session resumed)" : ""}`);
       client.subscribe(topic, { qos: 1 }, (err, granted) => {
         clearTimeout(timer);

@@ -16,6 +16,9 @@ const collect = z.strictObject({
   clientId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ . -").optional().describe("MQTT client id of the persistent session; default crashkeep-collect-<hostname>"),
   topicPrefix: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/, "must be 1-128 characters without MQTT wildcards").prefault("crashkeep/v1").describe("topic prefix the devices publish under"),
   tokenFile: z.string().min(1).optional().describe("file holding the token the pages and API require"),
+  caFile: z.string().min(1).optional().describe("PEM CA bundle the mqtts:// broker's certificate must chain to (default: the system's CAs)"),
+  certFile: z.string().min(1).optional().describe("PEM client certificate for brokers that require one (mutual TLS: AWS IoT, mosquitto require_certificate)"),
+  keyFile: z.string().min(1).optional().describe("PEM private key of certFile"),
 });
 
 const file = z.strictObject({ collect: collect.prefault({}) });

@@ -1,13 +1,15 @@
 // Upload over TLS and with credentials (issue 12): a test CA and client
 // certificates made by openssl here; mosquitto requires a client certificate
 // (mutual TLS, as AWS IoT does). A wrong CA, a missing client certificate or
-// a wrong password is one clear line and the entries stay queued.
+// a wrong password is one clear line and the entries stay queued. The
+// collector (`crashkeep collect --ca --cert --key`) subscribes the same way.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { enqueue, listOutbox } from "../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo } from "../../src/upload/payload.ts";
-import { device, mosquitto, Subscriber, tmp, type Device, type Mosquitto } from "./brokers.ts";
+import { BINARY, device, mosquitto, Subscriber, tmp, waitFor, type Device, type Mosquitto } from "./brokers.ts";
+import { api, startCollector } from "./servers.ts";
 
 const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
@@ -148,5 +150,44 @@ describe("user name and password", () => {
     cfg.upload.passwordFile = "/etc/crashkeep/right";
     writeFileSync(d.config, JSON.stringify(cfg));
     expect((await d.runAsync(["upload", "--once"])).out).toBe("sent 2, 0 left\n");
+  }, 60_000);
+});
+
+describe("the collector over mqtts (--ca, --cert, --key)", () => {
+  test("with the CA and its own certificate it subscribes and stores what a device sends over mutual TLS", async () => {
+    const db = tmp("collect-tls");
+    const c = await startCollector([
+      "--broker", `mqtts://localhost:${tls.port}`, "--ca", `${pki}/ca.crt`, "--cert", `${pki}/collector.crt`, "--key", `${pki}/collector.key`,
+      "--db", `sqlite://${db}/c.db`, "--client-id", "ck-tls-collector",
+    ]);
+    cleanups.push(() => c.stop());
+    const d = tlsDevice(`mqtts://localhost:${tls.port}`, { caFile: "ca.crt", certFile: "device.crt", keyFile: "device.key" });
+    queue(d, 3, "to-collector");
+    expect((await d.runAsync(["upload", "--once"])).out).toBe("sent 3, 0 left\n");
+    const h = await waitFor("the collector to store the 3 notes", async () => {
+      const x = await api<{ messages: number; rejected: number }>(c.base, "/api/health");
+      return x.messages >= 3 ? x : undefined;
+    });
+    expect({ messages: h.messages, rejected: h.rejected }).toEqual({ messages: 3, rejected: 0 });
+    expect(await c.stop()).toBe(0);
+  }, 60_000);
+
+  test.each([
+    ["no client certificate", ["--ca", "ca.crt"], /^Cannot connect to broker "mqtts:\/\/localhost:\d+": /m],
+    ["a CA that did not sign the broker's certificate", ["--ca", "other-ca.crt", "--cert", "collector.crt", "--key", "collector.key"], /^Cannot connect to broker "mqtts:\/\/localhost:\d+": .*(self.signed|unable to verify|certificate)/im],
+    ["a certificate without its key", ["--cert", "collector.crt"], /^crashkeep collect: --cert and --key go together/m],
+    ["a key that is not PEM", ["--cert", "collector.crt", "--key", "collector.csr.txt"], /^Cannot use --key ".*collector\.csr\.txt": not a PEM file/m],
+    ["a missing CA file", ["--ca", "missing.crt"], /^Cannot read --ca ".*missing\.crt": no such file$/m],
+  ])("%s: one line, exit non-zero, without waiting for the connect timeout", async (_, files, message) => {
+    writeFileSync(join(pki, "collector.csr.txt"), "not a key\n");
+    const args = files.map((a) => (a.startsWith("--") ? a : join(pki, a)));
+    const db = tmp("collect-tls-bad");
+    const p = Bun.spawn([BINARY, "collect", "--listen", "127.0.0.1:0", "--broker", `mqtts://localhost:${tls.port}`, "--db", `sqlite://${db}/c.db`, ...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(code).not.toBe(0);
+    expect(err).toMatch(message);
+    // The connect timeout is 15 s: a refusal is said as soon as it comes (an event, not a duration, bounds this).
+    expect(err).not.toContain("no answer within");
+    expect(out).not.toContain("subscribed to");
   }, 60_000);
 });
