@@ -11,7 +11,7 @@ import { compactReport, formatText } from "../core/format.ts";
 import { fsyncDir, writeDurable } from "../archive/durable.ts";
 import { sanitizeName, stamp } from "./names.ts";
 import { RateLimiter } from "./rate-limit.ts";
-import { queueCrash } from "../upload/queue.ts";
+import { queueCrash, queueNote } from "../upload/queue.ts";
 
 /** Where reports of the running boot go, under archive.dir. */
 export const REPORTS_SUBDIR = "reports";
@@ -45,15 +45,22 @@ function pruneReports(dir: string, keep: number, current: string): void {
 }
 
 /** A "suppressed N" record for a crash loop's window. */
-export function recordSuppressed(ctx: CaptureContext, s: { exe: string; suppressed: number; windowStart: number }): string[] {
+export function recordSuppressed(ctx: CaptureContext, s: { exe: string; suppressed: number; windowStart: number }, now = new Date()): string[] {
   const text = `suppressed ${s.suppressed} crash report(s) of ${s.exe} in the minute from ${new Date(s.windowStart).toISOString()} (cores.reportsPerMinute = ${ctx.config.cores.reportsPerMinute})`;
-  if (!ctx.journal) return [`Cannot record "${text}": no journal`];
-  try {
-    appendRecord(ctx.journal, { kind: "note", payload: new TextEncoder().encode(text) });
-    return [];
-  } catch (err) {
-    return [`Cannot record "${text}": ${err instanceof Error ? err.message : String(err)}`];
+  const problems: string[] = [];
+  if (!ctx.journal) problems.push(`Cannot record "${text}": no journal`);
+  else {
+    try {
+      appendRecord(ctx.journal, { kind: "note", payload: new TextEncoder().encode(text) });
+    } catch (err) {
+      problems.push(`Cannot record "${text}": ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
+  // Upload on: the fleet counts a crash loop by this note (its reports stop
+  // at the rate limit). The id is the window's: a second flush of the same
+  // window (a run again after a kill) is the same message, de-duplicated.
+  problems.push(...queueNote(ctx.config, ctx.paths, { text, time: now, localId: `suppressed-${s.windowStart}-${sanitizeName(s.exe)}` }));
+  return problems;
 }
 
 /** The executable a core belongs to, without unwinding anything: for the rate limit. */

@@ -12,6 +12,8 @@ import { formatJournal, openJournal, readJournal } from "../../../src/journal/jo
 import { CoreWatcher, enforceCoreLimits, type WatchEvent } from "../../../src/daemon/core-watcher.ts";
 import { RateLimiter } from "../../../src/daemon/rate-limit.ts";
 import { sanitizeName } from "../../../src/daemon/names.ts";
+import { recordSuppressed } from "../../../src/daemon/capture.ts";
+import { listOutbox, outboxDir, readOutboxEntry } from "../../../src/upload/outbox.ts";
 import { makePaths } from "../../../src/system/paths.ts";
 
 const FIXTURES = join(import.meta.dir, "../../fixtures/cores/x86_64");
@@ -219,6 +221,36 @@ describe("RateLimiter", () => {
     expect(new RateLimiter(2, file).decide("/a", 2000).report).toBe(false);
     writeFileSync(file, "garbage{");
     expect(new RateLimiter(2, file).decide("/a", 2000).report).toBe(true);
+  });
+});
+
+describe("recordSuppressed", () => {
+  test("the count goes to the journal and, with upload on, to the outbox once per window (a second flush is the same message)", () => {
+    const t = setup();
+    const config = { ...t.config, upload: { ...t.config.upload, broker: ["mqtt://127.0.0.1:1883"], deviceId: "dev-1" } };
+    const ctx = { config, paths: t.paths, journal: t.journal, limiter: new RateLimiter(2) };
+    const window = { exe: "/usr/bin/crasher", suppressed: 45, windowStart: Date.parse("2026-11-30T10:00:00Z") };
+    expect(recordSuppressed(ctx, window, new Date("2026-11-30T10:01:00Z"))).toEqual([]);
+    expect(recordSuppressed(ctx, window, new Date("2026-11-30T10:01:05Z"))).toEqual([]);
+    const notes = readJournal(t.journal).records.filter((r) => r.kind === "note").map((r) => new TextDecoder().decode(r.payload));
+    expect(notes[0]).toStartWith("suppressed 45 crash report(s) of /usr/bin/crasher in the minute from 2026-11-30T10:00:00.000Z");
+    const dir = outboxDir(join(t.root, "var/lib/crashkeep"));
+    const ids = new Set(listOutbox(dir).map((e) => (JSON.parse(new TextDecoder().decode(readOutboxEntry(dir, e))) as { id: string; kind: string; note: { text: string } })).map((m) => `${m.kind} ${m.id} ${m.note.text.slice(0, 13)}`));
+    expect([...ids]).toEqual([`note dev-1/note/suppressed-${window.windowStart}-_usr_bin_crasher suppressed 45`]);
+  });
+
+  test("without a journal the note still goes to the outbox, and the missing journal is said", () => {
+    const t = setup();
+    const config = { ...t.config, upload: { ...t.config.upload, broker: ["mqtt://127.0.0.1:1883"], deviceId: "dev-1" } };
+    const problems = recordSuppressed({ config, paths: t.paths, journal: undefined, limiter: new RateLimiter(2) }, { exe: "/a", suppressed: 3, windowStart: 0 });
+    expect(problems).toEqual(['Cannot record "suppressed 3 crash report(s) of /a in the minute from 1970-01-01T00:00:00.000Z (cores.reportsPerMinute = 5)": no journal']);
+    expect(listOutbox(outboxDir(join(t.root, "var/lib/crashkeep")))).toHaveLength(1);
+  });
+
+  test("upload off: nothing is queued", () => {
+    const t = setup();
+    expect(recordSuppressed({ config: t.config, paths: t.paths, journal: t.journal, limiter: new RateLimiter(2) }, { exe: "/a", suppressed: 3, windowStart: 0 })).toEqual([]);
+    expect(existsSync(outboxDir(join(t.root, "var/lib/crashkeep")))).toBe(false);
   });
 });
 
