@@ -201,8 +201,10 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
   const { upload } = status;
   const dropped = upload.dropped ? `; dropped by quotas, not yet reported: ${upload.dropped.boot} boot, ${upload.dropped.crash} crash, ${upload.dropped.note} note` : "";
   // Upload off with nothing queued: no line (nothing else changes when no broker is configured).
-  if (upload.brokers.length === 0 && upload.entries === 0 && !upload.lastError) return out;
-  log(`upload:   ${upload.brokers.length > 0 ? upload.brokers.join(", ") : "off (no upload.broker)"}: ${upload.entries} pending (${formatSize(upload.bytes)})` +
+  if (upload.brokers.length === 0 && upload.entries === 0 && !upload.lastError && upload.error === undefined) return out;
+  const brokers = upload.brokers.length > 0 ? upload.brokers.join(", ") : "off (no upload.broker)";
+  if (upload.error !== undefined) log(`upload:   ${brokers}: ${upload.error}, last success ${upload.lastSuccess ?? "never"}${dropped}`);
+  else log(`upload:   ${brokers}: ${upload.entries} pending (${formatSize(upload.bytes)})` +
     `${upload.oldest ? `, oldest ${upload.oldest}` : ""}, last success ${upload.lastSuccess ?? "never"}${dropped}`);
   if (upload.lastError) log(`upload:   last error ${upload.lastErrorAt}: ${upload.lastError}`);
   return out;

@@ -273,10 +273,19 @@ export interface OutboxUsage {
   byKind: Record<PayloadKind, number>;
   oldest: string | null;
   dropped: Dropped | undefined;
+  /** Why the outbox could not be listed (its counts are then unknown, not zero). */
+  error?: string;
 }
 
 export function outboxUsage(dir: string): OutboxUsage {
-  const entries = listOutbox(dir);
+  let entries: OutboxEntry[];
+  let error: string | undefined;
+  try {
+    entries = listOutbox(dir, { strict: true });
+  } catch (err) {
+    entries = [];
+    error = err instanceof Error ? err.message : String(err);
+  }
   const byKind: Record<PayloadKind, number> = { boot: 0, crash: 0, note: 0 };
   for (const e of entries) byKind[e.kind]++;
   const first = entries[0];
@@ -286,5 +295,6 @@ export function outboxUsage(dir: string): OutboxUsage {
     byKind,
     oldest: first ? new Date(first.queuedMs).toISOString() : null,
     dropped: readDropped(dir),
+    ...(error === undefined ? {} : { error }),
   };
 }

@@ -3,8 +3,8 @@
 // a broker restart loses nothing; quotas hold under a long outage. The
 // compiled binary does the uploading; the test is the subscriber.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { enqueue, listOutbox, readOutboxEntry } from "../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo } from "../../src/upload/payload.ts";
 import { makeFakeTree } from "../unit/boot/fake-tree.ts";
@@ -176,6 +176,15 @@ describe("mosquitto", () => {
     expect(d.run(["status"]).out).not.toContain("dropped by quotas");
     expect(sub.invalid).toEqual([]);
   }, 120_000);
+
+  test("status with an outbox it cannot list says so (not \"0 pending\")", () => {
+    const d = device({ broker: "mqtt://127.0.0.1:1" });
+    mkdirSync(dirname(d.outbox), { recursive: true });
+    writeFileSync(d.outbox, "not a directory");
+    const out = d.run(["status"]).out;
+    expect(out).toMatch(/^upload: +mqtt:\/\/127\.0\.0\.1:1: Cannot list the outbox ".*\/outbox": ENOTDIR.*, last success never$/m);
+    expect(out).not.toContain("pending");
+  });
 });
 
 describe("the daemon (crashkeep watch)", () => {

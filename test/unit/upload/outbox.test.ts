@@ -148,4 +148,12 @@ describe("listing (found by the fault sweep)", () => {
     expect(() => listOutbox(dir, { strict: true })).toThrow(/^Cannot list the outbox ".*\/outbox": ENOTDIR/);
     expect(listOutbox(`${dir}-missing`, { strict: true })).toEqual([]);
   });
+
+  test("outboxUsage (status) says an unreadable outbox is unreadable, not empty", () => {
+    const dir = tmp();
+    mkdirSync(join(dir, ".."), { recursive: true });
+    writeFileSync(dir, "not a directory");
+    expect(outboxUsage(dir)).toMatchObject({ entries: 0, error: expect.stringMatching(/^Cannot list the outbox ".*\/outbox": ENOTDIR/) });
+    expect(outboxUsage(`${dir}-missing`).error).toBeUndefined();
+  });
 });
