@@ -2,7 +2,8 @@
 // its load segments, frame sections, symbols and build-id, read lazily.
 import { Bytes } from "./bytes.ts";
 import {
-  PT_GNU_EH_FRAME, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders,
+  PT_GNU_EH_FRAME, PT_LOAD, PT_NOTE, SHT_DYNSYM, SHT_NOBITS, SHT_SYMTAB, SYM_SIZE, buildIdOf, functionSymbol, parseElfHeader, parseNotes,
+  parseProgramHeaders, parseSectionHeaders,
   type ElfHeader, type ProgramHeader, type SectionHeader,
 } from "./elf.ts";
 import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndex, type FrameSection } from "./cfi.ts";
@@ -10,11 +11,6 @@ import { findInHdr, findInIndex, indexFdes, type Fde, type FdeIndex, type FrameS
 /** Symbols read at most from one table: a large C++ binary has ~10^6; beyond that the cost is unreasonable. */
 export const MAX_SYMBOLS = 2_000_000;
 
-const SHT_SYMTAB = 2;
-const SHT_DYNSYM = 11;
-const SHT_NOBITS = 8;
-const STT_FUNC = 2;
-const STT_GNU_IFUNC = 10;
 
 interface Sym {
   value: number;
@@ -166,24 +162,16 @@ export class ElfImage {
     if (this.symbols) return this.symbols;
     const tab = this.sections.find((s) => s.type === SHT_SYMTAB) ?? this.sections.find((s) => s.type === SHT_DYNSYM);
     const out: Sym[] = [];
-    if (tab && tab.entsize === 24) {
+    if (tab && tab.entsize === SYM_SIZE) {
       const strs = this.sections[tab.link];
-      const count = Math.min(Math.floor(tab.size / 24), MAX_SYMBOLS);
-      if (strs && tab.offset + count * 24 <= this.bytes.length) {
+      const count = Math.min(Math.floor(tab.size / SYM_SIZE), MAX_SYMBOLS);
+      if (strs && tab.offset + count * SYM_SIZE <= this.bytes.length) {
         // the whole table was bounds-checked above: read it through one DataView (Elf64_Sym, elf(5))
-        const v = new DataView(this.bytes.buffer, this.bytes.byteOffset + tab.offset, count * 24);
+        const v = new DataView(this.bytes.buffer, this.bytes.byteOffset + tab.offset, count * SYM_SIZE);
         const strEnd = Math.min(strs.size, this.bytes.length - strs.offset);
-        for (let o = 0; o < count * 24; o += 24) {
-          const type = v.getUint8(o + 4) & 0xf;
-          if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || v.getUint16(o + 6, true) === 0) continue;
-          // link-time addresses of user-space objects fit a double exactly; compare as numbers
-          const lo = v.getUint32(o + 8, true);
-          const hi = v.getUint32(o + 12, true);
-          if (hi >= 0x200000 || (lo === 0 && hi === 0)) continue;
-          const nameOff = v.getUint32(o, true);
-          if (nameOff >= strEnd) continue;
-          const size = v.getUint32(o + 16, true) + v.getUint32(o + 20, true) * 0x100000000;
-          out.push({ value: hi * 0x100000000 + lo, size, nameAt: strs.offset + nameOff, nameMax: strs.size - nameOff, name: undefined });
+        for (let o = 0; o < count * SYM_SIZE; o += SYM_SIZE) {
+          const sym = functionSymbol(v, o, strEnd);
+          if (sym) out.push({ value: sym.value, size: sym.size, nameAt: strs.offset + sym.nameOff, nameMax: strs.size - sym.nameOff, name: undefined });
         }
       }
     }

@@ -20,6 +20,39 @@ export const PF_W = 2;
 export const PF_R = 4;
 /** e_phnum value meaning "the count is in section header 0" (elf(5) PN_XNUM). */
 export const PN_XNUM = 0xffff;
+export const SHT_SYMTAB = 2;
+export const SHT_NOTE = 7;
+export const SHT_NOBITS = 8;
+export const SHT_DYNSYM = 11;
+export const STT_FUNC = 2;
+export const STT_GNU_IFUNC = 10;
+/** sizeof(Elf64_Sym). */
+export const SYM_SIZE = 24;
+
+export interface FunctionSymbol {
+  value: number;
+  size: number;
+  /** st_name: the name's offset in the linked string table. */
+  nameOff: number;
+}
+
+/**
+ * The Elf64_Sym at byte o of v when it is one a backtrace can be named by: a
+ * defined function (or ifunc) with a non-zero user-space address (link-time
+ * addresses fit a double exactly) and a name inside the string table's
+ * strSize bytes; else undefined. The one rule of ElfImage (cores' modules)
+ * and DebugElf (debug files).
+ */
+export function functionSymbol(v: DataView, o: number, strSize: number): FunctionSymbol | undefined {
+  const type = v.getUint8(o + 4) & 0xf;
+  if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || v.getUint16(o + 6, true) === 0) return undefined;
+  const lo = v.getUint32(o + 8, true);
+  const hi = v.getUint32(o + 12, true);
+  if (hi >= 0x200000 || (lo === 0 && hi === 0)) return undefined;
+  const nameOff = v.getUint32(o, true);
+  if (nameOff >= strSize) return undefined;
+  return { value: hi * 0x100000000 + lo, size: v.getUint32(o + 16, true) + v.getUint32(o + 20, true) * 0x100000000, nameOff };
+}
 
 /** Section headers beyond this are ignored: real objects have < 100, a hostile count would cost memory. */
 export const MAX_SECTIONS = 4096;
@@ -138,7 +171,7 @@ export function parseSectionHeaders(bytes: Uint8Array, h: ElfHeader): SectionHea
   const strtab = raw[h.shstrndx];
   return raw.map((s) => {
     let name = "";
-    if (strtab && strtab.type !== 8 /* SHT_NOBITS */) {
+    if (strtab && strtab.type !== SHT_NOBITS) {
       const at = strtab.offset + s.nameOff;
       if (s.nameOff < strtab.size && at < bytes.length) name = b.cstr(at, Math.min(256, strtab.size - s.nameOff), "section name")[0];
     }

@@ -5,7 +5,7 @@
 // DWARF, and its function symbols.
 // Layouts: elf(5) (Elf64_Ehdr, Elf64_Shdr, Elf64_Sym); gdb's "Separate Debug
 // Files" (.gnu_debuglink: NUL-terminated name, padded to 4, CRC-32 LE).
-import { ELF_HEADER_SIZE, MAX_SECTIONS, PT_NOTE, SHDR_SIZE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders } from "../core/elf.ts";
+import { ELF_HEADER_SIZE, MAX_SECTIONS, PT_NOTE, SHDR_SIZE, SHT_NOBITS, SHT_NOTE, SHT_SYMTAB, SYM_SIZE, buildIdOf, functionSymbol, parseElfHeader, parseNotes, parseProgramHeaders, type FunctionSymbol } from "../core/elf.ts";
 import { MAX_SYMBOLS } from "../core/elf-image.ts";
 import type { ByteSource } from "./source.ts";
 
@@ -16,11 +16,6 @@ const MAX_NOTE_BYTES = 64 * 1024;
 /** A symbol name read at most (C++ names run to a few KiB). */
 const MAX_NAME_BYTES = 4096;
 
-const SHT_SYMTAB = 2;
-const SHT_NOTE = 7;
-const SHT_NOBITS = 8;
-const STT_FUNC = 2;
-const STT_GNU_IFUNC = 10;
 
 interface Section {
   name: string;
@@ -77,31 +72,24 @@ export class DebugElf {
     const tab = this.sections.find((s) => s.type === SHT_SYMTAB);
     const strs = tab ? this.sections[tab.link] : undefined;
     const empty = { values: new Float64Array(0), sizes: new Float64Array(0), names: new Uint32Array(0), count: 0 };
-    if (!tab || !strs || tab.entsize !== 24) return (this.symbols = empty);
-    const count = Math.min(Math.floor(tab.size / 24), MAX_SYMBOLS);
-    const raw = this.src.read(tab.offset, count * 24);
+    if (!tab || !strs || tab.entsize !== SYM_SIZE) return (this.symbols = empty);
+    const count = Math.min(Math.floor(tab.size / SYM_SIZE), MAX_SYMBOLS);
+    const raw = this.src.read(tab.offset, count * SYM_SIZE);
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const n = Math.floor(raw.length / 24);
-    const picked: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const o = i * 24;
-      const type = v.getUint8(o + 4) & 0xf;
-      if ((type !== STT_FUNC && type !== STT_GNU_IFUNC) || v.getUint16(o + 6, true) === 0) continue;
-      const hi = v.getUint32(o + 12, true);
-      if (hi >= 0x200000 || (hi === 0 && v.getUint32(o + 8, true) === 0)) continue;
-      if (v.getUint32(o, true) >= strs.size) continue;
-      picked.push(o);
+    const n = Math.floor(raw.length / SYM_SIZE);
+    const picked: FunctionSymbol[] = [];
+    for (let o = 0; o < n * SYM_SIZE; o += SYM_SIZE) {
+      const sym = functionSymbol(v, o, strs.size);
+      if (sym) picked.push(sym);
     }
+    picked.sort((a, b) => a.value - b.value);
     const values = new Float64Array(picked.length);
     const sizes = new Float64Array(picked.length);
     const names = new Uint32Array(picked.length);
-    const order = picked.map((o) => v.getUint32(o + 12, true) * 0x100000000 + v.getUint32(o + 8, true));
-    const idx = picked.map((_, i) => i).sort((a, b) => (order[a] as number) - (order[b] as number));
-    idx.forEach((k, i) => {
-      const o = picked[k] as number;
-      values[i] = order[k] as number;
-      sizes[i] = v.getUint32(o + 16, true) + v.getUint32(o + 20, true) * 0x100000000;
-      names[i] = v.getUint32(o, true);
+    picked.forEach((sym, i) => {
+      values[i] = sym.value;
+      sizes[i] = sym.size;
+      names[i] = sym.nameOff;
     });
     this.symbols = { values, sizes, names, count: picked.length };
     this.strtab = strs;

@@ -4,7 +4,7 @@
 // (SHF_COMPRESSED with an Elf64_Chdr, elf(5); or the older .zdebug_* form,
 // "ZLIB" + big-endian size, binutils bfd/compress.c) are inflated whole on first use.
 import { inflateSync, zstdDecompressSync } from "node:zlib";
-import { ELF_HEADER_SIZE, MAX_SECTIONS, SHDR_SIZE, parseElfHeader, parseSectionHeaders, type SectionHeader } from "../core/elf.ts";
+import { ELF_HEADER_SIZE, MAX_SECTIONS, SHDR_SIZE, SHT_NOBITS, parseElfHeader, parseSectionHeaders, type SectionHeader } from "../core/elf.ts";
 import type { ByteSource } from "./source.ts";
 
 /** A compressed section inflates to at most this: gcc's largest .debug_info seen (chromium) is ~1 GiB, a device's far less. */
@@ -15,7 +15,6 @@ const MAX_RATIO = 16;
 const MAX_SECTION_NAME = 64;
 
 const SHF_COMPRESSED = 0x800n;
-const SHT_NOBITS = 8;
 const ELFCOMPRESS_ZLIB = 1;
 const ELFCOMPRESS_ZSTD = 2;
 const CHDR_SIZE = 24; // Elf64_Chdr: ch_type u32, ch_reserved u32, ch_size u64, ch_addralign u64
