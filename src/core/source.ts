@@ -12,14 +12,18 @@ import { CoreReader, type Core } from "./reader.ts";
 /** Largest single read: the reader's wants are bounded, this keeps each read call small. */
 const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 
-export function readCoreFile(path: string): Core {
-  let fd: number;
+/** open(2) for reading; an Error "no such file" or "cannot open it (CODE)" for the caller to prefix. */
+export function openForReading(path: string): number {
   try {
-    fd = openSync(path, "r");
+    return openSync(path, "r");
   } catch (err) {
     const code = (err as { code?: string }).code;
     throw new Error(code === "ENOENT" ? "no such file" : `cannot open it (${code ?? String(err)})`);
   }
+}
+
+export function readCoreFile(path: string): Core {
+  const fd = openForReading(path);
   try {
     const reader = new CoreReader();
     for (let w = reader.want(); w; w = reader.want()) {

@@ -175,7 +175,7 @@ function fileCrc(path: string): number | string {
   try {
     src = fileSource(path);
   } catch (err) {
-    return `cannot open it (${(err as { code?: string }).code ?? String(err)})`;
+    return err instanceof Error ? err.message : String(err); // fileSource's own "no such file" / "cannot open it (CODE)"
   }
   try {
     if (src.size > MAX_DEBUGLINK_CRC_BYTES) return `it is larger than ${MAX_DEBUGLINK_CRC_BYTES} bytes`;

@@ -3,7 +3,8 @@
 // Not Bun.mmap: it opens the file O_RDWR, which fails on a read-only
 // filesystem and makes exec(2) of a mapped executable fail with ETXTBSY
 // (fs/exec.c deny_write_access) while it is open (see src/core/source.ts).
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, readSync } from "node:fs";
+import { openForReading } from "../core/source.ts";
 
 export interface ByteSource {
   readonly size: number;
@@ -19,13 +20,7 @@ export const MAX_READ_BYTES = 256 * 1024 * 1024;
 
 /** A file read with pread(2); throws an Error "cannot open it (...)" when it cannot be opened. */
 export function fileSource(path: string): ByteSource {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    throw new Error(code === "ENOENT" ? "no such file" : `cannot open it (${code ?? String(err)})`);
-  }
+  const fd = openForReading(path);
   let size: number;
   try {
     size = fstatSync(fd).size;
