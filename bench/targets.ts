@@ -12,12 +12,12 @@
 //
 // Wall times are whole-process (spawn to exit), medians of interleaved runs
 // (A B C, B C A, ...); CPU is user+sys from rusage, also a median.
-import { appendFileSync, closeSync, cpSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { COMPILE_FLAGS, compileArgs } from "../build/compile.ts";
 import { makeFakeTree } from "../test/unit/boot/fake-tree.ts";
-import { interleave, loadAverage, median, verdict, type Stats } from "./lib/measure.ts";
+import { interleave, loadAverage, makeFile, median, verdict, type Stats } from "./lib/measure.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
@@ -87,19 +87,6 @@ if (want("copy")) {
   const src = join(dir, "src-1g.bin");
   const dst = join(dir, "dst-64m.bin");
   const dst1 = join(dir, "dst-1m.bin");
-  const makeFile = (path: string, size: number, fill: boolean) => {
-    if (existsSync(path) && statSync(path).size === size) return;
-    const fd = openSync(path, "w");
-    if (fill) {
-      const block = new Uint8Array(MiB);
-      for (let i = 0; i < size / MiB; i++) {
-        block.fill(i & 0xff);
-        block[0] = (i >> 8) & 0xff;
-        writeSync(fd, block);
-      }
-    } else ftruncateSync(fd, size);
-    closeSync(fd);
-  };
   makeFile(src, 1024 * MiB, true);
   makeFile(dst, 64 * MiB, false);
   makeFile(dst1, MiB, false);

@@ -4,9 +4,10 @@
 //   1. the last 64 MiB of a 1 GiB file into a 64 MiB file:
 //      crashkeep vs `dd bs=1M` with correct skip/count vs `tail -c | dd`
 //   2. the last 1 MiB into a 1 MiB window: crashkeep vs the write-up's `dd bs=1`
-import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { verdict } from "../verdict.ts";
+import { makeFile } from "../lib/measure.ts";
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const root = join(import.meta.dir, "../..");
@@ -14,21 +15,6 @@ const dir = join(root, "out/bench/copy");
 const bin = process.env.CRASHKEEP_BIN ?? join(root, "out/crashkeep");
 const MiB = 1024 * 1024;
 
-function makeFile(path: string, size: number, fill: boolean): void {
-  if (existsSync(path) && statSync(path).size === size) return;
-  const fd = openSync(path, "w");
-  if (fill) {
-    const block = new Uint8Array(MiB);
-    for (let i = 0; i < size / MiB; i++) {
-      block.fill(i & 0xff);
-      block[0] = (i >> 8) & 0xff;
-      writeSync(fd, block);
-    }
-  } else {
-    ftruncateSync(fd, size);
-  }
-  closeSync(fd);
-}
 
 function time(cmd: string): number {
   const t0 = performance.now();

@@ -74,3 +74,27 @@ export function loadAverage(): string {
 export function verdict(ok: boolean): string {
   return ok ? "MET" : "NOT MET";
 }
+
+/**
+ * A bench input file of `size` bytes (kept when it already has that size):
+ * fill → 1 MiB blocks each marked with its index (a copy's offset errors
+ * show), else a sparse file (ftruncate).
+ */
+export function makeFile(path: string, size: number, fill: boolean): void {
+  const { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } = require("node:fs") as typeof import("node:fs");
+  const MiB = 1024 * 1024;
+  if (existsSync(path) && statSync(path).size === size) return;
+  const fd = openSync(path, "w");
+  try {
+    if (fill) {
+      const block = new Uint8Array(MiB);
+      for (let i = 0; i < size / MiB; i++) {
+        block.fill(i & 0xff);
+        block[0] = (i >> 8) & 0xff;
+        writeSync(fd, block);
+      }
+    } else ftruncateSync(fd, size);
+  } finally {
+    closeSync(fd);
+  }
+}
