@@ -2,7 +2,7 @@
 // (out/crashkeep: the config cache and --bytecode exist only there), on fake
 // system trees made by the binary itself (fault/paths.ts templates).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, dropScenario, journalOf, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
 
@@ -116,9 +116,14 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
       await Bun.sleep(5);
     }
     expect(readFileSync(pidfile, "utf8")).toBe(`${p.pid}\n`);
-    // The first moment the file is there, a SIGUSR1 is a mirror pass, not the signal's default (terminate).
+    // The first moment the file is there, a SIGUSR1 is a mirror pass, not the signal's default
+    // (terminate): the line logged before it reaches the journal, and the daemon is still running.
+    appendFileSync(join(s.root, "var/log/messages"), "logged before SIGUSR1\n");
     p.kill("SIGUSR1");
-    await Bun.sleep(300);
+    while (!journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes("logged before SIGUSR1"))) {
+      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`Cannot see the SIGUSR1 mirror pass (daemon exit ${p.exitCode}, signal ${p.signalCode})`);
+      await Bun.sleep(10);
+    }
     expect(p.exitCode).toBeNull();
     p.kill("SIGTERM");
     expect(await p.exited).toBe(0);
