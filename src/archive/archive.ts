@@ -10,6 +10,8 @@ export const ENTRY_FILE = "entry.json";
 export const ENTRY_VERSION = 1;
 /** Largest entry.json read back: an index, not a log. */
 const MAX_ENTRY_JSON_BYTES = 1024 * 1024;
+/** What an entry's directory name may be: never ".incoming-...", never a path. */
+const ENTRY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export interface ArchivedFile {
   name: string;
@@ -64,25 +66,52 @@ function dirBytes(dir: string): number {
   return total;
 }
 
-export function listEntries(archiveDir: string): ArchiveEntry[] {
+/**
+ * The ids of the entries in archiveDir, newest first: the directories with an
+ * entry.json file, none of them read (the boot hook needs the newest entry
+ * only, and the ids to prune by: its cost must not grow with the archive).
+ */
+export function listEntryIds(archiveDir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(archiveDir);
   } catch {
     return [];
   }
-  const out: ArchiveEntry[] = [];
+  const out: string[] = [];
   for (const name of names) {
-    if (name.startsWith(".")) continue;
-    const entry = readEntry(archiveDir, name);
-    if (entry) out.push(entry);
+    if (!ENTRY_ID.test(name)) continue;
+    try {
+      const st = statSync(`${archiveDir}/${name}/${ENTRY_FILE}`);
+      if (st.isFile() && st.size <= MAX_ENTRY_JSON_BYTES) out.push(name);
+    } catch {
+      // no index: not an entry
+    }
   }
   // Newest first: ids start with the UTC time.
-  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  return out.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+}
+
+/** The newest entry that reads back whole, of ids as listEntryIds gives them. */
+export function newestEntry(archiveDir: string, ids: readonly string[]): ArchiveEntry | undefined {
+  for (const id of ids) {
+    const entry = readEntry(archiveDir, id);
+    if (entry) return entry;
+  }
+  return undefined;
+}
+
+export function listEntries(archiveDir: string): ArchiveEntry[] {
+  const out: ArchiveEntry[] = [];
+  for (const id of listEntryIds(archiveDir)) {
+    const entry = readEntry(archiveDir, id);
+    if (entry) out.push(entry);
+  }
+  return out;
 }
 
 export function readEntry(archiveDir: string, id: string): ArchiveEntry | undefined {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) return undefined;
+  if (!ENTRY_ID.test(id)) return undefined;
   const file = `${archiveDir}/${id}/${ENTRY_FILE}`;
   try {
     const st = statSync(file);
@@ -112,22 +141,21 @@ function freeBytes(archiveDir: string): number | undefined {
 }
 
 export function archiveUsage(archiveDir: string): ArchiveUsage {
-  const entries = listEntries(archiveDir);
-  return { entries: entries.length, bytes: existsSync(archiveDir) ? dirBytes(archiveDir) : 0, freeBytes: freeBytes(archiveDir) };
+  return { entries: listEntries(archiveDir).length, bytes: existsSync(archiveDir) ? dirBytes(archiveDir) : 0, freeBytes: freeBytes(archiveDir) };
 }
 
 /** Delete the oldest entries until `incoming` more bytes and one more entry fit. */
 function prune(archiveDir: string, incoming: number, limits: WriteLimits): string[] {
   const removed: string[] = [];
-  const entries = [...(limits.entries ?? listEntries(archiveDir))].reverse(); // oldest first
-  let count = entries.length;
+  const ids = [...(limits.ids ?? listEntryIds(archiveDir))].reverse(); // oldest first
+  let count = ids.length;
   let bytes = dirBytes(archiveDir);
-  for (const e of entries) {
+  for (const id of ids) {
     if (count + 1 <= limits.maxEntries && bytes + incoming <= limits.maxBytes) break;
-    const dir = `${archiveDir}/${e.id}`;
+    const dir = `${archiveDir}/${id}`;
     const size = dirBytes(dir);
     rmSync(dir, { recursive: true, force: true });
-    removed.push(e.id);
+    removed.push(id);
     count--;
     bytes -= size;
   }
@@ -146,8 +174,8 @@ export interface WriteResult {
 }
 
 export interface WriteLimits extends ArchiveLimits {
-  /** listEntries(archiveDir) as the caller just read it (the boot hook has): not listed again. */
-  entries?: readonly ArchiveEntry[];
+  /** listEntryIds(archiveDir) as the caller just read it (the boot hook has): not listed again. */
+  ids?: readonly string[];
 }
 
 /**

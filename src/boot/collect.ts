@@ -6,7 +6,7 @@ import { openSync, readSync, closeSync, readFileSync, unlinkSync } from "node:fs
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { listRecords, summarizeDmesg, type DmesgSummary, type PstoreRecord } from "../system/pstore.ts";
-import { listEntries, writeEntry, type ArchiveEntry, type PendingFile } from "../archive/archive.ts";
+import { listEntryIds, newestEntry, writeEntry, type ArchiveEntry, type PendingFile } from "../archive/archive.ts";
 import { UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import type { BootEvidence } from "../journal/boot-evidence.ts";
 import { journalFacts, journalFiles } from "./journal-boot.ts";
@@ -103,8 +103,8 @@ export interface CollectOptions {
 export function collectPreviousBoot(config: Config, paths: Paths, options: CollectOptions = {}): Collected {
   const now = options.now ?? new Date();
   const archiveDir = paths.sys(config.archive.dir);
-  const existing = listEntries(archiveDir);
-  const newest = existing[0];
+  const existing = listEntryIds(archiveDir);
+  const newest = newestEntry(archiveDir, existing);
   // Records the newest entry already holds, byte for byte: an earlier run
   // archived them and died (or failed) before unlinking. They are cleared
   // now, never archived twice nor taken for this boot's evidence.
@@ -162,7 +162,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         },
       },
       files,
-      { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes, entries: existing },
+      { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes, ids: existing },
     );
     const cleared = [...earlier];
     const kept: string[] = [];

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ArchiveFullError, entryId, listEntries, readEntry, writeEntry } from "../../../src/archive/archive.ts";
+import { ArchiveFullError, entryId, listEntries, listEntryIds, newestEntry, readEntry, writeEntry } from "../../../src/archive/archive.ts";
 
 const roots: string[] = [];
 function tmp(): string {
@@ -63,6 +63,23 @@ describe("writeEntry", () => {
     const dir = join(tmp(), "archive");
     for (let i = 1; i <= 5; i++) writeEntry(dir, entry(`r${i}`, `2026-11-2${i}T00:00:00.000Z`), [], LIMITS);
     expect(listEntries(dir).map((e) => e.reason)).toEqual(["r5", "r4", "r3"]);
+  });
+
+  test("listEntryIds reads no entry.json; newestEntry skips a newest index that does not parse; pruning counts every indexed directory", () => {
+    const dir = join(tmp(), "archive");
+    for (let i = 1; i <= 2; i++) writeEntry(dir, entry(`r${i}`, `2026-11-2${i}T00:00:00.000Z`), [], LIMITS);
+    // A newer directory whose index is garbage (not ours to parse), one without an index, a staging directory.
+    mkdirSync(join(dir, "20261129T000000Z-garbage"));
+    writeFileSync(join(dir, "20261129T000000Z-garbage", "entry.json"), "{not json");
+    mkdirSync(join(dir, "20261130T000000Z-no-index"));
+    mkdirSync(join(dir, ".incoming-20261130T000000Z-x"));
+    const ids = listEntryIds(dir);
+    expect(ids).toEqual(["20261129T000000Z-garbage", "20261122T000000Z-r2", "20261121T000000Z-r1"]);
+    expect(newestEntry(dir, ids)?.reason).toBe("r2");
+    expect(listEntries(dir).map((e) => e.reason)).toEqual(["r2", "r1"]);
+    // maxEntries 3 with three indexed directories: the oldest goes to make room.
+    writeEntry(dir, entry("r9", "2026-11-30T01:00:00.000Z"), [], { ...LIMITS, ids });
+    expect(listEntryIds(dir)).toEqual(["20261130T010000Z-r9", "20261129T000000Z-garbage", "20261122T000000Z-r2"]);
   });
 
   test("maxBytes: old entries are pruned to make room; an entry larger than the cap is refused", () => {
