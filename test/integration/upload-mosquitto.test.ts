@@ -80,6 +80,12 @@ describe("mosquitto", () => {
 
     await m.start();
     const sub = await subscriber(m.port);
+    // MQTT.js would route through a SOCKS proxy named here; crashkeep bundles no SOCKS client and says so.
+    d.env.MQTTJS_SOCKS_PROXY = `socks5://127.0.0.1:${m.port}`;
+    const socks = await d.runAsync(["upload", "--once"]);
+    delete d.env.MQTTJS_SOCKS_PROXY;
+    expect(socks.out).toMatch(/^sent 0, 7 left: Cannot connect to "mqtt:\/\/127\.0\.0\.1:\d+": SOCKS proxies are not supported by crashkeep's MQTT client \(MQTTJS_SOCKS_PROXY is set\)\n$/);
+    expect(socks.code).toBe(1);
     const up = await d.runAsync(["upload", "--once", "--json"]);
     expect(JSON.parse(up.out)).toEqual({ sent: 7, remaining: 0, error: null, refused: false, broker: `mqtt://127.0.0.1:${m.port}` });
     expect(up.code).toBe(0);
