@@ -16,7 +16,8 @@ export function fsyncDir(dir: string): void {
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
+/** Writes all of bytes to fd (a write may take less than asked). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs, UsageError } from "./args.ts";
 import { DEFAULT_LISTEN, loadCollectConfig, type CollectConfig } from "../config/collect.ts";
@@ -7,6 +6,7 @@ import { openStore } from "../collect/store.ts";
 import { serve } from "../collect/server.ts";
 import { subscribe } from "../collect/subscriber.ts";
 import { debuginfodConfig } from "../debuginfo/debuginfod.ts";
+import { FileReadError, readFileBounded } from "../system/read-bounded.ts";
 
 export const help = `Usage: crashkeep collect --broker URL... [--db URL] [--listen HOST:PORT]
                          [--debug-dir DIR]... [--debuginfod URL] [--group NAME]
@@ -75,15 +75,17 @@ function listenAddress(listen: string): { hostname: string; port: number } {
   return { hostname: m[2] ?? (m[1] as string), port };
 }
 
-function readToken(file: string): string {
-  let text: string;
+/** A file the collector is given (token, PEM), bounded: one line naming what it is for when it cannot be read. */
+function readSmall(file: string, what: string, maxBytes: number): Buffer {
   try {
-    const bytes = readFileSync(file);
-    if (bytes.length > MAX_TOKEN_BYTES) throw new Error(`more than ${MAX_TOKEN_BYTES} bytes`);
-    text = bytes.toString("utf8").trim();
+    return readFileBounded(file, maxBytes);
   } catch (err) {
-    throw new Error(`Cannot read token "${file}": ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`Cannot read ${what} "${file}": ${err instanceof FileReadError ? err.reason : String(err)}`);
   }
+}
+
+function readToken(file: string): string {
+  const text = readSmall(file, "token", MAX_TOKEN_BYTES).toString("utf8").trim();
   if (text.length < MIN_TOKEN_CHARS) throw new Error(`Cannot use token "${file}": shorter than ${MIN_TOKEN_CHARS} characters`);
   if (/\s/.test(text)) throw new Error(`Cannot use token "${file}": it holds white space`);
   return text;
@@ -91,14 +93,7 @@ function readToken(file: string): string {
 
 /** A PEM file for the broker connection (CA bundle, certificate, key): read whole, bounded. */
 function readPem(file: string, option: string): Uint8Array {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    throw new Error(`Cannot read ${option} "${file}": ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err)}`);
-  }
-  if (bytes.length > MAX_PEM_BYTES) throw new Error(`Cannot read ${option} "${file}": more than ${MAX_PEM_BYTES} bytes`);
+  const bytes = readSmall(file, option, MAX_PEM_BYTES);
   if (!bytes.includes("-----BEGIN ")) throw new Error(`Cannot use ${option} "${file}": not a PEM file (no "-----BEGIN" line)`);
   return bytes;
 }

@@ -17,7 +17,7 @@ import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
-import { fsyncDir } from "../archive/durable.ts";
+import { fsyncDir, writeAll } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
@@ -51,11 +51,6 @@ async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array
  * collection costs about 5 ms here, against about 60 ms to compress 4 MiB.
  */
 const GC_EVERY_OUTPUT_BYTES = 4 * 1024 * 1024;
-
-/** Writes all of data to fd (a write may take less than asked). */
-function writeAll(fd: number, data: Uint8Array): void {
-  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
-}
 
 /** A gzip writer into dir/name that stops taking input past capBytes of core. */
 function coreSaver(dir: string, name: string, capBytes: number) {

@@ -4,6 +4,7 @@
 // is acknowledged (PUBACK) only after ingest has committed it, so a collector
 // killed mid-stream gets it again from the broker when it reconnects.
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { errorCode } from "../system/read-bounded.ts";
 
 /** Tries to store one message before the collector gives up on its database. */
 const STORE_ATTEMPTS = 5;
@@ -110,9 +111,9 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
     // again (the next one of --broker, or later); one that answers and says no
     // (its certificate, ours, the credentials) fails the start at once, with its reason.
     const refused = (err: Error) => {
-      const code = "code" in err ? (err as { code: unknown }).code : undefined;
+      const code = errorCode(err);
       last = err.message;
-      if (typeof code === "string" && NETWORK_ERRORS.has(code)) return;
+      if (code !== undefined && NETWORK_ERRORS.has(code)) return;
       clearTimeout(timer);
       reject(new Error(`Cannot connect to broker "${o.brokers.join(", ")}": ${err.message}`));
     };

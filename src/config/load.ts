@@ -1,10 +1,10 @@
 // Loading the config: every problem reported at once, one line each, with its
 // key path and the offending value (STYLE.md rules 9, 10).
-import { readFileSync } from "node:fs";
 import type { z } from "zod";
 import type { Config } from "./schema.ts";
 import { cacheKey, readConfigCache, writeConfigCache } from "./cache.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
+import { FileReadError, readFileBounded } from "../system/read-bounded.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/crashkeep/config.json";
 
@@ -80,14 +80,12 @@ export interface LoadedConfig {
  */
 export function readConfigText(path: string): string | undefined {
   try {
-    const bytes = readFileSync(path);
-    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, [`file is ${bytes.length} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
-    return bytes.toString("utf8");
+    return readFileBounded(path, MAX_CONFIG_BYTES).toString("utf8");
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    if (code === "ENOENT") return undefined;
-    throw new ConfigError(path, [code === "EACCES" ? "permission denied" : err instanceof Error ? err.message : String(err)]);
+    if (!(err instanceof FileReadError)) throw err;
+    if (err.code === "ENOENT") return undefined;
+    if (err.code === "EFBIG") throw new ConfigError(path, [`file is ${err.size} bytes, more than the ${MAX_CONFIG_BYTES} a config may be`]);
+    throw new ConfigError(path, [err.reason]);
   }
 }
 

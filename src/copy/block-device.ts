@@ -3,6 +3,7 @@
 // device goes through here (DESIGN.md "The journal": aligned, batched writes).
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, writeSync, constants } from "node:fs";
 import { makePaths, type Paths } from "../system/paths.ts";
+import { errorCode } from "../system/read-bounded.ts";
 
 /** mtdchar's major number (include/uapi/linux/major.h MTD_CHAR_MAJOR). */
 const MTD_CHAR_MAJOR = 90;
@@ -49,10 +50,6 @@ function readSysNumber(path: string): number {
   const value = Number(text);
   if (!Number.isSafeInteger(value) || value < 0) throw new SyntaxError(`Cannot read "${path}": not a number: ${text}`);
   return value;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /** Open PATH for positional I/O; throws one clear Error when it cannot. */

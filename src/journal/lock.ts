@@ -5,6 +5,7 @@
 // time in /proc/PID/stat differs) is stale and broken by renaming it aside,
 // which only one breaker can win.
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
+import { errorCode } from "../system/read-bounded.ts";
 
 /** How long a writer waits for the lock: journal updates take milliseconds, so this means a hung owner. */
 export const LOCK_WAIT_MS = 5000;
@@ -19,10 +20,6 @@ let ownStart: string | undefined;
 export interface LockHandle {
   readonly path: string;
   release(): void;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks), "0" when unreadable. */

@@ -22,6 +22,7 @@ import {
   type LogHeader,
 } from "./log-area.ts";
 import { readControlBlock, readExact, withJournalLock, type Journal } from "./journal.ts";
+import { errorCode } from "../system/read-bounded.ts";
 
 export interface MirrorOptions {
   timeMs?: number;
@@ -38,10 +39,6 @@ export interface MirrorResult {
   rotated: boolean;
   /** The source does not exist (yet); nothing changed. */
   sourceMissing: boolean;
-}
-
-function errorCode(err: unknown): string | undefined {
-  return err instanceof Error && "code" in err ? String((err as { code: unknown }).code) : undefined;
 }
 
 /** Append state kept across the steps of one call. */

@@ -3,11 +3,11 @@
 // the session), client id = device id, QoS 1 publishes that resolve on their
 // PUBACK or fail after the ack timeout. MQTT.js is imported here on first
 // use only: a daemon with upload off, or with nothing to send, never loads it.
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { MqttClient, IClientOptions } from "mqtt";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
+import { FileReadError, readFileBounded } from "../system/read-bounded.ts";
 
 /** Longest wait for MQTT.js to close a connection we are done with. */
 const END_TIMEOUT_MS = 2000;
@@ -36,15 +36,11 @@ export class BrokerError extends Error {
 
 function readCredential(path: string, key: string, paths: Paths): Buffer {
   const file = paths.sys(path);
-  let bytes: Buffer;
   try {
-    bytes = readFileSync(file);
+    return readFileBounded(file, MAX_CREDENTIAL_BYTES);
   } catch (err) {
-    const code = err instanceof Error && "code" in err ? String((err as { code: unknown }).code) : "";
-    throw new BrokerError(`Cannot read ${key} "${file}": ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(err)}`, true);
+    throw new BrokerError(`Cannot read ${key} "${file}": ${err instanceof FileReadError ? err.reason : String(err)}`, true);
   }
-  if (bytes.length > MAX_CREDENTIAL_BYTES) throw new BrokerError(`Cannot read ${key} "${file}": larger than ${MAX_CREDENTIAL_BYTES} bytes`, true);
-  return bytes;
 }
 
 /** Problems with the files the upload config names, one line each with its key path (for `config check`). */

@@ -12,6 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, statfsSync, statSync, unlinkSync 
 import { writeDurable } from "../archive/durable.ts";
 import { acquireLock } from "../journal/lock.ts";
 import { removeStaleTemps } from "../archive/temp-files.ts";
+import { errorCode } from "../system/read-bounded.ts";
 import { encodePayload, type Dropped, type PayloadKind, type UploadPayload } from "./payload.ts";
 
 export const OUTBOX_SUBDIR = "outbox";
@@ -84,8 +85,7 @@ export function listOutbox(dir: string, options: { strict?: boolean } = {}): Out
   try {
     names = readdirSync(dir);
   } catch (err) {
-    const code = err instanceof Error && "code" in err ? (err as { code: unknown }).code : undefined;
-    if (options.strict && code !== "ENOENT") throw new Error(`Cannot list the outbox "${dir}": ${err instanceof Error ? err.message : String(err)}`);
+    if (options.strict && errorCode(err) !== "ENOENT") throw new Error(`Cannot list the outbox "${dir}": ${err instanceof Error ? err.message : String(err)}`);
     return [];
   }
   const out: OutboxEntry[] = [];
