@@ -95,13 +95,18 @@ typecheck: deps-npm
 schema: deps-npm
 	$(BUN) build/gen-schema.ts
 
+# Test steps run through build/hermetic.sh: a private mount namespace in which
+# /opt (where fixture scripts stage programs) is empty, so a machine with a
+# fixture script's leftovers passes or fails exactly as a fresh one does.
+HERMETIC := build/hermetic.sh
+
 test-unit: deps-npm
-	$(BUN) test test/unit
+	$(HERMETIC) $(BUN) test test/unit
 
 # Tests of the compiled binary (out/crashkeep) and against real servers the
 # tests start themselves (fault injection, brokers, debuginfod).
 test-integration: deps build
-	@if ls test/integration/*.test.ts >/dev/null 2>&1; then $(BUN) test --timeout 300000 test/integration; else echo "test/integration: no tests"; fi
+	@if ls test/integration/*.test.ts >/dev/null 2>&1; then $(HERMETIC) $(BUN) test --timeout 300000 test/integration; else echo "test/integration: no tests"; fi
 
 # The QEMU image: Debian's kernel and BusyBox (apt-get download into
 # out/cache), the module closure, out/crashkeep, rootfs-overlay/.
@@ -115,12 +120,12 @@ qemu-image-arm64: deps-npm
 
 # x86_64 and aarch64 scenario groups side by side (build/test-qemu.sh).
 test-qemu: qemu-image qemu-image-arm64
-	build/test-qemu.sh
+	$(HERMETIC) build/test-qemu.sh
 
 # The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).
 test-qemu-smoke: qemu-image
 	MODPROBE=busybox build/make-image.sh
-	build/test-qemu.sh smoke
+	$(HERMETIC) build/test-qemu.sh smoke
 
 test: deps typecheck test-unit test-integration test-qemu
 
