@@ -14,7 +14,10 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
-APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
+APT_PACKAGES += debuginfod zstd strace g++
+# bench/inspect/debuginfo.sh names its fresh core's glibc frames from the host's libc6-dbg; no test
+# reads /usr/lib/debug (test/fixtures/symbolize carries its glibc debug file: README.md there).
+APT_PACKAGES += libc6-dbg
 # bench/targets.ts: instruction counts (callgrind).
 APT_PACKAGES += valgrind
 APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server

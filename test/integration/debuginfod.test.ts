@@ -50,7 +50,7 @@ beforeAll(async () => {
   copyFileSync(join(fx.sysroot, DIR, "libcodec.so.debug"), join(served, "libcodec.so.debug"));
   copyFileSync(join(fx.sysroot, DIR, ".debug/codec.debug"), join(served, "codec.debug"));
   const libc = fx.libcBuildId;
-  copyFileSync(join(fx.systemDebugDir, ".build-id", libc.slice(0, 2), `${libc.slice(2)}.debug`), join(served, "libc.debug"));
+  copyFileSync(join(fx.glibcDebugDir, ".build-id", libc.slice(0, 2), `${libc.slice(2)}.debug`), join(served, "libc.debug"));
   copyFileSync(join(fx.sysroot, "usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30"), join(served, "libstdc++.so.6.0.30"));
 
   // the device: its stripped modules, no debug file anywhere

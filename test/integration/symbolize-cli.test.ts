@@ -22,7 +22,7 @@ function crashkeep(...args: string[]): { code: number; out: string; err: string 
 }
 
 const compact = crashkeep("inspect", records.core, "--sysroot", fx.sysroot, "--compact").out.trim();
-const debug = ["--debug-dir", fx.debugDir, "--debug-dir", fx.systemDebugDir];
+const debug = ["--debug-dir", fx.debugDir, "--debug-dir", fx.glibcDebugDir];
 
 describe("inspect --debug-dir", () => {
   test("text: function (file:line), inlined frames marked", () => {
