@@ -99,7 +99,7 @@ schema: deps-npm
 	$(BUN) build/gen-schema.ts
 
 # Test steps run through build/hermetic.sh: a private mount namespace in which
-# /opt (where fixture scripts stage programs) is empty, so a machine with a
+# /opt (where fixture scripts stage programs) and /usr/lib/debug are empty, so a machine with a
 # fixture script's leftovers passes or fails exactly as a fresh one does.
 HERMETIC := build/hermetic.sh
 

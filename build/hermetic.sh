@@ -14,8 +14,10 @@ set -euo pipefail
 
 # Where fixture scripts write outside the checkout: the cores and symbolize
 # fixtures run their programs from /opt/crashkeep-fixtures so that the cores
-# name stable paths (test/fixtures/*/README.md).
-HIDDEN=(/opt)
+# name stable paths (test/fixtures/*/README.md). /usr/lib/debug: the host's
+# libc6-dbg, whose version follows Debian's point releases; the fixtures carry
+# the debug files their cores need (test/fixtures/symbolize/README.md).
+HIDDEN=(/opt /usr/lib/debug)
 
 [ $# -gt 0 ] || { echo "usage: build/hermetic.sh CMD [ARG...]" >&2; exit 2; }
 

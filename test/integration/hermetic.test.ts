@@ -31,6 +31,11 @@ describe.skipIf(!isRoot)("build/hermetic.sh", () => {
     expect(r.code).toBe(0);
   });
 
+  test("the host's debug files (libc6-dbg's version follows Debian's point releases) are not there", () => {
+    const r = hermetic("sh", "-c", "ls -A /usr/lib/debug | wc -l");
+    expect(r.out).toBe("0\n");
+  });
+
   test("the command's exit code and output come through", () => {
     const r = hermetic("sh", "-c", "echo out; echo err >&2; exit 7");
     expect(r).toEqual({ code: 7, out: "out\n", err: "err\n" });
