@@ -1,6 +1,8 @@
-// Guest steps the QEMU scenarios share (test/qemu/*.test.ts, build/demo.ts):
-// crashkeep's JSON views, a mirrored log line, the archived panic.
+// Guest steps the QEMU scenarios share (test/qemu/*.test.ts, build/demo.ts,
+// build/fleet-demo.ts): crashkeep's JSON views, a mirrored log line, the
+// archived panic, an upload config that outlives a panic, a queued crash.
 import { expect } from "bun:test";
+import { join } from "node:path";
 import { DAEMON_PID, type QemuVm } from "./harness.ts";
 
 /**
@@ -83,4 +85,32 @@ export async function expectPanicWithTail(vm: QemuVm, line: string): Promise<His
   // Collected: nothing left in pstore.
   expect(await vm.runOk("ls /sys/fs/pstore | wc -l")).toBe("0\n");
   return entry;
+}
+
+/**
+ * The guest's daemon uploads with UPLOAD (the config's "upload" object) now and
+ * after every reboot: the image's config with it is written to
+ * /var/crashkeep-test/config.json, which S01testimage copies to /etc at each
+ * boot, and to /etc now, then the daemon restarts. The sync is needed: a panic
+ * soon after found the file still in the page cache (ext4 delayed
+ * allocation), it came back empty after the reset, and the next boot ran on
+ * the defaults: upload off.
+ */
+export async function uploadWith(vm: QemuVm, upload: Record<string, unknown>): Promise<void> {
+  const overlay = JSON.parse(await Bun.file(join(import.meta.dir, "../../rootfs-overlay/etc/crashkeep/config.json")).text()) as Record<string, unknown>;
+  const b64 = Buffer.from(JSON.stringify({ ...overlay, upload })).toString("base64");
+  await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+}
+
+/** Runs the image's `crasher` (SIGSEGV) and waits up to 30 s until the daemon has queued its report in the outbox. */
+export async function crashIntoOutbox(vm: QemuVm): Promise<void> {
+  await vm.runOk(
+    "ulimit -c unlimited; crasher; n=0; until ls /var/lib/crashkeep/outbox 2>/dev/null | grep -q -- '-crash-'; do n=$((n+1)); [ $n -gt 150 ] && break; sleep 0.2; done",
+    { timeoutMs: 60_000 },
+  );
+}
+
+/** QEMU user networking in the guest (the image leaves eth0 down at boot): the host's loopback is 10.0.2.2. */
+export async function networkUp(vm: QemuVm): Promise<void> {
+  await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
 }
