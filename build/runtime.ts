@@ -12,7 +12,7 @@
 // Those two identify the runtime an executable carries.
 import { PF_X, PT_LOAD, PT_NOTE, buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders } from "../src/core/elf.ts";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export interface RuntimeIdentity {
@@ -89,10 +89,19 @@ export function fetchRuntime(pin: RuntimePin, cache: string): string {
     const got = integrityOf(readFileSync(tgz));
     if (got !== pin.integrity) throw new Error(`Cannot use the Bun runtime "${pin.name}@${pin.version}": its tarball is ${got}, package-lock.json pins ${pin.integrity}`);
   }
+  // Unpacked afresh each time, beside the old copy and renamed over it, so
+  // a concurrent reader (another test run) never sees a half-written file.
   const dir = join(cache, `${base}-${pin.version}`);
-  rmSync(dir, { recursive: true, force: true });
+  const scratch = join(cache, `.unpack-${process.pid}`);
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
   mkdirSync(dir, { recursive: true });
-  const r = Bun.spawnSync(["tar", "-xzf", tgz, "-C", dir, "--strip-components=2", "package/bin/bun"], { stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`Cannot unpack the Bun runtime "${tgz}": tar exit ${r.exitCode}: ${r.stderr.toString().trim()}`);
+  try {
+    const r = Bun.spawnSync(["tar", "-xzf", tgz, "-C", scratch, "--strip-components=2", "package/bin/bun"], { stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`Cannot unpack the Bun runtime "${tgz}": tar exit ${r.exitCode}: ${r.stderr.toString().trim()}`);
+    renameSync(join(scratch, "bun"), join(dir, "bun"));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   return join(dir, "bun");
 }

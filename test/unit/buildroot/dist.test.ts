@@ -115,6 +115,27 @@ describe("runtime pins (package-lock.json)", () => {
     expect(() => runtimePin(JSON.stringify(lock), runtime)).toThrow(err);
   });
 
+  // fetchRuntime's checks on a small package of the lock (npm serves it from
+  // its cache after npm ci): it has no bin/bun, so a tarball that passes the
+  // pin stops at the unpack.
+  describe("fetchRuntime", () => {
+    const entry = (JSON.parse(LOCK) as { packages: Record<string, { version: string; integrity: string }> }).packages["node_modules/ajv-formats"];
+    const small = { name: "ajv-formats", version: entry?.version ?? "", integrity: entry?.integrity ?? "" };
+    const cache = mkdtempSync(join(tmpdir(), "crashkeep-runtime-"));
+
+    test("refuses a tarball other than the one package-lock.json pins", () => {
+      expect(() => fetchRuntime({ ...small, integrity: `sha512-${"A".repeat(86)}==` }, cache)).toThrow(/Cannot use the Bun runtime "ajv-formats@3\.0\.1": its tarball is sha512-.*, package-lock\.json pins sha512-AAAA/);
+    }, 60_000);
+
+    test("fetches again a cached tarball that does not match the pin", () => {
+      writeFileSync(join(cache, "ajv-formats-3.0.1.tgz"), "not the tarball");
+      expect(() => fetchRuntime(small, cache)).toThrow(/Cannot unpack the Bun runtime/);
+      expect(integrityOf(readFileSync(join(cache, "ajv-formats-3.0.1.tgz")))).toBe(small.integrity);
+    }, 60_000);
+
+    test("cleanup", () => rmSync(cache, { recursive: true, force: true }));
+  });
+
   test("integrityOf writes npm's sha512-<base64> (the empty input's known value)", () => {
     expect(integrityOf(new Uint8Array(0))).toBe("sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==");
   });
