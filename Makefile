@@ -28,7 +28,6 @@ APT_PACKAGES += postgresql-15 chromium
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
-BUN_TARGET_x64-baseline := bun-linux-x64-baseline
 BUN_TARGET_x64-musl := bun-linux-x64-musl
 BUN_TARGET_arm64 := bun-linux-arm64
 ifeq ($(TARGET),)
@@ -36,7 +35,7 @@ BINARY := $(OUT)/crashkeep
 TARGET_FLAG :=
 else
 ifeq ($(BUN_TARGET_$(TARGET)),)
-$(error TARGET must be one of x64, x64-baseline, x64-musl, arm64 (got "$(TARGET)"))
+$(error TARGET must be one of x64, x64-musl, arm64 (got "$(TARGET)"))
 endif
 BINARY := $(OUT)/$(TARGET)/crashkeep
 TARGET_FLAG := --target $(BUN_TARGET_$(TARGET))
@@ -162,10 +161,11 @@ fleet-demo: qemu-image
 bench-collect: deps build
 	$(BUN) bench/collect/run.ts
 
-# Release tarballs for every target, SHA256SUMS and the Buildroot hash file
-# (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
+# Release tarballs for every target (TARGETS=x64,arm64: only these), with
+# SHA256SUMS and the Buildroot hash file crashkeep.hash beside them in
+# out/dist; no tracked file is written. See docs/FIRMWARE.md.
 dist: deps-npm
-	$(BUN) build/dist.ts
+	$(BUN) build/dist.ts $(if $(TARGETS),--targets $(TARGETS))
 
 clean:
 	rm -rf $(OUT)

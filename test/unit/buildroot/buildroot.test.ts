@@ -132,6 +132,7 @@ function runMk(vars: Record<string, string>, target: string, dir: string): { out
     "KCONFIG_ENABLE_OPT = enable:$(1)",
     "KCONFIG_SET_OPT = set:$(1)=$(2)",
     "generic-package =",
+    "CRASHKEEP_HASH_FILES = $(CRASHKEEP_PKGDIR)/crashkeep.hash",
     "INSTALL = install",
     "",
   ].join("\n"));
@@ -140,6 +141,7 @@ function runMk(vars: Record<string, string>, target: string, dir: string): { out
     "\t@echo 'SOURCE=$(CRASHKEEP_SOURCE)'",
     "\t@echo 'SITE=$(CRASHKEEP_SITE)'",
     "\t@echo 'VERSION=$(CRASHKEEP_VERSION)'",
+    "\t@echo 'HASH_FILES=$(CRASHKEEP_HASH_FILES)'",
     "\t@echo 'FIXUPS=$(strip $(CRASHKEEP_LINUX_CONFIG_FIXUPS))'",
     "%/.stamp_sysv:",
     "\t@$(CRASHKEEP_INSTALL_TARGET_CMDS)",
@@ -160,8 +162,8 @@ function mkVar(out: string, name: string): string {
 
 /** Toolchain and CPU combinations: the symbols set to y. */
 const COMBOS: { name: string; on: string[]; target: string | undefined }[] = [
-  { name: "x86_64 glibc, generic x86-64 CPU", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_INSTALL_LIBSTDCPP"], target: "x64-baseline" },
-  { name: "x86_64 glibc, x86-64-v2 (Nehalem)", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_X86_CPU_HAS_SSE42"], target: "x64-baseline" },
+  { name: "x86_64 glibc, generic x86-64 CPU", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_INSTALL_LIBSTDCPP"], target: "x64" },
+  { name: "x86_64 glibc, x86-64-v2 (Nehalem)", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_X86_CPU_HAS_SSE42"], target: "x64" },
   { name: "x86_64 glibc, AVX2 CPU", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_X86_CPU_HAS_SSE42", "BR2_X86_CPU_HAS_AVX2"], target: "x64" },
   { name: "x86_64 musl w/ C++, AVX2 CPU", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_MUSL", "BR2_INSTALL_LIBSTDCPP", "BR2_X86_CPU_HAS_AVX2"], target: "x64-musl" },
   { name: "x86_64 musl without C++", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_MUSL", "BR2_X86_CPU_HAS_AVX2"], target: undefined },
@@ -206,6 +208,17 @@ describe("package selection for each arch/libc", () => {
     expect(mkVar(r.out, "SITE")).toBe("https://dl.example/ck");
   });
 
+  // pkg-generic.mk sets CRASHKEEP_HASH_FILES (the stub: the package's own),
+  // and crashkeep.mk appends the site's crashkeep.hash only for a folder.
+  test.each([
+    ["default site (the checkout's out/dist)", undefined, [`${PKG}/crashkeep.hash`, `${EXT}/../../out/dist/crashkeep.hash`]],
+    ["a folder site", '"file:///srv/crashkeep/0.1.0"', [`${PKG}/crashkeep.hash`, "/srv/crashkeep/0.1.0/crashkeep.hash"]],
+    ["a download site: no hash file from the same server", '"https://dl.example/ck"', [`${PKG}/crashkeep.hash`]],
+  ] as const)("hash files, %s", (_name, site, want) => {
+    const r = runMk({ BR2_x86_64: "y", ...(site === undefined ? {} : { BR2_PACKAGE_CRASHKEEP_SITE: site }) }, "print", tmp);
+    expect(mkVar(r.out, "HASH_FILES").trim().split(/\s+/)).toEqual([...want]);
+  });
+
   test("kernel fixups turn on MTD, MTD_PHRAM=m, PSTORE, PSTORE_RAM=m", () => {
     const fixups = mkVar(runMk({ BR2_x86_64: "y" }, "print", tmp).out, "FIXUPS").split(" ");
     for (const want of ["enable:CONFIG_MTD", "set:CONFIG_MTD_PHRAM=m", "enable:CONFIG_PSTORE", "set:CONFIG_PSTORE_RAM=m"]) {
@@ -238,12 +251,14 @@ describe("package selection for each arch/libc", () => {
   test("cleanup", () => rmSync(tmp, { recursive: true, force: true }));
 });
 
-describe("crashkeep.hash", () => {
-  const lines = read(join(PKG, "crashkeep.hash")).split("\n").filter((l) => l !== "" && !l.startsWith("#"));
-  test("lists one sha256 for each release tarball of this version", () => {
-    const names = lines.map((l) => l.split("  ")[2]);
-    expect(names.sort()).toEqual(DIST_TARGETS.map((t) => tarballName(pkg.version, t)).sort());
-    expect(lines.every((l) => l.startsWith("sha256  "))).toBe(true);
+describe("package/crashkeep/crashkeep.hash", () => {
+  // A committed tarball hash fits only the commit that built it (issue 20):
+  // the tarballs' hashes come from make dist's out/dist/crashkeep.hash or a
+  // global patch dir. The file itself must stay, or Buildroot would take a
+  // tarball with no hash at all ("WARNING: no hash file") instead of failing.
+  test("exists and names no release tarball", () => {
+    const lines = read(join(PKG, "crashkeep.hash")).split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    expect(lines.filter((l) => /crashkeep-.*\.tar\.gz$/.test(l))).toEqual([]);
   });
 });
 
