@@ -15,7 +15,7 @@ import { RateLimiter } from "../daemon/rate-limit.ts";
 import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
-import { makePaths } from "../system/paths.ts";
+import { makePaths, type Paths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 import { fsyncDir, writeAll } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
@@ -169,6 +169,17 @@ function coreSaver(dir: string, name: string, capBytes: number) {
   };
 }
 
+/**
+ * Where the handler looks for the crashed process's files: first through its
+ * own view, /proc/PID/root (a container's or a chroot's files, at the paths
+ * the core names), then under the root prefix. The kernel keeps the process,
+ * and so /proc/PID, until the handler exits (core_pipe_limit, which init
+ * sets); the build-id decides which file is the one that was mapped.
+ */
+function moduleRoots(paths: Paths, pid: string): string[] {
+  return /^[1-9][0-9]*$/.test(pid) ? [paths.sys(`/proc/${pid}/root`), paths.root] : [paths.root];
+}
+
 export async function run(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs(args, { values: ["config"] });
   if (positionals.length < 5) throw new UsageError("Needs PID TID SIGNAL TIME EXE (core_pattern: |crashkeep core %P %I %s %t %E)");
@@ -192,7 +203,7 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
   try {
     const core = await readCoreStream(tee(fdChunks(0), saver ? (c) => saver.write(c) : undefined));
-    const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
+    const result = captureReport({ exe, build: () => buildReport(core, { sysroot: moduleRoots(paths, pid) }), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
     let saved: { path: string; truncated: boolean } | undefined;
     if (saver) {

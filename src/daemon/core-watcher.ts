@@ -207,7 +207,10 @@ export class CoreWatcher {
         this.#keep(path, name, undefined, undefined, this.#ctx.config.cores.maxCores > 0 && seen);
         return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, problems: [] } };
       }
-      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
+      // The mapped files under the root prefix: the process is gone once its core file is
+      // closed, so there is no /proc/PID/root to read them through (the pipe handler has one).
+      const build = () => buildReport(core, { sysroot: this.#ctx.paths.root });
+      const result = captureReport({ exe: coreExe(core), build, coreClosedMs: st.mtimeMs, id }, this.#ctx);
       if (!(result.reported && result.reportDir === undefined)) {
         this.#handled.set(id, result.reported);
         if (this.#handled.size > MAX_HANDLED_CORES) this.#handled.delete(this.#handled.keys().next().value ?? "");

@@ -88,7 +88,7 @@ describe("symbolize", () => {
     copyFileSync(join(fx.debugDir, ".build-id", terminateId.slice(0, 2), `${terminateId.slice(2)}.debug`), join(wrong, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`));
     const file = join(tmp, "records.compact.json");
     writeFileSync(file, compact);
-    const r = crashkeep("symbolize", file, "--debug-dir", wrong, "--json");
+    const r = crashkeep("symbolize", file, "--debug-dir", wrong, "--sysroot", join(tmp, "empty-sysroot"), "--json");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     const mod = j.modules.find((m: { path: string }) => m.path.endsWith("/records"));

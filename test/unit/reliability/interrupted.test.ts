@@ -20,6 +20,7 @@ import { buildReport } from "../../../src/core/report.ts";
 import { tmpdir } from "node:os";
 import { makePaths } from "../../../src/system/paths.ts";
 import { makeFakeTree, type FakeTree } from "../boot/fake-tree.ts";
+import { fixtures } from "../core/fixtures.ts";
 
 const PANIC = readFileSync(join(import.meta.dir, "../../fixtures/pstore/sysrq/dmesg-ramoops-0"));
 const ARCHIVE = "var/lib/crashkeep";
@@ -133,11 +134,9 @@ describe("a crash report run again after an interrupted capture", () => {
   }
   // formatText and compactReport need a whole report: a real one, from the abort core fixture.
   const built = (() => {
-    const dir = join(tmpdir(), `crashkeep-interrupted-${process.pid}`);
-    mkdirSync(dir, { recursive: true });
-    const core = join(dir, "abort.core");
-    writeFileSync(core, Bun.spawnSync(["xz", "-dc", join(import.meta.dir, "../../fixtures/cores/x86_64/abort.core.xz")]).stdout);
-    return buildReport(readCoreFile(core));
+    const f = fixtures().find((x) => x.arch === "x86_64" && x.name === "abort");
+    if (!f) throw new Error("no x86_64 core fixture \"abort\"");
+    return buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
   })();
 
   test("killed after the journal record, before the report files: one record, one report directory", () => {
