@@ -86,9 +86,9 @@ describe("check-package rules (our checker)", () => {
     ["hash length", () => checkHash("h", `sha256  ${"a".repeat(63)}  f.tar.gz\n`), /hash size/],
     ["hash type", () => checkHash("h", `sha3  ${"a".repeat(64)}  f.tar.gz\n`), /unexpected type/],
     ["trailing space", () => checkHash("h", "# x \n"), /trailing whitespace/],
-    ["defconfig hashes", () => checkDefconfig("d", 'BR2_STRIP_EXCLUDE_FILES="crashkeep"\nBR2_PACKAGE_CRASHKEEP=y\nBR2_TARGET_ROOTFS_EXT2_SIZE="256M"\n'), /FORCE_CHECK_HASHES/],
-    ["defconfig strip", () => checkDefconfig("d", 'BR2_DOWNLOAD_FORCE_CHECK_HASHES=y\nBR2_PACKAGE_CRASHKEEP=y\nBR2_TARGET_ROOTFS_EXT2_SIZE="256M"\n'), /STRIP_EXCLUDE/],
-    ["defconfig rootfs size", () => checkDefconfig("d", 'BR2_DOWNLOAD_FORCE_CHECK_HASHES=y\nBR2_STRIP_EXCLUDE_FILES="crashkeep"\nBR2_PACKAGE_CRASHKEEP=y\n'), /EXT2_SIZE/],
+    ["defconfig hashes", () => checkDefconfig("d", 'BR2_PACKAGE_CRASHKEEP=y\nBR2_TARGET_ROOTFS_EXT2_SIZE="256M"\n'), /FORCE_CHECK_HASHES/],
+    ["defconfig strip exclude", () => checkDefconfig("d", 'BR2_DOWNLOAD_FORCE_CHECK_HASHES=y\nBR2_STRIP_EXCLUDE_FILES="crashkeep"\nBR2_PACKAGE_CRASHKEEP=y\nBR2_TARGET_ROOTFS_EXT2_SIZE="256M"\n'), /STRIP_EXCLUDE/],
+    ["defconfig rootfs size", () => checkDefconfig("d", 'BR2_DOWNLOAD_FORCE_CHECK_HASHES=y\nBR2_PACKAGE_CRASHKEEP=y\n'), /EXT2_SIZE/],
   ] as const)("catches a bad %s", (_name, run, want) => {
     const problems = run();
     expect(problems.some((p) => want.test(p))).toBe(true);
@@ -141,6 +141,7 @@ function runMk(vars: Record<string, string>, target: string, dir: string): { out
     "\t@echo 'SITE=$(CRASHKEEP_SITE)'",
     "\t@echo 'VERSION=$(CRASHKEEP_VERSION)'",
     "\t@echo 'FIXUPS=$(strip $(CRASHKEEP_LINUX_CONFIG_FIXUPS))'",
+    "\t@echo 'PERMISSIONS=$(strip $(CRASHKEEP_PERMISSIONS))'",
     "%/.stamp_sysv:",
     "\t@$(CRASHKEEP_INSTALL_TARGET_CMDS)",
     "\t@$(CRASHKEEP_INSTALL_INIT_SYSV)",
@@ -181,6 +182,8 @@ describe("package selection for each arch/libc", () => {
   test.each(COMBOS.map((c) => ({ ...c, label: c.target ?? "not selectable" })))("$name → $label", ({ on, target }) => {
     const set = new Set([...on, "BR2_LINUX_KERNEL"]);
     expect(isSelectable("BR2_PACKAGE_CRASHKEEP", set, symbols)).toBe(target !== undefined);
+    // The same without a kernel built by Buildroot (one built elsewhere).
+    expect(isSelectable("BR2_PACKAGE_CRASHKEEP", new Set(on), symbols)).toBe(target !== undefined);
     if (target === undefined) return;
     expect((DIST_TARGETS as readonly string[]).includes(target)).toBe(true);
     const r = runMk(Object.fromEntries([...set].map((s) => [s, "y"])), "print", tmp);
@@ -188,12 +191,16 @@ describe("package selection for each arch/libc", () => {
     expect(mkVar(r.out, "SOURCE")).toBe(tarballName(pkg.version, target));
   });
 
-  test("no kernel: not selectable (the package inserts modules)", () => {
-    expect(isSelectable("BR2_PACKAGE_CRASHKEEP", new Set(["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC"]), symbols)).toBe(false);
+  // An image whose kernel is built outside Buildroot (a vendor kernel, or
+  // Debian's) must keep the package: no "depends on BR2_LINUX_KERNEL".
+  test("no kernel built by Buildroot: still selectable", () => {
+    expect(isSelectable("BR2_PACKAGE_CRASHKEEP", new Set(["BR2_aarch64", "BR2_TOOLCHAIN_USES_GLIBC"]), symbols)).toBe(true);
+    expect(symbols.get("BR2_PACKAGE_CRASHKEEP")?.depends.filter((d) => /\bBR2_LINUX_KERNEL\b/.test(d))).toEqual([]);
   });
 
-  test("selects BR2_LINUX_NEEDS_MODULES (phram and ramoops are modules)", () => {
-    expect(read(join(PKG, "Config.in"))).toMatch(/^\tselect BR2_LINUX_NEEDS_MODULES$/m);
+  test("selects BR2_LINUX_NEEDS_MODULES only when Buildroot builds the kernel (phram and ramoops as modules)", () => {
+    const selects = read(join(PKG, "Config.in")).split("\n").filter((l) => /^\tselect /.test(l));
+    expect(selects).toEqual(["\tselect BR2_LINUX_NEEDS_MODULES if BR2_LINUX_KERNEL # phram, ramoops"]);
   });
 
   test("CRASHKEEP_VERSION is package.json's version", () => {
@@ -227,12 +234,30 @@ describe("package selection for each arch/libc", () => {
     const r = runMk({ BR2_x86_64: "y", TARGET_DIR: target }, `${build}/.stamp_${init}`, tmp);
     expect(r.out).toBe("");
     expect(r.code).toBe(0);
-    expect(statSync(join(target, "usr/bin/crashkeep")).mode & 0o777).toBe(0o755);
+    // Not executable in TARGET_DIR: see "kept out of target-finalize's strip".
+    expect(statSync(join(target, "usr/bin/crashkeep")).mode & 0o777).toBe(0o644);
     expect(statSync(join(target, "etc/crashkeep/config.json")).mode & 0o777).toBe(0o644);
     expect(read(join(target, "etc/crashkeep/config.json"))).toBe(read(join(PKG, "config.json")));
     expect(statSync(join(target, initPath)).mode & 0o777).toBe(initMode);
     const other = init === "sysv" ? "usr/lib/systemd/system/crashkeep.service" : "etc/init.d/S03crashkeep";
     expect(existsSync(join(target, other))).toBe(false);
+  });
+
+  // Buildroot 2025.02.16's Makefile, STRIP_FIND_CMD: target-finalize strips
+  // what this selects (test/integration/buildroot-tree.test.ts runs the real
+  // command from a Buildroot tree). Stripping a Bun executable leaves plain Bun.
+  test("the executable is kept out of target-finalize's strip, and is 0755 in the image", () => {
+    const build = join(tmp, "build-strip");
+    const target = join(tmp, "target-strip");
+    Bun.spawnSync(["mkdir", "-p", build]);
+    writeFileSync(join(build, "crashkeep"), "\x7fELF");
+    Bun.spawnSync(["chmod", "0755", join(build, "crashkeep")]);
+    expect(runMk({ BR2_aarch64: "y", TARGET_DIR: target }, `${build}/.stamp_sysv`, tmp).code).toBe(0);
+    const found = Bun.spawnSync(["find", target, "-type", "f", "(", "-perm", "/111", "-o", "-name", "*.so*", ")", "-print"]).stdout.toString();
+    expect(found.split("\n").filter((f) => f.endsWith("/usr/bin/crashkeep"))).toEqual([]);
+    // makedevs table line (name type mode uid gid major minor start inc count),
+    // applied to every filesystem image after the strip.
+    expect(mkVar(runMk({ BR2_aarch64: "y" }, "print", tmp).out, "PERMISSIONS")).toBe("/usr/bin/crashkeep f 755 0 0 - - - - -");
   });
 
   test("cleanup", () => rmSync(tmp, { recursive: true, force: true }));

@@ -26,10 +26,19 @@ CRASHKEEP_SITE = $(call qstrip,$(BR2_PACKAGE_CRASHKEEP_SITE))
 endif
 CRASHKEEP_LICENSE = MIT
 
+# target-finalize strips every executable file in TARGET_DIR (Buildroot's
+# STRIP_FIND_CMD: -perm /111 or *.so*), and stripping a Bun executable
+# removes the embedded program (what is left is plain Bun). So it goes into
+# TARGET_DIR without execute permission, and CRASHKEEP_PERMISSIONS gives it
+# 0755 in every filesystem image (makedevs, run after the strip).
 define CRASHKEEP_INSTALL_TARGET_CMDS
-	$(INSTALL) -D -m 0755 $(@D)/crashkeep $(TARGET_DIR)/usr/bin/crashkeep
+	$(INSTALL) -D -m 0644 $(@D)/crashkeep $(TARGET_DIR)/usr/bin/crashkeep
 	$(INSTALL) -D -m 0644 $(CRASHKEEP_PKGDIR)/config.json \
 		$(TARGET_DIR)/etc/crashkeep/config.json
+endef
+
+define CRASHKEEP_PERMISSIONS
+	/usr/bin/crashkeep f 755 0 0 - - - - -
 endef
 
 define CRASHKEEP_INSTALL_INIT_SYSV
