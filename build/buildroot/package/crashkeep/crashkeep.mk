@@ -26,6 +26,17 @@ CRASHKEEP_SITE = $(call qstrip,$(BR2_PACKAGE_CRASHKEEP_SITE))
 endif
 CRASHKEEP_LICENSE = MIT
 
+# The release tarball is the one source of what goes on the device: the
+# executable, the init script, the systemd unit and the default config for
+# its architecture (build/dist.ts packs them from the repository's
+# rootfs-overlay/ and, for arm64, the QEMU virt board's config).
+# BR2_PACKAGE_CRASHKEEP_CONFIG names the board's own config instead.
+ifeq ($(call qstrip,$(BR2_PACKAGE_CRASHKEEP_CONFIG)),)
+CRASHKEEP_CONFIG_FILE = $(@D)/config.json
+else
+CRASHKEEP_CONFIG_FILE = $(call qstrip,$(BR2_PACKAGE_CRASHKEEP_CONFIG))
+endif
+
 # target-finalize strips every executable file in TARGET_DIR (Buildroot's
 # STRIP_FIND_CMD: -perm /111 or *.so*), and stripping a Bun executable
 # removes the embedded program (what is left is plain Bun). So it goes into
@@ -33,7 +44,7 @@ CRASHKEEP_LICENSE = MIT
 # 0755 in every filesystem image (makedevs, run after the strip).
 define CRASHKEEP_INSTALL_TARGET_CMDS
 	$(INSTALL) -D -m 0644 $(@D)/crashkeep $(TARGET_DIR)/usr/bin/crashkeep
-	$(INSTALL) -D -m 0644 $(CRASHKEEP_PKGDIR)/config.json \
+	$(INSTALL) -D -m 0644 $(CRASHKEEP_CONFIG_FILE) \
 		$(TARGET_DIR)/etc/crashkeep/config.json
 endef
 
@@ -42,12 +53,12 @@ define CRASHKEEP_PERMISSIONS
 endef
 
 define CRASHKEEP_INSTALL_INIT_SYSV
-	$(INSTALL) -D -m 0755 $(CRASHKEEP_PKGDIR)/S03crashkeep \
+	$(INSTALL) -D -m 0755 $(@D)/S03crashkeep \
 		$(TARGET_DIR)/etc/init.d/S03crashkeep
 endef
 
 define CRASHKEEP_INSTALL_INIT_SYSTEMD
-	$(INSTALL) -D -m 0644 $(CRASHKEEP_PKGDIR)/crashkeep.service \
+	$(INSTALL) -D -m 0644 $(@D)/crashkeep.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/crashkeep.service
 endef
 
