@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compileArgs } from "./compile.ts";
+import { stageLicenses } from "./licenses.ts";
 
 export const DIST_TARGETS = ["x64", "x64-baseline", "x64-musl", "arm64"] as const;
 export type DistTarget = (typeof DIST_TARGETS)[number];
@@ -208,6 +209,7 @@ function packTarball(target: DistTarget, version: string, mtime: string): string
   }
   writeFileSync(join(stage, "README.md"), readmeExcerpt(version, target));
   chmodSync(join(stage, "README.md"), 0o644);
+  stageLicenses(ROOT, stage);
   const tarball = join(DIST, tarballName(version, target));
   // Reproducible: sorted names, fixed owner and mtime, no gzip timestamp.
   must(["sh", "-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@${mtime} -C "$1" -cf - "$2" | gzip -n -9 > "$3"`,
