@@ -12,6 +12,7 @@ import { configRegions, requiredMemmap } from "../../../src/config/memmap.ts";
 import { checkConfigIn, checkDefconfig, checkHash, checkInitScript, checkMk } from "./check-package.ts";
 import { isSelectable, parseConfigIn } from "./kconfig.ts";
 import { DIST_TARGETS, deviceFiles, tarballName } from "../../../build/dist.ts";
+import { LICENSE_FILES, bundledModules, stageLicenses } from "../../../build/licenses.ts";
 
 const ROOT = join(import.meta.dir, "../../..");
 const EXT = join(ROOT, "build/buildroot");
@@ -148,6 +149,8 @@ function runMk(vars: Record<string, string>, target: string, dir: string): { out
     "\t@echo 'VERSION=$(CRASHKEEP_VERSION)'",
     "\t@echo 'FIXUPS=$(strip $(CRASHKEEP_LINUX_CONFIG_FIXUPS))'",
     "\t@echo 'PERMISSIONS=$(strip $(CRASHKEEP_PERMISSIONS))'",
+    "\t@echo 'LICENSE=$(strip $(CRASHKEEP_LICENSE))'",
+    "\t@echo 'LICENSE_FILES=$(strip $(CRASHKEEP_LICENSE_FILES))'",
     "%/.stamp_sysv:",
     "\t@$(CRASHKEEP_INSTALL_TARGET_CMDS)",
     "\t@$(CRASHKEEP_INSTALL_INIT_SYSV)",
@@ -283,6 +286,49 @@ describe("package selection for each arch/libc", () => {
     const target2 = join(tmp, "target-arm64-own");
     expect(runMk({ BR2_aarch64: "y", TARGET_DIR: target2, BR2_PACKAGE_CRASHKEEP_CONFIG: `"${own}"` }, `${build}/.stamp_sysv`, tmp).code).toBe(0);
     expect(read(join(target2, "etc/crashkeep/config.json"))).toBe(read(own));
+  });
+
+  test("cleanup", () => rmSync(tmp, { recursive: true, force: true }));
+});
+
+// legal-info warned "CRASHKEEP_LICENSE_FILES is not defined", and "MIT"
+// left out the Bun runtime that is most of the executable.
+describe("licenses", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "crashkeep-licenses-"));
+  const mk = runMk({ BR2_x86_64: "y" }, "print", tmp).out;
+
+  test("CRASHKEEP_LICENSE_FILES are the files build/dist.ts puts into every tarball", () => {
+    expect(mkVar(mk, "LICENSE_FILES").split(" ")).toEqual([...LICENSE_FILES]);
+    const stage = join(tmp, "stage");
+    stageLicenses(ROOT, stage);
+    for (const f of LICENSE_FILES) expect(statSync(join(stage, f)).size).toBeGreaterThan(500);
+    expect(read(join(stage, "licenses/LGPL-2"))).toContain("GNU LIBRARY GENERAL PUBLIC LICENSE");
+    expect(read(join(stage, "licenses/LGPL-2.1"))).toContain("GNU LESSER GENERAL PUBLIC LICENSE");
+    expect(read(join(stage, "licenses/Apache-2.0"))).toContain("Apache License");
+  });
+
+  test("crashkeep's own LICENSE is the MIT license package.json names", () => {
+    expect(pkg.license).toBe("MIT");
+    expect(read(join(ROOT, "LICENSE"))).toStartWith("MIT License\n");
+  });
+
+  test("CRASHKEEP_LICENSE names the Bun runtime's licenses, JavaScriptCore's LGPL among them", () => {
+    const license = mkVar(mk, "LICENSE");
+    for (const want of ["MIT (crashkeep, Bun)", "LGPL-2.0+, BSD-2-Clause (JavaScriptCore and WebCore in Bun)", "LGPL-2.1 (tinycc in Bun)", "Apache-2.0"]) expect(license).toContain(want);
+  });
+
+  test("the Bun runtime notice is for the Bun that compiles the executable", () => {
+    expect(read(join(ROOT, "build/licenses/bun-runtime.md"))).toContain(`Bun ${pkg.devDependencies.bun}\n`);
+  });
+
+  test("npm-modules.txt carries the license text of every bundled module", () => {
+    const text = read(join(tmp, "stage/licenses/npm-modules.txt"));
+    const modules = bundledModules(ROOT);
+    expect(modules.map((m) => m.name)).toEqual(expect.arrayContaining(Object.keys(pkg.dependencies).filter((n) => !read(join(ROOT, "package.json")).includes(`"${n}": "file:`))));
+    for (const m of modules) expect(text).toContain(`\n${m.name} ${m.version} (${m.license}): `);
+    // CRASHKEEP_LICENSE covers each module's license.
+    const license = mkVar(mk, "LICENSE");
+    for (const l of new Set(modules.map((m) => m.license))) expect(license).toContain(l);
   });
 
   test("cleanup", () => rmSync(tmp, { recursive: true, force: true }));

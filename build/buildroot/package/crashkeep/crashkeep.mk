@@ -24,7 +24,16 @@ CRASHKEEP_SITE = file://$(BR2_EXTERNAL_CRASHKEEP_PATH)/../../out/dist
 else
 CRASHKEEP_SITE = $(call qstrip,$(BR2_PACKAGE_CRASHKEEP_SITE))
 endif
-CRASHKEEP_LICENSE = MIT
+# The executable is the Bun runtime with crashkeep's bundled program: the
+# licenses of both (build/licenses/bun-runtime.md, build/licenses.ts).
+CRASHKEEP_LICENSE = MIT (crashkeep, Bun), \
+	MIT, ISC, BSD-3-Clause (bundled npm modules), \
+	LGPL-2.0+, BSD-2-Clause (JavaScriptCore and WebCore in Bun), \
+	LGPL-2.1 (tinycc in Bun), \
+	Apache-2.0, BSD-3-Clause, BSD-2-Clause, Zlib, ICU (other libraries in Bun)
+CRASHKEEP_LICENSE_FILES = LICENSE licenses/bun-runtime.md \
+	licenses/LGPL-2 licenses/LGPL-2.1 licenses/Apache-2.0 \
+	licenses/npm-modules.txt
 
 # The release tarball is the one source of what goes on the device: the
 # executable, the init script, the systemd unit and the default config for
