@@ -11,6 +11,7 @@ import { configSchema } from "../../../src/config/schema.ts";
 import { configRegions, requiredMemmap } from "../../../src/config/memmap.ts";
 import { checkConfigIn, checkDefconfig, checkHash, checkInitScript, checkMk } from "./check-package.ts";
 import { isSelectable, parseConfigIn } from "./kconfig.ts";
+import { FIXUP_CASES, applyFixups, mkVar, runMk } from "./mk-harness.ts";
 import { DIST_TARGETS, deviceFiles, tarballName } from "../../../build/dist.ts";
 import { LICENSE_FILES, bundledModules, stageLicenses } from "../../../build/licenses.ts";
 
@@ -128,46 +129,6 @@ describe("init script", () => {
   });
 });
 
-// GNU make evaluates crashkeep.mk with stubs for what Buildroot's
-// infrastructure defines; $(@D) is the directory of the stamp target, as in
-// package/pkg-generic.mk.
-function runMk(vars: Record<string, string>, target: string, dir: string): { out: string; code: number } {
-  const pre = join(dir, "pre.mk");
-  const post = join(dir, "post.mk");
-  writeFileSync(pre, [
-    "qstrip = $(strip $(subst \",,$(1)))",
-    "KCONFIG_ENABLE_OPT = enable:$(1)",
-    "KCONFIG_SET_OPT = set:$(1)=$(2)",
-    "generic-package =",
-    "INSTALL = install",
-    "",
-  ].join("\n"));
-  writeFileSync(post, [
-    "print:",
-    "\t@echo 'SOURCE=$(CRASHKEEP_SOURCE)'",
-    "\t@echo 'SITE=$(CRASHKEEP_SITE)'",
-    "\t@echo 'VERSION=$(CRASHKEEP_VERSION)'",
-    "\t@echo 'FIXUPS=$(strip $(CRASHKEEP_LINUX_CONFIG_FIXUPS))'",
-    "\t@echo 'PERMISSIONS=$(strip $(CRASHKEEP_PERMISSIONS))'",
-    "\t@echo 'LICENSE=$(strip $(CRASHKEEP_LICENSE))'",
-    "\t@echo 'LICENSE_FILES=$(strip $(CRASHKEEP_LICENSE_FILES))'",
-    "%/.stamp_sysv:",
-    "\t@$(CRASHKEEP_INSTALL_TARGET_CMDS)",
-    "\t@$(CRASHKEEP_INSTALL_INIT_SYSV)",
-    "%/.stamp_systemd:",
-    "\t@$(CRASHKEEP_INSTALL_TARGET_CMDS)",
-    "\t@$(CRASHKEEP_INSTALL_INIT_SYSTEMD)",
-    "",
-  ].join("\n"));
-  const args = Object.entries({ BR2_EXTERNAL_CRASHKEEP_PATH: EXT, CRASHKEEP_PKGDIR: PKG, ...vars }).map(([k, v]) => `${k}=${v}`);
-  const r = Bun.spawnSync(["make", "-s", "--no-print-directory", "-f", pre, "-f", join(PKG, "crashkeep.mk"), "-f", post, target, ...args]);
-  return { out: r.stdout.toString() + r.stderr.toString(), code: r.exitCode ?? -1 };
-}
-
-function mkVar(out: string, name: string): string {
-  return new RegExp(`^${name}=(.*)$`, "m").exec(out)?.[1] ?? "";
-}
-
 /** Toolchain and CPU combinations: the symbols set to y. */
 const COMBOS: { name: string; on: string[]; target: string | undefined }[] = [
   { name: "x86_64 glibc, generic x86-64 CPU", on: ["BR2_x86_64", "BR2_TOOLCHAIN_USES_GLIBC", "BR2_INSTALL_LIBSTDCPP"], target: "x64-baseline" },
@@ -222,14 +183,11 @@ describe("package selection for each arch/libc", () => {
     expect(mkVar(r.out, "SITE")).toBe("https://dl.example/ck");
   });
 
-  test("kernel fixups turn on MTD, MTD_PHRAM=m, PSTORE, PSTORE_RAM=m", () => {
-    const fixups = mkVar(runMk({ BR2_x86_64: "y" }, "print", tmp).out, "FIXUPS").split(" ");
-    for (const want of ["enable:CONFIG_MTD", "set:CONFIG_MTD_PHRAM=m", "enable:CONFIG_PSTORE", "set:CONFIG_PSTORE_RAM=m"]) {
-      expect(fixups).toContain(want);
-    }
-    // Dependencies first: KCONFIG_*_OPT do not resolve them.
-    expect(fixups.indexOf("enable:CONFIG_MTD")).toBeLessThan(fixups.indexOf("set:CONFIG_MTD_PHRAM=m"));
-    expect(fixups.indexOf("enable:CONFIG_PSTORE")).toBeLessThan(fixups.indexOf("set:CONFIG_PSTORE_RAM=m"));
+  // Buildroot's own macros run in test/integration/buildroot-tree.test.ts.
+  test.each(FIXUP_CASES)("kernel fixups: $name", ({ lines, want }) => {
+    const dir = mkdtempSync(join(tmp, "kconfig-"));
+    const got = applyFixups(lines, dir);
+    expect(Object.fromEntries(Object.keys(want).map((k) => [k, got.get(k) ?? "n"]))).toEqual(want);
   });
 
   /** A build directory as Buildroot extracts the target's tarball into it (build/dist.ts's layout). */

@@ -71,17 +71,28 @@ define CRASHKEEP_INSTALL_INIT_SYSTEMD
 		$(TARGET_DIR)/usr/lib/systemd/system/crashkeep.service
 endef
 
+# phram and ramoops as modules, for "crashkeep init" to insert with the
+# config's regions, unless the kernel config builds them in (=y: their
+# parameters then come from the kernel command line or the device tree).
+# KCONFIG_SET_OPT would turn a built-in driver into a module.
+define CRASHKEEP_KCONFIG_MODULE_OPT
+	$(Q)if ! grep -q '^$(strip $(1))=[my]' $(call KCONFIG_DOT_CONFIG); then \
+		$(call KCONFIG_MUNGE_DOT_CONFIG,$(1),$(1)=m); \
+	fi
+endef
+
 # KCONFIG_*_OPT resolve no dependencies: MTD and PSTORE are enabled here or
 # olddefconfig drops the modules. MTD_PHRAM and PSTORE_RAM also need
 # HAS_IOMEM (selected by x86 and arm64); PSTORE_RAM selects REED_SOLOMON.
 # MTD_CHAR is its own option only before mtdchar moved into the MTD core
-# (Linux 6.1 has no such symbol, and olddefconfig then drops it).
+# (Linux 6.1 has no such symbol, and olddefconfig then drops it). Used only
+# when Buildroot builds the kernel.
 define CRASHKEEP_LINUX_CONFIG_FIXUPS
 	$(call KCONFIG_ENABLE_OPT,CONFIG_MTD)
 	$(call KCONFIG_ENABLE_OPT,CONFIG_MTD_CHAR)
-	$(call KCONFIG_SET_OPT,CONFIG_MTD_PHRAM,m)
+	$(call CRASHKEEP_KCONFIG_MODULE_OPT,CONFIG_MTD_PHRAM)
 	$(call KCONFIG_ENABLE_OPT,CONFIG_PSTORE)
-	$(call KCONFIG_SET_OPT,CONFIG_PSTORE_RAM,m)
+	$(call CRASHKEEP_KCONFIG_MODULE_OPT,CONFIG_PSTORE_RAM)
 endef
 
 $(eval $(generic-package))
