@@ -186,6 +186,7 @@ function readmeExcerpt(version: string, target: DistTarget): string {
 | \`config.json\` | \`/etc/crashkeep/config.json\` (the default config: ramoops at ${config.ramoops.address}, phram at ${config.phram.address}) |
 | \`S03crashkeep\` | \`/etc/init.d/S03crashkeep\` (BusyBox/SysV init) |
 | \`crashkeep.service\` | \`/usr/lib/systemd/system/crashkeep.service\` (systemd) |
+| \`LICENSE\`, \`licenses/\` | ship them with the image: crashkeep's license, and the Bun runtime's inside the executable (\`licenses/bun-runtime.md\`) |
 
 ${reserve} See
 docs/FIRMWARE.md and docs/AARCH64.md in the crashkeep repository.
