@@ -25,6 +25,8 @@ APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 APT_PACKAGES += clang llvm dwz
 # The fleet collector (13): its PostgreSQL tests (initdb in a temp dir) and its browser tests (headless Chromium).
 APT_PACKAGES += postgresql-15 chromium
+# Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
+APT_PACKAGES += python3-magic python3-flake8
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { DIST_TARGETS, EXPECTED, RUNTIME_PACKAGES, elfInfo, tarballName } from "../../build/dist.ts";
+import { LICENSE_FILES } from "../../build/licenses.ts";
 import { checkHash } from "../unit/buildroot/check-package.ts";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -83,7 +84,18 @@ describe("make dist (build/dist.ts --out <temp>)", () => {
     expect(checkHash("crashkeep.hash", hash)).toEqual([]);
     const lines = hash.split("\n").filter((l) => l !== "" && !l.startsWith("#")).map((l) => l.split("  "));
     expect(lines.every(([type]) => type === "sha256")).toBe(true);
-    expect(new Map(lines.map(([, h, f]) => [f, h]))).toEqual(actual);
+    const tarballLines = lines.filter(([, , f]) => f?.endsWith(".tar.gz"));
+    expect(new Map(tarballLines.map(([, h, f]) => [f, h]))).toEqual(actual);
+    // The license files legal-info checks (CRASHKEEP_LICENSE_FILES), as each tarball holds them.
+    const licenseLines = lines.filter(([, , f]) => !f?.endsWith(".tar.gz"));
+    expect(licenseLines.map(([, , f]) => f)).toEqual([...LICENSE_FILES]);
+    for (const t of DIST_TARGETS) {
+      const top = `crashkeep-${pkg.version}-linux-${t}`;
+      for (const [, h, f] of licenseLines) {
+        const bytes = Bun.spawnSync(["tar", "-xzOf", join(dist(), tarballName(pkg.version, t)), `${top}/${f}`]).stdout;
+        expect(`${t}: ${f} ${sha256(bytes)}`).toBe(`${t}: ${f} ${h}`);
+      }
+    }
     // What sha256sum itself says.
     expect(sh(["sha256sum", "--check", "SHA256SUMS"], { cwd: dist() }).trim().split("\n").sort()).toEqual(names.map((n) => `${n}: OK`).sort());
   });

@@ -198,6 +198,19 @@ describe("hash files", () => {
       `sha256  ${"f".repeat(64)}  crashkeep-1.2.3-linux-arm64.tar.gz`,
     ]);
   });
+
+  // legal-info runs support/download/check-hash on each CRASHKEEP_LICENSE_FILES
+  // entry with its path in the tarball ("No hash found for LICENSE" otherwise).
+  test("crashkeep.hash: the license files by their path in the tarball; SHA256SUMS: tarballs only", () => {
+    const licenses = [{ file: "LICENSE", sha256: "1".repeat(64) }, { file: "licenses/LGPL-2", sha256: "2".repeat(64) }];
+    const both = hashFiles(sums, licenses);
+    expect(checkHash("crashkeep.hash", both.buildroot)).toEqual([]);
+    expect(both.buildroot.split("\n").filter((l) => l !== "" && !l.startsWith("#")).slice(2)).toEqual([
+      `sha256  ${"1".repeat(64)}  LICENSE`,
+      `sha256  ${"2".repeat(64)}  licenses/LGPL-2`,
+    ]);
+    expect(both.sha256sums).toBe(hashFiles(sums).sha256sums);
+  });
 });
 
 test("crashkeep.mk's CRASHKEEP_VERSION is package.json's (make dist refuses otherwise, and never rewrites it)", () => {
