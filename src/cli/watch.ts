@@ -28,7 +28,9 @@ The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
     report to the journal (compact) and to <archive.dir>/reports (full JSON
     and text), keeps the core in cores.dir/kept within cores.maxCores and
     cores.maxTotalBytes; more than cores.reportsPerMinute crashes of one
-    executable become one "suppressed N" record.
+    executable become one "suppressed N" record;
+  - writes into the journal, at every pass, the reports whose journal write
+    failed earlier (EIO...) once the device answers (docs/FORMAT.md).
 SIGTERM or SIGINT: one last pass, then exit 0.
 
 --once     one mirror pass (and cores already waiting), then exit
