@@ -12,7 +12,7 @@
 // place written into the index file durably before the first byte reaches the
 // device. capture.json is updated next, and the index file removed last: an
 // attempt cut anywhere is finished, not repeated, by the next one.
-import { mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { appendRecord, recordAt, withJournalLock, MAX_RECORD_RAW_BYTES, type Journal, type RecordPlace } from "../journal/journal.ts";
 import { fsyncDir, writeDurable } from "../archive/durable.ts";
 import { removeStaleTemps } from "../archive/temp-files.ts";
@@ -168,6 +168,9 @@ function captureState(reportDir: string): "pending" | "written" | "incomplete" |
 export function retryPending(journal: Journal, reportsDir: string, now = new Date()): RetryResult {
   const dir = `${reportsDir}/${PENDING_SUBDIR}`;
   const result: RetryResult = { written: [], left: 0, problems: [] };
+  // Nothing waiting, the usual case (every boot, every daemon pass): one stat, no failed
+  // readdir (whose ENOENT error object costs more than the stat).
+  if (!existsSync(dir)) return result;
   let names: string[];
   try {
     names = pendingNames(dir);
