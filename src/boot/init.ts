@@ -217,8 +217,9 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // Crash reports whose journal write failed (EIO...) are written now: into a
   // retained journal before its collection, so that each joins the boot it
   // belongs to; into a journal formatted afresh (cold boot) after the format.
-  // Nothing waiting costs one readdir (docs/FORMAT.md "Journal writes that failed").
-  // true: something was tried, and may be on the device (a failure can come after the record's commit).
+  // Nothing waiting costs one stat (docs/FORMAT.md "Journal writes that failed").
+  // Returns true when something was tried: it may be on the device even if the
+  // attempt failed (after the record's commit), so the evidence is read again.
   const retryJournal = (journal: Journal): boolean => {
     const retried = retryPending(journal, reportsDir(config, paths));
     for (const w of retried.written) report(`crashkeep: wrote the report ${w.report} into the journal (record ${w.seq}), after an earlier failure`);

@@ -160,10 +160,11 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
   // A write that failed but may work later (EIO...): kept for a retry (journal-retry.ts) once the report is archived.
   let journalFailed: { error: string; place: RecordPlace | null; payload: string; timeMs: number } | undefined;
   if (ctx.journal) {
-    const text = compactReport(report, ctx.config.limits.reportBytes);
     const timeMs = Date.now();
+    let text: string | undefined;
     let place: RecordPlace | null = null;
     try {
+      text = compactReport(report, ctx.config.limits.reportBytes);
       const payload = new TextEncoder().encode(text);
       // Looked up under the lock: an earlier run killed while holding it leaves a dead owner's lock, broken here.
       const journal = ctx.journal;
@@ -173,7 +174,7 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
       problems.push(`Cannot write the report into the journal: ${error}`);
-      if (worthRetrying(err)) journalFailed = { error, place, payload: text, timeMs };
+      if (text !== undefined && worthRetrying(err)) journalFailed = { error, place, payload: text, timeMs };
     }
   }
   if (archiveProblem !== undefined || reportDir === undefined) {
