@@ -11,6 +11,8 @@ import { openJournal, type Journal } from "../journal/journal.ts";
 import { readCoreStream } from "../core/source.ts";
 import { buildReport } from "../core/report.ts";
 import { captureReport, RATE_STATE_FILE, type CaptureContext } from "../daemon/capture.ts";
+import { reportsDir } from "../daemon/reports-dir.ts";
+import { retryPending } from "../daemon/journal-retry.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
@@ -217,6 +219,13 @@ export async function run(args: string[]): Promise<number> {
     }
     writeKmsg(paths, `crashkeep: ${result.reported ? "reported" : "rate-limited"} crash of ${exe} (pid ${pid}, tid ${tid}, signal ${signal})` +
       (result.reportDir ? ` → ${result.reportDir}` : "") + (saved ? `; core kept${saved.truncated ? " (cut at cores.maxCoreBytes)" : ""}` : ""));
+    // Earlier reports whose journal write failed (EIO...): written now if the device answers, unless it
+    // just failed this crash's write (then the next pass, handler or boot tries; the first failure ends a try).
+    if (journal && !result.journalFailed) {
+      const retried = retryPending(journal, reportsDir(config, paths));
+      for (const w of retried.written) writeKmsg(paths, `crashkeep: wrote the report ${w.report} into the journal (record ${w.seq}), after an earlier failure`);
+      problems.push(...retried.problems);
+    }
   } catch (err) {
     saver?.abort();
     problems.push(`Cannot report the crash of ${exe} (pid ${pid}): ${err instanceof Error ? err.message : String(err)}`);

@@ -205,7 +205,7 @@ export class CoreWatcher {
         // The same core again (a second close event, or a rescan before it was moved on):
         // counted and reported once already; only its keeping is left to do.
         this.#keep(path, name, undefined, undefined, this.#ctx.config.cores.maxCores > 0 && seen);
-        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, problems: [] } };
+        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, journalFailed: false, problems: [] } };
       }
       // The mapped files under the root prefix: the process is gone once its core file is
       // closed, so there is no /proc/PID/root to read them through (the pipe handler has one).
