@@ -128,7 +128,8 @@ declare -A SEEN=()
 closure() {
 	local name path deps d
 	for name in "$@"; do
-		if sed 's,.*/,,; s/\.ko$//; s/-/_/g' "$KMODS/modules.builtin" | grep -qx "$name"; then
+		# (awk reads the whole list: grep -q closing a pipe early fails it under pipefail.)
+		if awk -v n="$name" '{ f = $0; sub(/.*\//, "", f); sub(/\.ko$/, "", f); gsub(/-/, "_", f) } f == n { found = 1 } END { exit !found }' "$KMODS/modules.builtin"; then
 			continue
 		fi
 		path=$(awk -v n="$name" -F: '{ f = $1; sub(/.*\//, "", f); sub(/\.ko(\.[a-z]+)?$/, "", f); gsub(/-/, "_", f) } f == n { print $1; exit }' "$KMODS/modules.dep")
