@@ -8,6 +8,9 @@ BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 OUT := out
 TARGET ?=
+# The QEMU images' Debian kernel series: 6.1 (out/qemu, out/qemu-arm64) or
+# 6.12 (out/qemu-6.12, out/qemu-arm64-6.12); docs/QEMU.md "Kernel versions".
+KERNEL ?= 6.1
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
@@ -45,7 +48,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 demo bench bench-collect fleet-demo dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema
 
 # The QEMU image's architecture follows TARGET: arm64 → out/qemu-arm64
 # (QEMU virt, docs/AARCH64.md), anything else → out/qemu (x86_64).
@@ -116,14 +119,22 @@ test-integration: deps build
 # out/cache), the module closure, out/crashkeep, rootfs-overlay/.
 # TARGET=arm64: Debian's arm64 kernel, phram.ko built out of tree,
 # libc6:arm64, out/arm64/crashkeep, in out/qemu-arm64.
+# KERNEL=6.12: Debian's 6.12 kernel (bookworm-security), in out/qemu-6.12
+# and out/qemu-arm64-6.12.
 qemu-image: deps build
-	ARCH=$(IMAGE_ARCH) BINARY=$(BINARY) build/make-image.sh
+	ARCH=$(IMAGE_ARCH) KERNEL=$(KERNEL) BINARY=$(BINARY) build/make-image.sh
 
 qemu-image-arm64: deps-npm
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64
 
-# x86_64 and aarch64 scenario groups side by side (build/test-qemu.sh).
-test-qemu: qemu-image qemu-image-arm64
+qemu-image-6.12: deps-npm
+	$(MAKE) --no-print-directory qemu-image KERNEL=6.12
+
+qemu-image-arm64-6.12: deps-npm
+	$(MAKE) --no-print-directory qemu-image TARGET=arm64 KERNEL=6.12
+
+# x86_64 and aarch64 scenario groups side by side, on 6.1 and on 6.12 (build/test-qemu.sh).
+test-qemu: qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12
 	$(HERMETIC) build/test-qemu.sh
 
 # The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).

@@ -6,9 +6,13 @@
 #   build/fetch-debian.sh            # uses out/cache/ under the current directory
 #   OUT=/some/dir build/fetch-debian.sh
 #   ARCH=arm64 build/fetch-debian.sh # the aarch64 image's packages (docs/AARCH64.md)
+#   KERNEL=6.12 build/fetch-debian.sh
+#                                    # Debian's 6.12 kernel (bookworm-security) instead of 6.1
 #
 # Packages (docs/QEMU.md), ARCH=amd64 (default):
-#   linux-image-6.1.0-NN-amd64   the one linux-image-amd64 depends on (kernel + modules)
+#   linux-image-6.1.0-NN-amd64   the one linux-image-amd64 depends on (kernel + modules);
+#                                KERNEL=6.12: linux-image-6.12.NNN+deb12-amd64, the one
+#                                linux-image-6.12-amd64 depends on
 #   busybox-static               init, shell, insmod/modprobe applets of the guest
 #   kmod                         depmod, run on the host to write modules.dep
 # ARCH=arm64 (after "dpkg --add-architecture arm64", done here when missing):
@@ -19,16 +23,22 @@
 #                                      to build phram.ko out of tree (Debian's arm64
 #                                      kernel has CONFIG_MTD_PHRAM unset), unpacked
 #                                      together into root-kheaders-<KVER>/
-#   linux-source-6.1                   drivers/mtd/devices/phram.c (build/phram-module.sh)
+#                                      (KERNEL=6.12: linux-kbuild-6.12.NNN+deb12, which
+#                                      is named after the ABI like the headers)
+#   linux-source-6.1                   drivers/mtd/devices/phram.c (build/phram-module.sh);
+#                                      linux-source-6.12 for KERNEL=6.12
 #
 # Writes out/cache/kernel-version (e.g. 6.1.0-56-amd64; kernel-version-arm64
-# for arm64) and unpacks each package into out/cache/root-<package>/
-# (root-<package>-arm64/ for arm64 ones).
+# for arm64, kernel-version-6.12 and kernel-version-arm64-6.12 for KERNEL=6.12)
+# and unpacks each package into out/cache/root-<package>/ (root-<package>-arm64/
+# for arm64 ones).
 set -euo pipefail
 
 OUT=${OUT:-out}
 ARCH=${ARCH:-amd64}
+KERNEL=${KERNEL:-6.1}
 case "$ARCH" in amd64 | arm64) ;; *) echo "fetch-debian: ARCH must be amd64 or arm64 (got \"$ARCH\")" >&2; exit 2 ;; esac
+case "$KERNEL" in 6.1 | 6.12) ;; *) echo "fetch-debian: KERNEL must be 6.1 or 6.12 (got \"$KERNEL\")" >&2; exit 2 ;; esac
 CACHE="$OUT/cache"
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
@@ -44,9 +54,17 @@ done
 QUAL=""
 [ "$ARCH" = amd64 ] || QUAL=":$ARCH"
 
+# The meta package that names the current kernel of the series, and the
+# kernel packages' names: linux-image-6.1.0-NN-<arch> (bookworm) and
+# linux-image-6.12.NNN+deb12-<arch> (bookworm-security).
+case "$KERNEL" in
+6.1) META="linux-image-$ARCH" ;;
+*) META="linux-image-$KERNEL-$ARCH" ;;
+esac
+KPATTERN="linux-image-${KERNEL//./\\.}\\.[0-9][0-9a-z.+-]*-$ARCH"
 apt_depends() {
-	apt-cache depends "linux-image-$ARCH$QUAL" 2>/dev/null |
-		sed -n "s/^ *Depends: \\(linux-image-6\\.1\\.0-[0-9]*-$ARCH\\)\\(:$ARCH\\)\\{0,1\\}\$/\\1/p" | head -n1
+	apt-cache depends "$META$QUAL" 2>/dev/null |
+		sed -n "s/^ *Depends: \\($KPATTERN\\)\\(:$ARCH\\)\\{0,1\\}\$/\\1/p" | head -n1
 }
 
 # A fresh machine knows no arm64 packages: add the architecture and
@@ -72,24 +90,24 @@ kernel_package() {
 	local pkg="" lists=/var/lib/apt/lists
 	# apt-cache takes seconds; its answer only changes when apt-get update
 	# rewrites the lists, so it is remembered until then.
-	if [ -s "$CACHE/kernel-package$SUFFIX" ] && ! [ "$lists" -nt "$CACHE/kernel-package$SUFFIX" ]; then
-		cat "$CACHE/kernel-package$SUFFIX"
+	if [ -s "$CACHE/kernel-package$TAG" ] && ! [ "$lists" -nt "$CACHE/kernel-package$TAG" ]; then
+		cat "$CACHE/kernel-package$TAG"
 		return
 	fi
 	pkg=$(apt_depends)
-	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ] && [ -z "$(cd "$CACHE" && ls linux-image-6.1.0-*-"${ARCH}"_*.deb 2>/dev/null)" ]; then
+	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ] && [ -z "$(cd "$CACHE" && ls linux-image-"$KERNEL".*-"${ARCH}"_*.deb 2>/dev/null)" ]; then
 		# A fresh machine (or container) may have no package lists yet.
-		log "no apt lists for linux-image-amd64: apt-get update"
+		log "no apt lists for $META: apt-get update"
 		apt-get update -qq >&2 || true
 		pkg=$(apt_depends)
 	fi
-	[ -z "$pkg" ] || echo "$pkg" >"$CACHE/kernel-package$SUFFIX"
+	[ -z "$pkg" ] || echo "$pkg" >"$CACHE/kernel-package$TAG"
 	if [ -z "$pkg" ]; then
 		# No apt lists (fresh container): fall back to a kernel already cached.
-		pkg=$(cd "$CACHE" && ls linux-image-6.1.0-*-"${ARCH}"_*.deb 2>/dev/null |
-			sed -n "s/^\\(linux-image-6\\.1\\.0-[0-9]*-$ARCH\\)_.*/\\1/p" | sort -V | tail -n1)
+		pkg=$(cd "$CACHE" && ls linux-image-"$KERNEL".*-"${ARCH}"_*.deb 2>/dev/null |
+			sed -n "s/^\\($KPATTERN\\)_.*/\\1/p" | sort -V | tail -n1)
 	fi
-	[ -n "$pkg" ] || die "Cannot find the kernel package linux-image-$ARCH depends on: run apt-get update"
+	[ -n "$pkg" ] || die "Cannot find the kernel package $META depends on: run apt-get update"
 	echo "$pkg"
 }
 
@@ -134,13 +152,16 @@ unpack() {
 # Per architecture: the file names that tell the image scripts what was fetched.
 SUFFIX=""
 [ "$ARCH" = amd64 ] || SUFFIX="-$ARCH"
+# Per kernel series as well: 6.1 keeps the plain names, 6.12 adds "-6.12".
+TAG=$SUFFIX
+[ "$KERNEL" = 6.1 ] || TAG="$SUFFIX-$KERNEL"
 
 KPKG=$(kernel_package)
 KVER=${KPKG#linux-image-}
 unpack "$KPKG$SUFFIX" "$(fetch "$KPKG$QUAL")"
 unpack "busybox-static$SUFFIX" "$(fetch "busybox-static$QUAL")"
 unpack kmod "$(fetch kmod)"
-ln -sfn "root-$KPKG$SUFFIX" "$CACHE/root-kernel$SUFFIX"
+ln -sfn "root-$KPKG$SUFFIX" "$CACHE/root-kernel$TAG"
 if [ "$ARCH" = arm64 ]; then
 	# The host's BusyBox of the same version lists the applets (the arm64
 	# one cannot run here); make-image.sh checks that the versions match.
@@ -148,14 +169,18 @@ if [ "$ARCH" = arm64 ]; then
 	unpack "libc6$SUFFIX" "$(fetch "libc6$QUAL")"
 	# Headers of the same kernel, their common part and the host's kbuild
 	# tools, unpacked into one tree so that their relative links resolve.
-	unpack "kheaders-$KVER" "$(fetch "linux-headers-$KVER$QUAL")" "$(fetch "linux-headers-${KVER%-*}-common")" "$(fetch "linux-kbuild-6.1")"
-	ln -sfn "root-kheaders-$KVER" "$CACHE/root-kheaders$SUFFIX"
+	# The headers' kbuild tools: linux-kbuild-6.1 in bookworm; the 6.12
+	# backport names them after the ABI (linux-kbuild-6.12.NNN+deb12).
+	KBUILD=linux-kbuild-6.1
+	[ "$KERNEL" = 6.1 ] || KBUILD="linux-kbuild-${KVER%-*}"
+	unpack "kheaders-$KVER" "$(fetch "linux-headers-$KVER$QUAL")" "$(fetch "linux-headers-${KVER%-*}-common")" "$(fetch "$KBUILD")"
+	ln -sfn "root-kheaders-$KVER" "$CACHE/root-kheaders$TAG"
 	# The source tarball (only phram.c is taken out of it, by phram-module.sh).
-	fetch linux-source-6.1 >"$CACHE/linux-source-deb$SUFFIX"
+	fetch "linux-source-$KERNEL" >"$CACHE/linux-source-deb$TAG"
 fi
 
-[ -d "$CACHE/root-kernel$SUFFIX/lib/modules/$KVER" ] || die "Cannot find modules of \"$KVER\" in $KPKG"
-ls "$CACHE/root-kernel$SUFFIX/boot/vmlinuz-$KVER" >/dev/null || die "Cannot find vmlinuz-$KVER in $KPKG"
-echo "$KVER" >"$CACHE/kernel-version$SUFFIX.tmp"
-mv "$CACHE/kernel-version$SUFFIX.tmp" "$CACHE/kernel-version$SUFFIX"
+[ -d "$CACHE/root-kernel$TAG/lib/modules/$KVER" ] || die "Cannot find modules of \"$KVER\" in $KPKG"
+ls "$CACHE/root-kernel$TAG/boot/vmlinuz-$KVER" >/dev/null || die "Cannot find vmlinuz-$KVER in $KPKG"
+echo "$KVER" >"$CACHE/kernel-version$TAG.tmp"
+mv "$CACHE/kernel-version$TAG.tmp" "$CACHE/kernel-version$TAG"
 log "kernel $KVER ($ARCH) and its packages ready in $CACHE"

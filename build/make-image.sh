@@ -14,6 +14,10 @@
 #                      arm64 kernel, phram.ko built out of tree by
 #                      build/phram-module.sh, libc6:arm64 for Bun, the config
 #                      of build/buildroot/board/qemu/aarch64-virt/)
+#   KERNEL=6.1         the Debian kernel series: 6.1 (bookworm's) or 6.12
+#                      (bookworm-security's linux-image-6.12-<arch>); 6.12
+#                      goes to out/qemu-6.12/ (out/qemu-arm64-6.12/) so that
+#                      both can coexist (docs/QEMU.md "Kernel versions")
 #   OUT=out            output root
 #   MODPROBE=none      "none": BusyBox insmod only, like a Buildroot image;
 #                      "busybox": also the BusyBox modprobe applet (output
@@ -32,6 +36,7 @@ OUT=${OUT:-out}
 MODPROBE=${MODPROBE:-none}
 COMPRESS=${COMPRESS:-none}
 ARCH=${ARCH:-amd64}
+KERNEL=${KERNEL:-6.1}
 CACHE="$OUT/cache"
 # Per architecture: the cache's names (fetch-debian.sh), the compiler, the
 # binary, where the image goes, the serial console's tty.
@@ -39,6 +44,14 @@ case "$ARCH" in
 amd64) SUFFIX="" CC=gcc BINARY=${BINARY:-$OUT/crashkeep} BASE="$OUT/qemu" TTY=ttyS0 ;;
 arm64) SUFFIX="-arm64" CC=aarch64-linux-gnu-gcc BINARY=${BINARY:-$OUT/arm64/crashkeep} BASE="$OUT/qemu-arm64" TTY=ttyAMA0 ;;
 *) echo "make-image: ARCH must be amd64 or arm64 (got \"$ARCH\")" >&2; exit 2 ;;
+esac
+# Per kernel series: fetch-debian.sh's cache names and the image's folder
+# (6.1 keeps the plain names).
+TAG=$SUFFIX
+case "$KERNEL" in
+6.1) ;;
+6.12) TAG="$SUFFIX-$KERNEL" BASE="$BASE-$KERNEL" ;;
+*) echo "make-image: KERNEL must be 6.1 or 6.12 (got \"$KERNEL\")" >&2; exit 2 ;;
 esac
 case "$MODPROBE" in
 none) DEST="$BASE" ;;
@@ -70,9 +83,9 @@ for tool in cpio mke2fs "$CC"; do
 done
 [ -x "$BINARY" ] || die "Cannot find \"$BINARY\": build it with make build (node_modules/.bin/bun build/compile.ts --outfile $BINARY)"
 
-OUT="$OUT" ARCH="$ARCH" build/fetch-debian.sh
-KVER=$(cat "$CACHE/kernel-version$SUFFIX")
-KROOT="$CACHE/root-kernel$SUFFIX"
+OUT="$OUT" ARCH="$ARCH" KERNEL="$KERNEL" build/fetch-debian.sh
+KVER=$(cat "$CACHE/kernel-version$TAG")
+KROOT="$CACHE/root-kernel$TAG"
 KMODS="$KROOT/lib/modules/$KVER"
 BUSYBOX="$CACHE/root-busybox-static$SUFFIX/bin/busybox"
 # The applet list comes from a BusyBox that runs here: the same package for
@@ -94,7 +107,7 @@ DEPMOD="$TOOLS/depmod"
 # Debian's arm64 kernel has no phram: the out-of-tree build goes into the
 # module tree under updates/, where depmod finds it like any other module.
 if [ "$ARCH" = arm64 ]; then
-	PHRAM_KO=$(OUT="$OUT" build/phram-module.sh)
+	PHRAM_KO=$(OUT="$OUT" KERNEL="$KERNEL" build/phram-module.sh)
 	if ! cmp -s "$PHRAM_KO" "$KMODS/updates/phram.ko"; then
 		mkdir -p "$KMODS/updates"
 		cp "$PHRAM_KO" "$KMODS/updates/phram.ko"
@@ -110,10 +123,15 @@ fi
 
 # Print the relative paths of the given modules and their dependencies,
 # dependencies first (modules.dep lists the full transitive set of each module).
+# A module the kernel has built in is skipped (6.12 amd64: virtio_pci=y).
 declare -A SEEN=()
 closure() {
 	local name path deps d
 	for name in "$@"; do
+		# (awk reads the whole list: grep -q closing a pipe early fails it under pipefail.)
+		if awk -v n="$name" '{ f = $0; sub(/.*\//, "", f); sub(/\.ko$/, "", f); gsub(/-/, "_", f) } f == n { found = 1 } END { exit !found }' "$KMODS/modules.builtin"; then
+			continue
+		fi
 		path=$(awk -v n="$name" -F: '{ f = $1; sub(/.*\//, "", f); sub(/\.ko(\.[a-z]+)?$/, "", f); gsub(/-/, "_", f) } f == n { print $1; exit }' "$KMODS/modules.dep")
 		[ -n "$path" ] || die "Cannot find module \"$name\" in $KMODS/modules.dep"
 		[ -z "${SEEN[$path]:-}" ] || continue
@@ -181,8 +199,11 @@ ln -s bin/busybox "$STAGE/init"
 
 # Kernel modules in the layout modprobe/insmod expect, with modules.dep and
 # modules.builtin regenerated for this subset by depmod.
-mapfile -t MODS_DEVICE < <(closure $MODULES_DEVICE)
-mapfile -t MODS_DISK < <(closure $MODULES_DISK)
+# (Command substitutions, not <(...): a module that cannot be found stops the build.)
+MODS_TEXT=$(closure $MODULES_DEVICE)
+mapfile -t MODS_DEVICE <<<"$MODS_TEXT"
+MODS_TEXT=$(closure $MODULES_DISK)
+mapfile -t MODS_DISK <<<"$MODS_TEXT"
 for m in "${MODS_DEVICE[@]}" "${MODS_DISK[@]}"; do
 	mkdir -p "$STAGE/lib/modules/$KVER/$(dirname "$m")"
 	cp "$KMODS/$m" "$STAGE/lib/modules/$KVER/$m"

@@ -1,25 +1,32 @@
 #!/bin/bash
 # Build phram.ko for Debian's arm64 kernel, out of tree: the kernel has
 # CONFIG_MTD_PHRAM unset (reference: docs/AARCH64.md). The source is
-# drivers/mtd/devices/phram.c from Debian's linux-source-6.1, built against
-# the matching linux-headers-<KVER> with the cross compiler.
+# drivers/mtd/devices/phram.c from Debian's linux-source-6.1 (KERNEL=6.12:
+# linux-source-6.12), built against the matching linux-headers-<KVER> with the
+# cross compiler.
 #
 #   ARCH=arm64 build/fetch-debian.sh && build/phram-module.sh   # prints the .ko's path
+#   ARCH=arm64 KERNEL=6.12 build/fetch-debian.sh && KERNEL=6.12 build/phram-module.sh
 #
 # Cached in out/cache/phram-<KVER>-<source version>/: rebuilt only when the
 # kernel or the source package changes. Needs gcc-aarch64-linux-gnu, make.
 set -euo pipefail
 
 OUT=${OUT:-out}
+KERNEL=${KERNEL:-6.1}
 CACHE=$(cd "$OUT/cache" && pwd)
 
 log() { printf 'phram-module: %s\n' "$*" >&2; }
 die() { printf 'phram-module: %s\n' "$*" >&2; exit 1; }
 
-KVER=$(cat "$CACHE/kernel-version-arm64") || die "Cannot read \"$CACHE/kernel-version-arm64\": run ARCH=arm64 build/fetch-debian.sh"
-SRCDEB=$(cat "$CACHE/linux-source-deb-arm64")
-HEADERS="$CACHE/root-kheaders-arm64/usr/src/linux-headers-$KVER"
-COMMON="$CACHE/root-kheaders-arm64/usr/src/linux-headers-${KVER%-*}-common"
+case "$KERNEL" in 6.1 | 6.12) ;; *) die "KERNEL must be 6.1 or 6.12 (got \"$KERNEL\")" ;; esac
+# fetch-debian.sh's names for this kernel series (6.1: plain, 6.12: "-6.12").
+TAG=-arm64
+[ "$KERNEL" = 6.1 ] || TAG="-arm64-$KERNEL"
+KVER=$(cat "$CACHE/kernel-version$TAG") || die "Cannot read \"$CACHE/kernel-version$TAG\": run ARCH=arm64 KERNEL=$KERNEL build/fetch-debian.sh"
+SRCDEB=$(cat "$CACHE/linux-source-deb$TAG")
+HEADERS="$CACHE/root-kheaders$TAG/usr/src/linux-headers-$KVER"
+COMMON="$CACHE/root-kheaders$TAG/usr/src/linux-headers-${KVER%-*}-common"
 [ -f "$HEADERS/Makefile" ] || die "Cannot find the headers of \"$KVER\" in $HEADERS"
 command -v aarch64-linux-gnu-gcc >/dev/null || die "Cannot find \"aarch64-linux-gnu-gcc\": apt-get install gcc-aarch64-linux-gnu"
 
@@ -36,8 +43,8 @@ rm -rf "$DIR.tmp"
 mkdir -p "$DIR.tmp"
 log "extracting drivers/mtd/devices/phram.c from $(basename "$SRCDEB")"
 # Streamed: the 140 MB tarball is never written out.
-dpkg-deb --fsys-tarfile "$SRCDEB" | tar -xO ./usr/src/linux-source-6.1.tar.xz |
-	tar -xJO linux-source-6.1/drivers/mtd/devices/phram.c >"$DIR.tmp/phram.c"
+dpkg-deb --fsys-tarfile "$SRCDEB" | tar -xO "./usr/src/linux-source-$KERNEL.tar.xz" |
+	tar -xJO "linux-source-$KERNEL/drivers/mtd/devices/phram.c" >"$DIR.tmp/phram.c"
 [ -s "$DIR.tmp/phram.c" ] || die "Cannot find drivers/mtd/devices/phram.c in $SRCDEB"
 echo 'obj-m := phram.o' >"$DIR.tmp/Kbuild"
 
@@ -46,7 +53,9 @@ echo 'obj-m := phram.o' >"$DIR.tmp/Kbuild"
 printf 'include %s/Makefile\n' "$COMMON" >"$HEADERS/Makefile"
 
 log "building phram.ko for $KVER"
-make -s -C "$HEADERS" M="$DIR.tmp" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- modules >&2 ||
+# 6.12's headers ship a vmlinux for the modules' BTF, which needs pahole
+# (dwarves); phram.ko loads without BTF, so its generation is switched off.
+make -s -C "$HEADERS" M="$DIR.tmp" ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- CONFIG_DEBUG_INFO_BTF_MODULES= modules >&2 ||
 	die "Cannot build phram.ko against $HEADERS"
 modinfo -F vermagic "$DIR.tmp/phram.ko" | grep -q "^$KVER " ||
 	die "Cannot use the built phram.ko: vermagic \"$(modinfo -F vermagic "$DIR.tmp/phram.ko")\" is not $KVER"

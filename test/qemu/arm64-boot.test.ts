@@ -14,7 +14,7 @@
 // Run: make qemu-image TARGET=arm64 && node_modules/.bin/bun test test/qemu/arm64-boot.test.ts
 import { afterAll, expect, test } from "bun:test";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, history, logLine, newest } from "./steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectKernelFacts, expectPanicWithTail, history, logLine, newest } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
 
@@ -38,6 +38,7 @@ test(
       expect(boot0).toContain("crashkeep: module ramoops: loaded\n");
       expect(boot0).toContain("crashkeep: first boot: no journal and no archive yet, nothing to collect");
       expect(await vm.runOk(`readlink /dev/mtdchar/${config.phram.name}`)).toMatch(/^\.\.\/mtd\d+\n$/);
+      await expectKernelFacts(vm, config);
       const dump = JSON.parse(await vm.runOk("crashkeep dump --json")) as { retained: boolean; control: { currentBootId: string } };
       const firstBootId = (await vm.runOk("cat /proc/sys/kernel/random/boot_id")).trim();
       expect(dump.control.currentBootId).toBe(firstBootId);
@@ -78,6 +79,7 @@ test(
       expect(boot0).toContain(`crashkeep: module phram: loaded (phram=${config.phram.name},0x${config.phram.address.toString(16)},${config.phram.sizeBytes})`);
       expect(boot0).toContain(`crashkeep: module ramoops: loaded (mem_address=0x${config.ramoops.address.toString(16)} mem_size=${config.ramoops.sizeBytes} `);
       expect(boot0).toContain("crashkeep: first boot: no journal and no archive yet, nothing to collect");
+      await expectKernelFacts(vm, config);
       const line = await logLine(vm, "arm64-mem-line");
       await vm.crash();
       expect(vm.boots[1]).toContain("crashkeep: previous boot ended in kernel-panic: sysrq triggered crash; archived 1 pstore record(s)");

@@ -8,15 +8,15 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Report } from "../../src/core/report.ts";
 import { readGdbReference } from "../unit/core/gdb-reference.ts";
-import { QemuVm } from "./harness.ts";
+import { imageDirOf, QemuVm } from "./harness.ts";
 import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
 
-const IMAGE = resolve(import.meta.dir, "../../out/qemu-arm64");
+const IMAGE = imageDirOf("aarch64");
 
 test(
   "aarch64: a threaded -O2 crash in watch mode (frames equal gdb-multiarch's) and a log line, sysrq panic → one entry joins them; OOM panic; pipe mode with a capped core",

@@ -5,6 +5,7 @@
 // Run: make qemu-image && node_modules/.bin/bun test test/qemu/boot.test.ts
 import { afterAll, describe, expect, test } from "bun:test";
 import { QemuVm } from "./harness.ts";
+import { expectKernelFacts } from "./steps.ts";
 
 /** A boot, a panic and a second boot take 25–60 s under TCG on a busy host. */
 const SCENARIO_TIMEOUT_MS = 240_000;
@@ -51,6 +52,7 @@ describe("crashkeep init at boot", () => {
         expect(s.modules).toEqual({ mtd: "loaded", phram: "loaded", reed_solomon: "loaded", ramoops: "loaded" });
         expect(s.device).toMatchObject({ name: "crashkeep", link: "/dev/mtdchar/crashkeep" });
         expect(await vm.runOk("readlink /dev/mtdchar/crashkeep")).toBe(`../mtd${s.device?.index}\n`);
+        await expectKernelFacts(vm, vm.imageConfig);
         expect(s.pstore).toEqual({ mounted: true, records: [] });
         expect(await history(vm)).toEqual([]);
         // Idempotent: a second init inserts nothing and still succeeds.
@@ -64,6 +66,7 @@ describe("crashkeep init at boot", () => {
         expect(h).toHaveLength(1);
         expect(h[0]).toMatchObject({ reason: "kernel-panic", detail: "sysrq triggered crash" });
         expect(h[0]?.files.map((f) => f.name)).toContain("dmesg-ramoops-0");
+        expect(await vm.runOk(`head -n 1 /var/lib/crashkeep/${h[0]?.id}/dmesg-ramoops-0`)).toBe("Panic#1 Part1\n");
         const shown = await vm.runOk(`crashkeep history show ${h[0]?.id}`);
         expect(shown).toContain("Kernel panic - not syncing: sysrq triggered crash");
         expect(shown).toContain("reason:   kernel-panic");

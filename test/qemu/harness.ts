@@ -28,6 +28,11 @@
 // children made from the image's config (the drivers bind it with no
 // parameters), or "mem", mem= below the regions and the module parameters.
 //
+// Kernels: QEMU_KERNEL=6.12 in the environment (build/test-qemu.sh's "-6.12"
+// groups) boots the images made with KERNEL=6.12 (out/qemu-6.12,
+// out/qemu-arm64-6.12: Debian's 6.12 kernel), and the scenario's logs and
+// disks get a "-6.12" suffix so that both kernels' groups can run side by side.
+//
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
 // files and deletes the folder unless the scenario failed (or
@@ -52,6 +57,24 @@ export const MEMMAP = "16M$0x7000000";
 export const DAEMON_PID = "$(n=0; until [ -s /var/run/crashkeep.pid ] || [ $n -ge 600 ]; do n=$((n+1)); sleep 0.1; done; cat /var/run/crashkeep.pid)";
 
 export type Arch = "x86_64" | "aarch64";
+
+/** The Debian kernel series the images are built from (build/make-image.sh KERNEL=). */
+export type KernelSeries = "6.1" | "6.12";
+const KERNEL_SERIES: readonly KernelSeries[] = ["6.1", "6.12"];
+
+/** The kernel series this run boots: QEMU_KERNEL, else 6.1. */
+export function kernelSeries(): KernelSeries {
+  const value = process.env["QEMU_KERNEL"] ?? "6.1";
+  const series = KERNEL_SERIES.find((k) => k === value);
+  if (series === undefined) throw new Error(`Cannot use QEMU_KERNEL "${value}": it must be ${KERNEL_SERIES.join(" or ")}`);
+  return series;
+}
+
+/** out/qemu, out/qemu-arm64; with QEMU_KERNEL=6.12 out/qemu-6.12, out/qemu-arm64-6.12. */
+export function imageDirOf(arch: Arch): string {
+  const series = kernelSeries();
+  return join(OUT, `${arch === "aarch64" ? "qemu-arm64" : "qemu"}${series === "6.1" ? "" : `-${series}`}`);
+}
 /** How an aarch64 guest reserves the RAM: a device-tree node, or mem= plus module parameters. */
 export type Reserve = "dt" | "mem";
 
@@ -199,9 +222,10 @@ export class QemuVm {
   constructor(options: QemuVmOptions) {
     this.#options = options;
     this.arch = options.arch ?? "x86_64";
-    this.name = options.name.replace(/[^A-Za-z0-9._-]+/g, "-");
-    const make = this.arch === "aarch64" ? "ARCH=arm64 build/make-image.sh" : "build/make-image.sh";
-    this.#imageDir = resolve(REPO, options.imageDir ?? join(OUT, this.arch === "aarch64" ? "qemu-arm64" : "qemu"));
+    const series = kernelSeries();
+    this.name = `${options.name}${series === "6.1" ? "" : `-${series}`}`.replace(/[^A-Za-z0-9._-]+/g, "-");
+    const make = `${this.arch === "aarch64" ? "ARCH=arm64 " : ""}${series === "6.1" ? "" : `KERNEL=${series} `}build/make-image.sh`;
+    this.#imageDir = resolve(REPO, options.imageDir ?? imageDirOf(this.arch));
     this.logDir = join(OUT, "qemu-logs", this.name);
     this.runDir = join(OUT, "qemu", "run", this.name);
     this.#changed = this.#newChanged();

@@ -3,7 +3,8 @@
 // archived panic, an upload config that outlives a panic, a queued crash.
 import { expect } from "bun:test";
 import { join } from "node:path";
-import { DAEMON_PID, type QemuVm } from "./harness.ts";
+import type { Config } from "../../src/config/schema.ts";
+import { DAEMON_PID, kernelSeries, type QemuVm } from "./harness.ts";
 
 /**
  * A TCG aarch64 boot of the 116 MB initramfs took 25–70 s of guest uptime on
@@ -78,6 +79,8 @@ export async function expectPanicWithTail(vm: QemuVm, line: string): Promise<His
   const names = entry.files.map((f) => f.name);
   expect(names).toContain("dmesg-ramoops-0");
   expect(names).toContain("log-0-messages");
+  // The record as pstore_dump wrote it (the header line ramoops' read strips; decompressed on both series).
+  expect(await vm.runOk(`head -n 1 /var/lib/crashkeep/${entry.id}/dmesg-ramoops-0`)).toBe("Panic#1 Part1\n");
   expect(await vm.runOk(`cat /var/lib/crashkeep/${entry.id}/log-0-messages`)).toContain(line);
   const shown = await vm.runOk(`crashkeep history show ${entry.id}`);
   expect(shown).toContain("Kernel panic - not syncing: sysrq triggered crash");
@@ -113,4 +116,54 @@ export async function crashIntoOutbox(vm: QemuVm): Promise<void> {
 /** QEMU user networking in the guest (the image leaves eth0 down at boot): the host's loopback is 10.0.2.2. */
 export async function networkUp(vm: QemuVm): Promise<void> {
   await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
+}
+
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * What crashkeep init and status read from the kernel, as the booted kernel
+ * series has it (reference/kernel-facts.md; docs/QEMU.md "Kernel versions"):
+ * run on the first boot of a scenario whose init loaded or found ramoops and
+ * phram, on 6.1 and on 6.12 alike, so that a difference between the series is
+ * seen here and not assumed.
+ * - the release is the image's kernel, of the series asked for (QEMU_KERNEL);
+ * - modules.dep (modules.ts): the module files are .ko on 6.1 and .ko.xz on
+ *   6.12 (CONFIG_MODULE_COMPRESS_XZ), each with the dependency init loads
+ *   first; arm64's phram.ko is the out-of-tree build under updates/;
+ * - /proc/mtd (mtd.ts): the header and the `mtd%d: %8.8llx %8.8x "%s"` line;
+ * - ramoops' parameters (bound.ts): decimal, the bound region's, by either route;
+ * - 6.12 adds ramoops' mem_name parameter and its device-tree alias
+ *   (MODULE_DEVICE_TABLE(of), so a modalias coldplug loads it), neither in 6.1.
+ */
+export async function expectKernelFacts(vm: QemuVm, config: Config): Promise<void> {
+  const series = kernelSeries();
+  const release = (await vm.runOk("uname -r")).trim();
+  expect(release.startsWith(`${series}.`), `uname -r ${release} on a ${series} lane`).toBe(true);
+  expect(release).toBe((await vm.runOk("cat /etc/test-image-kernel")).trim());
+
+  const ko = series === "6.1" ? ".ko" : ".ko.xz";
+  const dep = await vm.runOk(`cat /lib/modules/${release}/modules.dep`);
+  const phram = vm.arch === "aarch64" ? "updates/phram.ko" : `kernel/drivers/mtd/devices/phram${ko}`;
+  for (const line of [
+    `kernel/drivers/mtd/mtd${ko}:`,
+    `${phram}: kernel/drivers/mtd/mtd${ko}`,
+    `kernel/lib/reed_solomon/reed_solomon${ko}:`,
+    `kernel/fs/pstore/ramoops${ko}: kernel/lib/reed_solomon/reed_solomon${ko}`,
+  ]) {
+    expect(dep).toMatch(new RegExp(`^${escapeRe(line)}$`, "m"));
+  }
+  expect(await vm.runOk("cut -d' ' -f1 /proc/modules | grep -x -e mtd -e phram -e reed_solomon -e ramoops | sort")).toBe("mtd\nphram\nramoops\nreed_solomon\n");
+
+  const size = config.phram.sizeBytes.toString(16).padStart(8, "0");
+  const erase = config.phram.eraseSizeBytes.toString(16).padStart(8, "0");
+  expect(await vm.runOk("cat /proc/mtd")).toMatch(new RegExp(`^dev:    size   erasesize  name\\nmtd\\d+: ${size} ${erase} "${escapeRe(config.phram.name)}"\\n$`));
+
+  const param = async (name: string) => (await vm.runOk(`cat /sys/module/ramoops/parameters/${name}`)).trim();
+  expect(await param("mem_address")).toBe(String(config.ramoops.address));
+  expect(await param("mem_size")).toBe(String(config.ramoops.sizeBytes));
+  expect(await param("record_size")).toBe(String(config.ramoops.recordSizeBytes));
+  const memName = await vm.run("test -e /sys/module/ramoops/parameters/mem_name");
+  expect(memName.code === 0, "ramoops has mem_name").toBe(series === "6.12");
+  const alias = await vm.runOk(`grep -c '^alias of:N\\*T\\*Cramoops ramoops$' /lib/modules/${release}/modules.alias || true`);
+  expect(alias.trim(), "ramoops' device-tree alias").toBe(series === "6.12" ? "1" : "0");
 }
