@@ -27,6 +27,8 @@ APT_PACKAGES += postgresql-15 chromium
 # compiler of the external toolchain, the stand-ins' fakeroot and patchelf, and
 # mksquashfs for the flash-cost figures (docs/FIRMWARE.md).
 APT_PACKAGES += rsync bison flex bc file unzip wget g++-aarch64-linux-gnu fakeroot patchelf squashfs-tools
+# Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
+APT_PACKAGES += python3-magic python3-flake8
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64

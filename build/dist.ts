@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { compileArgs } from "./compile.ts";
+import { stageLicenses } from "./licenses.ts";
 
 export const DIST_TARGETS = ["x64", "x64-baseline", "x64-musl", "arm64"] as const;
 export type DistTarget = (typeof DIST_TARGETS)[number];
@@ -61,6 +62,21 @@ const BUN = join(ROOT, "node_modules/.bin/bun");
 const OUT = join(ROOT, "out");
 const DIST = join(OUT, "dist");
 const PKG_DIR = join(ROOT, "build/buildroot/package/crashkeep");
+
+/**
+ * What each tarball carries for the device besides the executable: the
+ * repository file (its one source, also copied by the hand-made test image)
+ * and its name and mode in the tarball. arm64 gets the QEMU virt board's
+ * config (RAM from 0x40000000): x86's addresses are not RAM there.
+ */
+export function deviceFiles(target: DistTarget): { from: string; name: string; mode: number }[] {
+  const config = target === "arm64" ? "build/buildroot/board/qemu/aarch64-virt/rootfs-overlay/etc/crashkeep/config.json" : "rootfs-overlay/etc/crashkeep/config.json";
+  return [
+    { from: config, name: "config.json", mode: 0o644 },
+    { from: "rootfs-overlay/etc/init.d/S03crashkeep", name: "S03crashkeep", mode: 0o755 },
+    { from: "rootfs-overlay/usr/lib/systemd/system/crashkeep.service", name: "crashkeep.service", mode: 0o644 },
+  ];
+}
 
 function run(cmd: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): { out: string; code: number } {
   const r = Bun.spawnSync(cmd, { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdout: "pipe", stderr: "pipe" });
@@ -151,8 +167,13 @@ function smoke(target: DistTarget, binary: string, config: string, version: stri
 }
 
 /** The README parts a device installer needs: the introduction, "On a device" and "Commands". */
-function readmeExcerpt(version: string, target: string): string {
+function readmeExcerpt(version: string, target: DistTarget): string {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const from = deviceFiles(target).find((f) => f.name === "config.json")?.from ?? "";
+  const config = JSON.parse(readFileSync(join(ROOT, from), "utf8")) as { ramoops: { address: string }; phram: { address: string } };
+  const reserve = target === "arm64"
+    ? "Then reserve the RAM (arm64): a device-tree /reserved-memory node, or a\n`mem=` that leaves the regions out of Linux's RAM (this config is the QEMU\nvirt board's with 512 MiB);\n`crashkeep config check` prints what your config needs."
+    : "Then reserve the RAM on the kernel command line (x86): `memmap=16M$0x7000000`\n(`crashkeep config check` prints the line your config needs).";
   const sections = readme.split(/^(?=## )/m);
   const keep = sections.filter((s, i) => i === 0 || /^## (On a device|Commands)\b/.test(s));
   return `${keep.join("").trimEnd()}
@@ -162,12 +183,12 @@ function readmeExcerpt(version: string, target: string): string {
 | file | install as |
 |---|---|
 | \`crashkeep\` | \`/usr/bin/crashkeep\` (mode 0755; never strip it: stripping removes the embedded program) |
-| \`config.json\` | \`/etc/crashkeep/config.json\` (the default config: ramoops at 0x7000000, phram at 0x7800000) |
+| \`config.json\` | \`/etc/crashkeep/config.json\` (the default config: ramoops at ${config.ramoops.address}, phram at ${config.phram.address}) |
 | \`S03crashkeep\` | \`/etc/init.d/S03crashkeep\` (BusyBox/SysV init) |
 | \`crashkeep.service\` | \`/usr/lib/systemd/system/crashkeep.service\` (systemd) |
+| \`LICENSE\`, \`licenses/\` | ship them with the image: crashkeep's license, and the Bun runtime's inside the executable (\`licenses/bun-runtime.md\`) |
 
-Then reserve the RAM on the kernel command line (x86): \`memmap=16M$0x7000000\`
-(\`crashkeep config check\` prints the line your config needs). See
+${reserve} See
 docs/FIRMWARE.md and docs/AARCH64.md in the crashkeep repository.
 `;
 }
@@ -183,12 +204,13 @@ function packTarball(target: DistTarget, version: string, mtime: string): string
   mkdirSync(stage, { recursive: true });
   copyFileSync(join(OUT, target, "crashkeep"), join(stage, "crashkeep"));
   chmodSync(join(stage, "crashkeep"), 0o755);
-  copyFileSync(join(PKG_DIR, "config.json"), join(stage, "config.json"));
-  copyFileSync(join(PKG_DIR, "S03crashkeep"), join(stage, "S03crashkeep"));
-  chmodSync(join(stage, "S03crashkeep"), 0o755);
-  copyFileSync(join(PKG_DIR, "crashkeep.service"), join(stage, "crashkeep.service"));
+  for (const f of deviceFiles(target)) {
+    copyFileSync(join(ROOT, f.from), join(stage, f.name));
+    chmodSync(join(stage, f.name), f.mode);
+  }
   writeFileSync(join(stage, "README.md"), readmeExcerpt(version, target));
-  for (const f of ["config.json", "crashkeep.service", "README.md"]) chmodSync(join(stage, f), 0o644);
+  chmodSync(join(stage, "README.md"), 0o644);
+  stageLicenses(ROOT, stage);
   const tarball = join(DIST, tarballName(version, target));
   // Reproducible: sorted names, fixed owner and mtime, no gzip timestamp.
   must(["sh", "-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@${mtime} -C "$1" -cf - "$2" | gzip -n -9 > "$3"`,
@@ -245,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
     const want = EXPECTED[target];
     if (elf.machine !== want.machine) throw new Error(`Cannot package ${target}: e_machine ${elf.machine}, expected ${want.machine}`);
     if (elf.interpreter !== want.interpreter) throw new Error(`Cannot package ${target}: interpreter ${elf.interpreter}, expected ${want.interpreter}`);
-    const smoked = smoke(target, binary, join(PKG_DIR, "config.json"), version, scratch);
+    const smoked = smoke(target, binary, join(ROOT, deviceFiles(target)[0]?.from ?? ""), version, scratch);
     const tarball = packTarball(target, version, mtime);
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
     summary.push(`${target}: e_machine ${elf.machine}, ${elf.interpreter}, binary ${mib(head.length)}, ${tarballName(version, target)} ${mib(Bun.file(tarball).size)}; ${smoked}`);

@@ -21,7 +21,15 @@ export interface KernelNeeds {
   memLimitNote: string | undefined;
   /** arm64: the regions lie outside the machine's RAM: neither route can work. */
   outsideRam: string | undefined;
+  /**
+   * arm64, RAM not known (checked off the device): the regions lie below the
+   * start of QEMU virt's RAM, where x86 configs put them; boards differ.
+   */
+  ramNote: string | undefined;
 }
+
+/** Where the RAM of QEMU's arm64 virt machine starts (hw/arm/virt.c, VIRT_MEM). */
+export const QEMU_VIRT_RAM_START = 0x4000_0000;
 
 /** One /reserved-memory reg value: `<0x0 0x5c000000 0x0 0x100000>` for two cells each. */
 function regCells(start: number, size: number, addressCells: number, sizeCells: number): string {
@@ -77,12 +85,17 @@ export function reservedMemorySnippet(config: Config, cells: { address: number; 
 /** What to add for `arch`; `memory` (device-tree memory nodes) makes the mem= advice exact. */
 export function kernelNeeds(config: Config, arch: KernelArch, options: { memory?: readonly DtRange[]; cells?: { address: number; size: number } } = {}): KernelNeeds {
   const regions = configRegions(config);
-  const none = { memLimit: undefined, memLimitNote: undefined, outsideRam: undefined };
+  const none = { memLimit: undefined, memLimitNote: undefined, outsideRam: undefined, ramNote: undefined };
   if (arch === "x86") return { arch, memmap: requiredMemmap(regions), reservedMemory: undefined, ...none };
   const lowest = Math.min(...regions.map((r) => r.start));
   const memory = options.memory ?? [];
   const needs: KernelNeeds = { arch, memmap: [], reservedMemory: reservedMemorySnippet(config, options.cells), ...none };
-  if (memory.length === 0) return { ...needs, memLimitNote: `mem= set to the amount of RAM below ${hex(lowest)}` };
+  if (memory.length === 0) {
+    const ramNote = lowest < QEMU_VIRT_RAM_START
+      ? `the regions start at ${hex(lowest)}, below ${hex(QEMU_VIRT_RAM_START)} where the RAM of QEMU's virt machine starts (x86 configs use such addresses); check them against the board's memory map (its device tree's /memory nodes)`
+      : undefined;
+    return { ...needs, memLimitNote: `mem= set to the amount of RAM below ${hex(lowest)}`, ramNote };
+  }
   if (!regions.every((g) => insideRam(g, memory))) {
     const ram = memory.map((m) => `${hex(m.start)}-${hex(m.start + m.size - 1)}`).join(", ");
     return { ...needs, outsideRam: `the regions are not inside the machine's RAM (device tree memory ${ram}): choose addresses inside it` };
@@ -120,6 +133,7 @@ export function kernelNeedsText(needs: KernelNeeds, config: Config): string[] {
   if (needs.memLimit) lines.push(`or kernel command line needs: ${needs.memLimit} (Linux then keeps only the RAM below ${hex(lowest)})`);
   else if (needs.memLimitNote?.startsWith("mem=")) lines.push(`or kernel command line needs: ${needs.memLimitNote}`);
   else if (needs.memLimitNote) lines.push(`note: ${needs.memLimitNote}`);
+  if (needs.ramNote) lines.push(`note: ${needs.ramNote}`);
   const erase = dtEraseSizeNote(config);
   if (erase) lines.push(`note: ${erase}`);
   return lines;

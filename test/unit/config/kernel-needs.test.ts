@@ -105,6 +105,19 @@ describe("arm64: a /reserved-memory snippet or mem=, never memmap=", () => {
     expect(text.at(-1)).toBe("or kernel command line needs: mem= set to the amount of RAM below 0x5c000000");
   });
 
+  // The Buildroot package once installed x86's config on aarch64 and
+  // config check --arch arm64 said OK with nothing more.
+  test("without it, regions below QEMU virt's RAM (x86's addresses) get a note; exact DT memory says more", () => {
+    const x86 = parseConfig({});
+    const text = kernelNeedsText(kernelNeeds(x86, "arm64"), x86);
+    expect(text.filter((l) => l.startsWith("note: the regions start"))).toEqual([
+      "note: the regions start at 0x7000000, below 0x40000000 where the RAM of QEMU's virt machine starts (x86 configs use such addresses); check them against the board's memory map (its device tree's /memory nodes)",
+    ]);
+    expect(kernelNeeds(ARM64, "arm64").ramNote).toBeUndefined();
+    expect(kernelNeeds(x86, "x86").ramNote).toBeUndefined();
+    expect(kernelNeeds(x86, "arm64", { memory: VIRT_RAM }).ramNote).toBeUndefined();
+  });
+
   test("the x86 default addresses on QEMU virt: outside RAM, said first; no mem= offered", () => {
     const needs = kernelNeeds(parseConfig({}), "arm64", { memory: VIRT_RAM });
     expect(needs.memLimit).toBeUndefined();
