@@ -128,24 +128,37 @@ done <"$OFFLINE/debian-sources.tsv"
 # GNU tar's configure refuses to run as root unless told it may.
 export FORCE_UNSAFE_CONFIGURE=1
 
-# 5. The BR2_EXTERNAL tree with crashkeep.hash for this tarball. The committed
-# crashkeep.hash fits only the commit that last ran make dist; Buildroot
-# checks every hash file naming the tarball, so a copy of the tree gets one
-# made from the tarball here.
-EXTERNAL="$WORK/external"
-rsync -a --delete build/buildroot/ "$EXTERNAL/"
-printf '# build/buildroot-image.sh: from %s\nsha256  %s  %s\n' "$TARBALL" "$(sha256sum "$TARBALL" | cut -d' ' -f1)" "$(basename "$TARBALL")" \
-	>"$EXTERNAL/package/crashkeep/crashkeep.hash"
+# 5. The BR2_EXTERNAL tree and the tarball's hash. Buildroot checks the
+# tarball against every hash file that names it. When the committed
+# package/crashkeep/crashkeep.hash lists tarball hashes, they fit only the
+# commit that last ran make dist: a copy of the tree gets a crashkeep.hash
+# made from this tarball. When it lists none (make dist writes crashkeep.hash
+# beside the tarballs in out/dist, and a file:// site is checked against
+# that one), the tree is used as it is.
 ln -f "$TARBALL" "$MIRROR/" 2>/dev/null || cp "$TARBALL" "$MIRROR/"
+if grep -q '^sha256 ' build/buildroot/package/crashkeep/crashkeep.hash; then
+	EXTERNAL="$WORK/external"
+	rsync -a --delete build/buildroot/ "$EXTERNAL/"
+	printf '# build/buildroot-image.sh: from %s\nsha256  %s  %s\n' "$TARBALL" "$(sha256sum "$TARBALL" | cut -d' ' -f1)" "$(basename "$TARBALL")" \
+		>"$EXTERNAL/package/crashkeep/crashkeep.hash"
+	SITE=""
+else
+	EXTERNAL="$ROOT/build/buildroot"
+	[ -f "$OUT/dist/crashkeep.hash" ] || die "Cannot find \"$OUT/dist/crashkeep.hash\": run make dist --targets arm64"
+	# The mirror is the package's site: the hash file goes beside the tarball.
+	cp "$OUT/dist/crashkeep.hash" "$MIRROR/crashkeep.hash"
+	SITE="file://$MIRROR"
+fi
 
 # 6. The defconfig, with this checkout's paths.
 DISK_MODULES="virtio_pci virtio_blk crc32c_generic ext4 virtio_net"
 TARGET_MODULES="mtd phram reed_solomon ramoops"
 mkdir -p "$BR_OUT"
 sed -e "s|@MIRROR@|$MIRROR|" -e "s|@LOCAL_MK@|$LOCAL_MK|" -e "s|@TOOLCHAIN@|$WORK/toolchain|" \
-	-e "s|@EXTERNAL@|$EXTERNAL|" -e "s|@OVERLAYS@|$OFFLINE/test-overlay|" \
+	-e "s|@DL_DIR@|$WORK/dl|" -e "s|@OVERLAYS@|$OFFLINE/test-overlay|" \
 	-e "s|@POST_BUILD@|$OFFLINE/post-build-debian-kernel.sh $OFFLINE/post-build-test.sh|" \
 	"$OFFLINE/crashkeep_qemu_aarch64_debian_defconfig.in" >"$WORK/defconfig"
+[ -z "$SITE" ] || echo "BR2_PACKAGE_CRASHKEEP_SITE=\"$SITE\"" >>"$WORK/defconfig"
 export DEBIAN_KROOT="$KROOT" PHRAM_KO MODULES="$TARGET_MODULES" CRASHKEEP_ROOT="$ROOT" TOOLCHAIN="$WORK/toolchain"
 BRMAKE=(make -C "$BR_TREE" O="$BR_OUT" BR2_EXTERNAL="$EXTERNAL")
 step "loading the defconfig"
@@ -153,8 +166,10 @@ step "loading the defconfig"
 # Kconfig drops a symbol whose dependencies are unmet without a word.
 grep -qx 'BR2_PACKAGE_CRASHKEEP=y' "$BR_OUT/.config" ||
 	die "Cannot build the image: BR2_PACKAGE_CRASHKEEP=y vanished from $BR_OUT/.config (an unmet \"depends on\" in package/crashkeep/Config.in)"
-# A new crashkeep tarball (another commit) must reach the target.
+# A new crashkeep tarball (another commit) must reach the target: Buildroot
+# would take the one it downloaded before (same name) and rebuild nothing.
 "${BRMAKE[@]}" crashkeep-dirclean >/dev/null
+rm -rf "$WORK/dl/crashkeep"
 
 step "make (log: $WORK/build.log)"
 jobs=${JOBS:-$(nproc)}

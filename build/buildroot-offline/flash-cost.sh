@@ -19,10 +19,13 @@ pkg=0
 for f in "${FILES[@]}"; do pkg=$((pkg + $(stat -c %s "$TARGET/$f"))); done
 all=$(du -sb --apparent-size "$TARGET" | cut -f1)
 echo "target tree: $(mib "$all") ($all bytes); crashkeep's files: $(mib "$pkg") ($pkg bytes, $(awk -v a="$pkg" -v b="$all" 'BEGIN { printf "%.1f", 100 * a / b }') %): ${FILES[*]}"
-echo "rootfs.ext4: $(mib "$(stat -c %s "$O/images/rootfs.ext4")") (file size), $(du -k "$O/images/rootfs.ext4" | awk '{ printf "%.1f MiB", $1 / 1024 }') allocated"
+# Used blocks of the ext4 image (its size is BR2_TARGET_ROOTFS_EXT2_SIZE).
+ext4=$(readlink -f "$O/images/rootfs.ext4")
+used=$(/sbin/dumpe2fs -h "$ext4" 2>/dev/null | awk -F: '/^Block count/ { n = $2 } /^Free blocks/ { f = $2 } /^Block size/ { b = $2 } END { print (n - f) * b }')
+echo "rootfs.ext4: $(mib "$(stat -c %s "$ext4")"), of which used $(mib "$used"); crashkeep's files are $(awk -v a="$pkg" -v b="$used" 'BEGIN { printf "%.1f", 100 * a / b }') % of the used space"
 for comp in xz zstd; do
-	mksquashfs "$TARGET" "$TMP/with.sqfs" -comp "$comp" -all-root -noappend -quiet -no-progress >/dev/null
-	mksquashfs "$TARGET" "$TMP/without.sqfs" -comp "$comp" -all-root -noappend -quiet -no-progress -e "${EXCLUDE[@]}" >/dev/null
+	mksquashfs "$TARGET" "$TMP/with.sqfs" -comp "$comp" -all-root -noappend -quiet -no-progress -processors 1 >/dev/null
+	mksquashfs "$TARGET" "$TMP/without.sqfs" -comp "$comp" -all-root -noappend -quiet -no-progress -processors 1 -e "${EXCLUDE[@]}" >/dev/null
 	w=$(stat -c %s "$TMP/with.sqfs") wo=$(stat -c %s "$TMP/without.sqfs")
 	echo "squashfs $comp: with crashkeep $(mib "$w"), without $(mib "$wo"): crashkeep costs $(mib $((w - wo))) ($((w - wo)) bytes)"
 done
