@@ -13,7 +13,9 @@
 //   clean reboot, reboot -f, power cut.
 //
 // and the mem= route once: init inserts the modules with the config's
-// parameters; a logged line, a sysrq panic → the same entry.
+// parameters; a logged line, a sysrq panic → the same entry; then a root
+// remounted read-only and an archive under /var/log (tmpfs): status and init
+// name what to set.
 //
 // Run: make buildroot-image BUILDROOT=... && node_modules/.bin/bun test test/qemu/buildroot.test.ts
 import { afterAll, expect, test } from "bun:test";
@@ -142,6 +144,15 @@ test(
       await vm.crash();
       expect(vm.boots[1]).toContain("crashkeep: previous boot ended in kernel-panic: sysrq triggered crash; archived 1 pstore record(s)");
       await expectPanicWithTail(vm, line);
+
+      // Where Buildroot's skeleton defeats the archive, status and init say what to set:
+      // a root left read-only (no BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW), an archive under /var/log (tmpfs).
+      const readOnly = await vm.run("mount -o remount,ro / && { crashkeep status; crashkeep init; }; mount -o remount,rw /", { timeoutMs: 120_000 });
+      const roLine = 'Cannot write the archive "/var/lib/crashkeep": / is mounted read-only; remount it read-write at boot (Buildroot: BR2_TARGET_GENERIC_REMOUNT_ROOTFS_RW=y)';
+      expect(readOnly.output).toContain(`archive:  ${roLine}`);
+      expect(readOnly.output).toContain(`\n${roLine}`);
+      const tmpfs = await vm.runOk(`sed 's|"/var/lib/crashkeep|"/var/log/crashkeep|g' /etc/crashkeep/config.json > /tmp/tmpfs.json && crashkeep status --config /tmp/tmpfs.json`);
+      expect(tmpfs).toContain('archive:  Cannot keep the archive "/var/log/crashkeep" across reboots: it is on tmpfs (/tmp); set archive.dir to a directory on persistent storage');
     });
   },
   CHAIN_TIMEOUT_MS,
