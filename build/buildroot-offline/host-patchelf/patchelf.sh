@@ -38,6 +38,7 @@ done
 file=${1:?patchelf: --make-rpath-relative needs a FILE}
 rpath=$("$REAL" --print-rpath "$file")
 [ -n "$rpath" ] || exit 0
+given=${root%/}
 root=$(realpath -m "$root")
 dir=$(realpath -m "$(dirname "$file")")
 new=""
@@ -46,7 +47,8 @@ IFS=: read -r -a dirs <<<"$rpath"
 for d in "${dirs[@]}"; do
 	case "$d" in
 	'$ORIGIN'*) path="$dir${d#'$ORIGIN'}" ;;
-	"$root"*) path=$d ;;
+	# Under ROOT as given or as resolved (the tree may be reached through a link).
+	"$given" | "$given"/* | "$root" | "$root"/*) path=$d ;;
 	*) path="$root$d" ;;
 	esac
 	[ -e "$path" ] || continue
