@@ -14,7 +14,10 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 APT_PACKAGES := qemu-system-x86 cpio kmod e2fsprogs xz-utils gcc libc6-dev gdb elfutils shellcheck time
 # arm64 image and fixtures (issue 10), debug info (11), fault injection (14), upload (12).
 APT_PACKAGES += qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu device-tree-compiler gdb-multiarch
-APT_PACKAGES += debuginfod libc6-dbg zstd strace g++
+APT_PACKAGES += debuginfod zstd strace g++
+# bench/inspect/debuginfo.sh names its fresh core's glibc frames from the host's libc6-dbg; no test
+# reads /usr/lib/debug (test/fixtures/symbolize carries its glibc debug file: README.md there).
+APT_PACKAGES += libc6-dbg
 # bench/targets.ts: instruction counts (callgrind).
 APT_PACKAGES += valgrind
 APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
@@ -32,7 +35,6 @@ APT_PACKAGES += python3-magic python3-flake8
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
-BUN_TARGET_x64-baseline := bun-linux-x64-baseline
 BUN_TARGET_x64-musl := bun-linux-x64-musl
 BUN_TARGET_arm64 := bun-linux-arm64
 ifeq ($(TARGET),)
@@ -40,7 +42,7 @@ BINARY := $(OUT)/crashkeep
 TARGET_FLAG :=
 else
 ifeq ($(BUN_TARGET_$(TARGET)),)
-$(error TARGET must be one of x64, x64-baseline, x64-musl, arm64 (got "$(TARGET)"))
+$(error TARGET must be one of x64, x64-musl, arm64 (got "$(TARGET)"))
 endif
 BINARY := $(OUT)/$(TARGET)/crashkeep
 TARGET_FLAG := --target $(BUN_TARGET_$(TARGET))
@@ -107,13 +109,18 @@ typecheck: deps-npm
 schema: deps-npm
 	$(BUN) build/gen-schema.ts
 
+# Test steps run through build/hermetic.sh: a private mount namespace in which
+# /opt (where fixture scripts stage programs) and /usr/lib/debug are empty, so a machine with a
+# fixture script's leftovers passes or fails exactly as a fresh one does.
+HERMETIC := build/hermetic.sh
+
 test-unit: deps-npm
-	$(BUN) test test/unit
+	$(HERMETIC) $(BUN) test test/unit
 
 # Tests of the compiled binary (out/crashkeep) and against real servers the
 # tests start themselves (fault injection, brokers, debuginfod).
 test-integration: deps build
-	@if ls test/integration/*.test.ts >/dev/null 2>&1; then $(BUN) test --timeout 300000 test/integration; else echo "test/integration: no tests"; fi
+	@if ls test/integration/*.test.ts >/dev/null 2>&1; then $(HERMETIC) $(BUN) test --timeout 300000 test/integration; else echo "test/integration: no tests"; fi
 
 # The QEMU image: Debian's kernel and BusyBox (apt-get download into
 # out/cache), the module closure, out/crashkeep, rootfs-overlay/.
@@ -127,12 +134,12 @@ qemu-image-arm64: deps-npm
 
 # x86_64 and aarch64 scenario groups side by side (build/test-qemu.sh).
 test-qemu: qemu-image qemu-image-arm64
-	build/test-qemu.sh
+	$(HERMETIC) build/test-qemu.sh
 
 # The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).
 test-qemu-smoke: qemu-image
 	MODPROBE=busybox build/make-image.sh
-	build/test-qemu.sh smoke
+	$(HERMETIC) build/test-qemu.sh smoke
 
 # A Buildroot 2025.02 aarch64 QEMU virt image with the BR2_EXTERNAL package,
 # built offline from Debian's archive (docs/FIRMWARE.md, "Buildroot"), in out/buildroot/.
@@ -143,7 +150,7 @@ buildroot-image: deps build
 
 # Its scenarios (test/qemu/buildroot.test.ts).
 test-buildroot: buildroot-image
-	$(BUN) test --timeout 2400000 test/qemu/buildroot.test.ts
+	$(HERMETIC) $(BUN) test --timeout 2400000 test/qemu/buildroot.test.ts
 
 # make test builds and tests the Buildroot image only when given a Buildroot.
 test-buildroot-if-set:
@@ -182,10 +189,11 @@ fleet-demo: qemu-image
 bench-collect: deps build
 	$(BUN) bench/collect/run.ts
 
-# Release tarballs for every target, SHA256SUMS and the Buildroot hash file
-# (build/buildroot/package/crashkeep/crashkeep.hash); see docs/FIRMWARE.md.
+# Release tarballs for every target (TARGETS=x64,arm64: only these), with
+# SHA256SUMS and the Buildroot hash file crashkeep.hash beside them in
+# out/dist; no tracked file is written. See docs/FIRMWARE.md.
 dist: deps-npm
-	$(BUN) build/dist.ts
+	$(BUN) build/dist.ts $(if $(TARGETS),--targets $(TARGETS))
 
 clean:
 	rm -rf $(OUT)

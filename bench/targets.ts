@@ -243,7 +243,7 @@ if (want("pipe")) {
 
 // 5. binary size, per target --------------------------------------------------
 if (want("binary")) {
-  const targets = process.env.SKIP_CROSS ? [undefined] : [undefined, "bun-linux-x64-musl", "bun-linux-x64-baseline", "bun-linux-arm64"];
+  const targets = process.env.SKIP_CROSS ? [undefined] : [undefined, "bun-linux-x64-musl", "bun-linux-arm64"];
   const sizes: string[] = [];
   for (const target of targets) {
     const name = target ?? "native (bun-linux-x64)";

@@ -25,12 +25,18 @@ export function ownEntries(): string[] {
   return Object.entries(COMMANDS).filter(([, c]) => c.ownEntry).map(([name]) => name);
 }
 
-/** The `bun build` argument list (without the bun executable) for one output. */
-export function compileArgs(outfile: string, options: { target?: string; commit?: string } = {}): string[] {
+/**
+ * The `bun build` argument list (without the bun executable) for one output.
+ * runtime: the Bun executable to embed the program in (build/dist.ts passes
+ * the npm package's own binary); without it Bun uses itself for its own
+ * target and downloads any other.
+ */
+export function compileArgs(outfile: string, options: { target?: string; commit?: string; runtime?: string } = {}): string[] {
   const own = ownEntries();
   return [
     "build", ...COMPILE_FLAGS,
     ...(options.target ? [`--target=${options.target}`] : []),
+    ...(options.runtime ? [`--compile-executable-path=${options.runtime}`] : []),
     "src/main.ts", "src/cli/dispatch.ts", ...own.map((name) => `src/cli/${name}.ts`),
     "--outfile", outfile,
     "--define", `CRASHKEEP_ENTRIES=${JSON.stringify(own.join(","))}`,

@@ -1,23 +1,45 @@
 #!/usr/bin/env bun
-// make dist: one release tarball per target in out/dist/, SHA256SUMS beside
-// them, and build/buildroot/package/crashkeep/crashkeep.hash generated from
-// them. Each binary is checked to be the right ELF (machine, class, byte
-// order, program interpreter) and smoke-run where this machine can run it:
-// x64 and x64-baseline natively, x64-musl through the musl loader, arm64
-// under qemu-aarch64 (user mode). A target that cannot run here is said so.
+// make dist: one release tarball per target in out/dist/, with SHA256SUMS and
+// crashkeep.hash (Buildroot's hash-file format) beside them. It writes only
+// under the output folder: no tracked file changes.
 //
-//   bun build/dist.ts                    all four targets
-//   bun build/dist.ts --targets x64,arm64 only these (crashkeep.hash untouched)
-//   bun build/dist.ts --no-build          package out/<target>/crashkeep as built
+// Each target's executable embeds the Bun runtime of its npm package
+// (RUNTIME_PACKAGES, pinned by package-lock.json: build/runtime.ts) and is
+// checked before packing: the right ELF (machine, class, byte order, program
+// interpreter), the runtime it claims (the npm package's build-id and code,
+// and no other target's), and a smoke run where this machine can run it:
+// x64 natively, x64-musl through the musl loader, arm64 under qemu-aarch64
+// (user mode). A target that cannot run here is said so.
+//
+// One x64 glibc target: Bun 1.4.5's @oven/bun-linux-x64 and
+// @oven/bun-linux-x64-baseline hold the same bin/bun (as do the two musl
+// packages), and it runs on x86-64-v2 (Nehalem) CPUs, without AVX
+// (docs/FIRMWARE.md "Release tarballs" has the measurement).
+//
+//   bun build/dist.ts                      every target
+//   bun build/dist.ts --targets x64,arm64  only these
+//   bun build/dist.ts --no-build           package <out>/<target>/crashkeep as built
+//   bun build/dist.ts --out DIR            DIR in place of out/ (DIR/dist, DIR/<target>)
 import { EM_AARCH64, EM_X86_64, parseElfHeader, parseProgramHeaders } from "../src/core/elf.ts";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { compileArgs } from "./compile.ts";
-import { stageLicenses } from "./licenses.ts";
+import { type RuntimeIdentity, fetchRuntime, runtimeIdentity, runtimePin } from "./runtime.ts";
+import { LICENSE_FILES, stageLicenses } from "./licenses.ts";
 
-export const DIST_TARGETS = ["x64", "x64-baseline", "x64-musl", "arm64"] as const;
+export const DIST_TARGETS = ["x64", "x64-musl", "arm64"] as const;
 export type DistTarget = (typeof DIST_TARGETS)[number];
+
+/** The npm package whose bin/bun each target embeds (Bun's own --target names them the same way). */
+export const RUNTIME_PACKAGES: Readonly<Record<DistTarget, string>> = {
+  x64: "@oven/bun-linux-x64",
+  "x64-musl": "@oven/bun-linux-x64-musl",
+  arm64: "@oven/bun-linux-aarch64",
+};
+
+/** The Buildroot hash file make dist writes beside the tarballs (crashkeep.mk reads it from a file:// site). */
+export const HASH_FILE = "crashkeep.hash";
 
 export function tarballName(version: string, target: string): string {
   return `crashkeep-${version}-linux-${target}.tar.gz`;
@@ -34,7 +56,6 @@ interface Expected {
 /** What each target's executable must be (the loaders are the ones Bun links against). */
 export const EXPECTED: Readonly<Record<DistTarget, Expected>> = {
   x64: { machine: EM_X86_64, interpreter: "/lib64/ld-linux-x86-64.so.2" },
-  "x64-baseline": { machine: EM_X86_64, interpreter: "/lib64/ld-linux-x86-64.so.2" },
   "x64-musl": { machine: EM_X86_64, interpreter: "/lib/ld-musl-x86_64.so.1" },
   arm64: { machine: EM_AARCH64, interpreter: "/lib/ld-linux-aarch64.so.1" },
 };
@@ -59,9 +80,9 @@ export function elfInfo(bytes: Uint8Array): ElfInfo {
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = join(ROOT, "node_modules/.bin/bun");
-const OUT = join(ROOT, "out");
-const DIST = join(OUT, "dist");
 const PKG_DIR = join(ROOT, "build/buildroot/package/crashkeep");
+/** The runtimes' npm tarballs and unpacked binaries, kept across runs. */
+const RUNTIME_CACHE = join(ROOT, "out/cache/bun-runtime");
 
 /**
  * What each tarball carries for the device besides the executable: the
@@ -89,8 +110,30 @@ function must(cmd: string[], opts: { env?: Record<string, string>; cwd?: string 
   return r.out;
 }
 
-function build(target: DistTarget): void {
-  must([BUN, ...compileArgs(`out/${target}/crashkeep`, { target: `bun-linux-${target}` })]);
+function build(target: DistTarget, outfile: string, runtime: string): void {
+  must([BUN, ...compileArgs(outfile, { target: `bun-linux-${target}`, runtime })]);
+}
+
+/**
+ * Refuses an executable that does not carry its target's runtime, or carries
+ * the same runtime as another target (the x64/x64-baseline mix-up of 0.1.0).
+ */
+export function checkRuntimes(got: ReadonlyMap<DistTarget, RuntimeIdentity>, want: ReadonlyMap<DistTarget, RuntimeIdentity>): void {
+  for (const [target, id] of got) {
+    const pkg = want.get(target);
+    if (!pkg) throw new Error(`Cannot check the runtime of ${target}: no ${RUNTIME_PACKAGES[target]} to compare with`);
+    if (id.buildId !== pkg.buildId || id.codeSha256 !== pkg.codeSha256) {
+      throw new Error(`Cannot package ${target}: its Bun runtime (build-id ${id.buildId}) is not ${RUNTIME_PACKAGES[target]}'s (build-id ${pkg.buildId})`);
+    }
+  }
+  const seen = new Map<string, DistTarget>();
+  for (const [target, id] of got) {
+    for (const key of [`build-id ${id.buildId}`, `code sha256 ${id.codeSha256}`]) {
+      const other = seen.get(key);
+      if (other) throw new Error(`Cannot package ${target}: it carries the same Bun runtime as ${other} (${key})`);
+      seen.set(key, target);
+    }
+  }
 }
 
 /**
@@ -102,9 +145,8 @@ function build(target: DistTarget): void {
  * binary works, not a way to deploy it: a musl device has real musl libs.
  */
 function runner(target: DistTarget, scratch: string): { prefix: string[]; env: Record<string, string> } | string {
-  if (target === "x64" || target === "x64-baseline") {
+  if (target === "x64") {
     if (process.arch !== "x64") return `this machine is ${process.arch}`;
-    if (target === "x64" && !readFileSync("/proc/cpuinfo", "utf8").includes(" avx2")) return "this CPU has no AVX2";
     return { prefix: [], env: {} };
   }
   if (target === "arm64") {
@@ -197,12 +239,13 @@ function sha256(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
-function packTarball(target: DistTarget, version: string, mtime: string): string {
+function packTarball(target: DistTarget, version: string, mtime: string, out: string): string {
+  const dist = join(out, "dist");
   const name = `crashkeep-${version}-linux-${target}`;
-  const stage = join(DIST, ".stage", name);
+  const stage = join(dist, ".stage", name);
   rmSync(stage, { recursive: true, force: true });
   mkdirSync(stage, { recursive: true });
-  copyFileSync(join(OUT, target, "crashkeep"), join(stage, "crashkeep"));
+  copyFileSync(join(out, target, "crashkeep"), join(stage, "crashkeep"));
   chmodSync(join(stage, "crashkeep"), 0o755);
   for (const f of deviceFiles(target)) {
     copyFileSync(join(ROOT, f.from), join(stage, f.name));
@@ -211,55 +254,92 @@ function packTarball(target: DistTarget, version: string, mtime: string): string
   writeFileSync(join(stage, "README.md"), readmeExcerpt(version, target));
   chmodSync(join(stage, "README.md"), 0o644);
   stageLicenses(ROOT, stage);
-  const tarball = join(DIST, tarballName(version, target));
+  const tarball = join(dist, tarballName(version, target));
   // Reproducible: sorted names, fixed owner and mtime, no gzip timestamp.
   must(["sh", "-c", `tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@${mtime} -C "$1" -cf - "$2" | gzip -n -9 > "$3"`,
-    "sh", join(DIST, ".stage"), name, tarball]);
+    "sh", join(dist, ".stage"), name, tarball]);
   return tarball;
 }
 
-function writeHashFile(version: string): void {
-  const lines = DIST_TARGETS.map((t) => `sha256  ${sha256(join(DIST, tarballName(version, t)))}  ${tarballName(version, t)}`);
-  writeFileSync(join(PKG_DIR, "crashkeep.hash"), `# Locally computed by build/dist.ts (make dist) from out/dist\n${lines.join("\n")}\n`);
-  // The .mk's version follows package.json's.
-  const mkPath = join(PKG_DIR, "crashkeep.mk");
-  const mk = readFileSync(mkPath, "utf8");
-  writeFileSync(mkPath, mk.replace(/^CRASHKEEP_VERSION = .*$/m, `CRASHKEEP_VERSION = ${version}`));
+/**
+ * SHA256SUMS (sha256sum --check) and crashkeep.hash (Buildroot's .hash
+ * format, support/download/check-hash) for the given tarballs of one folder.
+ */
+type FileHash = { file: string; sha256: string };
+
+/**
+ * SHA256SUMS (the tarballs) and Buildroot's crashkeep.hash: the tarballs, and
+ * the license files inside them (CRASHKEEP_LICENSE_FILES), which legal-info
+ * checks against the same hash files by their path in the tarball.
+ */
+export function hashFiles(sums: readonly FileHash[], licenses: readonly FileHash[] = []): { sha256sums: string; buildroot: string } {
+  return {
+    sha256sums: sums.map((s) => `${s.sha256}  ${s.file}\n`).join(""),
+    buildroot: [
+      "# The release tarballs in this folder, written by make dist (build/dist.ts).",
+      "# Buildroot's crashkeep package reads this file when its download site is",
+      "# this folder (file://); docs/FIRMWARE.md \"Buildroot\" says where else it goes.",
+      ...sums.map((s) => `sha256  ${s.sha256}  ${s.file}`),
+      ...(licenses.length > 0 ? ["# The license files in each tarball (legal-info)."] : []),
+      ...licenses.map((s) => `sha256  ${s.sha256}  ${s.file}`),
+      "",
+    ].join("\n"),
+  };
 }
 
-function parseTargets(argv: string[]): { targets: DistTarget[]; noBuild: boolean } {
+/** CRASHKEEP_VERSION of crashkeep.mk, which must be package.json's version (dist does not rewrite it). */
+export function mkVersion(mk: string): string | undefined {
+  return /^CRASHKEEP_VERSION = (\S+)$/m.exec(mk)?.[1];
+}
+
+function parseArgs(argv: string[]): { targets: DistTarget[]; noBuild: boolean; out: string } {
   let targets: DistTarget[] = [...DIST_TARGETS];
   let noBuild = false;
+  let out = join(ROOT, "out");
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? "";
     if (a === "--no-build") noBuild = true;
-    else if (a === "--targets" || a.startsWith("--targets=")) {
+    else if (a === "--out" || a.startsWith("--out=")) {
+      const dir = a.includes("=") ? a.slice(a.indexOf("=") + 1) : (argv[++i] ?? "");
+      if (dir === "") throw new Error(`Cannot use the output folder "": give --out DIR`);
+      out = resolve(dir);
+    } else if (a === "--targets" || a.startsWith("--targets=")) {
       const list = a.includes("=") ? a.slice(a.indexOf("=") + 1) : (argv[++i] ?? "");
       targets = list.split(",").map((t) => {
         if (!(DIST_TARGETS as readonly string[]).includes(t)) throw new Error(`Cannot build target "${t}": use ${DIST_TARGETS.join(", ")}`);
         return t as DistTarget;
       });
-    } else throw new Error(`Unknown argument "${a}": use --targets LIST, --no-build`);
+    } else throw new Error(`Unknown argument "${a}": use --targets LIST, --no-build, --out DIR`);
   }
-  return { targets, noBuild };
+  return { targets, noBuild, out };
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { targets, noBuild } = parseTargets(argv);
+  const { targets, noBuild, out } = parseArgs(argv);
   const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+  const mk = mkVersion(readFileSync(join(PKG_DIR, "crashkeep.mk"), "utf8"));
+  if (mk !== version) {
+    throw new Error(`Cannot package version "${version}": build/buildroot/package/crashkeep/crashkeep.mk has CRASHKEEP_VERSION = ${mk ?? "(none)"}; set it to ${version}`);
+  }
   // Tarball mtimes: SOURCE_DATE_EPOCH, else the commit that last changed
   // package.json (the version), so unrelated commits keep the same bytes.
   const fromGit = run(["git", "log", "-1", "--format=%ct", "--", "package.json"]);
   const mtime = process.env.SOURCE_DATE_EPOCH ?? (fromGit.code === 0 && /^\d+$/.test(fromGit.out) ? fromGit.out : "0");
-  mkdirSync(DIST, { recursive: true });
-  const scratch = join(DIST, ".scratch");
+  const dist = join(out, "dist");
+  mkdirSync(dist, { recursive: true });
+  const scratch = join(dist, ".scratch");
   mkdirSync(scratch, { recursive: true });
+  const lock = readFileSync(join(ROOT, "package-lock.json"), "utf8");
   const summary: string[] = [];
+  const carried = new Map<DistTarget, RuntimeIdentity>();
+  const pinned = new Map<DistTarget, RuntimeIdentity>();
   for (const target of targets) {
-    const binary = join(OUT, target, "crashkeep");
+    const binary = join(out, target, "crashkeep");
+    const runtime = fetchRuntime(runtimePin(lock, RUNTIME_PACKAGES[target]), RUNTIME_CACHE);
+    pinned.set(target, runtimeIdentity(new Uint8Array(readFileSync(runtime))));
     if (!noBuild) {
       console.log(`building ${target}`);
-      build(target);
+      build(target, binary, runtime);
     }
     if (!existsSync(binary)) throw new Error(`Cannot package ${target}: ${binary} does not exist (run without --no-build)`);
     const head = new Uint8Array(readFileSync(binary));
@@ -267,19 +347,25 @@ async function main(argv: string[]): Promise<number> {
     const want = EXPECTED[target];
     if (elf.machine !== want.machine) throw new Error(`Cannot package ${target}: e_machine ${elf.machine}, expected ${want.machine}`);
     if (elf.interpreter !== want.interpreter) throw new Error(`Cannot package ${target}: interpreter ${elf.interpreter}, expected ${want.interpreter}`);
+    carried.set(target, runtimeIdentity(head));
+    checkRuntimes(carried, pinned);
     const smoked = smoke(target, binary, join(ROOT, deviceFiles(target)[0]?.from ?? ""), version, scratch);
-    const tarball = packTarball(target, version, mtime);
+    const tarball = packTarball(target, version, mtime, out);
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-    summary.push(`${target}: e_machine ${elf.machine}, ${elf.interpreter}, binary ${mib(head.length)}, ${tarballName(version, target)} ${mib(Bun.file(tarball).size)}; ${smoked}`);
+    summary.push(`${target}: e_machine ${elf.machine}, ${elf.interpreter}, runtime ${RUNTIME_PACKAGES[target]} (build-id ${carried.get(target)?.buildId}), binary ${mib(head.length)}, ${tarballName(version, target)} ${mib(Bun.file(tarball).size)}; ${smoked}`);
   }
-  const present = DIST_TARGETS.filter((t) => existsSync(join(DIST, tarballName(version, t))));
-  writeFileSync(join(DIST, "SHA256SUMS"), present.map((t) => `${sha256(join(DIST, tarballName(version, t)))}  ${tarballName(version, t)}\n`).join(""));
-  if (targets.length === DIST_TARGETS.length) writeHashFile(version);
-  else summary.push("crashkeep.hash not rewritten: not every target was built");
-  rmSync(join(DIST, ".stage"), { recursive: true, force: true });
+  const present = DIST_TARGETS.filter((t) => existsSync(join(dist, tarballName(version, t))));
+  // Every tarball carries the same license files (stageLicenses).
+  const licenseStage = join(scratch, "licenses");
+  stageLicenses(ROOT, licenseStage);
+  const licenses = LICENSE_FILES.map((file) => ({ file, sha256: sha256(join(licenseStage, file)) }));
+  const files = hashFiles(present.map((t) => ({ file: tarballName(version, t), sha256: sha256(join(dist, tarballName(version, t))) })), licenses);
+  writeFileSync(join(dist, "SHA256SUMS"), files.sha256sums);
+  writeFileSync(join(dist, HASH_FILE), files.buildroot);
+  rmSync(join(dist, ".stage"), { recursive: true, force: true });
   rmSync(scratch, { recursive: true, force: true });
   console.log(summary.join("\n"));
-  console.log(`out/dist/SHA256SUMS: ${present.length} tarballs`);
+  console.log(`${join(dist, "SHA256SUMS")} and ${HASH_FILE}: ${present.length} tarballs (${present.join(", ")})`);
   return 0;
 }
 

@@ -21,6 +21,10 @@ import { openDevice, type BlockDevice } from "../copy/block-device.ts";
 import { readBootId, UNKNOWN_BOOT_ID } from "../journal/boot-id.ts";
 import { finishJournalBoot, openBootJournal, type JournalBoot } from "./journal-boot.ts";
 import { queueBoot } from "../upload/queue.ts";
+import { readBootEvidence } from "../journal/boot-evidence.ts";
+import type { Journal } from "../journal/journal.ts";
+import { retryPending } from "../daemon/journal-retry.ts";
+import { reportsDir } from "../daemon/reports-dir.ts";
 
 export interface InitOptions {
   configFile: string | undefined;
@@ -218,6 +222,26 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const thisBoot = readBootId(paths);
   const sameBoot = jb !== undefined && jb.evidence.retained && thisBoot !== UNKNOWN_BOOT_ID && jb.evidence.bootId === thisBoot;
   if (sameBoot) report("crashkeep: init already ran in this boot; only pstore is collected");
+  // Crash reports whose journal write failed (EIO...) are written now: into a
+  // retained journal before its collection, so that each joins the boot it
+  // belongs to; into a journal formatted afresh (cold boot) after the format.
+  // Nothing waiting costs one stat (docs/FORMAT.md "Journal writes that failed").
+  // Returns true when something was tried: it may be on the device even if the
+  // attempt failed (after the record's commit), so the evidence is read again.
+  const retryJournal = (journal: Journal): boolean => {
+    const retried = retryPending(journal, reportsDir(config, paths));
+    for (const w of retried.written) report(`crashkeep: wrote the report ${w.report} into the journal (record ${w.seq}), after an earlier failure`);
+    for (const line of retried.problems) fail(line);
+    return retried.written.length > 0 || retried.problems.length > 0;
+  };
+  if (jb && journalUnread === undefined && jb.evidence.retained && retryJournal(jb.journal)) {
+    try {
+      jb.evidence = readBootEvidence(jb.journal);
+    } catch (err) {
+      fail(`Cannot read the journal on "${device?.link}": ${err instanceof Error ? err.message : String(err)}`);
+      journalUnread ??= ioError(err);
+    }
+  }
   try {
     if (journalUnread !== undefined) {
       fail(`Cannot collect the previous boot: the journal is unreadable (${journalUnread}); pstore records stay in pstore until it is readable`);
@@ -241,6 +265,7 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
         const how = finishJournalBoot(jb, journalDevice, config, { bootId, archived: archived && !sameBoot, paths });
         journalState = { retained: jb.evidence.retained, records: jb.evidence.records.length, corruptRecords: jb.evidence.corruptRecords, action: how, bootId };
         if (how === "formatted") report(`crashkeep: journal on ${device?.link} formatted${jb.relayout ? " (layout changed)" : ""}`);
+        if (how === "formatted" && !jb.evidence.retained) retryJournal(jb.journal);
         if (!archived && jb.evidence.records.length > 0) report(`crashkeep: ${jb.evidence.records.length} journal record(s) kept on the device until the archive can take them`);
       } catch (err) {
         fail(`Cannot open this boot's journal record: ${err instanceof Error ? err.message : String(err)}`);

@@ -11,11 +11,13 @@ import { openJournal, type Journal } from "../journal/journal.ts";
 import { readCoreStream } from "../core/source.ts";
 import { buildReport } from "../core/report.ts";
 import { captureReport, RATE_STATE_FILE, type CaptureContext } from "../daemon/capture.ts";
+import { reportsDir } from "../daemon/reports-dir.ts";
+import { retryPending } from "../daemon/journal-retry.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { enforceCoreLimits, KEPT_SUBDIR } from "../daemon/core-watcher.ts";
 import { sanitizeName, stamp } from "../daemon/names.ts";
 import { writeKmsg } from "../boot/init.ts";
-import { makePaths } from "../system/paths.ts";
+import { makePaths, type Paths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 import { fsyncDir, writeAll } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
@@ -169,6 +171,17 @@ function coreSaver(dir: string, name: string, capBytes: number) {
   };
 }
 
+/**
+ * Where the handler looks for the crashed process's files: first through its
+ * own view, /proc/PID/root (a container's or a chroot's files, at the paths
+ * the core names), then under the root prefix. The kernel keeps the process,
+ * and so /proc/PID, until the handler exits (core_pipe_limit, which init
+ * sets); the build-id decides which file is the one that was mapped.
+ */
+function moduleRoots(paths: Paths, pid: string): string[] {
+  return /^[1-9][0-9]*$/.test(pid) ? [paths.sys(`/proc/${pid}/root`), paths.root] : [paths.root];
+}
+
 export async function run(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs(args, { values: ["config"] });
   if (positionals.length < 5) throw new UsageError("Needs PID TID SIGNAL TIME EXE (core_pattern: |crashkeep core %P %I %s %t %E)");
@@ -192,7 +205,7 @@ export async function run(args: string[]): Promise<number> {
     : undefined;
   try {
     const core = await readCoreStream(tee(fdChunks(0), saver ? (c) => saver.write(c) : undefined));
-    const result = captureReport({ exe, build: () => buildReport(core), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
+    const result = captureReport({ exe, build: () => buildReport(core, { sysroot: moduleRoots(paths, pid) }), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
     let saved: { path: string; truncated: boolean } | undefined;
     if (saver) {
@@ -206,6 +219,13 @@ export async function run(args: string[]): Promise<number> {
     }
     writeKmsg(paths, `crashkeep: ${result.reported ? "reported" : "rate-limited"} crash of ${exe} (pid ${pid}, tid ${tid}, signal ${signal})` +
       (result.reportDir ? ` → ${result.reportDir}` : "") + (saved ? `; core kept${saved.truncated ? " (cut at cores.maxCoreBytes)" : ""}` : ""));
+    // Earlier reports whose journal write failed (EIO...): written now if the device answers, unless it
+    // just failed this crash's write (then the next pass, handler or boot tries; the first failure ends a try).
+    if (journal && !result.journalFailed) {
+      const retried = retryPending(journal, reportsDir(config, paths));
+      for (const w of retried.written) writeKmsg(paths, `crashkeep: wrote the report ${w.report} into the journal (record ${w.seq}), after an earlier failure`);
+      problems.push(...retried.problems);
+    }
   } catch (err) {
     saver?.abort();
     problems.push(`Cannot report the crash of ${exe} (pid ${pid}): ${err instanceof Error ? err.message : String(err)}`);

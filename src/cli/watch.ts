@@ -10,6 +10,8 @@ import { openJournal, type Journal } from "../journal/journal.ts";
 import { mirrorAll } from "../daemon/log-mirror.ts";
 import { CoreWatcher, type WatchEvent } from "../daemon/core-watcher.ts";
 import { recordSuppressed, type CaptureContext } from "../daemon/capture.ts";
+import { reportsDir } from "../daemon/reports-dir.ts";
+import { retryPending } from "../daemon/journal-retry.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
 import { Sender } from "../upload/sender.ts";
@@ -26,7 +28,9 @@ The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
     report to the journal (compact) and to <archive.dir>/reports (full JSON
     and text), keeps the core in cores.dir/kept within cores.maxCores and
     cores.maxTotalBytes; more than cores.reportsPerMinute crashes of one
-    executable become one "suppressed N" record.
+    executable become one "suppressed N" record;
+  - writes into the journal, at every pass, the reports whose journal write
+    failed earlier (EIO...) once the device answers (docs/FORMAT.md).
 SIGTERM or SIGINT: one last pass, then exit 0.
 
 --once     one mirror pass (and cores already waiting), then exit
@@ -72,26 +76,33 @@ export async function run(args: string[]): Promise<number> {
   const flushSuppressed = (force: boolean) => {
     for (const s of ctx.limiter.drain(Date.now(), force)) for (const p of recordSuppressed(ctx, s)) say(p);
   };
+  /** Say a repeated failure once per REPEAT_ERROR_EVERY passes; undefined: `key` works again. */
+  const sayOnce = (key: string, line: string | undefined) => {
+    if (line === undefined) {
+      lastError.delete(key);
+      return;
+    }
+    const prev = lastError.get(key);
+    if (!prev || prev.text !== line || prev.passes >= REPEAT_ERROR_EVERY) {
+      say(line);
+      lastError.set(key, { text: line, passes: 0 });
+    } else {
+      prev.passes++;
+    }
+  };
+  let failed = 0;
   const pass = () => {
     if (journal) {
-      for (const r of mirrorAll(journal, config, paths).results) {
-        if (r.error === undefined) {
-          lastError.delete(r.path);
-          continue;
-        }
-        const prev = lastError.get(r.path);
-        if (!prev || prev.text !== r.error || prev.passes >= REPEAT_ERROR_EVERY) {
-          say(`Cannot mirror "${r.path}": ${r.error}`);
-          lastError.set(r.path, { text: r.error, passes: 0 });
-        } else {
-          prev.passes++;
-        }
-      }
+      for (const r of mirrorAll(journal, config, paths).results) sayOnce(r.path, r.error === undefined ? undefined : `Cannot mirror "${r.path}": ${r.error}`);
+      // Reports whose journal write failed earlier (EIO...): written now if the device answers.
+      const retried = retryPending(journal, reportsDir(config, paths));
+      for (const w of retried.written) say(`wrote the report ${w.report} into the journal (record ${w.seq}), after an earlier failure`);
+      sayOnce("journal retry", retried.problems.length > 0 ? retried.problems.join("; ") : undefined);
+      failed += retried.problems.length > 0 ? 1 : 0;
     }
     flushSuppressed(false);
     sender?.poke();
   };
-  let failed = 0;
   const onEvent = (e: WatchEvent) => {
     if (e.error || (e.result?.problems.length ?? 0) > 0) failed++;
     if (e.error) say(e.error);

@@ -1,7 +1,8 @@
 // The modules of a crashed process: the executable and shared objects named
-// in NT_FILE (found on the filesystem or under a sysroot) and the vDSO (from
-// core memory), each with its load bias, so that a pc maps to a file address.
-import { readFileSync } from "node:fs";
+// in NT_FILE (found on the filesystem, under a sysroot, or through the crashed
+// process's own /proc/PID/root) and the vDSO (from core memory), each with its
+// load bias, so that a pc maps to a file address.
+import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ElfImage } from "./elf-image.ts";
 import { PF_X } from "./elf.ts";
@@ -52,56 +53,90 @@ export interface ModuleSet {
 }
 
 export interface ModuleOptions {
-  /** Directory the mapped paths are resolved under ("/" or undefined: the live filesystem). */
-  sysroot?: string | undefined;
+  /**
+   * Where the mapped paths are looked up: a directory they are resolved under
+   * ("/" or undefined: the live filesystem), or several tried in order (the
+   * pipe handler's /proc/PID/root, then its root prefix). The first file whose
+   * build-id is the one the crashed process mapped is used.
+   */
+  sysroot?: string | readonly string[] | undefined;
 }
 
 const imageCache = new Map<string, ElfImage>();
 
 /**
- * The bytes of a mapped file, read whole. Not Bun.mmap: it opens the file
- * O_RDWR even with { shared: false } (seen with strace), and while a shared
- * object or executable is open for writing every exec(2) of it fails with
- * ETXTBSY (fs/exec.c deny_write_access); on a read-only root it fails outright.
+ * A mapped file's image, read whole. Opened O_NONBLOCK and checked to be a
+ * regular file before any read: under /proc/PID/root the path is the crashed
+ * process's, and a FIFO or device planted there must not hang the handler
+ * (the kernel keeps the process until the handler exits). Not Bun.mmap: it
+ * opens the file O_RDWR even with { shared: false } (seen with strace), and
+ * while a shared object or executable is open for writing every exec(2) of it
+ * fails with ETXTBSY (fs/exec.c deny_write_access); on a read-only root it
+ * fails outright.
  */
-function mapFile(file: string): Uint8Array {
+function loadImage(file: string): ElfImage {
+  let fd: number;
   try {
-    return readFileSync(file);
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {
     const code = (err as { code?: string }).code;
     throw new Error(`Cannot open module "${file}": ${code === "ENOENT" ? "no such file" : (code ?? String(err))}`);
   }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`Cannot read module "${file}": not a regular file`);
+    if (st.size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${file}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
+    // keyed by the file's identity, size and mtime: the watch daemon lives across library upgrades
+    const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+    let image = imageCache.get(key);
+    if (!image) {
+      image = new ElfImage(readFileSync(fd));
+      if (imageCache.size > MAX_MODULES) imageCache.clear();
+      imageCache.set(key, image);
+    }
+    return image;
+  } finally {
+    closeSync(fd);
+  }
 }
 
-function loadImage(path: string, sysroot: string | undefined): ElfImage {
-  const file = sysroot ? join(sysroot, path) : path;
-  const handle = Bun.file(file);
-  const size = handle.size;
-  if (size > MAX_MODULE_FILE_BYTES) throw new Error(`Cannot read module "${file}": larger than ${MAX_MODULE_FILE_BYTES} bytes`);
-  // keyed by size and mtime: the watch daemon lives across library upgrades
-  const key = `${file}\0${size}\0${handle.lastModified}`;
-  let image = imageCache.get(key);
-  if (!image) {
-    image = new ElfImage(mapFile(file));
-    if (imageCache.size > MAX_MODULES) imageCache.clear();
-    imageCache.set(key, image);
+interface Found {
+  image: ElfImage | undefined;
+  /** A file at the path whose build-id is not the wanted one (the first seen). */
+  other: ElfImage | undefined;
+  /** Why no file was used. */
+  problem: string | undefined;
+}
+
+/** The first file at PATH under ROOTS whose build-id is WANT (any file when either build-id is unknown). */
+function findImage(path: string, roots: readonly string[], want: string | undefined): Found {
+  let other: ElfImage | undefined;
+  const problems: string[] = [];
+  for (const root of roots) {
+    let image: ElfImage;
+    try {
+      image = loadImage(root === "/" ? path : join(root, path));
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+      continue;
+    }
+    if (want && image.buildId && image.buildId !== want) {
+      other ??= image;
+      continue;
+    }
+    return { image, other: undefined, problem: undefined };
   }
-  return image;
+  return { image: undefined, other, problem: other ? "build-id differs from the crashed process" : problems.join("; ") };
+}
+
+function mismatch(path: string, other: ElfImage, mapped: string | undefined): string {
+  return `module "${path}" has build-id ${other.buildId} but the crashed process mapped ${mapped}, ignoring the file`;
 }
 
 export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet {
   const warnings: string[] = [];
-  const sysroot = options.sysroot && options.sysroot !== "/" ? options.sysroot : undefined;
-  const files =
-    core.files?.mappings ??
-    fileNoteFromLinkMap(core, (p) => {
-      try {
-        return loadImage(p, sysroot);
-      } catch {
-        return undefined;
-      }
-    }, warnings)?.mappings ??
-    [];
+  const roots = typeof options.sysroot === "string" ? [options.sysroot || "/"] : options.sysroot?.length ? options.sysroot : ["/"];
+  const files = core.files?.mappings ?? fileNoteFromLinkMap(core, (p) => findImage(p, roots, undefined).image, warnings)?.mappings ?? [];
   const fileByStart = new Map(files.map((m) => [m.start, m] as const));
   const mappings: Mapping[] = core.segments.map((s) => {
     const f = fileByStart.get(s.vaddr) ?? (core.files ? undefined : files.find((m) => s.vaddr >= m.start && s.vaddr < m.end));
@@ -132,31 +167,17 @@ export function loadModules(core: Core, options: ModuleOptions = {}): ModuleSet 
       // The kernel kept the ELF header page (coredump_filter bit 4, on by default): bias and
       // build-id come from it, and the file is read only if a frame falls in it.
       const link = header.vaddrOfOffset(0n) ?? header.firstLoad?.vaddr ?? 0n;
-      modules.push(lazyModule({ path, start, end, bias: first.start - link, buildId: header.buildId }, () => loadImage(path, sysroot), warnings));
+      modules.push(lazyModule({ path, start, end, bias: first.start - link, buildId: header.buildId }, () => findImage(path, roots, header.buildId), warnings));
       continue;
     }
-    let image: ElfImage | undefined;
-    let problem: string | undefined;
-    try {
-      image = loadImage(path, sysroot);
-    } catch (err) {
-      if (path.endsWith(" (deleted)") || headIsElf !== true) continue;
-      problem = err instanceof Error ? err.message : String(err);
-    }
-    let bias = first.start;
-    if (image) {
-      const link = image.vaddrOfOffset(0n) ?? image.firstLoad?.vaddr ?? 0n;
-      bias = first.start - link;
-    }
-    let buildId = image?.buildId;
     const memId = buildIdFromMemory(core, first.start);
-    if (memId && buildId && memId !== buildId) {
-      warnings.push(`module "${path}" has build-id ${buildId} but the crashed process mapped ${memId}, ignoring the file`);
-      image = undefined;
-      problem = "build-id differs from the crashed process";
-    }
-    buildId ??= memId;
-    modules.push({ path, start, end, bias, image, buildId, problem });
+    const { image, other, problem } = findImage(path, roots, memId);
+    if (!image && !other && (path.endsWith(" (deleted)") || headIsElf !== true)) continue;
+    if (other) warnings.push(mismatch(path, other, memId));
+    // a file with another build-id still gives the bias: its layout is the likeliest
+    const layout = image ?? other;
+    const bias = layout ? first.start - (layout.vaddrOfOffset(0n) ?? layout.firstLoad?.vaddr ?? 0n) : first.start;
+    modules.push({ path, start, end, bias, image, buildId: memId ?? other?.buildId ?? image?.buildId, problem });
   }
   const vdso = core.auxv.find(([t]) => t === AT_SYSINFO_EHDR)?.[1];
   if (vdso !== undefined) {
@@ -218,7 +239,7 @@ function headerImage(core: Core, start: bigint): ElfImage | undefined {
 }
 
 /** A module whose file is read on first use of its image; a build-id mismatch refuses the file. */
-function lazyModule(base: Omit<Module, "image" | "problem">, load: () => ElfImage, warnings: string[]): Module {
+function lazyModule(base: Omit<Module, "image" | "problem">, load: () => Found, warnings: string[]): Module {
   let loaded = false;
   let image: ElfImage | undefined;
   const mod: Module = {
@@ -227,15 +248,10 @@ function lazyModule(base: Omit<Module, "image" | "problem">, load: () => ElfImag
     get image(): ElfImage | undefined {
       if (!loaded) {
         loaded = true;
-        try {
-          const file = load();
-          if (base.buildId && file.buildId && file.buildId !== base.buildId) {
-            warnings.push(`module "${base.path}" has build-id ${file.buildId} but the crashed process mapped ${base.buildId}, ignoring the file`);
-            mod.problem = "build-id differs from the crashed process";
-          } else image = file;
-        } catch (err) {
-          mod.problem = err instanceof Error ? err.message : String(err);
-        }
+        const found = load();
+        if (found.other) warnings.push(mismatch(base.path, found.other, base.buildId));
+        image = found.image;
+        mod.problem = found.problem;
       }
       return image;
     },

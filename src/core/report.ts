@@ -97,7 +97,8 @@ export interface Report {
 }
 
 export interface ReportOptions {
-  sysroot?: string | undefined;
+  /** Where the mapped files are looked up (ModuleOptions.sysroot). */
+  sysroot?: string | readonly string[] | undefined;
 }
 
 export function buildReport(core: Core, options: ReportOptions = {}): Report {

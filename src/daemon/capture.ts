@@ -5,16 +5,16 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import type { Core } from "../core/reader.ts";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { appendRecord, readJournal, withJournalLock, type Journal } from "../journal/journal.ts";
+import { appendRecord, readJournal, withJournalLock, type Journal, type RecordPlace } from "../journal/journal.ts";
 import type { Report } from "../core/report.ts";
 import { compactReport, formatText } from "../core/format.ts";
 import { fsyncDir, writeDurable } from "../archive/durable.ts";
 import { sanitizeName, stamp } from "./names.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { markPending, worthRetrying } from "./journal-retry.ts";
+import { reportsDir } from "./reports-dir.ts";
 import { queueCrash, queueNote } from "../upload/queue.ts";
 
-/** Where reports of the running boot go, under archive.dir. */
-export const REPORTS_SUBDIR = "reports";
 /** The rate limiter's state, shared by every pipe-handler process. */
 export const RATE_STATE_FILE = "/run/crashkeep/rate.json";
 
@@ -31,11 +31,9 @@ export interface CaptureResult {
   reported: boolean;
   reportDir: string | undefined;
   journalSeq: number | undefined;
+  /** The journal was there but its write failed (a retry may be waiting: journal-retry.ts). */
+  journalFailed: boolean;
   problems: string[];
-}
-
-export function reportsDir(config: Config, paths: Paths): string {
-  return paths.sys(`${config.archive.dir}/${REPORTS_SUBDIR}`);
 }
 
 /** Keep the newest archive.maxEntries report directories (and `current`, the one being written). */
@@ -111,7 +109,7 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
   } catch (err) {
     problems.push(`Cannot save the rate-limit state: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!decision.report) return { reported: false, reportDir: undefined, journalSeq: undefined, problems };
+  if (!decision.report) return { reported: false, reportDir: undefined, journalSeq: undefined, journalFailed: false, problems };
   const report = crash.build();
 
   // The report directory is named for the crash (its time, comm and pid),
@@ -138,7 +136,7 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
             problems.push(`Cannot lock the journal: ${err instanceof Error ? err.message : String(err)}`);
           }
         }
-        return { reported: true, reportDir, journalSeq: undefined, problems };
+        return { reported: true, reportDir, journalSeq: undefined, journalFailed: false, problems };
       }
       if (crash.id !== undefined && done === undefined) {
         retry = true;
@@ -158,29 +156,55 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
 
   // The journal first: it is RAM, it cannot be full, and it survives a panic that follows.
   let journalSeq: number | undefined;
-  let journalWrittenMs = Date.now();
+  let journalWrittenMs: number | undefined;
+  // A write that failed but may work later (EIO...): kept for a retry (journal-retry.ts) once the report is archived.
+  let journalFailed: { error: string; place: RecordPlace | null; payload: string; timeMs: number } | undefined;
   if (ctx.journal) {
+    const timeMs = Date.now();
+    let text: string | undefined;
+    let place: RecordPlace | null = null;
     try {
-      const payload = new TextEncoder().encode(compactReport(report, ctx.config.limits.reportBytes));
+      text = compactReport(report, ctx.config.limits.reportBytes);
+      const payload = new TextEncoder().encode(text);
       // Looked up under the lock: an earlier run killed while holding it leaves a dead owner's lock, broken here.
       const journal = ctx.journal;
       const earlier = retry ? withJournalLock(journal, () => journalHas(journal, payload)) : undefined;
-      journalSeq = earlier ?? appendRecord(journal, { kind: "crash-report", payload }).seq;
+      journalSeq = earlier ?? appendRecord(journal, { kind: "crash-report", payload }, { timeMs, beforeWrite: (p) => (place = p) }).seq;
       journalWrittenMs = Date.now();
     } catch (err) {
-      problems.push(`Cannot write the report into the journal: ${err instanceof Error ? err.message : String(err)}`);
+      const error = err instanceof Error ? err.message : String(err);
+      problems.push(`Cannot write the report into the journal: ${error}`);
+      if (text !== undefined && worthRetrying(err)) journalFailed = { error, place, payload: text, timeMs };
     }
   }
   if (archiveProblem !== undefined || reportDir === undefined) {
     problems.push(archiveProblem ?? "Cannot archive the report: no report directory");
-    return { reported: true, reportDir: undefined, journalSeq, problems };
+    return { reported: true, reportDir: undefined, journalSeq, journalFailed: ctx.journal !== undefined && journalSeq === undefined, problems };
   }
   try {
     writeDurable(reportDir, "report.json", `${JSON.stringify(report, null, 2)}\n`);
     writeDurable(reportDir, "report.txt", formatText(report));
-    // How long the crash took to reach the journal: from the kernel closing the core to the record.
+    // The retry's index entry before capture.json: a complete directory that says "pending" always has one.
+    let journalPending = false;
+    if (journalFailed) {
+      try {
+        problems.push(...markPending(base, { report: reportDir.slice(base.length + 1), ...journalFailed }));
+        journalPending = true;
+      } catch (err) {
+        problems.push(`Cannot keep the report for a journal retry: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    // How long the crash took to reach the journal: from the kernel closing the core to the record
+    // (null while it is not there: journalPending says a retry will write it, journalError why it failed).
     // Written last: its "core" marks the directory complete (see reportedCore).
-    const capture = { coreClosedAt: crash.coreClosedMs === undefined ? null : new Date(crash.coreClosedMs).toISOString(), journalSeq: journalSeq ?? null, journalWrittenAt: new Date(journalWrittenMs).toISOString(), core: crash.id ?? null };
+    const capture = {
+      coreClosedAt: crash.coreClosedMs === undefined ? null : new Date(crash.coreClosedMs).toISOString(),
+      journalSeq: journalSeq ?? null,
+      journalWrittenAt: journalWrittenMs === undefined ? null : new Date(journalWrittenMs).toISOString(),
+      journalPending,
+      journalError: journalFailed?.error ?? null,
+      core: crash.id ?? null,
+    };
     writeDurable(reportDir, "capture.json", `${JSON.stringify(capture)}\n`);
   } catch (err) {
     problems.push(`Cannot archive the report: ${err instanceof Error ? err.message : String(err)}`);
@@ -189,5 +213,5 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
   // Then the outbox (upload off: nothing happens); the id is the report directory's name.
   const reportId = reportDir?.split("/").pop() ?? `${stamp(now)}-${sanitizeName(report.comm)}-${report.pid ?? "unknown"}`;
   problems.push(...queueCrash(ctx.config, ctx.paths, { report, reportId, time: now, compact: () => compactReport(report, ctx.config.limits.reportBytes) }));
-  return { reported: true, reportDir, journalSeq, problems };
+  return { reported: true, reportDir, journalSeq, journalFailed: ctx.journal !== undefined && journalSeq === undefined, problems };
 }

@@ -205,9 +205,12 @@ export class CoreWatcher {
         // The same core again (a second close event, or a rescan before it was moved on):
         // counted and reported once already; only its keeping is left to do.
         this.#keep(path, name, undefined, undefined, this.#ctx.config.cores.maxCores > 0 && seen);
-        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, problems: [] } };
+        return { core: path, result: { reported: false, reportDir: undefined, journalSeq: undefined, journalFailed: false, problems: [] } };
       }
-      const result = captureReport({ exe: coreExe(core), build: () => buildReport(core), coreClosedMs: st.mtimeMs, id }, this.#ctx);
+      // The mapped files under the root prefix: the process is gone once its core file is
+      // closed, so there is no /proc/PID/root to read them through (the pipe handler has one).
+      const build = () => buildReport(core, { sysroot: this.#ctx.paths.root });
+      const result = captureReport({ exe: coreExe(core), build, coreClosedMs: st.mtimeMs, id }, this.#ctx);
       if (!(result.reported && result.reportDir === undefined)) {
         this.#handled.set(id, result.reported);
         if (this.#handled.size > MAX_HANDLED_CORES) this.#handled.delete(this.#handled.keys().next().value ?? "");

@@ -82,13 +82,22 @@ export function openJournal(device: BlockDevice, options: JournalOptions = {}): 
   };
 }
 
-/** Run `fn` holding the journal's lock. */
+/** Journals whose lock this process holds now: a nested withJournalLock runs inside the outer one. */
+const held = new WeakSet<Journal>();
+
+/**
+ * Run `fn` holding the journal's lock. Re-entrant within one process (the
+ * lock file is per process, not per call): a caller may take the lock
+ * around appendRecord to decide and append in one hold.
+ */
 export function withJournalLock<T>(journal: Journal, fn: () => T): T {
-  if (journal.lockPath === null) return fn();
+  if (journal.lockPath === null || held.has(journal)) return fn();
   const lock = acquireLock(journal.lockPath, { timeoutMs: journal.lockTimeoutMs });
+  held.add(journal);
   try {
     return fn();
   } finally {
+    held.delete(journal);
     lock.release();
   }
 }
@@ -413,6 +422,19 @@ export interface AppendOptions {
   compress?: "auto" | "never";
   /** Also set the noted reboot reason, in the same control update. */
   notedReason?: string;
+  /**
+   * Called under the lock with the record's place before the first write to
+   * the device; a throw aborts the append. A caller that must later tell
+   * whether an interrupted or failed append reached the device keeps the
+   * place (see recordAt).
+   */
+  beforeWrite?: (place: RecordPlace) => void;
+}
+
+/** Where a record goes: its sequence number in the journal of one format. */
+export interface RecordPlace {
+  seq: number;
+  formatId: number;
 }
 
 export interface AppendResult {
@@ -485,6 +507,7 @@ export function appendRecord(journal: Journal, record: NewRecord, options: Appen
     const { seq, evicted } = nextSequence(device, control);
     const slot = seq % slotCount;
     const at = ringOffset + slot * slotBytes;
+    options.beforeWrite?.({ seq, formatId: control.formatId });
     const header = encodeRecordHeader({
       kindCode: kindCode(kind),
       flags,
@@ -508,6 +531,22 @@ export function appendRecord(journal: Journal, record: NewRecord, options: Appen
     device.sync();
     return { seq, slot, storedLength: stored.length, evicted };
   });
+}
+
+/**
+ * The record at `place` when the journal still holds it there: one read of
+ * the control block and of that record's slot, no scan. undefined after a
+ * format (another format id), when the slot is empty or corrupt, or when a
+ * newer record took the slot.
+ */
+export function recordAt(journal: Journal, place: RecordPlace): JournalRecord | undefined {
+  const control = readControl(journal.device).block;
+  if (control === null || control.formatId !== place.formatId) return undefined;
+  const { slotBytes, slotCount, ringOffset } = control.layout;
+  const slot = place.seq % slotCount;
+  const start = ringOffset + slot * slotBytes;
+  const result = parseSlot(readExact(journal.device, start, slotBytes), slot, control);
+  return typeof result === "object" && result.seq === place.seq ? result : undefined;
 }
 
 /** Set (or replace) the noted reboot reason of the running boot. */

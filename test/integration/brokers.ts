@@ -6,6 +6,7 @@
 // interrupted in a known state.
 import { spawn, type Subprocess } from "bun";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { createServer, connect as tcpConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -299,16 +300,27 @@ const RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"; // not /usr/sbin'
 
 /**
  * A RabbitMQ cluster of `count` nodes on this machine, each with its own
- * ports and directories, formed by classic-config peer discovery, with
- * rabbitmq_mqtt enabled (anonymous MQTT as guest, from loopback).
+ * ports and directories under `base` (a new temp dir by default; it is also
+ * HOME, for the shared Erlang cookie), formed by classic-config peer
+ * discovery, with rabbitmq_mqtt enabled (anonymous MQTT as guest, from
+ * loopback). A node that dies writes its Erlang crash dump into its own
+ * directory (<base>/n<i>/erl_crash.dump), not into the working directory.
  */
-export async function rabbitCluster(count: number): Promise<RabbitNode[]> {
-  const base = tmp("rabbit");
+export async function rabbitCluster(count: number, options: { base?: string } = {}): Promise<RabbitNode[]> {
+  const base = options.base ?? tmp("rabbit");
   const host = (await Bun.$`hostname -s`.text()).trim();
   const tag = `ck${process.pid}`;
   const nodes = await Promise.all(Array.from({ length: count }, async (_, i) => ({
     name: `${tag}n${i + 1}@${host}`, dir: join(base, `n${i + 1}`), amqp: await freePort(), dist: await freePort(), mqtt: await freePort(),
   })));
+  // The shared cookie, made before the nodes start: left to them, the first Erlang VM writes it and then
+  // makes it owner-only, and a second VM that reads it in between refuses it and dies (the committed
+  // erl_crash.dump of issue 19). One already there is kept.
+  try {
+    writeFileSync(join(base, ".erlang.cookie"), `CK${randomBytes(12).toString("hex").toUpperCase()}`, { mode: 0o400, flag: "wx" });
+  } catch (err) {
+    if ((err as { code?: string }).code !== "EEXIST") throw err;
+  }
   const procs: Subprocess[] = [];
   for (const n of nodes) {
     mkdirSync(n.dir, { recursive: true });
@@ -338,6 +350,8 @@ export async function rabbitCluster(count: number): Promise<RabbitNode[]> {
       RABBITMQ_FEATURE_FLAGS_FILE: join(n.dir, "feature_flags"),
       RABBITMQ_QUORUM_DIR: join(n.dir, "quorum"),
       RABBITMQ_STREAM_DIR: join(n.dir, "stream"),
+      // the Erlang VM writes ./erl_crash.dump otherwise: the checkout, when a test runs (one was committed by accident)
+      ERL_CRASH_DUMP: join(n.dir, "erl_crash.dump"),
     };
     procs.push(spawn([RABBIT_SERVER], { env, stdout: "ignore", stderr: "ignore" }));
   }

@@ -12,7 +12,8 @@ import { makeFakeTree } from "../unit/boot/fake-tree.ts";
 import { device } from "./brokers.ts";
 import { api, ROOT, startCollector, startMosquitto, waitFor, type Collector, type Running } from "./servers.ts";
 import { strippedDebugDir, SYMBOLIZED_SIGNATURE } from "../unit/collect/fleet.ts";
-import { debugFixtures } from "../unit/debuginfo/symbolize-fixtures.ts";
+import { debugFixtures, FIXTURES as SYMBOLIZE_FIXTURES } from "../unit/debuginfo/symbolize-fixtures.ts";
+import { placeMappedFiles } from "../unit/core/fixtures.ts";
 
 const PANIC = readFileSync(join(ROOT, "test/fixtures/pstore/sysrq/dmesg-ramoops-0"));
 const DEVICES = 3;
@@ -23,7 +24,7 @@ let dir: string;
 beforeAll(async () => {
   broker = await startMosquitto();
   dir = mkdtempSync(join(tmpdir(), "ck-collect-devices-"));
-  // the devices' reports carry no symbols (their roots lack the program's file); the collector has the debug files
+  // the devices' reports carry no symbols (their roots hold the stripped program: CFI, no names); the collector has the debug files
   collector = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/c.db`, "--client-id", "ck-devices", "--debug-dir", strippedDebugDir()]);
 });
 afterAll(async () => {
@@ -34,10 +35,13 @@ afterAll(async () => {
 
 test(`${DEVICES} devices (init, core handler, note, upload --once) reach the collector`, async () => {
   // a crash of the stripped -O2 -g program of the symbolizer's fixtures: the device can only say module + offset
-  const core = readFileSync((debugFixtures().cores.find((c) => c.name === "records") as { core: string }).core);
+  const fx = debugFixtures();
+  const core = readFileSync((fx.cores.find((c) => c.name === "records") as { core: string }).core);
   let sent = 0;
   for (let i = 0; i < DEVICES; i++) {
     const tree = makeFakeTree();
+    // the program and the libraries the core maps, where this device's handler looks: under its root
+    placeMappedFiles(join(SYMBOLIZE_FIXTURES, "records.files"), fx.sysroot, tree.root);
     const d = device({ broker: broker.url, deviceId: `sim-${i}`, firmware: `7.${i % 2}.0` }, {}, tree.root);
     tree.write("sys/fs/pstore/dmesg-ramoops-0", PANIC);
     expect(d.run(["init"]).code).toBe(0);

@@ -15,6 +15,9 @@ const SERVER_READY_MS = 60_000;
 const fx = debugFixtures();
 const DIR = "/opt/crashkeep-fixtures/symbolize";
 const tmp = mkdtempSync(join(tmpdir(), "crashkeep-debuginfod-it-"));
+/** The sysroot of every symbolize here: no module or debug file of the machine's own is looked at. */
+const EMPTY = join(tmp, "empty");
+mkdirSync(EMPTY);
 let server: ReturnType<typeof Bun.spawn> | undefined;
 let url = "";
 
@@ -50,7 +53,7 @@ beforeAll(async () => {
   copyFileSync(join(fx.sysroot, DIR, "libcodec.so.debug"), join(served, "libcodec.so.debug"));
   copyFileSync(join(fx.sysroot, DIR, ".debug/codec.debug"), join(served, "codec.debug"));
   const libc = fx.libcBuildId;
-  copyFileSync(join(fx.systemDebugDir, ".build-id", libc.slice(0, 2), `${libc.slice(2)}.debug`), join(served, "libc.debug"));
+  copyFileSync(join(fx.glibcDebugDir, ".build-id", libc.slice(0, 2), `${libc.slice(2)}.debug`), join(served, "libc.debug"));
   copyFileSync(join(fx.sysroot, "usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30"), join(served, "libstdc++.so.6.0.30"));
 
   // the device: its stripped modules, no debug file anywhere
@@ -91,7 +94,7 @@ afterAll(() => {
 describe("debuginfod running", () => {
   test("--debuginfod URL: names, file:line and inlined frames of a compact report; elfutils' cache", () => {
     const cache = join(tmp, "cache-1");
-    const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", url, "--json"], { DEBUGINFOD_CACHE_PATH: cache });
+    const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", url, "--json", "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: cache });
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
@@ -106,9 +109,7 @@ describe("debuginfod running", () => {
   test("DEBUGINFOD_URLS: glibc frames named from the served libc debug file; libstdc++ from /executable", () => {
     const cache = join(tmp, "cache-2");
     // an empty sysroot: no module file here, so the executables come from the server too
-    const empty = join(tmp, "empty");
-    mkdirSync(empty, { recursive: true });
-    const r = crashkeep(["symbolize", reports.terminate as string, "--sysroot", empty, "--json"], { DEBUGINFOD_URLS: `${url} `, DEBUGINFOD_CACHE_PATH: cache });
+    const r = crashkeep(["symbolize", reports.terminate as string, "--sysroot", EMPTY, "--json"], { DEBUGINFOD_URLS: `${url} `, DEBUGINFOD_CACHE_PATH: cache });
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.threads[0].frames[0]).toMatchObject({ function: "__pthread_kill_implementation", line: 44 });
@@ -117,7 +118,7 @@ describe("debuginfod running", () => {
     expect(j.threads[0].frames.map((f: { function: string | null }) => f.function)).toContain("__gxx_personality_v0");
   });
   test("the text form: function (file:line) per frame", () => {
-    const r = crashkeep(["symbolize", reports.codec as string, "--debuginfod", url], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-3") });
+    const r = crashkeep(["symbolize", reports.codec as string, "--debuginfod", url, "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-3") });
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/#03 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
   });
@@ -126,7 +127,7 @@ describe("debuginfod running", () => {
 describe("debuginfod unreachable", () => {
   test("server stopped: the report is printed, the warning says connection refused", async () => {
     const port = await freePort();
-    const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", `http://127.0.0.1:${port}`, "--json"], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-4") });
+    const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", `http://127.0.0.1:${port}`, "--json", "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-4") });
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.threads[0].frames[0].file).toBeNull();
@@ -135,7 +136,7 @@ describe("debuginfod unreachable", () => {
   test("a server that accepts and never answers: DEBUGINFOD_TIMEOUT, then the report", () => {
     const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
     try {
-      const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", `http://127.0.0.1:${silent.port}`], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-5"), DEBUGINFOD_TIMEOUT: "1" });
+      const r = crashkeep(["symbolize", reports.records as string, "--debuginfod", `http://127.0.0.1:${silent.port}`, "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-5"), DEBUGINFOD_TIMEOUT: "1" });
       expect(r.code).toBe(0);
       expect(r.out).toContain("backtrace (");
       expect(r.out).toMatch(/Warning: Cannot fetch ".*": no answer within 1 s \(DEBUGINFOD_TIMEOUT\), ignoring/);

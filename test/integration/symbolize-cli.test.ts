@@ -22,7 +22,7 @@ function crashkeep(...args: string[]): { code: number; out: string; err: string 
 }
 
 const compact = crashkeep("inspect", records.core, "--sysroot", fx.sysroot, "--compact").out.trim();
-const debug = ["--debug-dir", fx.debugDir, "--debug-dir", fx.systemDebugDir];
+const debug = ["--debug-dir", fx.debugDir, "--debug-dir", fx.glibcDebugDir];
 
 describe("inspect --debug-dir", () => {
   test("text: function (file:line), inlined frames marked", () => {
@@ -88,7 +88,7 @@ describe("symbolize", () => {
     copyFileSync(join(fx.debugDir, ".build-id", terminateId.slice(0, 2), `${terminateId.slice(2)}.debug`), join(wrong, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`));
     const file = join(tmp, "records.compact.json");
     writeFileSync(file, compact);
-    const r = crashkeep("symbolize", file, "--debug-dir", wrong, "--json");
+    const r = crashkeep("symbolize", file, "--debug-dir", wrong, "--sysroot", join(tmp, "empty-sysroot"), "--json");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     const mod = j.modules.find((m: { path: string }) => m.path.endsWith("/records"));

@@ -1,11 +1,15 @@
 // Upload to a 2-node RabbitMQ cluster with rabbitmq_mqtt (issue 12): the
 // device lists both nodes; the node it is connected to is stopped mid-flush;
 // it reconnects to the other node and every entry arrives. RabbitMQ 3.10
-// speaks MQTT 3.1.1 only, which is what the device uses.
+// speaks MQTT 3.1.1 only, which is what the device uses. A node that dies
+// leaves its Erlang crash dump in its temp dir, not in the working directory
+// (an erl_crash.dump was once committed at the checkout's root).
 import { afterAll, expect, test } from "bun:test";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { enqueue, listOutbox } from "../../src/upload/outbox.ts";
 import { notePayload, type DeviceInfo } from "../../src/upload/payload.ts";
-import { device, proxy, rabbitCluster, RABBIT_START_TIMEOUT_MS, Subscriber, waitFor, type RabbitNode } from "./brokers.ts";
+import { device, proxy, rabbitCluster, RABBIT_START_TIMEOUT_MS, Subscriber, tmp, waitFor, type RabbitNode } from "./brokers.ts";
 
 let nodes: RabbitNode[] = [];
 const cleanups: Array<() => unknown> = [];
@@ -63,3 +67,14 @@ test("the node the device is connected to stops mid-flush: it goes on with the o
   expect(sub.invalid).toEqual([]);
   expect(listOutbox(d.outbox)).toEqual([]);
 }, RABBIT_START_TIMEOUT_MS + 120_000);
+
+test("a node that dies at start leaves its Erlang crash dump in its own temp dir", async () => {
+  // a cookie others can read: the Erlang VM refuses it and halts with a crash dump (the one once committed)
+  const base = tmp("rabbit");
+  writeFileSync(join(base, ".erlang.cookie"), "CKREADABLE", { mode: 0o644 });
+  await expect(rabbitCluster(1, { base })).rejects.toThrow(/exited/);
+  const dump = readFileSync(join(base, "n1", "erl_crash.dump"), "utf8");
+  expect(dump).toStartWith("=erl_crash_dump:");
+  expect(dump).toContain("must be accessible by owner only");
+  rmSync(base, { recursive: true, force: true });
+}, RABBIT_START_TIMEOUT_MS);

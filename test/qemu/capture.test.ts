@@ -1,5 +1,6 @@
 // Issue 6's scenarios in one VM chain: a crash in watch mode then a kernel
-// panic; a crash loop; the pipe handler with a saved, capped core.
+// panic; a crash loop; the pipe handler with a saved, capped core; the pipe
+// handler on a crash inside a chroot (the program read through /proc/PID/root).
 //
 // Run: make qemu-image && node_modules/.bin/bun test test/qemu/capture.test.ts
 import { afterAll, expect, test } from "bun:test";
@@ -19,7 +20,7 @@ async function records(vm: QemuVm): Promise<DumpRecord[]> {
 }
 
 test(
-  "watch mode: crash → report in the journal within a second → panic → the archive joins them; a crash loop; pipe mode",
+  "watch mode: crash → report in the journal within a second → panic → the archive joins them; a crash loop; pipe mode; pipe mode in a chroot",
   async () => {
     await QemuVm.scenario({ name: "capture" }, async (vm) => {
       expect(await vm.runOk("cat /proc/sys/kernel/core_pattern")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
@@ -102,6 +103,17 @@ test(
       expect(saved).toMatch(/-crasher-\d+\.core\.truncated\.gz$/);
       expect(Number(await vm.runOk(`gzip -dc /var/lib/crashkeep/cores/kept/${saved} | wc -c`))).toBe(65536);
       expect(await vm.runOk("dmesg | grep 'crashkeep: reported crash'")).toContain("/usr/bin/crasher");
+
+      // 4. Pipe mode, a crash inside a chroot: the core names /srv/app/crasher, which the root does not
+      // have; the handler reads it through /proc/PID/root while the kernel keeps the process (core_pipe_limit).
+      await vm.runOk("mkdir -p /var/jail/srv/app && cp /usr/bin/crasher /var/jail/srv/app/crasher && ! test -e /srv/app/crasher");
+      expect((await vm.run("chroot /var/jail /srv/app/crasher", { timeoutMs: 60_000 })).code).toBe(139);
+      const jailed = JSON.parse(await vm.runOk("cat $(grep -l '\"exe\": \"/srv/app/crasher\"' /var/lib/crashkeep/reports/*/report.json)")) as {
+        threads: Array<{ frames: Array<{ symbol: string | null }> }>;
+        modules: Array<{ path: string; problem: string | null }>;
+      };
+      expect(jailed.threads[0]?.frames.slice(0, 4).map((f) => f.symbol)).toEqual(["crasher_level_three", "crasher_level_two", "crasher_level_one", "main"]);
+      expect(jailed.modules.find((m) => m.path === "/srv/app/crasher")?.problem).toBeNull();
     });
   },
   900_000,

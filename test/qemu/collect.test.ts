@@ -8,10 +8,11 @@
 //
 // Run: make qemu-image && node_modules/.bin/bun test test/qemu/collect.test.ts
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QemuVm } from "./harness.ts";
+import { crashIntoOutbox, networkUp, uploadWith } from "./steps.ts";
 import { api, startCollector, startMosquitto, waitFor, type Collector, type Running } from "../integration/servers.ts";
 
 const cleanups: Array<() => unknown> = [];
@@ -39,22 +40,10 @@ test(
     const port = new URL(broker.url).port;
 
     await QemuVm.scenario({ name: "collect", net: true }, async (vm) => {
-      const overlay = JSON.parse(readFileSync(join(import.meta.dir, "../../rootfs-overlay/etc/crashkeep/config.json"), "utf8")) as Record<string, unknown>;
-      const config = {
-        ...overlay,
-        upload: { broker: `mqtt://10.0.2.2:${port}`, deviceId: "qemu-guest", firmware: "qemu-1.0", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 },
-      };
-      const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
-      // S01testimage copies /var/crashkeep-test/config.json to /etc at every boot; restart the daemon with it now.
-      // sync: the panic below must not find the file still in the page cache (ext4 delayed allocation left
-      // it empty after the reset once, and the next boot ran with the defaults: upload off).
-      await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
-      await vm.runOk(
-        "ulimit -c unlimited; crasher; n=0; until ls /var/lib/crashkeep/outbox 2>/dev/null | grep -q -- '-crash-'; do n=$((n+1)); [ $n -gt 150 ] && break; sleep 0.2; done",
-        { timeoutMs: 60_000 },
-      );
+      await uploadWith(vm, { broker: `mqtt://10.0.2.2:${port}`, deviceId: "qemu-guest", firmware: "qemu-1.0", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 });
+      await crashIntoOutbox(vm);
       await vm.crash();
-      await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
+      await networkUp(vm);
       await waitFor(
         "the guest's boot and crash in the collector",
         async () => {

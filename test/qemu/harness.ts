@@ -464,7 +464,7 @@ export class QemuVm {
       ...(this.#options.append ?? []),
     ];
     const machine = [
-      ...(aarch64 ? [...AARCH64_MACHINE] : ["-accel", "tcg", "-cpu", "max"]), // Bun's x64 build needs AVX2; /dev/kvm is not usable here
+      ...(aarch64 ? [...AARCH64_MACHINE] : ["-accel", "tcg", "-cpu", "max"]), // Bun's x64 build needs x86-64-v2 (qemu64 lacks SSE4.2, POPCNT); /dev/kvm is not usable here
       "-m", String(this.#options.memoryMiB ?? (aarch64 ? AARCH64_MEMORY_MIB : 1024)),
       "-smp", String(this.#options.cpus ?? 1),
     ];

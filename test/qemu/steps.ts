@@ -1,5 +1,6 @@
-// Guest steps the QEMU scenarios share (test/qemu/*.test.ts, build/demo.ts):
-// crashkeep's JSON views, a mirrored log line, the archived panic.
+// Guest steps the QEMU scenarios share (test/qemu/*.test.ts, build/demo.ts,
+// build/fleet-demo.ts): crashkeep's JSON views, a mirrored log line, the
+// archived panic, an upload config that outlives a panic, a queued crash.
 import { expect } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -112,4 +113,32 @@ export function gdbThreads(root: string, program: string, core: string, out: str
   writeFileSync(out, r.stdout);
   if (r.exitCode !== 0) throw new Error(`Cannot run gdb-multiarch on "${core}": ${r.stderr.toString().trim()}`);
   return readGdbReference(out);
+}
+
+/**
+ * The guest's daemon uploads with UPLOAD (the config's "upload" object) now and
+ * after every reboot: the image's config with it is written to
+ * /var/crashkeep-test/config.json, which S01testimage copies to /etc at each
+ * boot, and to /etc now, then the daemon restarts. The sync is needed: a panic
+ * soon after found the file still in the page cache (ext4 delayed
+ * allocation), it came back empty after the reset, and the next boot ran on
+ * the defaults: upload off.
+ */
+export async function uploadWith(vm: QemuVm, upload: Record<string, unknown>): Promise<void> {
+  const overlay = JSON.parse(await Bun.file(join(import.meta.dir, "../../rootfs-overlay/etc/crashkeep/config.json")).text()) as Record<string, unknown>;
+  const b64 = Buffer.from(JSON.stringify({ ...overlay, upload })).toString("base64");
+  await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 60_000 });
+}
+
+/** Runs the image's `crasher` (SIGSEGV) and waits up to 30 s until the daemon has queued its report in the outbox. */
+export async function crashIntoOutbox(vm: QemuVm): Promise<void> {
+  await vm.runOk(
+    "ulimit -c unlimited; crasher; n=0; until ls /var/lib/crashkeep/outbox 2>/dev/null | grep -q -- '-crash-'; do n=$((n+1)); [ $n -gt 150 ] && break; sleep 0.2; done",
+    { timeoutMs: 60_000 },
+  );
+}
+
+/** QEMU user networking in the guest (the image leaves eth0 down at boot): the host's loopback is 10.0.2.2. */
+export async function networkUp(vm: QemuVm): Promise<void> {
+  await vm.runOk("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2");
 }

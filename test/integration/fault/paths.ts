@@ -193,8 +193,9 @@ function reportComplete(root: string, said: string): string[] {
     if (files !== "capture.json,report.json,report.txt") problems.push(`report directory holds ${files}`);
     else JSON.parse(readFileSync(join(root, ARCHIVE, "reports", dirs[0] ?? "", "report.json"), "utf8"));
   }
-  // The journal copy is extra (the archive is the durable one): a failed journal write, said, is no loss.
-  const noJournal = /Cannot write the report into the journal|go(es)? to the archive only/.test(said);
+  // A failed journal write is retried by the next run (issue 19): only a journal that could not be
+  // opened, or a failure that could not be kept for the retry (said), leaves the journal without it.
+  const noJournal = /Cannot keep the report for a journal retry|go(es)? to the archive only/.test(said);
   if (journal > 1 || (journal === 0 && !noJournal)) problems.push(`${journal} crash-report records in the journal, not 1`);
   if (notesIn(journalOf(root), NOTE_TEXT) !== 1) problems.push("the earlier journal note is gone");
   return problems;

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { runInit } from "../../../src/boot/init.ts";
 import { makePaths } from "../../../src/system/paths.ts";
 import { IOMEM_NO_MEMMAP, makeFakeTree, RELEASE, type FakeOptions } from "./fake-tree.ts";
+import { markPending, PENDING_SUBDIR } from "../../../src/daemon/journal-retry.ts";
+import { parseJournal } from "../../../src/journal/journal.ts";
 
 async function init(options: FakeOptions & { config?: unknown; configText?: string } = {}) {
   const tree = makeFakeTree(options);
@@ -125,5 +127,51 @@ describe("crashkeep init on a fake tree", () => {
     // The fake sysfs file cannot create /proc/mtd lines, so the device stays missing: said, not thrown.
     expect(result.errors).toContain('Cannot find MTD device "crashkeep" in /proc/mtd');
     expect(readdirSync(join(tree.root, "dev"))).not.toContain("mtdchar");
+  });
+});
+
+describe("crashkeep init writes the crash reports still waiting for the journal (issue 19)", () => {
+  const REPORT = "20261207T100000Z-abort-7135";
+  const PAYLOAD = '{"v":1,"comm":"abort","pid":7135}';
+
+  /** A device after its first boot, with a crash report archived whose journal write failed. */
+  async function waitingTree() {
+    const tree = makeFakeTree();
+    const paths = makePaths(tree.root);
+    await runInit({ configFile: undefined, paths, report: () => {} });
+    tree.write(`var/lib/crashkeep/reports/${REPORT}/capture.json`, `${JSON.stringify({ journalSeq: null, journalWrittenAt: null, journalPending: true, journalError: "EIO: i/o error, write", core: "x" })}\n`);
+    markPending(join(tree.root, "var/lib/crashkeep/reports"), { report: REPORT, timeMs: Date.parse("2026-12-07T10:00:00Z"), error: "EIO: i/o error, write", place: null, payload: PAYLOAD });
+    tree.write("proc/sys/kernel/random/boot_id", "22222222-2222-4222-8222-222222222222\n");
+    return { tree, paths };
+  }
+
+  const journal = (root: string) => parseJournal(new Uint8Array(readFileSync(join(root, "dev/mtd0"))));
+  const capture = (root: string) => JSON.parse(readFileSync(join(root, "var/lib/crashkeep/reports", REPORT, "capture.json"), "utf8")) as Record<string, unknown>;
+
+  test("a retained journal: written before the collection, so the previous boot's entry holds it", async () => {
+    const { tree, paths } = await waitingTree();
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths, report: (l) => lines.push(l) });
+    expect(result.ok).toBe(true);
+    expect(lines).toContain(`crashkeep: wrote the report ${REPORT} into the journal (record 1), after an earlier failure`);
+    const entry = result.collected?.entryDir ?? "";
+    expect(readFileSync(join(entry, "journal-1-crash-report.json"), "utf8")).toBe(PAYLOAD);
+    expect(result.collected?.summary).toContain("last user-space crash before it: abort (pid 7135");
+    const j = journal(tree.root);
+    expect(j.records.map((r) => [r.seq, r.kind, r.collected, r.bootId])).toEqual([[1, "crash-report", true, "11111111-1111-4111-8111-111111111111"]]);
+    expect(capture(tree.root)).toMatchObject({ journalSeq: 1, journalPending: false });
+    expect(readdirSync(join(tree.root, "var/lib/crashkeep/reports", PENDING_SUBDIR))).toEqual([]);
+  });
+
+  test("a journal not retained (cold boot): written into the journal formatted afresh, for the next boot to collect", async () => {
+    const { tree, paths } = await waitingTree();
+    tree.write("dev/mtd0", new Uint8Array(8 * 1024 * 1024));
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths, report: (l) => lines.push(l) });
+    expect(result.ok).toBe(true);
+    expect(result.journal?.action).toBe("formatted");
+    const j = journal(tree.root);
+    expect(j.records.map((r) => [r.kind, r.collected, new TextDecoder().decode(r.payload)])).toEqual([["crash-report", false, PAYLOAD]]);
+    expect(capture(tree.root)).toMatchObject({ journalSeq: j.records[0]?.seq, journalPending: false });
   });
 });

@@ -21,6 +21,8 @@ export interface Message {
 }
 
 const reports = new Map<string, Report>();
+let empty: string | undefined;
+const emptyDir = () => (empty ??= mkdtempSync(join(tmpdir(), "ck-fleet-empty-sysroot-")));
 
 function fixture(name: string) {
   const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name);
@@ -34,7 +36,8 @@ export function fixtureReport(name: string, options: { bare?: boolean } = {}): R
   let r = reports.get(key);
   if (!r) {
     const f = fixture(name);
-    r = options.bare ? buildReport(readCoreFile(f.core)) : buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
+    // bare: an empty sysroot, not the machine's own root (whose /opt may hold a fixture script's leftovers)
+    r = buildReport(readCoreFile(f.core), { sysroot: options.bare ? emptyDir() : f.sysroot });
     reports.set(key, r);
   }
   return structuredClone(r);

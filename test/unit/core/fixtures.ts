@@ -1,6 +1,6 @@
 // Test helper: decompresses the core fixtures and their sysroot
 // (test/fixtures/cores/, made by make.sh) into a temporary directory, once.
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { tmpdir } from "node:os";
 
@@ -60,4 +60,17 @@ export function fixtures(): Fixture[] {
     }
   }
   return out;
+}
+
+/**
+ * Copies the files a fixture core maps (the paths listed in its NAME.files)
+ * from the unpacked sysroot to the same paths under root: where a simulated
+ * device whose root prefix is root looks for them (the pipe handler reads a
+ * module at root + the path the core names).
+ */
+export function placeMappedFiles(list: string, sysroot: string, root: string): void {
+  for (const path of readFileSync(list, "utf8").split("\n").filter((p) => p.startsWith("/"))) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    copyFileSync(join(sysroot, path), join(root, path));
+  }
 }

@@ -1,9 +1,10 @@
 // The daemon as a real process: log lines reach the journal on SIGUSR1 and
 // on the interval, and SIGTERM makes one last pass and exits 0.
 import { expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FIXTURES, fixtures, placeMappedFiles } from "../core/fixtures.ts";
 
 const main = join(import.meta.dir, "../../../src/main.ts");
 
@@ -64,4 +65,26 @@ test("watch --once on a device that does not exist is one error line, exit 1", (
   const r = cli({ CRASHKEEP_CONFIG: "" }, "watch", "--once", "--device", "/nonexistent/mtd9");
   expect(r.code).toBe(1);
   expect(r.err).toBe('Cannot open "/nonexistent/mtd9" for writing: no such file or device\n');
+});
+
+test.each([
+  ["the program's files under the root prefix: its symbols", true, ["level3", "level2", "level1", "main"]],
+  ["none there: module + offset, whatever the machine's own root holds at those paths", false, [null, null, null, null]],
+])("watch --once reads a core's program under the root prefix: %s", (_, placed, symbols) => {
+  const nested = fixtures().find((f) => f.arch === "x86_64" && f.name === "nested");
+  if (!nested) throw new Error("no x86_64 core fixture \"nested\"");
+  const dir = mkdtempSync(join(tmpdir(), "crashkeep-watch-core-"));
+  const config = join(dir, "config.json");
+  writeFileSync(config, JSON.stringify({ logs: { files: [] }, journal: { device: "/phram.bin" }, cores: { mode: "watch", dir: "/cores" }, archive: { dir: "/archive" } }));
+  writeFileSync(join(dir, "phram.bin"), new Uint8Array(1 << 20));
+  mkdirSync(join(dir, "cores"));
+  copyFileSync(nested.core, join(dir, "cores/core.nested.4242.1764100000"));
+  if (placed) placeMappedFiles(join(FIXTURES, "x86_64/nested.files"), nested.sysroot, dir);
+  const env = { CRASHKEEP_CONFIG: config, CRASHKEEP_ROOT: dir };
+  expect(cli(env, "clear").code).toBe(0);
+  const r = cli(env, "watch", "--once");
+  expect(r.err).toStartWith("crashkeep watch: reported ");
+  const [report] = readdirSync(join(dir, "archive/reports"));
+  const j = JSON.parse(readFileSync(join(dir, "archive/reports", report ?? "", "report.json"), "utf8")) as { threads: Array<{ frames: Array<{ symbol: string | null }> }> };
+  expect(j.threads[0]?.frames.slice(0, 4).map((f) => f.symbol)).toEqual(symbols);
 });

@@ -1,41 +1,36 @@
-// Opt-in: the host's glibc debug file (libc6-dbg: DWARF 5, zlib-compressed
-// sections, ~1,800 units) against llvm-symbolizer, eu-addr2line and gdb run now on
-// the same pcs (binutils 2.40 addr2line names the primary source file where an
-// inlined-from header holds the line, and prefers .symtab's __GI_ aliases;
-// the two others agree with each other there). Skipped,
-// with the reason printed, when the file is absent; the committed fixtures
-// (accuracy.test.ts) carry the main proof.
+// glibc's debug file (libc6-dbg's, carried in test/fixtures/symbolize for the
+// cores' libc: DWARF 5, zlib-compressed sections, ~1,800 units) against
+// llvm-symbolizer, eu-addr2line and gdb run now on the same pcs (binutils 2.40
+// addr2line names the primary source file where an inlined-from header holds
+// the line, and prefers .symtab's __GI_ aliases; the two others agree with each
+// other there). Skipped, with the reason printed, when a tool is missing; the
+// committed fixtures (accuracy.test.ts) carry the main proof.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
-import { buildIdOf, parseElfHeader, parseNotes, parseProgramHeaders, parseSectionHeaders, PT_NOTE } from "../../../src/core/elf.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseElfHeader, parseSectionHeaders } from "../../../src/core/elf.ts";
 import { DwarfInfo } from "../../../src/debuginfo/dwarf.ts";
 import { fileSource } from "../../../src/debuginfo/source.ts";
 import { compareFrames, parseGdbLines, parseReference, type RefFrame } from "./reference.ts";
+import { debugFixtures } from "./symbolize-fixtures.ts";
 
-const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
 /** pcs sampled evenly across libc's .text: enough to touch a few hundred units, quick for addr2line. */
 const SAMPLES = 150;
 
 function debugFile(): { path: string; text: { addr: bigint; size: number } } | string {
-  if (!existsSync(LIBC)) return `${LIBC} is absent`;
   if (!Bun.which("llvm-symbolizer") || !Bun.which("eu-addr2line") || !Bun.which("gdb")) return "llvm-symbolizer, eu-addr2line or gdb is not installed";
-  const bytes = new Uint8Array(readFileSync(LIBC));
-  const h = parseElfHeader(bytes);
-  let id: string | undefined;
-  for (const p of parseProgramHeaders(bytes, h.phoff, h.phnum)) {
-    if (p.type === PT_NOTE) id ??= buildIdOf(parseNotes(bytes.subarray(p.offset, p.offset + p.filesz)).notes);
-  }
-  const text = parseSectionHeaders(bytes, h).find((s) => s.name === ".text");
-  if (!id || !text) return `${LIBC} has no build-id or no .text`;
-  const path = `/usr/lib/debug/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
-  if (!existsSync(path)) return `${path} is absent (apt-get install libc6-dbg)`;
-  return { path, text: { addr: text.addr, size: text.size } };
+  const fx = debugFixtures();
+  const bytes = new Uint8Array(readFileSync(join(fx.sysroot, "usr/lib/x86_64-linux-gnu/libc.so.6")));
+  const text = parseSectionHeaders(bytes, parseElfHeader(bytes)).find((s) => s.name === ".text");
+  if (!text) throw new Error("the fixtures' libc.so.6 has no .text");
+  const id = fx.libcBuildId;
+  return { path: join(fx.glibcDebugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), text: { addr: text.addr, size: text.size } };
 }
 
 const found = debugFile();
 if (typeof found === "string") console.error(`skipping the glibc debug-file test: ${found}`);
 
-describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () => {
+describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg's, carried)", () => {
   test("frames() agree with llvm-symbolizer / eu-addr2line across .text, static functions named from DWARF", () => {
     if (typeof found === "string") return;
     const { path, text } = found;
@@ -66,7 +61,7 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg)", () 
     expect(r.symtabOnly / ref.size).toBeLessThan(0.05);
     if (kill) expect(dwarf.frames(BigInt(`0x${kill[1]}`) + 0x10n).at(-1)?.function).toBe("__pthread_kill_implementation");
     expect(dwarf.warnings).toEqual([]);
-  }, 60_000); // opt-in: two external tools and ~150 units of libc
+  }, 60_000); // three external tools and ~150 units of libc
 });
 
 function plain(name: string | null): string | null {

@@ -3,7 +3,9 @@
 // `symbolize` of the device's report (full JSON and the journal's compact form)
 // both give gdb's frames — function, file, line, inlined frames — frame by frame.
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildIdOf, parseElfHeader, parseNotes, parseSectionHeaders, SHT_NOTE } from "../../../src/core/elf.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
 import { buildReport, type ReportFrame } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
@@ -13,7 +15,8 @@ import { debugFixtures } from "./symbolize-fixtures.ts";
 import { readGdbFrames, type GdbSourceFrame } from "./gdb-frames.ts";
 
 const fx = debugFixtures();
-const debugDirs = [fx.debugDir, fx.systemDebugDir];
+const debugDirs = [fx.debugDir, fx.glibcDebugDir];
+const SHF_COMPRESSED = 0x800n;
 
 /** gdb prints the line table's relative name ("records.c", "./nptl/pthread_kill.c"); a full path ending in it is the same file. */
 function sameFile(ours: string | null, gdb: string | null): boolean {
@@ -48,16 +51,29 @@ function compare(ours: ReportFrame[], gdb: GdbSourceFrame[], limit = Infinity): 
   expect(got).toEqual(want.map((f) => view(f)));
 }
 
-test("libc6-dbg matches the fixtures' glibc (else remake them: make.sh)", () => {
+/** The build-id of an ELF file (its SHT_NOTE sections) and whether its .debug_info is SHF_COMPRESSED. */
+function elfFacts(path: string): { buildId: string | undefined; compressed: boolean } {
+  const bytes = new Uint8Array(readFileSync(path));
+  const sections = parseSectionHeaders(bytes, parseElfHeader(bytes));
+  const notes = sections.filter((s) => s.type === SHT_NOTE).flatMap((s) => parseNotes(bytes.subarray(s.offset, s.offset + s.size)).notes);
+  const info = sections.find((s) => s.name === ".debug_info");
+  return { buildId: buildIdOf(notes), compressed: info !== undefined && (info.flags & SHF_COMPRESSED) !== 0n };
+}
+
+test("the carried glibc debug file is the cores' libc's, zlib-compressed as libc6-dbg ships it (not the host's /usr/lib/debug)", () => {
   const id = fx.libcBuildId;
-  expect(existsSync(`${fx.systemDebugDir}/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`)).toBe(true);
+  expect(id).toMatch(/^[0-9a-f]{40}$/);
+  expect(elfFacts(join(fx.sysroot, "usr/lib/x86_64-linux-gnu/libc.so.6")).buildId).toBe(id);
+  const debug = join(fx.glibcDebugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+  expect(elfFacts(debug)).toEqual({ buildId: id, compressed: true });
+  expect(debugDirs.some((d) => d.startsWith("/usr/lib/debug"))).toBe(false);
 });
 
 describe.each(fx.cores.map((c) => [c.name, c] as const))("%s", (_name, c) => {
   const gdb = readGdbFrames(c.gdb);
   const device = buildReport(readCoreFile(c.core), { sysroot: fx.sysroot });
 
-  test("gdb's reference has inlined frames or glibc frames named from libc6-dbg", () => {
+  test("gdb's reference has inlined frames or glibc frames named from glibc's debug file", () => {
     const g = gdb[0]?.frames ?? [];
     expect(g.some((f) => f.inlined) || g.some((f) => f.file?.includes("nptl/pthread_kill.c"))).toBe(true);
   });

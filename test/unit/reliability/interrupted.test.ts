@@ -12,7 +12,8 @@ import { parseConfig } from "../../../src/config/load.ts";
 import { openDevice } from "../../../src/copy/block-device.ts";
 import { appendRecord, formatJournal, openJournal, readJournal } from "../../../src/journal/journal.ts";
 import { openBootJournal } from "../../../src/boot/journal-boot.ts";
-import { captureReport, reportsDir } from "../../../src/daemon/capture.ts";
+import { captureReport } from "../../../src/daemon/capture.ts";
+import { reportsDir } from "../../../src/daemon/reports-dir.ts";
 import { RateLimiter } from "../../../src/daemon/rate-limit.ts";
 import { CoreWatcher } from "../../../src/daemon/core-watcher.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
@@ -20,6 +21,7 @@ import { buildReport } from "../../../src/core/report.ts";
 import { tmpdir } from "node:os";
 import { makePaths } from "../../../src/system/paths.ts";
 import { makeFakeTree, type FakeTree } from "../boot/fake-tree.ts";
+import { fixtures } from "../core/fixtures.ts";
 
 const PANIC = readFileSync(join(import.meta.dir, "../../fixtures/pstore/sysrq/dmesg-ramoops-0"));
 const ARCHIVE = "var/lib/crashkeep";
@@ -133,11 +135,9 @@ describe("a crash report run again after an interrupted capture", () => {
   }
   // formatText and compactReport need a whole report: a real one, from the abort core fixture.
   const built = (() => {
-    const dir = join(tmpdir(), `crashkeep-interrupted-${process.pid}`);
-    mkdirSync(dir, { recursive: true });
-    const core = join(dir, "abort.core");
-    writeFileSync(core, Bun.spawnSync(["xz", "-dc", join(import.meta.dir, "../../fixtures/cores/x86_64/abort.core.xz")]).stdout);
-    return buildReport(readCoreFile(core));
+    const f = fixtures().find((x) => x.arch === "x86_64" && x.name === "abort");
+    if (!f) throw new Error("no x86_64 core fixture \"abort\"");
+    return buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
   })();
 
   test("killed after the journal record, before the report files: one record, one report directory", () => {

@@ -5,16 +5,15 @@
 ################################################################################
 
 # A prebuilt, self-contained Bun executable: one release tarball per target
-# (make dist in the crashkeep repository writes them and crashkeep.hash).
+# (make dist in the crashkeep repository writes them into out/dist, with
+# their crashkeep.hash). The version is package.json's: make dist checks it.
 CRASHKEEP_VERSION = 0.1.0
 ifeq ($(BR2_aarch64),y)
 CRASHKEEP_DIST_TARGET = arm64
 else ifeq ($(BR2_TOOLCHAIN_USES_MUSL),y)
 CRASHKEEP_DIST_TARGET = x64-musl
-else ifeq ($(BR2_X86_CPU_HAS_AVX2),y)
-CRASHKEEP_DIST_TARGET = x64
 else
-CRASHKEEP_DIST_TARGET = x64-baseline
+CRASHKEEP_DIST_TARGET = x64
 endif
 CRASHKEEP_SOURCE = crashkeep-$(CRASHKEEP_VERSION)-linux-$(CRASHKEEP_DIST_TARGET).tar.gz
 # The release tarballs of a crashkeep checkout (make dist) unless
@@ -96,3 +95,11 @@ define CRASHKEEP_LINUX_CONFIG_FIXUPS
 endef
 
 $(eval $(generic-package))
+
+# A tarball's hash exists only once make dist has built it, so
+# package/crashkeep/crashkeep.hash holds none. A folder site (file://) is
+# checked against the crashkeep.hash make dist wrote beside the tarballs;
+# a download site against <BR2_GLOBAL_PATCH_DIR>/crashkeep/<version>/
+# crashkeep.hash, the one published with the release (docs/FIRMWARE.md).
+# Appended after generic-package, which sets CRASHKEEP_HASH_FILES.
+CRASHKEEP_HASH_FILES += $(patsubst file://%,%/crashkeep.hash,$(filter file://%,$(CRASHKEEP_SITE)))
