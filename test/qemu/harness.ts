@@ -28,6 +28,12 @@
 // children made from the image's config (the drivers bind it with no
 // parameters), or "mem", mem= below the regions and the module parameters.
 //
+// A Buildroot image (build/buildroot-image.sh, out/buildroot/qemu: its "kind"
+// file says "buildroot") boots the same way: its initrd loads the disk
+// modules and hands over to Buildroot's init on the data disk, which is the
+// image's rootfs.ext4; its test overlay prints the two markers, and
+// imageRoot is its target tree.
+//
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
 // files and deletes the folder unless the scenario failed (or
