@@ -8,9 +8,11 @@ BUN := node_modules/.bin/bun
 TSC := node_modules/.bin/tsc
 OUT := out
 TARGET ?=
-# The QEMU images' Debian kernel series: 6.1 (out/qemu, out/qemu-arm64) or
-# 6.12 (out/qemu-6.12, out/qemu-arm64-6.12); docs/QEMU.md "Kernel versions".
-KERNEL ?= 6.1
+# KERNEL: for the QEMU images, the Debian kernel series: 6.1 (the default;
+# out/qemu, out/qemu-arm64) or 6.12 (out/qemu-6.12, out/qemu-arm64-6.12;
+# docs/QEMU.md "Kernel versions"). For the Buildroot image, which kernel:
+# debian (the default; Debian's arm64 kernel) or buildroot (not built yet).
+KERNEL ?=
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || true)
 
 # Debian packages the tests, the QEMU image and the benchmarks use.
@@ -28,6 +30,11 @@ APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 APT_PACKAGES += clang llvm dwz
 # The fleet collector (13): its PostgreSQL tests (initdb in a temp dir) and its browser tests (headless Chromium).
 APT_PACKAGES += postgresql-15 chromium
+# The Buildroot image (issue 20, build/buildroot-image.sh): what Buildroot asks of the host
+# (bison and flex, else it builds its own from sources not served here), the cross C++
+# compiler of the external toolchain, the stand-ins' fakeroot and patchelf, and
+# mksquashfs for the flash-cost figures (docs/FIRMWARE.md).
+APT_PACKAGES += rsync bison flex bc file unzip wget g++-aarch64-linux-gnu fakeroot patchelf squashfs-tools
 # Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
 APT_PACKAGES += python3-magic python3-flake8
 
@@ -48,7 +55,11 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-if-set
+
+# The Buildroot image (make buildroot-image, make test-buildroot): a Buildroot
+# 2025.02 tarball or tree.
+BUILDROOT ?=
 
 # The QEMU image's architecture follows TARGET: arm64 → out/qemu-arm64
 # (QEMU virt, docs/AARCH64.md), anything else → out/qemu (x86_64).
@@ -122,7 +133,7 @@ test-integration: deps build
 # KERNEL=6.12: Debian's 6.12 kernel (bookworm-security), in out/qemu-6.12
 # and out/qemu-arm64-6.12.
 qemu-image: deps build
-	ARCH=$(IMAGE_ARCH) KERNEL=$(KERNEL) BINARY=$(BINARY) build/make-image.sh
+	ARCH=$(IMAGE_ARCH) KERNEL=$(or $(KERNEL),6.1) BINARY=$(BINARY) build/make-image.sh
 
 qemu-image-arm64: deps-npm
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64
@@ -142,7 +153,23 @@ test-qemu-smoke: qemu-image
 	MODPROBE=busybox build/make-image.sh
 	$(HERMETIC) build/test-qemu.sh smoke
 
-test: deps typecheck test-unit test-integration test-qemu
+# A Buildroot 2025.02 aarch64 QEMU virt image with the BR2_EXTERNAL package,
+# built offline from Debian's archive (docs/FIRMWARE.md, "Buildroot"), in out/buildroot/.
+buildroot-image: deps build
+	@if [ -z '$(BUILDROOT)' ]; then echo "make buildroot-image needs BUILDROOT=<Buildroot 2025.02 tarball or tree>"; exit 2; fi
+	$(BUN) build/dist.ts --targets arm64
+	BUILDROOT='$(BUILDROOT)' KERNEL='$(or $(KERNEL),debian)' build/buildroot-image.sh
+
+# Its scenarios (test/qemu/buildroot.test.ts).
+test-buildroot: buildroot-image
+	$(HERMETIC) $(BUN) test --timeout 2400000 test/qemu/buildroot.test.ts
+
+# make test builds and tests the Buildroot image only when given a Buildroot.
+test-buildroot-if-set:
+	@if [ -n '$(BUILDROOT)' ]; then $(MAKE) --no-print-directory test-buildroot; \
+	else echo "Buildroot image not built and not tested: set BUILDROOT=<Buildroot 2025.02 tarball or tree> (make test BUILDROOT=...)"; fi
+
+test: deps typecheck test-unit test-integration test-qemu test-buildroot-if-set
 
 # Boot the image, panic it, reboot, show what crashkeep recovered
 # (TARGET=arm64: the aarch64 image, device-tree route).

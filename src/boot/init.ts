@@ -11,6 +11,7 @@ import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
 import { executePlan, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
 import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
 import { mountPstore } from "../system/pstore.ts";
+import { archiveStorageProblem } from "../system/mounts.ts";
 import { formatSize, hex } from "../config/units.ts";
 import { assessRegions } from "./regions.ts";
 import { setCorePattern } from "../daemon/core-pattern.ts";
@@ -176,6 +177,13 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
       }
     }
   }
+
+  // The archive's file system: read-only (nothing can be archived; the
+  // evidence stays in the journal and pstore) or tmpfs (archived, then lost at
+  // the next reboot) is said with what to set, before anything is collected.
+  const storage = archiveStorageProblem(config.archive.dir, paths);
+  if (storage?.readOnly) fail(storage.message);
+  else if (storage) report(storage.message);
 
   // Core capture: point the kernel at the core directory or at `crashkeep core`.
   let corePattern: string | undefined;

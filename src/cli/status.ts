@@ -9,6 +9,7 @@ import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
 import type { RegionRoute } from "../system/iomem.ts";
 import { formatSize, hex } from "../config/units.ts";
 import { archiveUsage } from "../archive/archive.ts";
+import { archiveStorageProblem } from "../system/mounts.ts";
 import { parseBuiltin, parseProcModules, kernelRelease } from "../system/modules.ts";
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
@@ -129,7 +130,14 @@ export function gatherStatus(options: StatusOptions) {
   const records = listRecords(paths);
   const pstore = { mounted: isPstoreMounted(paths), records: records.map((r) => ({ file: r.file, bytes: r.size })) };
   const archiveDir = paths.sys(config.archive.dir);
-  const archive = { dir: archiveDir, ...archiveUsage(archiveDir), maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries };
+  const archive = {
+    dir: archiveDir,
+    ...archiveUsage(archiveDir),
+    maxBytes: config.archive.maxBytes,
+    maxEntries: config.archive.maxEntries,
+    // A read-only or tmpfs file system, with what to set (undefined: fine).
+    problem: archiveStorageProblem(config.archive.dir, paths)?.message,
+  };
   const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
   const box = outboxDir(archiveDir);
   const upload = { brokers: config.upload.broker ?? [], dir: box, ...outboxUsage(box), ...readUploadState(box) };
@@ -198,6 +206,7 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
   log(`pstore:   ${pstore.mounted ? `mounted, ${pstore.records.length} record(s)` : "not mounted"}`);
   log(`archive:  ${archive.dir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));
+  if (archive.problem !== undefined) log(`archive:  ${archive.problem}`);
   const { upload } = status;
   const dropped = upload.dropped ? `; dropped by quotas, not yet reported: ${upload.dropped.boot} boot, ${upload.dropped.crash} crash, ${upload.dropped.note} note` : "";
   // Upload off with nothing queued: no line (nothing else changes when no broker is configured).

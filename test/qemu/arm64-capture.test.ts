@@ -6,17 +6,14 @@
 //
 // Run: make qemu-image TARGET=arm64 && node_modules/.bin/bun test test/qemu/arm64-capture.test.ts
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Report } from "../../src/core/report.ts";
-import { readGdbReference } from "../unit/core/gdb-reference.ts";
-import { imageDirOf, QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, logLine, newest, records } from "./steps.ts";
+import { QemuVm } from "./harness.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, gdbThreads, gunzip, logLine, newest, records } from "./steps.ts";
 
 afterAll(() => QemuVm.killAll());
-
-const IMAGE = imageDirOf("aarch64");
 
 test(
   "aarch64: a threaded -O2 crash in watch mode (frames equal gdb-multiarch's) and a log line, sysrq panic → one entry joins them; OOM panic; pipe mode with a capped core",
@@ -55,7 +52,7 @@ test(
         expect(crashing?.tid).toBe(report.tid ?? -1);
         const symbols = crashing?.frames.map((f) => f.symbol) ?? [];
         expect(symbols.slice(0, 4)).toEqual(["threadcrash_level_three", "threadcrash_level_two", "threadcrash_level_one", "threadcrash_worker"]);
-        const gdb = gdbThreads(core, join(host, "gdb.txt"));
+        const gdb = gdbThreads(vm.imageRoot, "threadcrash", core, join(host, "gdb.txt"));
         const reference = gdb.find((t) => t.lwp === report.tid);
         expect(reference, `gdb's thread ${report.tid}`).toBeDefined();
         const n = reference?.frames.length ?? 0;
@@ -101,30 +98,3 @@ test(
   },
   CHAIN_TIMEOUT_MS,
 );
-
-function gunzip(file: string): string {
-  const r = Bun.spawnSync(["gzip", "-dkf", file]);
-  if (r.exitCode !== 0) throw new Error(`Cannot decompress "${file}": ${r.stderr.toString().trim()}`);
-  return file.replace(/\.gz$/, "");
-}
-
-/**
- * gdb-multiarch's threads and frames for a core of the image's threadcrash,
- * with the commands test/fixtures/cores/make.sh uses for the fixtures and the
- * image's staged root as the sysroot (no separate debug info).
- */
-function gdbThreads(core: string, out: string) {
-  const root = join(IMAGE, "initramfs");
-  const exe = join(root, "usr/bin/threadcrash");
-  if (!existsSync(exe)) throw new Error(`Cannot find "${exe}": run ARCH=arm64 build/make-image.sh`);
-  const r = Bun.spawnSync([
-    "gdb-multiarch", "-nx", "-batch",
-    "-ex", "set pagination off", "-ex", "set width 0", "-ex", "set debuginfod enabled off",
-    "-ex", "set debug-file-directory /nonexistent", "-ex", `set sysroot ${root}`,
-    "-ex", `file ${exe}`, "-ex", `core-file ${core}`,
-    "-ex", "info threads", "-ex", "thread apply all bt", "-ex", "thread apply all frame apply all -q p/x $pc",
-  ]);
-  writeFileSync(out, r.stdout);
-  if (r.exitCode !== 0) throw new Error(`Cannot run gdb-multiarch on "${core}": ${r.stderr.toString().trim()}`);
-  return readGdbReference(out);
-}

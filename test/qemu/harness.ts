@@ -33,6 +33,12 @@
 // out/qemu-arm64-6.12: Debian's 6.12 kernel), and the scenario's logs and
 // disks get a "-6.12" suffix so that both kernels' groups can run side by side.
 //
+// A Buildroot image (build/buildroot-image.sh, out/buildroot/qemu: its "kind"
+// file says "buildroot") boots the same way: its initrd loads the disk
+// modules and hands over to Buildroot's init on the data disk, which is the
+// image's rootfs.ext4; its test overlay prints the two markers, and
+// imageRoot is its target tree.
+//
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
 // files and deletes the folder unless the scenario failed (or
@@ -103,7 +109,11 @@ const DEFAULT_RUN_TIMEOUT_MS = 30_000;
 export interface QemuVmOptions {
   /** Scenario name: logs go to out/qemu-logs/<name>/, the disk to out/qemu/run/<name>/. */
   name: string;
-  /** Folder with vmlinuz, initrd.img, data.pristine.img (default out/qemu, out/qemu-arm64 for aarch64). */
+  /**
+   * Folder with vmlinuz, initrd.img, data.pristine.img (default out/qemu,
+   * out/qemu-arm64 for aarch64; out/buildroot/qemu for the Buildroot image,
+   * whose data disk is its root file system).
+   */
   imageDir?: string;
   /** The guest machine (default x86_64); the image's "arch" file must agree. */
   arch?: Arch;
@@ -224,8 +234,12 @@ export class QemuVm {
     this.arch = options.arch ?? "x86_64";
     const series = kernelSeries();
     this.name = `${options.name}${series === "6.1" ? "" : `-${series}`}`.replace(/[^A-Za-z0-9._-]+/g, "-");
-    const make = `${this.arch === "aarch64" ? "ARCH=arm64 " : ""}${series === "6.1" ? "" : `KERNEL=${series} `}build/make-image.sh`;
     this.#imageDir = resolve(REPO, options.imageDir ?? imageDirOf(this.arch));
+    // A Buildroot image (build/buildroot-image.sh) says so in its "kind" file.
+    const buildroot = existsSync(join(this.#imageDir, "kind")) && readFileSync(join(this.#imageDir, "kind"), "utf8").trim() === "buildroot";
+    const make = buildroot
+      ? "make buildroot-image BUILDROOT=..."
+      : `${this.arch === "aarch64" ? "ARCH=arm64 " : ""}${series === "6.1" ? "" : `KERNEL=${series} `}build/make-image.sh`;
     this.logDir = join(OUT, "qemu-logs", this.name);
     this.runDir = join(OUT, "qemu", "run", this.name);
     this.#changed = this.#newChanged();
@@ -241,9 +255,18 @@ export class QemuVm {
     }
   }
 
+  /**
+   * The guest's root tree on the host: the staged initramfs of a hand-made
+   * image, the target tree of a Buildroot image ("root").
+   */
+  get imageRoot(): string {
+    const initramfs = join(this.#imageDir, "initramfs");
+    return existsSync(initramfs) ? initramfs : join(this.#imageDir, "root");
+  }
+
   /** The guest's config, as the image ships it (the device tree's regions come from it). */
   get imageConfig(): ReturnType<typeof parseConfig> {
-    const file = join(this.#imageDir, "initramfs", "etc", "crashkeep", "config.json");
+    const file = join(this.imageRoot, "etc", "crashkeep", "config.json");
     return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
   }
 

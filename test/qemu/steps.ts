@@ -2,7 +2,9 @@
 // build/fleet-demo.ts): crashkeep's JSON views, a mirrored log line, the
 // archived panic, an upload config that outlives a panic, a queued crash.
 import { expect } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readGdbReference } from "../unit/core/gdb-reference.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { DAEMON_PID, kernelSeries, type QemuVm } from "./harness.ts";
 
@@ -88,6 +90,32 @@ export async function expectPanicWithTail(vm: QemuVm, line: string): Promise<His
   // Collected: nothing left in pstore.
   expect(await vm.runOk("ls /sys/fs/pstore | wc -l")).toBe("0\n");
   return entry;
+}
+
+export function gunzip(file: string): string {
+  const r = Bun.spawnSync(["gzip", "-dkf", file]);
+  if (r.exitCode !== 0) throw new Error(`Cannot decompress "${file}": ${r.stderr.toString().trim()}`);
+  return file.replace(/\.gz$/, "");
+}
+
+/**
+ * gdb-multiarch's threads and frames for a core of the image's program, with
+ * the commands test/fixtures/cores/make.sh uses for the fixtures and the
+ * image's root tree (QemuVm.imageRoot) as the sysroot (no separate debug info).
+ */
+export function gdbThreads(root: string, program: string, core: string, out: string) {
+  const exe = join(root, "usr/bin", program);
+  if (!existsSync(exe)) throw new Error(`Cannot find "${exe}": remake the image`);
+  const r = Bun.spawnSync([
+    "gdb-multiarch", "-nx", "-batch",
+    "-ex", "set pagination off", "-ex", "set width 0", "-ex", "set debuginfod enabled off",
+    "-ex", "set debug-file-directory /nonexistent", "-ex", `set sysroot ${root}`,
+    "-ex", `file ${exe}`, "-ex", `core-file ${core}`,
+    "-ex", "info threads", "-ex", "thread apply all bt", "-ex", "thread apply all frame apply all -q p/x $pc",
+  ]);
+  writeFileSync(out, r.stdout);
+  if (r.exitCode !== 0) throw new Error(`Cannot run gdb-multiarch on "${core}": ${r.stderr.toString().trim()}`);
+  return readGdbReference(out);
 }
 
 /**
