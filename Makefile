@@ -35,6 +35,9 @@ APT_PACKAGES += postgresql-15 chromium
 # compiler of the external toolchain, the stand-ins' fakeroot and patchelf, and
 # mksquashfs for the flash-cost figures (docs/FIRMWARE.md).
 APT_PACKAGES += rsync bison flex bc file unzip wget g++-aarch64-linux-gnu fakeroot patchelf squashfs-tools
+# Installed on the machine the image was built and tested on (the host packages' overrides
+# were also built with them hidden): a fresh machine gets the same, so its build is the one tested.
+APT_PACKAGES += autoconf automake libtool autopoint texinfo dpkg-dev
 # Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
 APT_PACKAGES += python3-magic python3-flake8
 
