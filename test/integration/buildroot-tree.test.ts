@@ -21,6 +21,8 @@ import { deviceFiles } from "../../build/dist.ts";
 import { LICENSE_FILES } from "../../build/licenses.ts";
 import { FIXUP_CASES, applyFixups, runMk } from "../unit/buildroot/mk-harness.ts";
 
+/** Debian's python3, whose modules the Makefile's APT_PACKAGES install. */
+const DEBIAN_PYTHON = "/usr/bin/python3";
 const ROOT = join(import.meta.dir, "../..");
 const EXT = join(ROOT, "build/buildroot");
 const given = process.env.BUILDROOT ?? "";
@@ -83,10 +85,12 @@ describe.skipIf(given === "")("build/buildroot/ with Buildroot's own tools", () 
     return new RegExp(`^${name}=(.*)$`, "m").exec(printed.get(defconfig) ?? "")?.[1]?.trim() ?? "";
   };
 
+  // Debian's interpreter, where python3-magic and python3-flake8 are installed:
+  // the python3 first on PATH may be another one (pyenv's, on these machines).
   test(`utils/check-package (Buildroot ${version}): 0 warnings on every file of the tree`, () => {
-    const py = sh(["python3", "-c", "import magic, flake8"]);
+    const py = sh([DEBIAN_PYTHON, "-c", "import magic, flake8"]);
     if (py.code !== 0) throw new Error(`Cannot run utils/check-package: ${py.out.trim().split("\n").at(-1)}; install python3-magic and python3-flake8 (the Makefile's APT_PACKAGES)`);
-    const r = sh([join(br, "utils/check-package"), "-b", ...filesUnder(EXT)]);
+    const r = sh([DEBIAN_PYTHON, join(br, "utils/check-package"), "-b", ...filesUnder(EXT)]);
     expect({ code: r.code, out: r.out.split("\n").filter((l) => !/lines processed/.test(l)).join("\n").trim() }).toEqual({ code: 0, out: "0 warnings generated" });
   }, 120_000);
 
