@@ -84,11 +84,13 @@ step "Debian sources"
 OUT="$OUT" "$OFFLINE/debian-sources.sh" fetch "$KERNEL"
 "$OFFLINE/debian-toolchain.sh" "$WORK/toolchain"
 step "Debian's arm64 kernel"
-OUT="$OUT" ARCH=arm64 build/fetch-debian.sh
+# KERNEL here is this script's variant (debian); the image builders' KERNEL
+# is the Debian series, 6.1 (bookworm's arm64 kernel).
+OUT="$OUT" ARCH=arm64 KERNEL=6.1 build/fetch-debian.sh
 KVER=$(cat "$CACHE/kernel-version-arm64")
 KROOT=$(cd "$CACHE/root-kernel-arm64" && pwd)
 [ -s "$KROOT/lib/modules/$KVER/modules.dep" ] || /sbin/depmod -b "$KROOT" "$KVER"
-PHRAM_KO=$(OUT="$OUT" build/phram-module.sh)
+PHRAM_KO=$(OUT="$OUT" KERNEL=6.1 build/phram-module.sh)
 PHRAM_KO=$(readlink -f "$PHRAM_KO")
 
 # 4. The download mirror (file names Buildroot asks for) and the override
