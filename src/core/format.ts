@@ -25,7 +25,7 @@ function frameLine(f: ReportFrame): string {
   const sym = fn ? ` (${fn}${offset})` : "";
   const src = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ""})` : "";
   const id = f.buildId ? ` (BuildId: ${f.buildId})` : "";
-  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${src}${id} [${f.inlined ? "inlined" : f.method}]`;
+  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${src}${id} [${f.inlined ? "inlined" : f.tailCall === true ? "tail call" : f.method}]`;
 }
 
 function registerLines(t: ReportThread): string[] {
