@@ -184,10 +184,20 @@ interface Placed {
 /** The report's modules as tail-calls.ts sees them: the executable first, as gdb orders its objfiles for a name lookup. */
 function callGraph(report: Report, resolvedFor: (m: ReportModule) => Resolved | undefined): CallGraph & { moduleAt(pc: bigint): Placed | undefined } {
   const placed: Placed[] = [];
+  // the journal's compact form keeps no module extents: there a module's bias comes from its frames (pc − moduleOffset),
+  // and it reaches up to the next module's
+  const biasOf = new Map<string, bigint>();
+  for (const t of report.threads) {
+    for (const f of t.frames) if (f.module !== null && f.moduleOffset !== null) biasOf.set(f.module, BigInt(f.pc) - BigInt(f.moduleOffset));
+  }
+  const compact = report.modules.every((m) => BigInt(m.end) === 0n);
+  const bases = compact ? [...biasOf.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) : [];
   for (const m of report.modules) {
     const r = resolvedFor(m);
-    if (!r) continue;
-    const p = { path: m.path, buildId: m.buildId, start: BigInt(m.start), end: BigInt(m.end), bias: BigInt(m.loadBias), r };
+    const bias = compact ? biasOf.get(m.path) : BigInt(m.loadBias);
+    if (!r || bias === undefined) continue;
+    const end = compact ? (bases.find((b) => b > bias) ?? 1n << 64n) : BigInt(m.end);
+    const p = { path: m.path, buildId: m.buildId, start: compact ? bias : BigInt(m.start), end, bias, r };
     if (m.path === report.exe) placed.unshift(p);
     else placed.push(p);
   }
