@@ -28,6 +28,9 @@ APT_PACKAGES += valgrind
 APT_PACKAGES += mosquitto mosquitto-clients openssl rabbitmq-server
 # DWARF fixtures and their references (issue 11): clang and dwz make some, llvm-symbolizer (llvm) reads them.
 APT_PACKAGES += clang llvm dwz
+# qemu-aarch64 runs the aarch64 programs whose cores test/fixtures/tailcall/make.sh and
+# test/fixtures/cores/make.sh aarch64-qemu-user remake (issue 21); no test runs it.
+APT_PACKAGES += qemu-user
 # The fleet collector (13): its PostgreSQL tests (initdb in a temp dir) and its browser tests (headless Chromium).
 APT_PACKAGES += postgresql-15 chromium
 # The Buildroot image (issue 20, build/buildroot-image.sh): what Buildroot asks of the host

@@ -6,52 +6,20 @@
 // report (made without debug info) both give gdb's frames, frame by frame:
 // pc, function, file:line, inlined and tail-call frames.
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { join } from "node:path";
 import type { Report, ReportFrame } from "../../src/core/report.ts";
-import { unxz, walk } from "../unit/core/fixtures.ts";
 import { readGdbFrames, type GdbSourceFrame } from "../unit/debuginfo/gdb-frames.ts";
-import { debugFixtures } from "../unit/debuginfo/symbolize-fixtures.ts";
+import { TAILCALL_FIXTURES as FIXTURES, tailcallFixtures } from "../unit/debuginfo/tailcall-fixtures.ts";
 
 const BIN = join(import.meta.dir, "../../out/crashkeep");
-const FIXTURES = join(import.meta.dir, "../fixtures/tailcall");
-const CORES = join(import.meta.dir, "../fixtures/cores/aarch64-qemu-user");
 const tmp = mkdtempSync(join(tmpdir(), "crashkeep-tailcall-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function crashkeep(...args: string[]): { code: number; out: string; err: string } {
   const r = Bun.spawnSync([BIN, ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmp } });
   return { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
-}
-
-interface Arch {
-  arch: string;
-  sysroot: string;
-  debugDirs: string[];
-  cases: string[];
-}
-
-/** Unpack one architecture's fixture; glibc's files come from the fixtures that carry them (make.sh checks they are the cores' own). */
-function unpack(arch: string): Arch {
-  const src = join(FIXTURES, arch);
-  const root = join(tmp, arch);
-  for (const sub of ["sysroot", "debug"]) for (const f of walk(join(src, sub))) unxz(f, join(root, sub, relative(join(src, sub), f).slice(0, -3)));
-  const debugDirs = [join(root, "debug")];
-  if (arch === "x86_64") {
-    const fx = debugFixtures();
-    for (const lib of ["libc.so.6", "ld-linux-x86-64.so.2"]) {
-      const to = join(root, "sysroot/usr/lib/x86_64-linux-gnu", lib);
-      mkdirSync(dirname(to), { recursive: true });
-      copyFileSync(join(fx.sysroot, "usr/lib/x86_64-linux-gnu", lib), to);
-    }
-    debugDirs.push(fx.glibcDebugDir);
-  } else {
-    for (const lib of ["libc.so.6", "ld-linux-aarch64.so.1"]) unxz(join(CORES, "sysroot/lib", `${lib}.xz`), join(root, "sysroot/lib", lib));
-  }
-  const cases = readdirSync(src).filter((f) => f.endsWith(".core.xz")).map((f) => f.slice(0, -".core.xz".length)).sort();
-  for (const c of cases) unxz(join(src, `${c}.core.xz`), join(root, `${c}.core`));
-  return { arch, sysroot: join(root, "sysroot"), debugDirs, cases };
 }
 
 /** gdb prints the line table's name ("tailcall.c", "./nptl/pthread_kill.c"); a path ending in it is the same file. */
@@ -96,11 +64,11 @@ const EXPECT_TAIL: Record<string, (gdb: GdbSourceFrame[]) => void> = {
 };
 
 describe.each(["x86_64", "aarch64"])("%s", (arch) => {
-  const a = unpack(arch);
+  const a = tailcallFixtures(arch);
   const debug = a.debugDirs.flatMap((d) => ["--debug-dir", d]);
   test("four cases", () => expect(a.cases).toEqual(["ambiguous", "chain", "library", "noreturn"]));
   describe.each(a.cases)("%s", (name) => {
-    const core = join(tmp, arch, `${name}.core`);
+    const core = a.core(name);
     const gdb = readGdbFrames(join(FIXTURES, arch, `${name}.gdb`))[0]?.frames ?? [];
 
     test("gdb's reference shows the case", () => EXPECT_TAIL[name]?.(gdb));
