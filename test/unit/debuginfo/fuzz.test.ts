@@ -83,6 +83,11 @@ describe("fuzz: mutated debug files", () => {
         const d = DwarfInfo.open(bytesSource(input), alt ? { supplementary: bytesSource(alt) } : {});
         if (!d) continue;
         for (const pc of pcs) if (d.frames(pc).length > 0) framed++;
+        // the call-site reader (tail-call frames) on the same mutants: a pc as a return address and as a function's
+        for (const pc of pcs) {
+          d.callSite(pc);
+          d.functionAt(pc);
+        }
         if (d.warnings.length > 0) warned++;
         expect(d.warnings.length).toBeLessThanOrEqual(MAX_WARNINGS);
         const internal = d.warnings.find((w) => /: unexpected \w*Error: /.test(w));
