@@ -253,12 +253,10 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     };
     delete base.tailCall;
     const r = resolvedFor(f);
-    if (!r || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) {
-      frames.push(base);
-      return;
-    }
-    describe(frames, base, r, exact, warnings);
-    // gdb's tail-call frames sit between a frame and the caller its CFI unwound to (dwarf2/frame.c calls the tail-call sniffer)
+    if (!r || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) frames.push(base);
+    else describe(frames, base, r, exact, warnings);
+    // gdb's tail-call frames sit between a frame and the caller its CFI unwound to (dwarf2/frame.c calls the tail-call
+    // sniffer); the frame's own module needs no DWARF for it (its function's start may come from its symbols)
     const next = physical[i + 1];
     if (!next || next.method !== "cfi" || SIGNAL_TRAMPOLINES.has(base.symbol ?? "") || !/^0x[0-9a-f]{1,16}$/.test(f.pc) || !/^0x[0-9a-f]{1,16}$/.test(next.pc)) return;
     const pc = BigInt(f.pc);

@@ -55,6 +55,7 @@ function compare(ours: ReportFrame[], gdb: GdbSourceFrame[]): void {
 /** What gdb's reference must show for each case, so that a remade fixture still tests what it is named for. */
 const EXPECT_TAIL: Record<string, (gdb: GdbSourceFrame[]) => void> = {
   chain: (g) => expect(g.filter((f) => f.tailCall).map((f) => f.function)).toEqual(["chain_second", "chain_first"]),
+  "chain-dwarf4": (g) => expect(g.filter((f) => f.tailCall).map((f) => f.function)).toEqual(["chain_second", "chain_first"]),
   library: (g) => expect(g.filter((f) => f.tailCall).map((f) => f.function)).toEqual(["to_library"]),
   noreturn: (g) => expect(g.filter((f) => f.tailCall && f.file === "tailcall.c").map((f) => f.function)).toEqual(["checked"]),
   ambiguous: (g) => {
@@ -66,7 +67,17 @@ const EXPECT_TAIL: Record<string, (gdb: GdbSourceFrame[]) => void> = {
 describe.each(["x86_64", "aarch64"])("%s", (arch) => {
   const a = tailcallFixtures(arch);
   const debug = a.debugDirs.flatMap((d) => ["--debug-dir", d]);
-  test("four cases", () => expect(a.cases).toEqual(["ambiguous", "chain", "library", "noreturn"]));
+  test("the cases", () => expect(a.cases).toEqual(["ambiguous", "chain", ...(arch === "x86_64" ? ["chain-dwarf4"] : []), "library", "noreturn"]));
+  if (arch === "x86_64") {
+    test("chain-dwarf4's program has the GNU forms of the call sites (DWARF 4)", () => {
+      const r = crashkeep("inspect", a.core("chain-dwarf4"), "--sysroot", a.sysroot, "--json");
+      const id = (JSON.parse(r.out) as Report).modules.find((m) => m.path.endsWith("/tailcall-dwarf4"))?.buildId ?? "";
+      const dump = Bun.spawnSync(["readelf", "--debug-dump=info", join(a.debugDirs[0] as string, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`)]).stdout.toString();
+      expect(dump).toContain("DW_TAG_GNU_call_site");
+      expect(dump).toContain("DW_AT_GNU_tail_call");
+      expect(dump).not.toContain("DW_TAG_call_site ");
+    });
+  }
   describe.each(a.cases)("%s", (name) => {
     const core = a.core(name);
     const gdb = readGdbFrames(join(FIXTURES, arch, `${name}.gdb`))[0]?.frames ?? [];
