@@ -120,7 +120,7 @@ describe("debuginfod running", () => {
   test("the text form: function (file:line) per frame", () => {
     const r = crashkeep(["symbolize", reports.codec as string, "--debuginfod", url, "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-3") });
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/#03 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
+    expect(r.out).toMatch(/#04 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
   });
 });
 
