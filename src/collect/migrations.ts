@@ -49,4 +49,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    name: "device times beside the stored (clamped) ones; who opened each crash group",
+    statements: [
+      // time: the instant lists and sorts use (UTC, at most receive time + collect.maxClockSkewSeconds); device_time: as the device sent it
+      `ALTER TABLE boots ADD COLUMN device_time TEXT`,
+      `ALTER TABLE crashes ADD COLUMN device_time TEXT`,
+      `ALTER TABLE notes ADD COLUMN device_time TEXT`,
+      `UPDATE boots SET device_time = time`,
+      `UPDATE crashes SET device_time = time`,
+      `UPDATE notes SET device_time = time`,
+      // the device whose crash opened the group, for collect.maxNewGroupsPerDeviceHour
+      `ALTER TABLE crash_groups ADD COLUMN created_by TEXT`,
+      `CREATE INDEX crash_groups_created_by ON crash_groups (created_by, created_at)`,
+    ],
+  },
 ];
