@@ -9,6 +9,7 @@
 // subscriber retries those. The same id twice is stored once (the messages
 // table's primary key); the same id with other content is a conflicting
 // duplicate: counted, listed with the rejects, and the first is kept.
+import { createHash } from "node:crypto";
 import type { SQL } from "bun";
 import type { Report } from "../core/report.ts";
 import { MAX_MESSAGE_BYTES as DEVICE_MAX_MESSAGE_BYTES, payloadSchema, payloadTopic, UPLOAD_SCHEMA, type UploadPayload } from "../upload/payload.ts";
@@ -247,8 +248,9 @@ export async function ingest(store: Store, topic: string, bytes: Uint8Array, opt
       if (reportText.length > MAX_STORED_REPORT_BYTES || symbolizedText.length > MAX_STORED_REPORT_BYTES) {
         throw new Reject(`crash report would be stored as ${Math.max(reportText.length, symbolizedText.length)} bytes, more than ${MAX_STORED_REPORT_BYTES}`);
       }
-      // what is stored is the rebuilt report, not what the device sent around it
-      p = { ...p, crash: { ...p.crash, report: report as unknown as Record<string, unknown> } };
+      // the report is stored once (crash_reports, rebuilt from known keys); the message row keeps its
+      // digest, so the same id with another report is a conflicting duplicate, at no second copy
+      p = { ...p, crash: { ...p.crash, report: { storedIn: "crash_reports", sha256: createHash("sha256").update(reportText).digest("hex") } } };
     }
     text = storable(p);
   } catch (err) {

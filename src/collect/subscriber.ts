@@ -76,7 +76,8 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
   const client: MqttClient = mqtt.connect(options);
   let fatal = false;
   client.handleMessage = (packet, done) => {
-    const payload = typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload);
+    // a view of MQTT.js's buffer, not a copy: a message over ingest's size limit costs no second copy
+    const payload = typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     void (async () => {
       let wait = STORE_RETRY_MS;
       for (let attempt = 1; ; attempt++) {

@@ -85,6 +85,18 @@ describe("a device speaks only for itself", () => {
     expect((await deviceDetail(store, "conflict-1"))?.boots[0]?.detail).toBe("the first");
   });
 
+  test("a crash id sent again with another report is a conflicting duplicate; the report is stored once, the message keeps its digest", async () => {
+    const first = datedCrash(device("conflict-2", "2.0"), "conflicted", daysAgo(0, 3));
+    expect(await send(first)).toMatchObject({ status: "stored" });
+    if (first.payload.kind !== "crash") throw new Error("a crash expected");
+    const other = structuredClone(first.payload);
+    (other.crash.report as { comm: string }).comm = "other";
+    expect(await send(rewrap(other))).toEqual({ status: "duplicate", id: first.payload.id, conflicting: true });
+    const [row]: Array<{ payload: string; report: string }> = await store.sql`SELECT m.payload, r.report FROM messages m JOIN crash_reports r ON r.message_id = m.id WHERE m.id = ${first.payload.id}`;
+    expect(JSON.parse(row?.payload ?? "{}").crash.report).toEqual({ storedIn: "crash_reports", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse(row?.report ?? "{}").comm).toBe("conflicted");
+  });
+
   test.each(["a/b", "a+b", "a#b", "a\u0000b", "a\u001bb", "a\u0085b", "a\u007fb"])("device id %j is refused (it is not one topic level)", async (id) => {
     expect(DEVICE_ID.test(id)).toBe(false);
     const m = bootMessage(device(id, "1"), { reason: "clean", bootId: "x", time: daysAgo(0, 5) });
