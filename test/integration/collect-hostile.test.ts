@@ -203,3 +203,26 @@ test("on PostgreSQL: 9999 dates, a group flood, an amplifying crash, 39 999-deep
     expect(await c.stop()).toBe(0);
   }
 });
+
+test("a message the database keeps failing on, waiting in the session at start, fails the start with its reason, not a connect timeout", async () => {
+  const db = await freshDb("postgres");
+  const args = ["--broker", broker.url, "--db", db, "--client-id", "ck-hostile-stuck"];
+  const c = await startCollector(args);
+  expect(await c.stop()).toBe(0);
+  // an error that is not the message's fault (SQLSTATE P0001, raised by a trigger): retried, then fatal
+  const admin = new SQL(db);
+  await admin.unsafe(`CREATE FUNCTION hostile_stuck() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'hostile test: the database is failing'; END $$`);
+  await admin.unsafe("CREATE TRIGGER hostile_stuck BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION hostile_stuck()");
+  await admin.close();
+  await publish([bootMessage(device("stuck-1", "1.0"), { reason: "clean", bootId: "s1", time: daysAgo(0, 1) })]);
+  const start = await startCollector(args).then(
+    (x) => ({ ok: true as const, x }),
+    (err: unknown) => ({ ok: false as const, message: String(err) }),
+  );
+  if (start.ok) await start.x.stop();
+  expect(start.ok).toBe(false);
+  const message = start.ok ? "" : start.message;
+  expect(message).toContain('Cannot store message on "crashkeep/v1/stuck-1/boot": hostile test: the database is failing');
+  expect(message).not.toContain("no answer within");
+});
+
