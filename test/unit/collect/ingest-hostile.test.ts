@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DEVICE_ID, ingest, MAX_JSON_DEPTH, NOISE_GROUP, permanentDatabaseError, type IngestOptions } from "../../../src/collect/ingest.ts";
+import { DEVICE_ID, ingest, MAX_JSON_DEPTH, NOISE_GROUP, permanentDatabaseError, resymbolize, type IngestOptions } from "../../../src/collect/ingest.ts";
 import { MAX_STORED_REPORT_BYTES, readCrashReport, REPORT_LIMITS } from "../../../src/collect/crash.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
 import { deviceDetail, groupDetail, health, listGroups } from "../../../src/collect/views.ts";
@@ -147,6 +147,9 @@ describe("device times are evidence", () => {
     expect(noise?.count).toBe(5);
     const other = await send(datedCrash(device("quiet-1", "3.0"), "quiet", daysAgo(0, 1)));
     expect(other.status === "stored" && other.group).not.toBe(NOISE_GROUP.id);
+    // re-symbolizing does not undo the bound: the noise group keeps its crashes
+    await resymbolize(store, options.symbolize);
+    expect((await groupDetail(store, NOISE_GROUP.id))?.count).toBe(5);
   });
 });
 
