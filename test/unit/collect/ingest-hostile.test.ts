@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEVICE_ID, ingest, MAX_JSON_DEPTH, NOISE_GROUP, permanentDatabaseError, resymbolize, type IngestOptions } from "../../../src/collect/ingest.ts";
 import { MAX_STORED_REPORT_BYTES, readCrashReport, REPORT_LIMITS } from "../../../src/collect/crash.ts";
+import { Database } from "bun:sqlite";
+import { MIGRATIONS } from "../../../src/collect/migrations.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
 import { deviceDetail, groupDetail, health, listGroups } from "../../../src/collect/views.ts";
 import { bootMessage, daysAgo, device, type Message } from "./fleet.ts";
@@ -150,6 +152,35 @@ describe("device times are evidence", () => {
     // re-symbolizing does not undo the bound: the noise group keeps its crashes
     await resymbolize(store, options.symbolize);
     expect((await groupDetail(store, NOISE_GROUP.id))?.count).toBe(5);
+  });
+});
+
+describe("a database from before (schema version 1)", () => {
+  test("migrating clamps the times stored later than their receive time, keeping the device's in device_time", async () => {
+    const file = join(dir, "v1.db");
+    const db = new Database(file);
+    db.run("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+    for (const st of MIGRATIONS[0]?.statements ?? []) db.run(st);
+    db.run("INSERT INTO schema_migrations VALUES (1, 'v1', '2026-01-01T00:00:00.000Z')");
+    const received = "2026-03-01T12:00:00.000Z";
+    for (const [id, time] of [["old-1/crash/a", "9999-12-30T00:00:00.000Z"], ["old-1/crash/b", "2026-02-01T00:00:00.000Z"]] as const) {
+      db.run("INSERT INTO messages VALUES (?, 'crash', 'old-1', ?, ?, 't', 1, '{}')", [id, time, received]);
+      db.run("INSERT INTO crashes VALUES (?, 'old-1', '1.0', ?, 'g', 'exe', 's')", [id, time]);
+    }
+    db.run("INSERT INTO devices VALUES ('old-1', '1.0', NULL, NULL, NULL, NULL, '2026-02-01T00:00:00.000Z', '9999-12-30T00:00:00.000Z')");
+    db.close();
+    const migrated = await openStore(`sqlite://${file}`);
+    try {
+      const rows: Array<{ time: string; device_time: string }> = await migrated.sql`SELECT time, device_time FROM crashes ORDER BY message_id`;
+      expect(rows).toEqual([
+        { time: received, device_time: "9999-12-30T00:00:00.000Z" },
+        { time: "2026-02-01T00:00:00.000Z", device_time: "2026-02-01T00:00:00.000Z" },
+      ]);
+      const [d]: Array<{ first_seen: string; last_seen: string }> = await migrated.sql`SELECT first_seen, last_seen FROM devices`;
+      expect(d).toEqual({ first_seen: "2026-02-01T00:00:00.000Z", last_seen: received });
+    } finally {
+      await migrated.close();
+    }
   });
 });
 
