@@ -6,7 +6,7 @@
 // The page and answer bounds are in collect-browser.test.ts and the HTTP tests.
 // Message builders: test/unit/collect/hostile.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
@@ -224,5 +224,23 @@ test("a message the database keeps failing on, waiting in the session at start, 
   const message = start.ok ? "" : start.message;
   expect(message).toContain('Cannot store message on "crashkeep/v1/stuck-1/boot": hostile test: the database is failing');
   expect(message).not.toContain("no answer within");
+});
+
+test("the collector config's maxClockSkewSeconds and maxNewGroupsPerDeviceHour reach the compiled collector", async () => {
+  const cfg = join(dir, "limits.json");
+  writeFileSync(cfg, JSON.stringify({ collect: { maxClockSkewSeconds: 0, maxNewGroupsPerDeviceHour: 1 } }));
+  const c = await startCollector(["--broker", broker.url, "--db", `sqlite://${dir}/limits.db`, "--client-id", "ck-hostile-limits", "--config", cfg]);
+  try {
+    const dev = device("limits-1", "7.0");
+    await publish([datedCrash(dev, "first-new", "9999-12-30T00:00:00.000Z"), datedCrash(dev, "second-new", daysAgo(0, 1))]);
+    const done = Date.now();
+    await settled(c, 2);
+    const groups = await api<Array<{ exe: string; lastSeen: string }>>(c.base, "/api/groups");
+    expect(groups.map((g) => g.exe).sort()).toEqual(["(noise)", "first-new"]);
+    // no skew allowed: the 9999 crash is listed at its receive time
+    expect(Date.parse(groups.find((g) => g.exe === "first-new")?.lastSeen ?? "")).toBeLessThanOrEqual(done);
+  } finally {
+    expect(await c.stop()).toBe(0);
+  }
 });
 
