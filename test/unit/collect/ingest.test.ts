@@ -48,7 +48,7 @@ describe("signature", () => {
 describe("ingest", () => {
   test("migrations are applied once, also on a second open", async () => {
     const again = await openStore(`sqlite://${dir}/collect.db`);
-    expect(await schemaVersions(again)).toEqual([1]);
+    expect(await schemaVersions(again)).toEqual([1, 2]);
     await again.close();
   });
 
@@ -57,7 +57,7 @@ describe("ingest", () => {
     const b = device("dev-b", "1.1.0");
     const boot = bootMessage(a, { reason: "kernel-panic", bootId: "boot-a1", time: daysAgo(2), panicMessage: "sysrq triggered crash", panicLog: "...\nKernel panic - not syncing: sysrq triggered crash\n", logTail: ["app: starting", "app: level3"] });
     expect(await send(boot)).toMatchObject({ status: "stored", kind: "boot" });
-    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id });
+    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id, conflicting: false });
     expect(await send(bootMessage(a, { reason: "clean", bootId: "boot-a2", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "firmware-update", bootId: "boot-b1", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "unexpected-reset", bootId: "boot-b2", time: daysAgo(0, 30) }))).toMatchObject({ status: "stored" });
@@ -214,7 +214,7 @@ describe("ingest", () => {
     const statuses = new Set<string>();
     for (let i = 0; i < 300; i++) {
       const p = structuredClone(base) as unknown as Record<string, unknown>;
-      p.id = `fuzz-${i}`;
+      p.id = `dev-fuzz/crash/fuzz-${i}`;
       // walk to a random node of the crash body and replace it
       let node = p.crash as Record<string, unknown>;
       for (let depth = 0; depth < 6; depth++) {
