@@ -3,7 +3,7 @@
 // comes back as version 2; nothing is printed (the library API the fleet
 // collector uses).
 import { describe, expect, spyOn, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { readCoreFile } from "../../../src/core/source.ts";
@@ -11,7 +11,7 @@ import { buildReport } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { parseReports } from "../../../src/debuginfo/report-input.ts";
 import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
-import { debugFixtures } from "./symbolize-fixtures.ts";
+import { debugFixtures, FIXTURES } from "./symbolize-fixtures.ts";
 
 const fx = debugFixtures();
 const core = fx.cores.find((c) => c.name === "records")!;
@@ -105,5 +105,61 @@ describe("dwz: a debug file whose shared DIEs and strings are in a supplementary
     expect(view(r)).toEqual(view(plain));
     expect(r.warnings.join("\n")).not.toContain("supplementary");
     rmSync(work, { recursive: true, force: true });
+  });
+});
+
+describe("exact pc after a signal frame (trap: SIGILL at trap_here's first instruction, its handler aborts)", () => {
+  // trap.nm: the program's symbol table before it was stripped (nm -n, make.sh), independent of crashkeep
+  const nm = new Map(
+    readFileSync(join(FIXTURES, "trap.nm"), "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((w) => w.length === 3)
+      .map((w) => [w[2] as string, BigInt("0x" + w[0])]),
+  );
+  const trap = fx.cores.find((c) => c.name === "trap")!;
+  /** DW_AT_comp_dir + DW_AT_name (gdb prints the name alone: "trap.c"). */
+  const SRC = "/opt/crashkeep-fixtures/symbolize/src/trap.c";
+  const report = buildReport(readCoreFile(trap.core), { sysroot: fx.sysroot });
+  const debugDirs = [fx.debugDir, fx.glibcDebugDir];
+  const named = (rep: typeof report) => rep.threads[0]!.frames.filter((f) => !f.inlined).map((f) => [f.moduleOffset, f.function, f.file, f.line]);
+
+  test("the reference: on_ill's return address is trap_here's first byte, the interrupted pc is the same byte", () => {
+    const start = nm.get("trap_here")!;
+    expect(nm.get("on_ill")! < start).toBe(true);
+    const offsets = report.threads[0]!.frames.filter((f) => f.module?.endsWith("/trap")).map((f) => f.moduleOffset);
+    // on_ill (a return address: pc - 1 is its call of abort), trap_here (exact), main
+    expect(offsets.slice(0, 2)).toEqual(["0x" + start.toString(16), "0x" + start.toString(16)]);
+  });
+
+  test("the frame after __restore_rt is looked up at its pc (trap_here), the handler's at pc - 1 (on_ill), as gdb does", async () => {
+    const r = await symbolizeReport(report, { sysroot: fx.sysroot, debugDirs });
+    const frames = named(r);
+    const at = frames.findIndex((f) => f[1] === "__restore_rt");
+    expect(at).toBeGreaterThan(0);
+    // gdb's bt (trap.gdb): #4 on_ill at trap.c:22, #5 <signal handler called>, #6 trap_here at trap.c:17, #7 main at trap.c:32
+    expect(frames[at - 1]!.slice(1)).toEqual(["on_ill", SRC, 22]);
+    expect(frames[at + 1]!.slice(1)).toEqual(["trap_here", SRC, 17]);
+    expect(frames[at + 2]!.slice(1)).toEqual(["main", SRC, 32]);
+    expect(r.threads[0]!.frames.filter((f) => !f.inlined)[at + 1]).toMatchObject({ symbol: "trap_here", symbolOffset: 0 });
+  });
+
+  test("the device's libc.so.6 has no symbol table: the trampoline is known from the debug file's, not the report", () => {
+    const tramp = report.threads[0]!.frames.find((f) => f.module?.endsWith("/libc.so.6") && f.symbol === null && f.index > 0 && report.threads[0]!.frames[f.index + 1]?.module?.endsWith("/trap"));
+    expect(tramp).toBeDefined();
+  });
+
+  test("a frame found from a saved context (method context) is looked up at its pc; the same frame as a return address is not", async () => {
+    // the trampoline made unknowable (no module): only the frame's method says its pc is exact
+    const frames = report.threads[0]!.frames;
+    const tramp = frames.findIndex((f, i) => i > 0 && frames[i + 1]?.module?.endsWith("/trap") === true && f.module?.endsWith("/libc.so.6") === true);
+    const hide = (method: "context" | "cfi") => ({
+      ...report,
+      threads: [{ ...report.threads[0]!, frames: frames.map((f, i) => (i === tramp ? { ...f, module: null, moduleOffset: null, buildId: null } : i === tramp + 1 ? { ...f, method } : f)) }],
+    });
+    const exact = named(await symbolizeReport(hide("context"), { sysroot: fx.sysroot, debugDirs }));
+    const returned = named(await symbolizeReport(hide("cfi"), { sysroot: fx.sysroot, debugDirs }));
+    expect(exact[tramp + 1]!.slice(1)).toEqual(["trap_here", SRC, 17]);
+    expect(returned[tramp + 1]!.slice(1)).toEqual(["on_ill", SRC, 22]);
   });
 });
