@@ -2,7 +2,7 @@
 // a warning and what can still be read — never a throw, a crash or a hang.
 import { describe, expect, test } from "bun:test";
 import { DwarfInfo, MAX_DIE_DEPTH, MAX_ORIGIN_HOPS } from "../../../src/debuginfo/dwarf.ts";
-import { MAX_LINE_FILES } from "../../../src/debuginfo/line.ts";
+import { MAX_LINE_FILES, MAX_SEQUENCE_LOOKBACK } from "../../../src/debuginfo/line.ts";
 import { bytesSource } from "../../../src/debuginfo/source.ts";
 import { abbrevs, cstr, elfWith, line5, u32, u64, uleb, unit5, type AbbrevSpec, type SectionSpec } from "./build-elf.ts";
 
@@ -120,6 +120,20 @@ describe("hostile DWARF", () => {
     const d = file([11, ...u64(0x1000n), ...u32(0x20), ...u32(b), 4, ...u32(a)]);
     expect(d.frames(0x1004n)).toEqual([{ function: null, file: "/src/a.c", line: 10, column: null, inlined: false }]);
     expect(d.warnings.join("\n")).toContain(`over ${MAX_ORIGIN_HOPS} abstract origin/specification hops`);
+  });
+
+  test.each([
+    [MAX_SEQUENCE_LOOKBACK - 1, 10],
+    [MAX_SEQUENCE_LOOKBACK, null],
+  ])("a sequence holding pc, then %i one-byte sequences starting inside it before pc: line %p (look-back bounded)", (tiny, line) => {
+    // [0x1000, 0x1100) line 10, then sequences [0x1010 + 2i, +1) at lines 20 + i; pc 0x1080 is in the first alone
+    const big = [4, 0, 0, 9, 2, ...u64(0x1000n), 3, ...uleb(9), 1, 2, ...uleb(0x100), 0, 1, 1];
+    const small = Array.from({ length: tiny }, (_, i) => [4, 0, 0, 9, 2, ...u64(0x1010n + 2n * BigInt(i)), 3, ...uleb(19 + i), 1, 2, ...uleb(1), 0, 1, 1]).flat();
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x100)], { line: line5([...big, ...small]) });
+    expect(d.frames(0x1080n)).toEqual([{ function: "f", file: line === null ? null : "/src/a.c", line, column: null, inlined: false }]);
+    // each small sequence still answers for its own byte
+    if (tiny > 0) expect(d.frames(0x1010n)[0]?.line).toBe(20);
+    expect(d.warnings).toEqual([]);
   });
 
   test("a line table claiming 2^40 files: a warning, the function still named", () => {
