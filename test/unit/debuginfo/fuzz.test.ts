@@ -3,6 +3,8 @@
 // and lengths made huge, files cut short. Every input gives frames (possibly
 // fewer) and warnings — never an exception, a hang or unbounded warnings.
 // Deterministic (seeded). An input that ever fails goes to test/fixtures/regressions/.
+// No time per case is asserted: under load a wall-clock bound says nothing, and
+// a case that never returns hangs the run into the test's timeout either way.
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -16,8 +18,6 @@ import { FIXTURES, readReference } from "./reference.ts";
 const CASES = 80;
 /** pcs asked of each mutant, spread over the seed's .text. */
 const PCS = 24;
-/** One case's time at most: far above a clean parse (~1 ms), far below a hang. */
-const CASE_MS = 2000;
 
 interface Seed {
   name: string;
@@ -78,7 +78,6 @@ describe("fuzz: mutated debug files", () => {
     let framed = 0;
     for (let i = 0; i < CASES; i++) {
       const input = mutate(src, ranges, rand);
-      const t0 = performance.now();
       try {
         const d = DwarfInfo.open(bytesSource(input), alt ? { supplementary: bytesSource(alt) } : {});
         if (!d) continue;
@@ -90,8 +89,6 @@ describe("fuzz: mutated debug files", () => {
       } catch (err) {
         throw new Error(`case ${i} of ${seed.name} failed (save it to test/fixtures/regressions/): ${err instanceof Error ? err.stack : String(err)}`);
       }
-      const ms = performance.now() - t0;
-      if (ms > CASE_MS) throw new Error(`case ${i} of ${seed.name} took ${ms.toFixed(0)} ms`);
     }
     // the mutations reach the parsers (warnings) and leave much readable (frames)
     expect(warned).toBeGreaterThan(CASES / 10);
