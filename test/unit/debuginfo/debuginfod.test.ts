@@ -129,6 +129,13 @@ describe("fetching", () => {
     expect(r.path === undefined && r.problem).toBe(`Cannot fetch "${base}/chunked/buildid/${ID}/debuginfo": more than the limit of 5000 bytes (DEBUGINFOD_MAXSIZE)`);
     expect(left(c)).toEqual([]);
   });
+  test("chunked, one byte over the limit: refused; exactly at it: taken", async () => {
+    const over = cfg("chunked-over", [`${base}/chunked`], { maxBytes: BODY.length - 1 });
+    expect((await fetchFromDebuginfod(over, { buildId: ID, kind: "debuginfo" })).path).toBeUndefined();
+    expect(left(over)).toEqual([]);
+    const at = cfg("chunked-at", [`${base}/chunked`], { maxBytes: BODY.length });
+    expect((await fetchFromDebuginfod(at, { buildId: ID, kind: "debuginfo" })).path).toBe(join(at.cacheDir, ID, "debuginfo"));
+  });
   test("chunked, within the limit: the whole file, byte for byte", async () => {
     const c = cfg("chunked", [`${base}/chunked`]);
     expect(await fetchFromDebuginfod(c, { buildId: ID, kind: "debuginfo" })).toEqual({ path: join(c.cacheDir, ID, "debuginfo"), cached: false });

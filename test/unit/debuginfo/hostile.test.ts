@@ -136,6 +136,25 @@ describe("hostile DWARF", () => {
     expect(d.warnings).toEqual([]);
   });
 
+  test("a pc at a sequence's end address (DW_LNE_end_sequence: the first address past it) has no line", () => {
+    // f over [0x1000, 0x1020) with PROGRAM's rows; g right after it, [0x1020, 0x1040), with none
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20), 2, ...cstr("g"), ...u64(0x1020n), ...u32(0x20)]);
+    expect([d.frames(0x101fn), d.frames(0x1020n)]).toEqual([
+      [{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }],
+      [{ function: "g", file: null, line: null, column: null, inlined: false }],
+    ]);
+  });
+
+  test("DW_LNS_const_add_pc advances as special opcode 255 would: (255 - opcode_base) / line_range (DWARF 5 §6.2.5.2)", () => {
+    // line_range 243 (byte 16 of line5's program): (255 - 13) / 243 = 0, so the row stays at 0x1000 (opcode 256 would give 1)
+    const program = [4, 0, 0, 9, 2, ...u64(0x1000n), 8, 3, ...uleb(9), 1, 2, ...uleb(0x20), 0, 1, 1];
+    const table = line5(program);
+    expect(table[16]).toBe(14);
+    table[16] = 243;
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20)], { line: table });
+    expect(d.frames(0x1000n)).toEqual([{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }]);
+  });
+
   test("a line table claiming 2^40 files: a warning, the function still named", () => {
     const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20)], { line: line5(PROGRAM, { fileCount: 2n ** 40n }) });
     expect(d.frames(0x1004n)).toEqual([{ function: "f", file: null, line: null, column: null, inlined: false }]);

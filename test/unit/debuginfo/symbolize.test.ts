@@ -3,14 +3,15 @@
 // comes back as version 2; nothing is printed (the library API the fleet
 // collector uses).
 import { describe, expect, spyOn, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { readCoreFile } from "../../../src/core/source.ts";
 import { buildReport } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { parseReports } from "../../../src/debuginfo/report-input.ts";
-import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
+import { MAX_INLINED_PER_FRAME, symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
+import { abbrevs, cstr, elfWith, line5, u32, u64, uleb, unit5 } from "./build-elf.ts";
 import { debugFixtures, FIXTURES } from "./symbolize-fixtures.ts";
 
 const fx = debugFixtures();
@@ -141,7 +142,13 @@ describe("exact pc after a signal frame (trap: SIGILL at trap_here's first instr
     expect(frames[at - 1]!.slice(1)).toEqual(["on_ill", SRC, 22]);
     expect(frames[at + 1]!.slice(1)).toEqual(["trap_here", SRC, 17]);
     expect(frames[at + 2]!.slice(1)).toEqual(["main", SRC, 32]);
-    expect(r.threads[0]!.frames.filter((f) => !f.inlined)[at + 1]).toMatchObject({ symbol: "trap_here", symbolOffset: 0 });
+    // symbol offsets are the pc's (a return address's lookup is at pc - 1, its offset is not): from trap.nm
+    const physical = r.threads[0]!.frames.filter((f) => !f.inlined);
+    const offsetIn = (i: number, name: string) => Number(BigInt(physical[i]!.moduleOffset!) - nm.get(name)!);
+    expect(physical[at - 1]).toMatchObject({ symbol: "on_ill", symbolOffset: offsetIn(at - 1, "on_ill") });
+    expect(physical[at + 1]).toMatchObject({ symbol: "trap_here", symbolOffset: 0 });
+    expect(physical[at + 2]).toMatchObject({ symbol: "main", symbolOffset: offsetIn(at + 2, "main") });
+    expect(offsetIn(at - 1, "on_ill")).toBe(12);
   });
 
   test("the device's libc.so.6 has no symbol table: the trampoline is known from the debug file's, not the report", () => {
@@ -161,5 +168,38 @@ describe("exact pc after a signal frame (trap: SIGILL at trap_here's first instr
     const returned = named(await symbolizeReport(hide("cfi"), { sysroot: fx.sysroot, debugDirs }));
     expect(exact[tramp + 1]!.slice(1)).toEqual(["trap_here", SRC, 17]);
     expect(returned[tramp + 1]!.slice(1)).toEqual(["on_ill", SRC, 22]);
+  });
+});
+
+describe("limits", () => {
+  test(`more than MAX_INLINED_PER_FRAME (${MAX_INLINED_PER_FRAME}) nested inlined calls at one pc: that many inlined frames, then the concrete one`, async () => {
+    // a module with its own DWARF (hand-made, DWARF 5): "outer" over [0x1000, 0x1020) and 70 inlined calls nested in it
+    const TAG_CU = 0x11, TAG_SUB = 0x2e, TAG_INL = 0x1d, AT_NAME = 0x03, AT_STMT = 0x10, AT_LOW = 0x11, AT_HIGH = 0x12, AT_ORIGIN = 0x31, AT_CALL_LINE = 0x59;
+    const F_ADDR = 0x01, F_DATA4 = 0x06, F_STRING = 0x08, F_REF4 = 0x13, F_SEC = 0x17, F_DATA1 = 0x0b;
+    const root = [1, ...cstr("a.c"), ...u32(0), ...u64(0x1000n), ...u32(0x100)];
+    const outer = [2, ...cstr("outer"), ...u64(0x1000n), ...u32(0x20)];
+    const outerAt = 12 + root.length;
+    const dies = [...root, ...outer];
+    for (let i = 0; i < 70; i++) dies.push(3, ...u32(outerAt), ...u64(0x1000n), ...u32(0x20), (i % 200) + 1);
+    dies.push(...new Array<number>(70 + 2).fill(0));
+    const program = [4, 0, 0, 9, 2, ...u64(0x1000n), 3, ...uleb(9), 1, 2, ...uleb(0x20), 0, 1, 1];
+    const elf = elfWith([
+      { name: ".debug_info", data: unit5(dies) },
+      { name: ".debug_abbrev", data: abbrevs([
+        [1, TAG_CU, true, [[AT_NAME, F_STRING], [AT_STMT, F_SEC], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4]]],
+        [2, TAG_SUB, true, [[AT_NAME, F_STRING], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4]]],
+        [3, TAG_INL, true, [[AT_ORIGIN, F_REF4], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4], [AT_CALL_LINE, F_DATA1]]],
+      ]) },
+      { name: ".debug_line", data: line5(program) },
+    ]);
+    const sys = mkdtempSync(join(tmpdir(), "crashkeep-deep-inline-"));
+    writeFileSync(join(sys, "deep.so"), elf);
+    const frame = { ...device.threads[0]!.frames[0]!, module: "/deep.so", buildId: null, moduleOffset: "0x1004", symbol: null, symbolOffset: null };
+    const r = await symbolizeReport({ ...device, threads: [{ ...device.threads[0]!, frames: [frame] }] }, { sysroot: sys });
+    rmSync(sys, { recursive: true, force: true });
+    const frames = r.threads[0]!.frames;
+    expect(frames.length).toBe(MAX_INLINED_PER_FRAME + 1);
+    expect(frames.slice(0, -1).every((f) => f.inlined && f.function === "outer")).toBe(true);
+    expect(frames.at(-1)).toMatchObject({ inlined: false, function: "outer", line: 1 });
   });
 });
