@@ -61,7 +61,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-if-set
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-if-set mutants
 
 # The Buildroot image (make buildroot-image, make test-buildroot): a Buildroot
 # 2025.02 tarball or tree.
@@ -193,6 +193,7 @@ bench: deps build
 	bench/inspect/run.sh
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
+	$(BUN) bench/debuginfo/fuzz.ts
 	$(BUN) bench/capture/run.ts
 	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts
@@ -206,6 +207,11 @@ fleet-demo: qemu-image
 # symbolization cost, page render time with 10 000 reports (figures in out/bench/collect/results.json).
 bench-collect: deps build
 	$(BUN) bench/collect/run.ts
+
+# A mutation run (docs/TESTING.md): the named mutants of build/mutants/$(LIST).ts (default debuginfo),
+# each applied to a copy of the checkout, the tests that should notice run there. Not part of make test.
+mutants: deps-npm
+	$(BUN) build/mutants/run.ts $(or $(LIST),debuginfo)
 
 # Release tarballs for every target (TARGETS=x64,arm64: only these), with
 # SHA256SUMS and the Buildroot hash file crashkeep.hash beside them in

@@ -234,14 +234,28 @@ function callGraph(report: Report, resolvedFor: (m: ReportModule) => Resolved | 
   };
 }
 
+/**
+ * A signal trampoline's frame: named so by the device, or, when the device's copy
+ * of the module has no symbol table (Debian's libc.so.6 has none), by the debug
+ * file's, at the frame's exact pc (the trampoline's first instruction).
+ */
+function isTrampoline(f: ReportFrame, r: Resolved | undefined): boolean {
+  if (SIGNAL_TRAMPOLINES.has(f.symbol ?? "")) return true;
+  if (!r?.symtab || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) return false;
+  const hit = r.symtab.symbolize(BigInt(f.moduleOffset));
+  return hit !== undefined && hit.offset === 0n && SIGNAL_TRAMPOLINES.has(hit.name);
+}
+
 function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, graph: ReturnType<typeof callGraph>, warnings: string[]): ReportThread {
   // a version-2 report: its inlined and tail-call frames are derived, drop them and derive them again
   const physical = t.frames.filter((f) => f.inlined !== true && f.tailCall !== true);
   const frames: ReportFrame[] = [];
+  const trampoline = physical.map((f) => isTrampoline(f, resolvedFor(f)));
   physical.forEach((f, i) => {
-    const prev = physical[i - 1];
-    // frame 0 and a frame a signal interrupted hold an exact pc; callers hold a return address
-    const exact = i === 0 || f.method === "context" || (prev !== undefined && SIGNAL_TRAMPOLINES.has(prev.symbol ?? ""));
+    // frame 0, a frame a signal interrupted and the signal frame itself (the kernel set its pc to the
+    // trampoline's first instruction) hold an exact pc; callers hold a return address (gdb's
+    // get_frame_address_in_block: pc - 1 only for a normal frame whose callee is a normal frame)
+    const exact = i === 0 || f.method === "context" || trampoline[i] === true || trampoline[i - 1] === true;
     const base: ReportFrame = {
       ...f,
       index: frames.length,
@@ -258,7 +272,7 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     // gdb's tail-call frames sit between a frame and the caller its CFI unwound to (dwarf2/frame.c calls the tail-call
     // sniffer); the frame's own module needs no DWARF for it (its function's start may come from its symbols)
     const next = physical[i + 1];
-    if (!next || next.method !== "cfi" || SIGNAL_TRAMPOLINES.has(base.symbol ?? "") || !/^0x[0-9a-f]{1,16}$/.test(f.pc) || !/^0x[0-9a-f]{1,16}$/.test(next.pc)) return;
+    if (!next || next.method !== "cfi" || trampoline[i] === true || !/^0x[0-9a-f]{1,16}$/.test(f.pc) || !/^0x[0-9a-f]{1,16}$/.test(next.pc)) return;
     const pc = BigInt(f.pc);
     for (const tail of tailCallFrames(graph, BigInt(next.pc), exact || pc === 0n ? pc : pc - 1n)) {
       const m = graph.moduleAt(tail - 1n);

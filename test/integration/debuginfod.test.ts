@@ -140,8 +140,11 @@ describe("debuginfod unreachable", () => {
       expect(r.code).toBe(0);
       expect(r.out).toContain("backtrace (");
       expect(r.out).toMatch(/Warning: Cannot fetch ".*": no answer within 1 s \(DEBUGINFOD_TIMEOUT\), ignoring/);
-      // one request per module with frames, each bounded by the timeout
-      expect(r.ms).toBeLessThan(20_000);
+      // each module with frames asked once, each request ended by the timeout (no wall-clock bound here: under
+      // load it says nothing, and a request that never ended would hang the run into the test's own timeout)
+      const timedOut = new Set([...r.out.matchAll(/Cannot fetch "[^"]*\/buildid\/([0-9a-f]+)\/debuginfo": no answer within 1 s/g)].map((m) => m[1]));
+      expect(timedOut.size).toBeGreaterThan(0);
+      expect([...r.out.matchAll(/\/buildid\/[0-9a-f]+\/debuginfo": no answer/g)].length).toBe(timedOut.size);
     } finally {
       silent.stop(true);
     }

@@ -28,10 +28,15 @@ function sameFile(ours: string | null, gdb: string | null): boolean {
   return o === g || o.endsWith("/" + g);
 }
 
+/** gdb prints the signal trampoline's frame as "<signal handler called>"; crashkeep names the trampoline's symbol. */
+const SIGNAL_FRAME = { function: "<signal handler called>", file: null, line: null };
+
 function view(
-  f: { pc: string | bigint; function: string | null; file: string | null; line: number | null; inlined: boolean; tailCall?: boolean },
-  gdb?: { file: string | null },
+  f: { pc: string | bigint; function: string | null; file: string | null; line: number | null; inlined: boolean; tailCall?: boolean; signal?: boolean },
+  gdb?: { file: string | null; signal: boolean },
 ) {
+  if (f.signal === true) return { pc: f.pc as bigint, ...SIGNAL_FRAME, inlined: false };
+  if (gdb?.signal === true && f.function === "__restore_rt") return { pc: BigInt(f.pc), ...SIGNAL_FRAME, inlined: f.inlined };
   return {
     pc: typeof f.pc === "string" ? BigInt(f.pc) : f.pc,
     function: f.function,
