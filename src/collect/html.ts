@@ -51,9 +51,10 @@ function render(v: Part, ctx: Context): string {
   if (v === null || v === undefined || v === false) return "";
   if (v instanceof Html) return v.text;
   if (Array.isArray(v)) return (v as readonly Part[]).map((x) => render(x, ctx)).join("");
-  const text = escapeHtml(visible(String(v)));
+  const s = String(v);
+  const text = escapeHtml(visible(s));
   // only element text can hold <bdi>; plain ASCII has no right-to-left letter to isolate
-  return ctx === "text" && /[^\u0000-\u007f]/.test(text) ? `<bdi>${text}</bdi>` : text;
+  return ctx === "text" && /[^\u0000-\u007f]/.test(s) ? `<bdi>${text}</bdi>` : text;
 }
 
 export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
