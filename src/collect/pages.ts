@@ -117,7 +117,9 @@ ${pager(`/groups/${seg(g.id)}`, g.reportPage, GROUP_REPORTS, "reports")}
 ${g.reports.map(
   (rep) => html`<section class="report"><h3>${short(rep.time)} · <a href="/devices/${seg(rep.deviceId)}">${rep.deviceId}</a> · ${rep.firmware}</h3>
 <p>${rep.summary ?? ""} · comm <code>${rep.report.comm ?? ""}</code> · cmdline <code>${rep.report.cmdline ?? ""}</code></p>
-${rep.truncated ? html`<p class="muted">(cut to fit the page: the whole upload is kept in the database)</p>` : ""}
+${rep.storedChars !== undefined
+  ? html`<p class="muted">(the stored report, ${rep.storedChars} characters, is too large to show: the upload as received is at <a href="/api/messages/${seg(rep.id)}">/api/messages/…</a>)</p>`
+  : rep.truncated ? html`<p class="muted">(cut to fit the page: the upload as received is at <a href="/api/messages/${seg(rep.id)}">/api/messages/…</a>)</p>` : ""}
 ${rep.logTails.length > 0 ? rep.logTails.map((t) => html`<div>log tail <code>${t.path}</code></div><pre class="log">${t.lines.join("\n")}</pre>`) : html`<p class="muted">no log tail (the boot it happened in has not been reported yet)</p>`}</section>`,
 )}
 ${pager(`/groups/${seg(g.id)}`, g.reportPage, GROUP_REPORTS, "reports")}`,

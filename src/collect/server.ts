@@ -10,7 +10,7 @@ import { timingSafeEqual } from "node:crypto";
 import type { Server } from "bun";
 import type { Store } from "./store.ts";
 import { devicePage, devicesPage, errorPage, groupPage, groupsPage, pageLink, versionsPage } from "./pages.ts";
-import { DEVICE_BOOTS, deviceDetail, FIRST_PAGE, GROUP_REPORTS, groupDetail, health, historyDays, pageOfDevices, pageOfGroups, pageOfVersions, MAX_PAGE_ITEMS, type Page, type Paged } from "./views.ts";
+import { DEVICE_BOOTS, deviceDetail, FIRST_PAGE, GROUP_REPORTS, groupDetail, health, historyDays, pageOfDevices, pageOfGroups, pageOfVersions, storedMessage, MAX_PAGE_ITEMS, type Page, type Paged } from "./views.ts";
 
 /** Largest request body accepted: the API takes none. */
 export const MAX_REQUEST_BODY_BYTES = 1024;
@@ -152,6 +152,11 @@ export async function handle(store: Store, req: Request, token: string | undefin
     if (p instanceof Response) return p;
     const d = await deviceDetail(store, id, p);
     return d ? json(d, 200, links(path, d.bootPage, DEVICE_BOOTS)) : json({ error: "no such device" }, 404);
+  }
+  id = param(path, "/api/messages/");
+  if (id !== undefined) {
+    const m = await storedMessage(store, id);
+    return m !== undefined ? new Response(m, { headers: { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8" } }) : json({ error: "no such message" }, 404);
   }
   if (api) return json({ error: "not found" }, 404);
   if (path === "/" || path === "/groups" || path === "/versions" || path === "/devices") {

@@ -20,14 +20,26 @@ export const GROUP_DETAIL_ROWS = 100;
 /** Boots in one page of a device's timeline. */
 export const DEVICE_BOOTS = 50;
 /** Crashes placed in one page of a device's timeline. */
-export const DEVICE_CRASHES = 500;
+export const DEVICE_CRASHES = 200;
 /** Top groups per firmware version. */
 export const TOP_GROUPS_PER_VERSION = 5;
 
 /** Bytes (as JSON) of one stored report in an answer: twice the largest message a device may send. */
 export const REPORT_ANSWER_BYTES = 256 * 1024;
+/**
+ * The largest answer of each API endpoint, from the limits above (docs/COLLECT.md
+ * shows the sums): a list page is MAX_PAGE_ITEMS items of at most ~5.9 KiB
+ * (a version with its top groups); a group is GROUP_REPORTS reports of at
+ * most REPORT_ANSWER_BYTES plus its devices and versions; a device is
+ * DEVICE_BOOTS boots of at most ~43 KiB and DEVICE_CRASHES crashes of ~1.7 KiB.
+ */
+export const ANSWER_BOUNDS = { list: 600 * 1024, group: 3 * 1024 * 1024, device: 3 * 1024 * 1024, health: 64 * 1024 } as const;
+/** Largest stored report read to be shown (characters): a report stored before ingest bounded them can be tens of MB, and parsing it whole costs several times that in memory. Larger ones are shown as a stub; the upload as received (at most ingest's MAX_MESSAGE_BYTES) stays at /api/messages/<id>. */
+export const MAX_REPORT_READ_CHARS = 2 * 1024 * 1024;
 /** Bytes (as JSON) of the log tails shown with a boot or a report, and of a boot's panic log. */
 export const LOG_ANSWER_BYTES = 16 * 1024;
+/** Bytes (as JSON) of a time (UTC, from utc()) or one of our group ids (16 hex digits). */
+const TIME_BYTES = 64;
 /** Bytes (as JSON) of a short device string shown (ids, firmware, exe, reason, time, summary). */
 const SHORT_BYTES = 512;
 /** Bytes (as JSON) of a longer device string (signature, boot detail, panic message). */
@@ -80,6 +92,8 @@ export interface GroupReport {
   summary: string | null;
   /** Something of the stored report (or its log tails) was cut to fit REPORT_ANSWER_BYTES. */
   truncated: boolean;
+  /** Characters of the stored report when it was over MAX_REPORT_READ_CHARS and so not read (`report` is then a stub without threads). */
+  storedChars?: number;
   report: Report;
   /** The log tails of the boot the crash happened in, once that boot's upload has arrived. */
   logTails: LogTail[];
@@ -267,12 +281,12 @@ async function summarize(store: Store, rows: GroupRow[], now: Date): Promise<Gro
   }
   // the numbers first: a bounded item keeps them whole
   return rows.map((r) => ({
-    id: text(r.id),
+    id: text(r.id, TIME_BYTES),
     count: Number(r.count),
     devices: Number(r.devices),
-    firstSeen: text(r.first_seen),
-    lastSeen: text(r.last_seen),
-    signature: text(r.signature, LONG_BYTES),
+    firstSeen: text(r.first_seen, TIME_BYTES),
+    lastSeen: text(r.last_seen, TIME_BYTES),
+    signature: text(r.signature, LONG_BYTES / 2),
     exe: text(r.exe),
     firmware: texts(fw.get(r.id) ?? []),
     daily: daily.get(r.id) ?? new Array<number>(HISTORY_DAYS).fill(0),
@@ -318,16 +332,19 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
   // One stored report at a time: a report stored before ingest bounded them can be megabytes.
   for (const r of reports.slice(0, page.limit)) {
     // symbolized is "" when symbolization added nothing: the report as received is the one to show
-    const [stored]: Array<{ text: string }> = await sql`SELECT CASE WHEN symbolized <> '' THEN symbolized ELSE report END AS text FROM crash_reports WHERE message_id = ${r.message_id}`;
+    const [stored]: Array<{ text: string | null; n: number }> = await sql`SELECT CASE WHEN LENGTH(x.t) <= ${MAX_REPORT_READ_CHARS} THEN x.t END AS text, CAST(LENGTH(x.t) AS INTEGER) AS n
+      FROM (SELECT CASE WHEN symbolized <> '' THEN symbolized ELSE report END AS t FROM crash_reports WHERE message_id = ${r.message_id}) x`;
     const tails = await bootTails(store, r.device_id, r.time);
+    const tooLarge = stored !== undefined && stored.text === null;
     const { report, truncated } = boundReport(stored?.text ?? "", REPORT_ANSWER_BYTES - LOG_ANSWER_BYTES - 4 * SHORT_BYTES - 256);
     shown.push({
+      ...(tooLarge ? { storedChars: Number(stored.n) } : {}),
       id: text(r.message_id),
       deviceId: text(r.device_id),
       firmware: text(r.firmware),
-      time: text(r.time),
+      time: text(r.time, TIME_BYTES),
       summary: textOrNull(r.summary),
-      truncated: truncated || tails.truncated,
+      truncated: truncated || tails.truncated || tooLarge,
       report,
       logTails: tails.logTails,
     });
@@ -335,7 +352,7 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
   return {
     ...(summary as GroupSummary),
     frames: texts(signatureFrames(row.frames), FRAMES_BYTES),
-    deviceList: devices.map((d) => ({ deviceId: text(d.device_id), count: Number(d.count), firmware: text(d.firmware), lastSeen: text(d.last_seen) })),
+    deviceList: devices.map((d) => ({ deviceId: text(d.device_id), count: Number(d.count), firmware: text(d.firmware), lastSeen: text(d.last_seen, TIME_BYTES) })),
     versions: versions.map((v) => ({ firmware: text(v.firmware), count: Number(v.count) })),
     reports: shown,
     reportPage: { offset: page.offset, limit: page.limit, more: reports.length > page.limit },
@@ -363,7 +380,7 @@ export async function deviceDetail(store: Store, id: string, page: Page = { offs
   const byBoot = boots.map((): DeviceBoot["crashes"] => []);
   const other: DeviceBoot["crashes"] = [];
   for (const c of crashes.slice(0, DEVICE_CRASHES)) {
-    const item = { id: text(c.message_id), groupId: text(c.group_id), time: text(c.time), summary: textOrNull(c.summary), exe: textOrNull(c.exe) };
+    const item = { id: text(c.message_id), groupId: text(c.group_id, TIME_BYTES), time: text(c.time, TIME_BYTES), summary: textOrNull(c.summary), exe: textOrNull(c.exe) };
     let at = -1;
     for (let i = 0; i < boots.length && (boots[i] as { time: string }).time >= c.time; i++) at = i;
     if (at < 0) other.push(item);
@@ -376,14 +393,14 @@ export async function deviceDetail(store: Store, id: string, page: Page = { offs
     kernel: textOrNull(d.kernel),
     arch: textOrNull(d.arch),
     crashkeepVersion: textOrNull(d.crashkeep_version),
-    firstSeen: text(d.first_seen),
-    lastSeen: text(d.last_seen),
+    firstSeen: text(d.first_seen, TIME_BYTES),
+    lastSeen: text(d.last_seen, TIME_BYTES),
     boots: boots.map((b, i) => {
       const tail = parseBootTail(b.log_tail);
       return {
         messageId: text(b.message_id),
         bootId: textOrNull(b.boot_id),
-        time: text(b.time),
+        time: text(b.time, TIME_BYTES),
         firmware: text(b.firmware),
         reason: text(b.reason),
         detail: textOrNull(b.detail, LONG_BYTES),
@@ -437,7 +454,7 @@ export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now 
   for (const c of crashFw) get(c.firmware);
   for (const x of top) {
     const v = get(x.firmware);
-    if (v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: text(x.group_id), signature: text(x.signature, LONG_BYTES / 4), count: Number(x.n) });
+    if (v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: text(x.group_id, TIME_BYTES), signature: text(x.signature, SHORT_BYTES), count: Number(x.n) });
   }
   for (const d of dayRows) {
     const i = index.get(d.day);
@@ -450,6 +467,12 @@ export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now 
     reasons: boundJson(v.reasons, { maxBytes: SMALL_LIST_BYTES, maxDepth: 2, maxStringChars: SHORT_BYTES }).value,
   }));
   return paged(items, page);
+}
+
+/** The upload as received (ingest stored at most its MAX_MESSAGE_BYTES of it), or undefined. */
+export async function storedMessage(store: Store, id: string): Promise<string | undefined> {
+  const [row]: Array<{ payload: string }> = await store.sql`SELECT payload FROM messages WHERE id = ${id}`;
+  return row?.payload;
 }
 
 /** The first page of firmware versions. */
@@ -475,7 +498,7 @@ export async function health(store: Store): Promise<Health> {
     stored: c.get("stored") ?? 0,
     duplicates: c.get("duplicates") ?? 0,
     rejected: c.get("rejected") ?? 0,
-    rejects: rejects.map((r) => ({ receivedAt: text(r.received_at), topic: text(r.topic, 2 * SHORT_BYTES), reason: text(r.reason, 2 * SHORT_BYTES), sizeBytes: Number(r.size_bytes) })),
+    rejects: rejects.map((r) => ({ receivedAt: text(r.received_at, TIME_BYTES), topic: text(r.topic, 2 * SHORT_BYTES), reason: text(r.reason, 2 * SHORT_BYTES), sizeBytes: Number(r.size_bytes) })),
   };
 }
 
@@ -488,7 +511,7 @@ export async function pageOfDevices(store: Store, page: Page = FIRST_PAGE): Prom
       CAST((SELECT COUNT(*) FROM crashes c WHERE c.device_id = d.id) AS INTEGER) AS crashes
     FROM devices d ORDER BY ${t} DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
   return paged(
-    rows.map((r) => ({ id: text(r.id), lastSeen: text(r.last_seen), boots: Number(r.boots), crashes: Number(r.crashes), firmware: text(r.firmware) })),
+    rows.map((r) => ({ id: text(r.id), lastSeen: text(r.last_seen, TIME_BYTES), boots: Number(r.boots), crashes: Number(r.crashes), firmware: text(r.firmware) })),
     page,
   );
 }

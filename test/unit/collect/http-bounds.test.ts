@@ -14,17 +14,16 @@ import { html } from "../../../src/collect/html.ts";
 import { ingest } from "../../../src/collect/ingest.ts";
 import { handle, serve } from "../../../src/collect/server.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
-import { DEVICE_BOOTS, GROUP_REPORTS, MAX_PAGE_ITEMS, REPORT_ANSWER_BYTES } from "../../../src/collect/views.ts";
+import { ANSWER_BOUNDS, DEVICE_BOOTS, GROUP_REPORTS, MAX_PAGE_ITEMS, MAX_REPORT_READ_CHARS, REPORT_ANSWER_BYTES } from "../../../src/collect/views.ts";
 import { encodePayload, payloadTopic, type UploadPayload } from "../../../src/upload/payload.ts";
 import { bootMessage, crashMessage, daysAgo, device, fixtureReport, PREFIX, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: PREFIX, symbolize: { debugDirs: [], debuginfod: undefined } };
 /** Groups made by distinct devices (one each: a per-device bound on new groups does not limit it). */
 const GROUPS = MAX_PAGE_ITEMS * 2 + 17;
-/** Worst-case answer sizes stated in docs/COLLECT.md. */
-const LIST_ANSWER_MAX = 410 * 1024;
-const GROUP_ANSWER_MAX = 3 * 1024 * 1024;
-const DEVICE_ANSWER_MAX = 3 * 1024 * 1024;
+const LIST_ANSWER_MAX = ANSWER_BOUNDS.list;
+const GROUP_ANSWER_MAX = ANSWER_BOUNDS.group;
+const DEVICE_ANSWER_MAX = ANSWER_BOUNDS.device;
 const RLO = "\u202e";
 
 let dir: string;
@@ -141,7 +140,7 @@ describe("paging", () => {
 });
 
 describe("bounded answers from rows stored before ingest bounded them", () => {
-  test("a 9.7 MB report (41 000 frames) is cut to REPORT_ANSWER_BYTES; the group answer stays within its bound", async () => {
+  test("an 18 MB report (41 000 frames), over MAX_REPORT_READ_CHARS, is not read: a stub, the upload as received at /api/messages/<id>; the group answer stays within its bound", async () => {
     const report = fixtureReport("fpe");
     const frame = report.threads[0]?.frames[0];
     if (!report.threads[0] || !frame) throw new Error("fixture has no frame");
@@ -154,13 +153,35 @@ describe("bounded answers from rows stored before ingest bounded them", () => {
     expect(res.status).toBe(200);
     const body = await res.text();
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(GROUP_ANSWER_MAX);
-    const g = JSON.parse(body) as { reports: Array<{ id: string; truncated: boolean; report: unknown }> };
+    const g = JSON.parse(body) as { reports: Array<{ id: string; truncated: boolean; storedChars?: number; report: unknown }> };
     const cut = g.reports.find((r) => r.id === row?.message_id);
-    expect(cut?.truncated).toBe(true);
+    expect(cut).toMatchObject({ truncated: true, storedChars: text.length });
     expect(Buffer.byteLength(JSON.stringify(cut?.report))).toBeLessThanOrEqual(REPORT_ANSWER_BYTES);
+    // the upload as received is there in full
+    const raw = await get(`/api/messages/${encodeURIComponent(row?.message_id ?? "")}`);
+    expect(raw.status).toBe(200);
+    expect(((await raw.json()) as { id: string }).id).toBe(row?.message_id ?? "");
     const page = await get(`/groups/${bigGroup}`);
     expect(page.status).toBe(200);
     expect(Buffer.byteLength(await page.text())).toBeLessThanOrEqual(5 * GROUP_ANSWER_MAX);
+  });
+
+  test("a stored report under MAX_REPORT_READ_CHARS but over REPORT_ANSWER_BYTES is read and cut: its first frames shown", async () => {
+    const report = fixtureReport("fpe");
+    const frame = report.threads[0]?.frames[0];
+    if (!report.threads[0] || !frame) throw new Error("fixture has no frame");
+    report.threads[0].frames = Array.from({ length: 4000 }, (_, i) => ({ ...frame, index: i, symbol: `big_${i}_${"x".repeat(100)}` }));
+    const text = JSON.stringify(report);
+    expect(text.length).toBeGreaterThan(REPORT_ANSWER_BYTES);
+    expect(text.length).toBeLessThan(MAX_REPORT_READ_CHARS);
+    const [row]: Array<{ message_id: string }> = await store.sql`SELECT message_id FROM crashes WHERE group_id = ${bigGroup} ORDER BY time DESC LIMIT 1 OFFSET 2`;
+    await store.sql`UPDATE crash_reports SET report = ${text}, symbolized = '' WHERE message_id = ${row?.message_id ?? ""}`;
+    const g = (await (await get(`/api/groups/${bigGroup}`)).json()) as { reports: Array<{ id: string; truncated: boolean; storedChars?: number; report: { threads: Array<{ frames: Array<{ symbol: string }> }> } }> };
+    const cut = g.reports.find((r) => r.id === row?.message_id);
+    expect(cut?.truncated).toBe(true);
+    expect(cut?.storedChars).toBeUndefined();
+    expect(cut?.report.threads[0]?.frames[0]?.symbol).toBe(`big_0_${"x".repeat(100)}`);
+    expect(Buffer.byteLength(JSON.stringify(cut))).toBeLessThanOrEqual(REPORT_ANSWER_BYTES);
   });
 
   test("a report with a key nested 100 000 deep answers 200, the depth cut", async () => {
@@ -275,4 +296,37 @@ describe("device text cannot steer the page", () => {
     expect(body).not.toContain(RLO);
     expect(body).toContain("<bdi>invoice\\u202Efdp.exe</bdi>");
   });
+});
+
+describe("worst case", () => {
+  test("every stored device string at its worst (20 000 control characters, 6 bytes each as JSON): each answer within ANSWER_BOUNDS", async () => {
+    const x = "\u0001".repeat(20_000);
+    const sql = store.sql;
+    await sql`UPDATE crashes SET firmware = ${x} || message_id, exe = ${x}, summary = ${x}`;
+    await sql`UPDATE crash_groups SET signature = ${x}, exe = ${x}, frames = ${JSON.stringify(Array.from({ length: 10 }, () => x))}`;
+    await sql`UPDATE devices SET firmware = ${x}, hardware = ${x}, kernel = ${x}, arch = ${x}, crashkeep_version = ${x}`;
+    await sql`UPDATE boots SET firmware = ${x} || message_id, reason = ${x} || message_id, detail = ${x}, panic_message = ${x}, boot_id = ${x},
+      log_tail = ${JSON.stringify({ logTails: Array.from({ length: 4 }, () => ({ path: x, lines: [x, x] })), panicLog: x })}`;
+    await sql`INSERT INTO rejects (id, received_at, topic, reason, size_bytes, excerpt) SELECT message_id, ${x}, ${x}, ${x}, 1, '' FROM crashes LIMIT 50`;
+    const sizes: Record<string, number> = {};
+    for (const [path, bound] of [
+      ["/api/groups", ANSWER_BOUNDS.list],
+      ["/api/devices", ANSWER_BOUNDS.list],
+      ["/api/versions", ANSWER_BOUNDS.list],
+      [`/api/groups/${bigGroup}`, ANSWER_BOUNDS.group],
+      ["/api/devices/big-1", ANSWER_BOUNDS.device],
+      ["/api/health", ANSWER_BOUNDS.health],
+    ] as const) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      sizes[path] = Buffer.byteLength(await res.text());
+      expect(sizes[path]).toBeLessThanOrEqual(bound);
+    }
+    for (const path of ["/", "/devices", "/versions", `/groups/${bigGroup}`, "/devices/big-1"]) {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      sizes[path] = Buffer.byteLength(await res.text());
+    }
+    console.log(`worst-case answer sizes (bytes): ${JSON.stringify(sizes)}`);
+  }, 300_000);
 });
