@@ -211,10 +211,30 @@ function parseBootTail(stored: string): { logTails: LogTail[]; panicLog: string 
   const all = (Array.isArray(t.logTails) ? t.logTails : [])
     .filter((x): x is { path: unknown; lines: unknown } => x !== null && typeof x === "object")
     .map((x) => ({ path: typeof x.path === "string" ? x.path : "?", lines: Array.isArray(x.lines) ? x.lines.filter((l): l is string => typeof l === "string") : [] }));
-  const tails = boundJson(all, { maxBytes: LOG_ANSWER_BYTES, maxDepth: 4, maxStringChars: LOG_ANSWER_BYTES });
-  const logTails = tails.value.map((x) => ({ path: x.path ?? "?", lines: Array.isArray(x.lines) ? x.lines : [] }));
-  const panic = typeof t.panicLog === "string" ? boundJson(t.panicLog, { maxBytes: LOG_ANSWER_BYTES, maxDepth: 1, maxStringChars: LOG_ANSWER_BYTES }) : { value: null, truncated: false };
+  // a log's end is what matters (the newest lines, the panic itself): cut from the front
+  const tails = boundJson(
+    all.map((x) => ({ path: x.path, lines: [...x.lines].reverse() })),
+    { maxBytes: LOG_ANSWER_BYTES, maxDepth: 4, maxStringChars: LOG_ANSWER_BYTES },
+  );
+  const logTails = tails.value.map((x) => ({ path: x.path ?? "?", lines: Array.isArray(x.lines) ? [...x.lines].reverse() : [] }));
+  const panic = typeof t.panicLog === "string" ? lastPart(t.panicLog, LOG_ANSWER_BYTES) : { value: null, truncated: false };
   return { logTails, panicLog: panic.value, truncated: tails.truncated || panic.truncated };
+}
+
+/** The end of TEXT within MAX_BYTES as JSON, "…" in front when cut. */
+function lastPart(text: string, maxBytes: number): { value: string; truncated: boolean } {
+  const bytes = (s: string): number => Buffer.byteLength(JSON.stringify(s));
+  if (bytes(text) <= maxBytes) return { value: text, truncated: false };
+  let keep = Math.min(text.length, maxBytes);
+  for (;;) {
+    let start = text.length - keep;
+    // never start on the second half of a surrogate pair
+    if (start > 0 && /[\udc00-\udfff]/.test(text.charAt(start))) start++;
+    const out = `…${text.slice(start)}`;
+    const cost = bytes(out);
+    if (cost <= maxBytes || keep <= 0) return { value: cost <= maxBytes ? out : "", truncated: true };
+    keep = Math.max(0, Math.floor(keep * (maxBytes / cost)) - 1);
+  }
 }
 
 /** A stored report (text of any size or nesting) as a Report within REPORT_ANSWER_BYTES; `threads` always an array. */

@@ -196,13 +196,18 @@ describe("bounded answers from rows stored before ingest bounded them", () => {
     expect((await get(`/groups/${bigGroup}`)).status).toBe(200);
   });
 
-  test("a device's page of boots stays within its bound, log tails cut", async () => {
+  test("a device's page of boots stays within its bound, log tails and panic logs cut from the front (their end is kept)", async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => `line ${i} ${"y".repeat(100)}`);
-    await store.sql`UPDATE boots SET log_tail = ${JSON.stringify({ logTails: [{ path: "/var/log/messages", lines }], panicLog: "p".repeat(200_000) })} WHERE device_id = 'big-1'`;
+    const panicLog = `${"p".repeat(200_000)}\nKernel panic - not syncing: the end`;
+    await store.sql`UPDATE boots SET log_tail = ${JSON.stringify({ logTails: [{ path: "/var/log/messages", lines }], panicLog })} WHERE device_id = 'big-1'`;
     const body = await (await get("/api/devices/big-1")).text();
     expect(Buffer.byteLength(body)).toBeLessThanOrEqual(DEVICE_ANSWER_MAX);
-    const d = JSON.parse(body) as { boots: Array<{ truncated: boolean }> };
+    const d = JSON.parse(body) as { boots: Array<{ truncated: boolean; panicLog: string; logTails: Array<{ lines: string[] }> }> };
     expect(d.boots.every((b) => b.truncated)).toBe(true);
+    expect(d.boots[0]?.panicLog).toEndWith("\nKernel panic - not syncing: the end");
+    expect(d.boots[0]?.panicLog).toStartWith("…p");
+    expect(d.boots[0]?.logTails[0]?.lines.at(-1)).toBe(lines.at(-1));
+    expect(d.boots[0]?.logTails[0]?.lines.length).toBeLessThan(lines.length);
   });
 
   test("boundJson: never more than maxBytes, never deeper than maxDepth", () => {
