@@ -258,7 +258,6 @@ interface GroupRow {
   id: string;
   signature: string;
   exe: string;
-  frames: string;
   count: number;
   devices: number;
   first_seen: string;
@@ -271,10 +270,11 @@ async function groupRows(store: Store, where: { id: string } | Page): Promise<Gr
   const filter = "id" in where ? sql`WHERE g.id = ${where.id}` : sql``;
   const limit = "id" in where ? 1 : where.limit + 1;
   const offset = "id" in where ? 0 : where.offset;
-  return await sql`SELECT g.id, g.signature, g.exe, g.frames, CAST(COUNT(*) AS INTEGER) AS count,
+  // grouped by the key alone (PostgreSQL: the other columns depend on it): a stored signature can be long
+  return await sql`SELECT g.id, g.signature, g.exe, CAST(COUNT(*) AS INTEGER) AS count,
       CAST(COUNT(DISTINCT c.device_id) AS INTEGER) AS devices, MIN(${t}) AS first_seen, MAX(${t}) AS last_seen
     FROM crash_groups g JOIN crashes c ON c.group_id = g.id ${filter}
-    GROUP BY g.id, g.signature, g.exe, g.frames ORDER BY MAX(${t}) DESC, g.id LIMIT ${limit} OFFSET ${offset}`;
+    GROUP BY g.id ORDER BY MAX(${t}) DESC, g.id LIMIT ${limit} OFFSET ${offset}`;
 }
 
 async function summarize(store: Store, rows: GroupRow[], now: Date): Promise<GroupSummary[]> {
@@ -340,6 +340,7 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
   if (row === undefined) return undefined;
   const [summary] = await summarize(store, rows, now);
   const sql = store.sql;
+  const [frames]: Array<{ frames: string }> = await sql`SELECT frames FROM crash_groups WHERE id = ${id}`;
   const t = utc(store, "time");
   const devices: Array<{ device_id: string; count: number; firmware: string; last_seen: string }> = await sql`SELECT device_id, CAST(COUNT(*) AS INTEGER) AS count, MAX(firmware) AS firmware, MAX(${t}) AS last_seen
     FROM crashes WHERE group_id = ${id} GROUP BY device_id ORDER BY MAX(${t}) DESC, device_id LIMIT ${GROUP_DETAIL_ROWS}`;
@@ -371,7 +372,7 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
   }
   return {
     ...(summary as GroupSummary),
-    frames: texts(signatureFrames(row.frames), FRAMES_BYTES),
+    frames: texts(signatureFrames(frames?.frames ?? "[]"), FRAMES_BYTES),
     deviceList: devices.map((d) => ({ deviceId: text(d.device_id), count: Number(d.count), firmware: text(d.firmware), lastSeen: text(d.last_seen, TIME_BYTES) })),
     versions: versions.map((v) => ({ firmware: text(v.firmware), count: Number(v.count) })),
     reports: shown,
