@@ -10,7 +10,8 @@ import { FileReadError, readFileBounded } from "../system/read-bounded.ts";
 
 export const help = `Usage: crashkeep collect --broker URL... [--db URL] [--listen HOST:PORT]
                          [--debug-dir DIR]... [--debuginfod URL] [--group NAME]
-                         [--token FILE] [--client-id ID] [--topic-prefix P] [--config FILE]
+                         [--token FILE] [--host-name NAME]... [--client-id ID]
+                         [--topic-prefix P] [--config FILE]
                          [--ca FILE] [--cert FILE --key FILE]
        crashkeep collect --resymbolize [--db URL] [--debug-dir DIR]... [--debuginfod URL]
 
@@ -27,6 +28,9 @@ the web page and JSON API (/api/groups, /api/groups/ID, /api/devices/ID,
   --group NAME      shared subscription ($share/NAME/...): collectors with the
                     same NAME split the traffic
   --token FILE      require the token in FILE (Authorization: Bearer, or ?token=)
+  --host-name NAME  a name the pages are reached by (a reverse proxy's, a DNS
+                    name); besides IP addresses and localhost, requests must
+                    name one in their Host header (else 421: DNS rebinding)
   --ca FILE         PEM CA bundle an mqtts:// broker's certificate must chain to
                     (default: the system's CAs)
   --cert FILE       PEM client certificate, with --key its private key, for
@@ -36,10 +40,12 @@ the web page and JSON API (/api/groups, /api/groups/ID, /api/devices/ID,
                     (default crashkeep-collect-<hostname>[-<group>])
   --resymbolize     re-symbolize every stored crash, regroup, and exit
   --config FILE     a collector config: {"collect": {brokers, db, listen,
-                    debugDirs, debuginfod, group, clientId, topicPrefix, tokenFile,
+                    debugDirs, debuginfod, group, clientId, topicPrefix, tokenFile, hostNames,
                     caFile, certFile, keyFile, maxClockSkewSeconds (600),
                     maxNewGroupsPerDeviceHour (20)}}`;
 
+/** A name given with --host-name: what a Host header can carry. */
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 /** Shortest token accepted: a guessable token is no guard. */
 const MIN_TOKEN_CHARS = 16;
 /** Longest token file read. */
@@ -100,7 +106,7 @@ function readPem(file: string, option: string): Uint8Array {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { rest, lists } = takeRepeated(args, ["broker", "debug-dir"]);
+  const { rest, lists } = takeRepeated(args, ["broker", "debug-dir", "host-name"]);
   const { positionals, values, flags } = parseArgs(rest, {
     values: ["config", "db", "listen", "debuginfod", "group", "token", "client-id", "topic-prefix", "ca", "cert", "key"],
     flags: ["resymbolize"],
@@ -109,10 +115,13 @@ export async function run(args: string[]): Promise<number> {
   const file = loadCollectConfig(values.get("config"));
   const brokers = lists.get("broker") ?? [];
   const debugDirs = lists.get("debug-dir") ?? [];
+  const hostNames = lists.get("host-name") ?? [];
+  for (const n of hostNames) if (!HOST_NAME.test(n)) throw new UsageError(`Cannot use host name "${n}": a DNS name (letters, digits, - and .)`);
   const c: CollectConfig = {
     ...file,
     brokers: brokers.length > 0 ? brokers : file.brokers,
     debugDirs: debugDirs.length > 0 ? debugDirs : file.debugDirs,
+    hostNames: hostNames.length > 0 ? hostNames : file.hostNames,
     db: values.get("db") ?? file.db,
     listen: values.get("listen") ?? file.listen,
     topicPrefix: values.get("topic-prefix") ?? file.topicPrefix,
@@ -157,7 +166,7 @@ export async function run(args: string[]): Promise<number> {
   const counts = { stored: 0, duplicates: 0, rejected: 0 };
   let server: ReturnType<typeof serve>;
   try {
-    server = serve(store, { ...listen, token, stats: () => ({ ...counts }) });
+    server = serve(store, { ...listen, token, hostNames: c.hostNames, stats: () => ({ ...counts }) });
   } catch (err) {
     await store.close();
     throw new Error(`Cannot listen on "${c.listen}": ${err instanceof Error ? err.message : String(err)}`);

@@ -5,7 +5,7 @@ import type { ReportFrame } from "../core/report.ts";
 import { crashingThread } from "./crash.ts";
 import { percentChart, sparkline } from "./charts.ts";
 import { html, seg, type Html } from "./html.ts";
-import { HISTORY_DAYS, type DeviceDetail, type GroupDetail, type GroupSummary, type VersionSummary } from "./views.ts";
+import { DEVICE_BOOTS, GROUP_REPORTS, HISTORY_DAYS, MAX_PAGE_ITEMS, type DeviceDetail, type DeviceListItem, type GroupDetail, type GroupSummary, type Page, type Paged, type VersionSummary } from "./views.ts";
 
 /** Frames of the crashing thread shown on a group page. */
 const SHOWN_FRAMES = 64;
@@ -28,6 +28,7 @@ pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;max-heigh
 .inl{color:#718096;padding-left:2em}
 .key{margin-right:12px}.swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
 .muted{color:#718096}
+nav.pager{margin:12px 0;display:flex;gap:16px}
 `;
 
 function page(title: string, body: Html): string {
@@ -38,11 +39,29 @@ function page(title: string, body: Html): string {
 <main>${body}</main></body></html>`.text;
 }
 
+/** PATH with the page's query: offset and limit when not the defaults (the token and other parameters left out). */
+export function pageLink(path: string, p: Page, maxLimit: number): string {
+  const q = new URLSearchParams();
+  if (p.offset > 0) q.set("offset", String(p.offset));
+  if (p.limit !== maxLimit) q.set("limit", String(p.limit));
+  const query = q.toString();
+  return query === "" ? path : `${path}?${query}`;
+}
+
+/** Links to the pages before and after P of the list at PATH. */
+function pager(path: string, p: { offset: number; limit: number; more: boolean }, maxLimit: number, what: string): Html {
+  if (p.offset === 0 && !p.more) return html``;
+  const prev = p.offset > 0 ? html`<a rel="prev" href="${pageLink(path, { offset: Math.max(0, p.offset - p.limit), limit: p.limit }, maxLimit)}">← newer ${what}</a>` : "";
+  const next = p.more ? html`<a rel="next" href="${pageLink(path, { offset: p.offset + p.limit, limit: p.limit }, maxLimit)}">older ${what} →</a>` : "";
+  return html`<nav class="pager">${prev}<span class="muted">${what} ${p.offset + 1}–${p.offset + p.limit}</span>${next}</nav>`;
+}
+
 function short(iso: string | null): string {
   return iso === null ? "" : iso.replace("T", " ").replace(/\.\d+/, "").replace(/Z$/, " UTC");
 }
 
-export function groupsPage(groups: readonly GroupSummary[]): string {
+export function groupsPage(list: Paged<GroupSummary>): string {
+  const groups = list.items;
   const rows = groups.map(
     (g) => html`<tr data-group="${g.id}"><td><a class="sig" href="/groups/${seg(g.id)}">${g.signature}</a></td><td>${g.exe}</td>
 <td class="n count">${g.count}</td><td class="n devices">${g.devices}</td><td>${short(g.firstSeen)}</td><td>${short(g.lastSeen)}</td>
@@ -51,7 +70,7 @@ export function groupsPage(groups: readonly GroupSummary[]): string {
   return page(
     "Crash groups",
     html`<h1>Crash groups</h1>
-${groups.length === 0 ? html`<p class="muted">No crash reports received yet.</p>` : html`<table id="groups"><thead><tr><th>Signature</th><th>Executable</th><th>Crashes</th><th>Devices</th><th>First seen</th><th>Last seen</th><th>Firmware</th><th>Last ${HISTORY_DAYS} days</th></tr></thead><tbody>${rows}</tbody></table>`}`,
+${groups.length === 0 && list.offset === 0 ? html`<p class="muted">No crash reports received yet.</p>` : html`${pager("/", list, MAX_PAGE_ITEMS, "groups")}<table id="groups"><thead><tr><th>Signature</th><th>Executable</th><th>Crashes</th><th>Devices</th><th>First seen</th><th>Last seen</th><th>Firmware</th><th>Last ${HISTORY_DAYS} days</th></tr></thead><tbody>${rows}</tbody></table>${pager("/", list, MAX_PAGE_ITEMS, "groups")}`}`,
   );
 }
 
@@ -94,11 +113,16 @@ ${g.deviceList.map((d) => html`<tr><td><a href="/devices/${seg(d.deviceId)}">${d
 <h2>Firmware versions</h2>
 <table id="versions"><thead><tr><th>Firmware</th><th>Crashes</th></tr></thead><tbody>${g.versions.map((v) => html`<tr><td>${v.firmware}</td><td class="n">${v.count}</td></tr>`)}</tbody></table>
 <h2>Newest reports</h2>
+${pager(`/groups/${seg(g.id)}`, g.reportPage, GROUP_REPORTS, "reports")}
 ${g.reports.map(
   (rep) => html`<section class="report"><h3>${short(rep.time)} · <a href="/devices/${seg(rep.deviceId)}">${rep.deviceId}</a> · ${rep.firmware}</h3>
 <p>${rep.summary ?? ""} · comm <code>${rep.report.comm ?? ""}</code> · cmdline <code>${rep.report.cmdline ?? ""}</code></p>
+${rep.storedChars !== undefined
+  ? html`<p class="muted">(the stored report, ${rep.storedChars} characters, is too large to show: the upload as received is at <a href="/api/messages/${seg(rep.id)}">/api/messages/…</a>)</p>`
+  : rep.truncated ? html`<p class="muted">(cut to fit the page: the upload as received is at <a href="/api/messages/${seg(rep.id)}">/api/messages/…</a>)</p>` : ""}
 ${rep.logTails.length > 0 ? rep.logTails.map((t) => html`<div>log tail <code>${t.path}</code></div><pre class="log">${t.lines.join("\n")}</pre>`) : html`<p class="muted">no log tail (the boot it happened in has not been reported yet)</p>`}</section>`,
-)}`,
+)}
+${pager(`/groups/${seg(g.id)}`, g.reportPage, GROUP_REPORTS, "reports")}`,
   );
 }
 
@@ -111,26 +135,31 @@ export function devicePage(d: DeviceDetail): string {
 <p>firmware ${d.firmware} · hardware ${d.hardware ?? "?"} · kernel ${d.kernel ?? "?"} · ${d.arch ?? "?"} · crashkeep ${d.crashkeepVersion ?? "?"}<br>
 first seen ${short(d.firstSeen)} · last seen ${short(d.lastSeen)}</p>
 <h2>Boot timeline (newest first)</h2>
+${pager(`/devices/${seg(d.id)}`, d.bootPage, DEVICE_BOOTS, "boots")}
+${d.bootPage.crashesMore ? html`<p class="muted">more crashes fell in these boots than one page shows; the newest are listed</p>` : ""}
 ${d.otherCrashes.length > 0 ? html`<div class="boot crash current"><b>current boot</b> (or not reported yet)<ul>${crashLinks(d.otherCrashes)}</ul></div>` : ""}
 ${d.boots.map(
   (b) => html`<div class="boot${b.crashFree ? "" : " crash"}" data-reason="${b.reason}"><b class="${b.crashFree ? "good" : "bad"}">${b.reason}</b> · ended ${short(b.time)} · ${b.firmware}
 ${b.detail ? html`<div>${b.detail}</div>` : ""}${b.panicMessage ? html`<div class="bad">${b.panicMessage}</div>` : ""}
 ${b.crashes.length > 0 ? html`<ul>${crashLinks(b.crashes)}</ul>` : ""}
 ${b.panicLog ? html`<details><summary>end of the panic log</summary><pre>${b.panicLog}</pre></details>` : ""}
-${b.logTails.map((t) => html`<details><summary>log tail <code>${t.path}</code> (${t.lines.length} lines)</summary><pre>${t.lines.join("\n")}</pre></details>`)}</div>`,
-)}`,
+${b.logTails.map((t) => html`<details><summary>log tail <code>${t.path}</code> (${t.lines.length} lines)</summary><pre>${t.lines.join("\n")}</pre></details>`)}${b.truncated ? html`<div class="muted">(log cut to fit the page)</div>` : ""}</div>`,
+)}
+${pager(`/devices/${seg(d.id)}`, d.bootPage, DEVICE_BOOTS, "boots")}`,
   );
 }
 
-export function devicesPage(devices: ReadonlyArray<{ id: string; firmware: string; lastSeen: string; boots: number; crashes: number }>): string {
+export function devicesPage(list: Paged<DeviceListItem>): string {
+  const devices = list.items;
   return page(
     "Devices",
-    html`<h1>Devices</h1><table id="device-list"><thead><tr><th>Device</th><th>Firmware</th><th>Boots</th><th>Crashes</th><th>Last seen</th></tr></thead><tbody>
-${devices.map((d) => html`<tr><td><a href="/devices/${seg(d.id)}">${d.id}</a></td><td>${d.firmware}</td><td class="n">${d.boots}</td><td class="n">${d.crashes}</td><td>${short(d.lastSeen)}</td></tr>`)}</tbody></table>`,
+    html`<h1>Devices</h1>${pager("/devices", list, MAX_PAGE_ITEMS, "devices")}<table id="device-list"><thead><tr><th>Device</th><th>Firmware</th><th>Boots</th><th>Crashes</th><th>Last seen</th></tr></thead><tbody>
+${devices.map((d) => html`<tr><td><a href="/devices/${seg(d.id)}">${d.id}</a></td><td>${d.firmware}</td><td class="n">${d.boots}</td><td class="n">${d.crashes}</td><td>${short(d.lastSeen)}</td></tr>`)}</tbody></table>${pager("/devices", list, MAX_PAGE_ITEMS, "devices")}`,
   );
 }
 
-export function versionsPage(versions: readonly VersionSummary[], dayLabels: readonly string[]): string {
+export function versionsPage(list: Paged<VersionSummary>, dayLabels: readonly string[]): string {
+  const versions = list.items;
   const chart = percentChart(
     versions.filter((v) => v.daily.some((x) => x !== null)).map((v) => ({ label: v.firmware, values: v.daily })),
     dayLabels,
@@ -145,6 +174,7 @@ ${versions.map(
 <td>${Object.entries(v.reasons).sort((a, b) => b[1] - a[1]).map(([r, c]) => html`<div>${r}: ${c}</div>`)}</td>
 <td>${v.topGroups.map((g) => html`<div><a class="sig" href="/groups/${seg(g.id)}">${g.signature}</a> (${g.count})</div>`)}</td></tr>`,
 )}</tbody></table>
+${pager("/versions", list, MAX_PAGE_ITEMS, "versions")}
 <h2>Crash-free boots % per day</h2>${chart}`,
   );
 }

@@ -1,30 +1,79 @@
 // What the API returns and the pages draw: read-only queries over the store,
 // the same SQL on SQLite and PostgreSQL (counts cast to INTEGER so both return
-// numbers; times are ISO 8601 text, compared and cut as text).
+// numbers). Times are compared, sorted and shown as instants in UTC (utc()),
+// never as the text a device sent: "2026-12-07T10:00:00+14:00" is before
+// "2026-12-06T21:00:00Z". Every list is paged (offset + limit, at most
+// MAX_PAGE_ITEMS) and every value a device once sent is bounded on the way out
+// (bounded.ts), so each answer has a worst-case size (docs/COLLECT.md).
 import type { Report } from "../core/report.ts";
+import { boundJson, parseStored } from "./bounded.ts";
 import type { Store } from "./store.ts";
 
 /** Days in a group's sparkline and a version's chart. */
 export const HISTORY_DAYS = 30;
-/** Newest reports shown with a group. */
+/** Most items in one page of a list (groups, devices, versions): also the default. */
+export const MAX_PAGE_ITEMS = 100;
+/** Reports in one page of a group's reports (newest first). */
 export const GROUP_REPORTS = 10;
-/** Groups listed (newest first) by /api/groups and the front page. */
-export const MAX_GROUPS_LISTED = 500;
-/** Boots shown in a device's timeline. */
-export const DEVICE_BOOTS = 200;
-/** Crashes placed in a device's timeline. */
-export const DEVICE_CRASHES = 2000;
+/** Devices and firmware versions listed with a group (its `devices` count says how many there are). */
+export const GROUP_DETAIL_ROWS = 100;
+/** Boots in one page of a device's timeline. */
+export const DEVICE_BOOTS = 50;
+/** Crashes placed in one page of a device's timeline. */
+export const DEVICE_CRASHES = 200;
 /** Top groups per firmware version. */
 export const TOP_GROUPS_PER_VERSION = 5;
 
+/** Bytes (as JSON) of one stored report in an answer: twice the largest message a device may send. */
+export const REPORT_ANSWER_BYTES = 256 * 1024;
+/**
+ * The largest answer of each API endpoint, from the limits above (docs/COLLECT.md
+ * shows the sums): a list page is MAX_PAGE_ITEMS items of at most ~5.9 KiB
+ * (a version with its top groups); a group is GROUP_REPORTS reports of at
+ * most REPORT_ANSWER_BYTES plus its devices and versions; a device is
+ * DEVICE_BOOTS boots of at most ~43 KiB and DEVICE_CRASHES crashes of ~1.7 KiB.
+ */
+export const ANSWER_BOUNDS = { list: 600 * 1024, group: 3 * 1024 * 1024, device: 3 * 1024 * 1024, health: 64 * 1024 } as const;
+/** Largest stored report read to be shown (characters): a report stored before ingest bounded them can be tens of MB, and parsing it whole costs several times that in memory. Larger ones are shown as a stub; the upload as received (at most ingest's MAX_MESSAGE_BYTES) stays at /api/messages/<id>. */
+export const MAX_REPORT_READ_CHARS = 2 * 1024 * 1024;
+/** Bytes (as JSON) of the log tails shown with a boot or a report, and of a boot's panic log. */
+export const LOG_ANSWER_BYTES = 16 * 1024;
+/** Bytes (as JSON) of a time (UTC, from utc()) or one of our group ids (16 hex digits). */
+const TIME_BYTES = 64;
+/** Bytes (as JSON) of a short device string shown (ids, firmware, exe, reason, time, summary). */
+const SHORT_BYTES = 512;
+/** Bytes (as JSON) of a longer device string (signature, boot detail, panic message). */
+const LONG_BYTES = 4096;
+/** Bytes (as JSON) of a small list inside an item (a group's firmware versions, a version's reasons). */
+const SMALL_LIST_BYTES = 2048;
+/** Bytes (as JSON) of a group's signature frames. */
+const FRAMES_BYTES = 16 * 1024;
+/** Nesting kept of a stored report: the report schema needs 5 levels. */
+const REPORT_DEPTH = 16;
+
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
+/** One page of a list, and whether another follows. */
+export interface Paged<T> {
+  items: T[];
+  offset: number;
+  limit: number;
+  more: boolean;
+}
+
+export const FIRST_PAGE: Page = { offset: 0, limit: MAX_PAGE_ITEMS };
+
 export interface GroupSummary {
   id: string;
-  signature: string;
-  exe: string;
   count: number;
   devices: number;
   firstSeen: string;
   lastSeen: string;
+  signature: string;
+  exe: string;
   firmware: string[];
   /** Crashes per day, oldest first, HISTORY_DAYS values ending today (UTC). */
   daily: number[];
@@ -41,6 +90,10 @@ export interface GroupReport {
   firmware: string;
   time: string;
   summary: string | null;
+  /** Something of the stored report (or its log tails) was cut to fit REPORT_ANSWER_BYTES. */
+  truncated: boolean;
+  /** Characters of the stored report when it was over MAX_REPORT_READ_CHARS and so not read (`report` is then a stub without threads). */
+  storedChars?: number;
   report: Report;
   /** The log tails of the boot the crash happened in, once that boot's upload has arrived. */
   logTails: LogTail[];
@@ -51,6 +104,8 @@ export interface GroupDetail extends GroupSummary {
   deviceList: Array<{ deviceId: string; count: number; firmware: string; lastSeen: string }>;
   versions: Array<{ firmware: string; count: number }>;
   reports: GroupReport[];
+  /** Which page of the group's reports `reports` is. */
+  reportPage: { offset: number; limit: number; more: boolean };
 }
 
 export interface VersionSummary {
@@ -74,6 +129,8 @@ export interface DeviceBoot {
   detail: string | null;
   crashFree: boolean;
   panicMessage: string | null;
+  /** Its log tails or panic log were cut to fit LOG_ANSWER_BYTES. */
+  truncated: boolean;
   logTails: LogTail[];
   /** The end of the panic log. */
   panicLog: string | null;
@@ -90,8 +147,18 @@ export interface DeviceDetail {
   firstSeen: string;
   lastSeen: string;
   boots: DeviceBoot[];
-  /** Crashes after the newest boot received: the running boot, or one whose upload is still on its way. */
+  /** Crashes after the newest boot received: the running boot, or one whose upload is still on its way (first page only). */
   otherCrashes: DeviceBoot["crashes"];
+  /** Which page of the device's boots `boots` is; `crashesMore` when more than DEVICE_CRASHES crashes fell in it. */
+  bootPage: { offset: number; limit: number; more: boolean; crashesMore: boolean };
+}
+
+export interface DeviceListItem {
+  id: string;
+  lastSeen: string;
+  boots: number;
+  crashes: number;
+  firmware: string;
 }
 
 export interface Health {
@@ -106,6 +173,33 @@ export interface Health {
   rejects: Array<{ receivedAt: string; topic: string; reason: string; sizeBytes: number }>;
 }
 
+/** A device string within MAX_BYTES as JSON (cut with "…"). */
+function text(s: string, maxBytes = SHORT_BYTES): string {
+  return (boundJson(s, { maxBytes, maxDepth: 1, maxStringChars: maxBytes }).value as string | null) ?? "";
+}
+
+function textOrNull(s: string | null, maxBytes = SHORT_BYTES): string | null {
+  return s === null ? null : text(s, maxBytes);
+}
+
+/** A list of device strings within MAX_BYTES as JSON (the items that fit). */
+function texts(list: readonly string[], maxBytes = SMALL_LIST_BYTES): string[] {
+  return (boundJson(list, { maxBytes, maxDepth: 2, maxStringChars: maxBytes }).value as string[] | null) ?? [];
+}
+
+/**
+ * COLUMN (a stored time, ISO 8601 with any offset) as UTC text with milliseconds,
+ * "2026-12-06T20:00:00.000Z": text order is then time order. Our own column
+ * names only (it is SQL text).
+ */
+function utc(store: Store, column: string) {
+  if (store.dialect === "sqlite") return store.sql.unsafe(`COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', ${column}), ${column})`);
+  // PostgreSQL has no year 0 (ISO 8601's 0000 is 1 BC): such a time sorts first instead of failing the query
+  return store.sql.unsafe(
+    `CASE WHEN ${column} < '0001-01-02' THEN '0001-01-01T00:00:00.000Z' ELSE to_char(CAST(${column} AS timestamptz) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') END`,
+  );
+}
+
 function days(now: Date): string[] {
   const out: string[] = [];
   const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
@@ -113,48 +207,76 @@ function days(now: Date): string[] {
   return out;
 }
 
-function parseJson<T>(text: string | null, fallback: T): T {
-  if (text === null) return fallback;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return fallback;
+/** The log tails and panic log stored with a boot, each field checked (it came from a device) and bounded. */
+function parseBootTail(stored: string): { logTails: LogTail[]; panicLog: string | null; truncated: boolean } {
+  const t = parseStored<{ logTails?: unknown; panicLog?: unknown }>(stored, {});
+  const all = (Array.isArray(t.logTails) ? t.logTails : [])
+    .filter((x): x is { path: unknown; lines: unknown } => x !== null && typeof x === "object")
+    .map((x) => ({ path: typeof x.path === "string" ? x.path : "?", lines: Array.isArray(x.lines) ? x.lines.filter((l): l is string => typeof l === "string") : [] }));
+  // a log's end is what matters (the newest lines, the panic itself): cut from the front
+  const tails = boundJson(
+    all.map((x) => ({ path: x.path, lines: [...x.lines].reverse() })),
+    { maxBytes: LOG_ANSWER_BYTES, maxDepth: 4, maxStringChars: LOG_ANSWER_BYTES },
+  );
+  const logTails = tails.value.map((x) => ({ path: x.path ?? "?", lines: Array.isArray(x.lines) ? [...x.lines].reverse() : [] }));
+  const panic = typeof t.panicLog === "string" ? lastPart(t.panicLog, LOG_ANSWER_BYTES) : { value: null, truncated: false };
+  return { logTails, panicLog: panic.value, truncated: tails.truncated || panic.truncated };
+}
+
+/** The end of TEXT within MAX_BYTES as JSON, "…" in front when cut. */
+function lastPart(text: string, maxBytes: number): { value: string; truncated: boolean } {
+  const bytes = (s: string): number => Buffer.byteLength(JSON.stringify(s));
+  if (bytes(text) <= maxBytes) return { value: text, truncated: false };
+  let keep = Math.min(text.length, maxBytes);
+  for (;;) {
+    let start = text.length - keep;
+    // never start on the second half of a surrogate pair
+    if (start > 0 && /[\udc00-\udfff]/.test(text.charAt(start))) start++;
+    const out = `…${text.slice(start)}`;
+    const cost = bytes(out);
+    if (cost <= maxBytes || keep <= 0) return { value: cost <= maxBytes ? out : "", truncated: true };
+    keep = Math.max(0, Math.floor(keep * (maxBytes / cost)) - 1);
   }
 }
 
-/** The log tails and panic log stored with a boot, each field checked (it came from a device). */
-function parseBootTail(text: string): { logTails: LogTail[]; panicLog: string | null } {
-  const t = parseJson<{ logTails?: unknown; panicLog?: unknown }>(text, {});
-  const logTails = (Array.isArray(t.logTails) ? t.logTails : [])
-    .filter((x): x is { path: unknown; lines: unknown } => x !== null && typeof x === "object")
-    .map((x) => ({ path: typeof x.path === "string" ? x.path : "?", lines: Array.isArray(x.lines) ? x.lines.filter((l): l is string => typeof l === "string") : [] }));
-  return { logTails, panicLog: typeof t.panicLog === "string" ? t.panicLog : null };
+/** A stored report (text of any size or nesting) as a Report within REPORT_ANSWER_BYTES; `threads` always an array. */
+function boundReport(stored: string, maxBytes: number): { report: Report; truncated: boolean } {
+  const parsed = parseStored<unknown>(stored, null);
+  const b = boundJson(parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : { threads: [] }, { maxBytes, maxDepth: REPORT_DEPTH, maxStringChars: LONG_BYTES });
+  const report = b.value as Record<string, unknown>;
+  if (!Array.isArray(report.threads)) report.threads = [];
+  report.threads = (report.threads as unknown[]).filter((t) => t !== null && typeof t === "object" && !Array.isArray(t));
+  return { report: report as unknown as Report, truncated: b.truncated };
 }
 
 /** The log tails of the boot a crash at TIME happened in: the device's first boot that ended at or after it. */
-async function bootTails(store: Store, deviceId: string, time: string): Promise<LogTail[]> {
-  const [row]: Array<{ log_tail: string }> = await store.sql`SELECT log_tail FROM boots WHERE device_id = ${deviceId} AND time >= ${time} ORDER BY time, message_id LIMIT 1`;
-  return row ? parseBootTail(row.log_tail).logTails : [];
+async function bootTails(store: Store, deviceId: string, time: string): Promise<{ logTails: LogTail[]; truncated: boolean }> {
+  const t = utc(store, "time");
+  const [row]: Array<{ log_tail: string }> = await store.sql`SELECT log_tail FROM boots WHERE device_id = ${deviceId} AND ${t} >= ${time} ORDER BY ${t}, message_id LIMIT 1`;
+  return row ? parseBootTail(row.log_tail) : { logTails: [], truncated: false };
 }
 
 interface GroupRow {
   id: string;
   signature: string;
   exe: string;
-  frames: string;
   count: number;
   devices: number;
   first_seen: string;
   last_seen: string;
 }
 
-async function groupRows(store: Store, id: string | undefined): Promise<GroupRow[]> {
+async function groupRows(store: Store, where: { id: string } | Page): Promise<GroupRow[]> {
   const sql = store.sql;
-  const where = id === undefined ? sql`` : sql`WHERE g.id = ${id}`;
-  return await sql`SELECT g.id, g.signature, g.exe, g.frames, CAST(COUNT(*) AS INTEGER) AS count,
-      CAST(COUNT(DISTINCT c.device_id) AS INTEGER) AS devices, MIN(c.time) AS first_seen, MAX(c.time) AS last_seen
-    FROM crash_groups g JOIN crashes c ON c.group_id = g.id ${where}
-    GROUP BY g.id, g.signature, g.exe, g.frames ORDER BY MAX(c.time) DESC, g.id LIMIT ${MAX_GROUPS_LISTED}`;
+  const t = utc(store, "c.time");
+  const filter = "id" in where ? sql`WHERE g.id = ${where.id}` : sql``;
+  const limit = "id" in where ? 1 : where.limit + 1;
+  const offset = "id" in where ? 0 : where.offset;
+  // grouped by the key alone (PostgreSQL: the other columns depend on it): a stored signature can be long
+  return await sql`SELECT g.id, g.signature, g.exe, CAST(COUNT(*) AS INTEGER) AS count,
+      CAST(COUNT(DISTINCT c.device_id) AS INTEGER) AS devices, MIN(${t}) AS first_seen, MAX(${t}) AS last_seen
+    FROM crash_groups g JOIN crashes c ON c.group_id = g.id ${filter}
+    GROUP BY g.id ORDER BY MAX(${t}) DESC, g.id LIMIT ${limit} OFFSET ${offset}`;
 }
 
 async function summarize(store: Store, rows: GroupRow[], now: Date): Promise<GroupSummary[]> {
@@ -167,8 +289,9 @@ async function summarize(store: Store, rows: GroupRow[], now: Date): Promise<Gro
   if (ids.length > 0) {
     const fwRows: Array<{ group_id: string; firmware: string }> = await sql`SELECT DISTINCT group_id, firmware FROM crashes WHERE group_id IN ${sql(ids)} ORDER BY firmware`;
     for (const r of fwRows) fw.set(r.group_id, [...(fw.get(r.group_id) ?? []), r.firmware]);
-    const dayRows: Array<{ group_id: string; day: string; n: number }> = await sql`SELECT group_id, SUBSTR(time, 1, 10) AS day, CAST(COUNT(*) AS INTEGER) AS n
-      FROM crashes WHERE group_id IN ${sql(ids)} AND time >= ${since} GROUP BY group_id, SUBSTR(time, 1, 10)`;
+    const t = utc(store, "time");
+    const dayRows: Array<{ group_id: string; day: string; n: number }> = await sql`SELECT group_id, SUBSTR(${t}, 1, 10) AS day, CAST(COUNT(*) AS INTEGER) AS n
+      FROM crashes WHERE group_id IN ${sql(ids)} AND ${t} >= ${since} GROUP BY group_id, SUBSTR(${t}, 1, 10)`;
     const index = new Map(dayList.map((d, i) => [d, i]));
     for (const r of dayRows) {
       const i = index.get(r.day);
@@ -178,108 +301,147 @@ async function summarize(store: Store, rows: GroupRow[], now: Date): Promise<Gro
       daily.set(r.group_id, series);
     }
   }
+  // the numbers first: a bounded item keeps them whole
   return rows.map((r) => ({
-    id: r.id,
-    signature: r.signature,
-    exe: r.exe,
+    id: text(r.id, TIME_BYTES),
     count: Number(r.count),
     devices: Number(r.devices),
-    firstSeen: r.first_seen,
-    lastSeen: r.last_seen,
-    firmware: fw.get(r.id) ?? [],
+    firstSeen: text(r.first_seen, TIME_BYTES),
+    lastSeen: text(r.last_seen, TIME_BYTES),
+    signature: text(r.signature, LONG_BYTES / 2),
+    exe: text(r.exe),
+    firmware: texts(fw.get(r.id) ?? []),
     daily: daily.get(r.id) ?? new Array<number>(HISTORY_DAYS).fill(0),
   }));
 }
 
-/** Crash groups, the one crashed in most recently first. */
-export async function listGroups(store: Store, now = new Date()): Promise<GroupSummary[]> {
-  return summarize(store, await groupRows(store, undefined), now);
+function paged<T>(items: T[], page: Page): Paged<T> {
+  return { items: items.slice(0, page.limit), offset: page.offset, limit: page.limit, more: items.length > page.limit };
 }
 
-export async function groupDetail(store: Store, id: string, now = new Date()): Promise<GroupDetail | undefined> {
-  const rows = await groupRows(store, id);
+/** One page of crash groups, the one crashed in most recently first. */
+export async function pageOfGroups(store: Store, page: Page = FIRST_PAGE, now = new Date()): Promise<Paged<GroupSummary>> {
+  const rows = await groupRows(store, page);
+  return paged(await summarize(store, rows, now), page);
+}
+
+/** The first page of crash groups. */
+export async function listGroups(store: Store, now = new Date()): Promise<GroupSummary[]> {
+  return (await pageOfGroups(store, FIRST_PAGE, now)).items;
+}
+
+function signatureFrames(stored: string): string[] {
+  const frames = parseStored<unknown>(stored, []);
+  return Array.isArray(frames) ? frames.filter((f): f is string => typeof f === "string") : [];
+}
+
+/** A group, with one page of its reports (newest first). */
+export async function groupDetail(store: Store, id: string, page: Page = { offset: 0, limit: GROUP_REPORTS }, now = new Date()): Promise<GroupDetail | undefined> {
+  const rows = await groupRows(store, { id });
   const row = rows[0];
   if (row === undefined) return undefined;
   const [summary] = await summarize(store, rows, now);
   const sql = store.sql;
-  const devices: Array<{ device_id: string; count: number; firmware: string; last_seen: string }> = await sql`SELECT device_id, CAST(COUNT(*) AS INTEGER) AS count, MAX(firmware) AS firmware, MAX(time) AS last_seen
-    FROM crashes WHERE group_id = ${id} GROUP BY device_id ORDER BY MAX(time) DESC`;
-  const versions: Array<{ firmware: string; count: number }> = await sql`SELECT firmware, CAST(COUNT(*) AS INTEGER) AS count FROM crashes WHERE group_id = ${id} GROUP BY firmware ORDER BY firmware`;
-  // symbolized is "" when symbolization added nothing: the report as received is the one to show
-  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; summary: string | null; report: string; symbolized: string }> =
-    await sql`SELECT c.message_id, c.device_id, c.firmware, c.time, c.summary, r.report, r.symbolized FROM crashes c JOIN crash_reports r ON r.message_id = c.message_id
-      WHERE c.group_id = ${id} ORDER BY c.time DESC, c.message_id LIMIT ${GROUP_REPORTS}`;
-  const tails = await Promise.all(reports.map((r) => bootTails(store, r.device_id, r.time)));
+  const [frames]: Array<{ frames: string }> = await sql`SELECT frames FROM crash_groups WHERE id = ${id}`;
+  const t = utc(store, "time");
+  const devices: Array<{ device_id: string; count: number; firmware: string; last_seen: string }> = await sql`SELECT device_id, CAST(COUNT(*) AS INTEGER) AS count, MAX(firmware) AS firmware, MAX(${t}) AS last_seen
+    FROM crashes WHERE group_id = ${id} GROUP BY device_id ORDER BY MAX(${t}) DESC, device_id LIMIT ${GROUP_DETAIL_ROWS}`;
+  const versions: Array<{ firmware: string; count: number }> = await sql`SELECT firmware, CAST(COUNT(*) AS INTEGER) AS count FROM crashes WHERE group_id = ${id}
+    GROUP BY firmware ORDER BY firmware LIMIT ${GROUP_DETAIL_ROWS}`;
+  const tc = utc(store, "c.time");
+  const reports: Array<{ message_id: string; device_id: string; firmware: string; time: string; summary: string | null }> = await sql`SELECT c.message_id, c.device_id, c.firmware, ${tc} AS time, c.summary
+    FROM crashes c WHERE c.group_id = ${id} ORDER BY ${tc} DESC, c.message_id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+  const shown: GroupReport[] = [];
+  // One stored report at a time: a report stored before ingest bounded them can be megabytes.
+  for (const r of reports.slice(0, page.limit)) {
+    // symbolized is "" when symbolization added nothing: the report as received is the one to show
+    const [stored]: Array<{ text: string | null; n: number }> = await sql`SELECT CASE WHEN LENGTH(x.t) <= ${MAX_REPORT_READ_CHARS} THEN x.t END AS text, CAST(LENGTH(x.t) AS INTEGER) AS n
+      FROM (SELECT CASE WHEN symbolized <> '' THEN symbolized ELSE report END AS t FROM crash_reports WHERE message_id = ${r.message_id}) x`;
+    const tails = await bootTails(store, r.device_id, r.time);
+    const tooLarge = stored !== undefined && stored.text === null;
+    const { report, truncated } = boundReport(stored?.text ?? "", REPORT_ANSWER_BYTES - LOG_ANSWER_BYTES - 4 * SHORT_BYTES - 256);
+    shown.push({
+      ...(tooLarge ? { storedChars: Number(stored.n) } : {}),
+      id: text(r.message_id),
+      deviceId: text(r.device_id),
+      firmware: text(r.firmware),
+      time: text(r.time, TIME_BYTES),
+      summary: textOrNull(r.summary),
+      truncated: truncated || tails.truncated || tooLarge,
+      report,
+      logTails: tails.logTails,
+    });
+  }
   return {
     ...(summary as GroupSummary),
-    frames: parseJson<string[]>(row.frames, []),
-    deviceList: devices.map((d) => ({ deviceId: d.device_id, count: Number(d.count), firmware: d.firmware, lastSeen: d.last_seen })),
-    versions: versions.map((v) => ({ firmware: v.firmware, count: Number(v.count) })),
-    reports: reports.map((r, i) => ({
-      id: r.message_id,
-      deviceId: r.device_id,
-      firmware: r.firmware,
-      time: r.time,
-      summary: r.summary,
-      report: parseJson<Report>(r.symbolized !== "" ? r.symbolized : r.report, { threads: [] } as unknown as Report),
-      logTails: tails[i] ?? [],
-    })),
+    frames: texts(signatureFrames(frames?.frames ?? "[]"), FRAMES_BYTES),
+    deviceList: devices.map((d) => ({ deviceId: text(d.device_id), count: Number(d.count), firmware: text(d.firmware), lastSeen: text(d.last_seen, TIME_BYTES) })),
+    versions: versions.map((v) => ({ firmware: text(v.firmware), count: Number(v.count) })),
+    reports: shown,
+    reportPage: { offset: page.offset, limit: page.limit, more: reports.length > page.limit },
   };
 }
 
-export async function deviceDetail(store: Store, id: string): Promise<DeviceDetail | undefined> {
+/** A device, with one page of its boot timeline (newest first) and the crashes in those boots. */
+export async function deviceDetail(store: Store, id: string, page: Page = { offset: 0, limit: DEVICE_BOOTS }): Promise<DeviceDetail | undefined> {
   const sql = store.sql;
   const [d]: Array<{ id: string; firmware: string; hardware: string | null; kernel: string | null; arch: string | null; crashkeep_version: string | null; first_seen: string; last_seen: string }> =
-    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen FROM devices WHERE id = ${id}`;
+    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, ${utc(store, "first_seen")} AS first_seen, ${utc(store, "last_seen")} AS last_seen FROM devices WHERE id = ${id}`;
   if (d === undefined) return undefined;
+  const t = utc(store, "time");
   // One boot more than shown: its end is where the oldest shown boot began.
   const rows: Array<{ message_id: string; boot_id: string | null; time: string; firmware: string; reason: string; detail: string | null; crash_free: number; panic_message: string | null; log_tail: string }> =
-    await sql`SELECT message_id, boot_id, time, firmware, reason, detail, crash_free, panic_message, log_tail FROM boots WHERE device_id = ${id} ORDER BY time DESC, message_id LIMIT ${DEVICE_BOOTS + 1}`;
-  const boots = rows.slice(0, DEVICE_BOOTS);
-  const since = rows.length > DEVICE_BOOTS ? (rows[DEVICE_BOOTS] as { time: string }).time : "";
-  const crashes: Array<{ message_id: string; group_id: string; time: string; summary: string | null; exe: string | null }> =
-    await sql`SELECT message_id, group_id, time, summary, exe FROM crashes WHERE device_id = ${id} AND time > ${since} ORDER BY time DESC, message_id LIMIT ${DEVICE_CRASHES}`;
+    await sql`SELECT message_id, boot_id, ${t} AS time, firmware, reason, detail, crash_free, panic_message, log_tail FROM boots WHERE device_id = ${id}
+      ORDER BY ${t} DESC, message_id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+  const boots = rows.slice(0, page.limit);
+  const since = rows.length > page.limit ? (rows[page.limit] as { time: string }).time : "";
+  // After the first page, the crashes newer than this page's newest boot belong to the pages before.
+  const until = page.offset > 0 ? sql`AND ${t} <= ${boots[0]?.time ?? ""}` : sql``;
+  const crashes: Array<{ message_id: string; group_id: string; time: string; summary: string | null; exe: string | null }> = await sql`SELECT message_id, group_id, ${t} AS time, summary, exe
+    FROM crashes WHERE device_id = ${id} AND ${t} > ${since} ${until} ORDER BY ${t} DESC, message_id LIMIT ${DEVICE_CRASHES + 1}`;
   // Boots newest first: a crash belongs to the oldest boot that ended at or after it.
   const byBoot = boots.map((): DeviceBoot["crashes"] => []);
   const other: DeviceBoot["crashes"] = [];
-  for (const c of crashes) {
-    const item = { id: c.message_id, groupId: c.group_id, time: c.time, summary: c.summary, exe: c.exe };
+  for (const c of crashes.slice(0, DEVICE_CRASHES)) {
+    const item = { id: text(c.message_id), groupId: text(c.group_id, TIME_BYTES), time: text(c.time, TIME_BYTES), summary: textOrNull(c.summary), exe: textOrNull(c.exe) };
     let at = -1;
     for (let i = 0; i < boots.length && (boots[i] as { time: string }).time >= c.time; i++) at = i;
     if (at < 0) other.push(item);
     else byBoot[at]?.push(item);
   }
   return {
-    id: d.id,
-    firmware: d.firmware,
-    hardware: d.hardware,
-    kernel: d.kernel,
-    arch: d.arch,
-    crashkeepVersion: d.crashkeep_version,
-    firstSeen: d.first_seen,
-    lastSeen: d.last_seen,
+    id: text(d.id),
+    firmware: text(d.firmware),
+    hardware: textOrNull(d.hardware),
+    kernel: textOrNull(d.kernel),
+    arch: textOrNull(d.arch),
+    crashkeepVersion: textOrNull(d.crashkeep_version),
+    firstSeen: text(d.first_seen, TIME_BYTES),
+    lastSeen: text(d.last_seen, TIME_BYTES),
     boots: boots.map((b, i) => {
       const tail = parseBootTail(b.log_tail);
       return {
-        messageId: b.message_id,
-        bootId: b.boot_id,
-        time: b.time,
-        firmware: b.firmware,
-        reason: b.reason,
-        detail: b.detail,
+        messageId: text(b.message_id),
+        bootId: textOrNull(b.boot_id),
+        time: text(b.time, TIME_BYTES),
+        firmware: text(b.firmware),
+        reason: text(b.reason),
+        detail: textOrNull(b.detail, LONG_BYTES),
         crashFree: Number(b.crash_free) === 1,
-        panicMessage: b.panic_message,
+        panicMessage: textOrNull(b.panic_message, LONG_BYTES),
+        truncated: tail.truncated,
         logTails: tail.logTails,
         panicLog: tail.panicLog,
         crashes: byBoot[i] ?? [],
       };
     }),
     otherCrashes: other,
+    bootPage: { offset: page.offset, limit: page.limit, more: rows.length > page.limit, crashesMore: crashes.length > DEVICE_CRASHES },
   };
 }
 
-/** Per firmware version: boots by reason, crash-free boots %, devices affected, top groups, daily crash-free %. */
-export async function listVersions(store: Store, now = new Date()): Promise<VersionSummary[]> {
+/** One page of firmware versions (newest version first): boots by reason, crash-free boots %, devices affected, top groups, daily crash-free %. */
+export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now = new Date()): Promise<Paged<VersionSummary>> {
   const sql = store.sql;
   const reasonRows: Array<{ firmware: string; reason: string; n: number }> = await sql`SELECT firmware, reason, CAST(COUNT(*) AS INTEGER) AS n FROM boots GROUP BY firmware, reason`;
   const totals: Array<{ firmware: string; boots: number; clean: number; devices: number; affected: number }> = await sql`SELECT firmware,
@@ -291,8 +453,9 @@ export async function listVersions(store: Store, now = new Date()): Promise<Vers
     FROM crashes c JOIN crash_groups g ON g.id = c.group_id GROUP BY c.firmware, c.group_id, g.signature ORDER BY COUNT(*) DESC, c.group_id`;
   const dayList = days(now);
   const since = dayList[0] as string;
-  const dayRows: Array<{ firmware: string; day: string; boots: number; clean: number }> = await sql`SELECT firmware, SUBSTR(time, 1, 10) AS day,
-      CAST(COUNT(*) AS INTEGER) AS boots, CAST(SUM(crash_free) AS INTEGER) AS clean FROM boots WHERE time >= ${since} GROUP BY firmware, SUBSTR(time, 1, 10)`;
+  const t = utc(store, "time");
+  const dayRows: Array<{ firmware: string; day: string; boots: number; clean: number }> = await sql`SELECT firmware, SUBSTR(${t}, 1, 10) AS day,
+      CAST(COUNT(*) AS INTEGER) AS boots, CAST(SUM(crash_free) AS INTEGER) AS clean FROM boots WHERE ${t} >= ${since} GROUP BY firmware, SUBSTR(${t}, 1, 10)`;
   const index = new Map(dayList.map((d, i) => [d, i]));
   const versions = new Map<string, VersionSummary>();
   const get = (fw: string): VersionSummary => {
@@ -303,24 +466,41 @@ export async function listVersions(store: Store, now = new Date()): Promise<Vers
     }
     return v;
   };
-  for (const t of totals) {
-    const v = get(t.firmware);
-    v.boots = Number(t.boots);
-    v.devices = Number(t.devices);
-    v.devicesAffected = Number(t.affected);
-    v.crashFreeBootsPercent = v.boots > 0 ? Math.round((Number(t.clean) / v.boots) * 1000) / 10 : null;
+  for (const x of totals) {
+    const v = get(x.firmware);
+    v.boots = Number(x.boots);
+    v.devices = Number(x.devices);
+    v.devicesAffected = Number(x.affected);
+    v.crashFreeBootsPercent = v.boots > 0 ? Math.round((Number(x.clean) / v.boots) * 1000) / 10 : null;
   }
   for (const r of reasonRows) get(r.firmware).reasons[r.reason] = Number(r.n);
   for (const c of crashFw) get(c.firmware);
-  for (const t of top) {
-    const v = get(t.firmware);
-    if (v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: t.group_id, signature: t.signature, count: Number(t.n) });
+  for (const x of top) {
+    const v = get(x.firmware);
+    if (v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: text(x.group_id, TIME_BYTES), signature: text(x.signature, SHORT_BYTES), count: Number(x.n) });
   }
   for (const d of dayRows) {
     const i = index.get(d.day);
     if (i !== undefined && Number(d.boots) > 0) get(d.firmware).daily[i] = Math.round((Number(d.clean) / Number(d.boots)) * 1000) / 10;
   }
-  return [...versions.values()].sort((a, b) => b.firmware.localeCompare(a.firmware, "en", { numeric: true }));
+  const all = [...versions.values()].sort((a, b) => b.firmware.localeCompare(a.firmware, "en", { numeric: true }));
+  const items = all.slice(page.offset, page.offset + page.limit + 1).map((v) => ({
+    ...v,
+    firmware: text(v.firmware),
+    reasons: boundJson(v.reasons, { maxBytes: SMALL_LIST_BYTES, maxDepth: 2, maxStringChars: SHORT_BYTES }).value,
+  }));
+  return paged(items, page);
+}
+
+/** The upload as received (ingest stored at most its MAX_MESSAGE_BYTES of it), or undefined. */
+export async function storedMessage(store: Store, id: string): Promise<string | undefined> {
+  const [row]: Array<{ payload: string }> = await store.sql`SELECT payload FROM messages WHERE id = ${id}`;
+  return row?.payload;
+}
+
+/** The first page of firmware versions. */
+export async function listVersions(store: Store, now = new Date()): Promise<VersionSummary[]> {
+  return (await pageOfVersions(store, FIRST_PAGE, now)).items;
 }
 
 /** Rejects listed by /api/health. */
@@ -342,20 +522,22 @@ export async function health(store: Store): Promise<Health> {
     duplicates: c.get("duplicates") ?? 0,
     rejected: c.get("rejected") ?? 0,
     conflicts: c.get("conflicts") ?? 0,
-    rejects: rejects.map((r) => ({ receivedAt: r.received_at, topic: r.topic, reason: r.reason, sizeBytes: Number(r.size_bytes) })),
+    rejects: rejects.map((r) => ({ receivedAt: text(r.received_at, TIME_BYTES), topic: text(r.topic, 2 * SHORT_BYTES), reason: text(r.reason, 2 * SHORT_BYTES), sizeBytes: Number(r.size_bytes) })),
   };
 }
 
-/** Devices listed by /api/devices and the devices page. */
-export const MAX_DEVICES_LISTED = 2000;
-
-export async function listDevices(store: Store): Promise<Array<{ id: string; firmware: string; lastSeen: string; boots: number; crashes: number }>> {
+/** One page of devices, the one heard from most recently first. */
+export async function pageOfDevices(store: Store, page: Page = FIRST_PAGE): Promise<Paged<DeviceListItem>> {
   const sql = store.sql;
-  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, d.last_seen,
+  const t = utc(store, "d.last_seen");
+  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, ${t} AS last_seen,
       CAST((SELECT COUNT(*) FROM boots b WHERE b.device_id = d.id) AS INTEGER) AS boots,
       CAST((SELECT COUNT(*) FROM crashes c WHERE c.device_id = d.id) AS INTEGER) AS crashes
-    FROM devices d ORDER BY d.last_seen DESC, d.id LIMIT ${MAX_DEVICES_LISTED}`;
-  return rows.map((r) => ({ id: r.id, firmware: r.firmware, lastSeen: r.last_seen, boots: Number(r.boots), crashes: Number(r.crashes) }));
+    FROM devices d ORDER BY ${t} DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+  return paged(
+    rows.map((r) => ({ id: text(r.id), lastSeen: text(r.last_seen, TIME_BYTES), boots: Number(r.boots), crashes: Number(r.crashes), firmware: text(r.firmware) })),
+    page,
+  );
 }
 
 /** The day labels (YYYY-MM-DD, UTC) of the HISTORY_DAYS series. */

@@ -19,6 +19,7 @@ const collect = z.strictObject({
   group: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ -").optional().describe("shared-subscription group: collectors with the same group split the traffic"),
   clientId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ . -").optional().describe("MQTT client id of the persistent session; default crashkeep-collect-<hostname>"),
   topicPrefix: z.string().regex(/^[A-Za-z0-9_./-]{1,128}$/, "must be 1-128 characters without MQTT wildcards").prefault("crashkeep/v1").describe("topic prefix the devices publish under"),
+  hostNames: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, "must be a DNS name")).max(64).prefault([]).describe("names the pages are reached by (besides IP addresses and localhost): a request's Host must be one (DNS-rebinding defence)"),
   tokenFile: z.string().min(1).optional().describe("file holding the token the pages and API require"),
   caFile: z.string().min(1).optional().describe("PEM CA bundle the mqtts:// broker's certificate must chain to (default: the system's CAs)"),
   certFile: z.string().min(1).optional().describe("PEM client certificate for brokers that require one (mutual TLS: AWS IoT, mosquitto require_certificate)"),

@@ -32,6 +32,7 @@ test.each([
   [["--db", "sqlite:///x.db"], 2, /Missing --broker URL/],
   [["--broker", "mqtt://127.0.0.1:1", "--listen", "nohost"], 2, /Cannot listen on "nohost"/],
   [["--broker", "mqtt://127.0.0.1:1", "--group", "a/b"], 2, /Cannot use group "a\/b"/],
+  [["--broker", "mqtt://127.0.0.1:1", "--host-name", "evil/name"], 2, /Cannot use host name "evil\/name"/],
   [["--broker", "mqtt://127.0.0.1:1", "--bogus"], 2, /Unknown option "--bogus"/],
   [["--broker", "mqtt://127.0.0.1:1", "--db", "mysql://x"], 1, /^Cannot open database "mysql:\/\/x": use sqlite/],
   [["--broker", "mqtt://127.0.0.1:1", "--db", "postgres://u:secret@127.0.0.1:1/db"], 1, /^Cannot open database "postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db"/],
