@@ -1,6 +1,6 @@
 // The collector's HTTP side under hostile devices (issue 22), end to end: the
-// compiled collector on PostgreSQL, fed through a real mosquitto. One device
-// floods 520 crash groups dated 9999 (the lists are paged: another device's
+// compiled collector on PostgreSQL, fed through a real mosquitto. Flooding
+// devices (each at ingest's new-groups-per-hour limit) open 520 crash groups dated 9999 (the lists are paged: another device's
 // group stays reachable, every page within its bound); a group holds reports
 // stored before ingest bounded them (18 MB, 2 MB, one nested 100 000 deep: the
 // answer stays within its bound and the collector's memory is measured); times
@@ -18,6 +18,7 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import { startCollector, startMosquitto, startPostgres, waitFor, type Collector, type Running } from "./servers.ts";
 import { bootMessage, crashMessage, daysAgo, device, fixtureReport, PREFIX, type Message } from "../unit/collect/fleet.ts";
 import { encodePayload, payloadTopic, type UploadPayload } from "../../src/upload/payload.ts";
+import { DEFAULT_MAX_NEW_GROUPS_PER_DEVICE_HOUR } from "../../src/config/collect.ts";
 import { ANSWER_BOUNDS, DEVICE_BOOTS, GROUP_REPORTS, MAX_PAGE_ITEMS, MAX_REPORT_READ_CHARS } from "../../src/collect/views.ts";
 
 // page.evaluate callbacks run in the browser; this file is compiled without the DOM library.
@@ -27,7 +28,7 @@ interface BrowserElement {
 declare const document: { querySelectorAll(selector: string): ArrayLike<BrowserElement> & Iterable<BrowserElement>; body: { innerText: string } };
 
 const CHROMIUM = "/usr/bin/chromium";
-/** Crash groups the flooding device opens (the issue's case: 500 pushed every real group off the lists). */
+/** Crash groups the flooding devices open (the issue's case: 500 pushed every real group off the lists). */
 const FLOOD = 520;
 const LIST_ANSWER_MAX = ANSWER_BOUNDS.list;
 const GROUP_ANSWER_MAX = ANSWER_BOUNDS.group;
@@ -100,10 +101,11 @@ beforeAll(async () => {
   [broker, pg] = await Promise.all([startMosquitto(), startPostgres()]);
   collector = await startCollector(["--broker", broker.url, "--db", pg.url, "--client-id", "ck-hostile-http", "--token", join(dir, "token"), "--host-name", "collect.example"]);
   const sent: Message[] = [];
-  const flood = device("flood-1", "6.6.6");
+  // each flooding device opens as many groups as ingest lets one device open in an hour
   for (let i = 0; i < FLOOD; i++) {
     const r = fixtureReport("nested");
     r.exe = `/opt/flood-${i}`;
+    const flood = device(`flood-${Math.floor(i / DEFAULT_MAX_NEW_GROUPS_PER_DEVICE_HOUR)}`, "6.6.6");
     sent.push(retimed(crashMessage(flood, r, { time: daysAgo(0) }), "9999-12-30T00:00:00Z"));
   }
   const real = device("real-1", "1.0.0");
@@ -139,7 +141,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("a flood of crash groups dated 9999 from one device: the lists are paged, another device's group is still reachable, every page within its bound", async () => {
+test("a flood of crash groups dated 9999 from flooding devices: the lists are paged, another device's group is still reachable, every page within its bound", async () => {
   expect(realGroup).not.toBe("");
   const groups = await walk("/api/groups");
   expect(new Set(groups.ids).size).toBe(groups.ids.length);
