@@ -4,6 +4,7 @@
 // `inspect`, `symbolize` and the fleet collector; never prints.
 import type { Report, ReportFrame, ReportModule, ReportThread } from "../core/report.ts";
 import { REPORT_VERSION } from "../core/report.ts";
+import { functionName } from "../demangle/demangle.ts";
 import type { DebugElf } from "./debug-elf.ts";
 import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
 import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
@@ -167,6 +168,21 @@ async function findSupplementary(link: { path: string; buildId: string }, debugP
   return undefined;
 }
 
+/** gdb's name of a function with debug info: the demangled linkage name (C++, Rust), else DW_AT_name. */
+function sourceName(s: SourceFrame): { function: string | null; mangled?: string } {
+  if (s.linkage !== undefined) {
+    const named = functionName(s.linkage);
+    if (named.mangled !== undefined) return named;
+  }
+  return { function: s.function };
+}
+
+function setName(f: ReportFrame, named: { function: string | null; mangled?: string }): void {
+  f.function = named.function;
+  if (named.mangled === undefined) delete f.mangled;
+  else f.mangled = named.mangled;
+}
+
 function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, warnings: string[]): ReportThread {
   // a version-2 report: its inlined frames are derived, drop them and derive them again
   const physical = t.frames.filter((f) => f.inlined !== true);
@@ -175,10 +191,14 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     const prev = physical[i - 1];
     // frame 0 and a frame a signal interrupted hold an exact pc; callers hold a return address
     const exact = i === 0 || f.method === "context" || (prev !== undefined && SIGNAL_TRAMPOLINES.has(prev.symbol ?? ""));
+    // a report of a device without the demangler (or of version 1): its names demangled here, so --resymbolize regroups them
+    const prior = typeof f.mangled === "string" ? functionName(f.mangled) : undefined;
+    const named = prior?.mangled !== undefined ? prior : functionName(f.function ?? f.symbol ?? null);
+    const { mangled: _stale, ...rest } = f;
     const base: ReportFrame = {
-      ...f,
+      ...rest,
       index: frames.length,
-      function: f.function ?? f.symbol ?? null,
+      ...named,
       file: f.file ?? null,
       line: f.line ?? null,
       column: f.column ?? null,
@@ -195,7 +215,7 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     if (hit) {
       base.symbol = hit.name;
       base.symbolOffset = Number(hit.offset) + (lookup === offset ? 0 : 1);
-      base.function = hit.name;
+      setName(base, functionName(hit.name));
     }
     let source: SourceFrame[] = [];
     if (r.source) {
@@ -207,10 +227,12 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     }
     const concrete = source[source.length - 1];
     for (const s of source.slice(0, -1).slice(0, MAX_INLINED_PER_FRAME)) {
-      frames.push({ ...base, index: frames.length, symbol: s.function, symbolOffset: null, function: s.function, file: s.file, line: s.line, column: s.column, inlined: true });
+      const inl: ReportFrame = { ...base, index: frames.length, symbol: s.function, symbolOffset: null, file: s.file, line: s.line, column: s.column, inlined: true };
+      setName(inl, sourceName(s));
+      frames.push(inl);
     }
     if (concrete) {
-      base.function = concrete.function ?? base.function;
+      if (concrete.function !== null || concrete.linkage !== undefined) setName(base, sourceName(concrete));
       base.file = concrete.file;
       base.line = concrete.line;
       base.column = concrete.column;

@@ -1,0 +1,32 @@
+// Mangled symbol names → the names people write: C++ (the Itanium ABI of gcc
+// and clang) and Rust (legacy and v0), tried in binutils' order (c++filt's
+// "auto": Rust first, since a legacy Rust name is also a valid C++ one).
+import { demangleItanium } from "./itanium.ts";
+import { demangleRustLegacy, demangleRustV0 } from "./rust.ts";
+
+export { MAX_MANGLED_LENGTH } from "./itanium.ts";
+
+export interface DemangleOptions {
+  /**
+   * Print the return type of a C++ template function, as c++filt does. Default false: a function as gdb
+   * names a frame with debug info (its DMGL_RET_DROP), the same with or without it.
+   */
+  returnType?: boolean;
+  /** c++filt without -i: "std::basic_string<char, ...>" for std::string, Rust's hash and crate disambiguators. Default false (gdb). */
+  verbose?: boolean;
+}
+
+/** The demangled name, or null when the name is not mangled (a C function) or is malformed. */
+export function demangle(name: string, options: DemangleOptions = {}): string | null {
+  if (name.length < 3 || name[0] !== "_") return null;
+  const verbose = options.verbose ?? false;
+  if (name[1] === "R") return demangleRustV0(name, { verbose });
+  if (name[1] !== "Z") return null;
+  return demangleRustLegacy(name, { verbose }) ?? demangleItanium(name, { verbose, returnType: options.returnType ?? false });
+}
+
+/** A frame's `function` and `mangled` for a name: demangled when it is a C++ or Rust name, else as it is. */
+export function functionName(name: string | null): { function: string | null; mangled?: string } {
+  const d = name === null ? null : demangle(name);
+  return d === null || name === null ? { function: name } : { function: d, mangled: name };
+}
