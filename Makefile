@@ -40,6 +40,8 @@ APT_PACKAGES += rsync bison flex bc file unzip wget g++-aarch64-linux-gnu fakero
 APT_PACKAGES += autoconf automake libtool autopoint texinfo dpkg-dev
 # Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
 APT_PACKAGES += python3-magic python3-flake8
+# test/fixtures/demangle/make.sh: Rust programs (legacy and v0 mangling) built by Debian's rustc (issue 21).
+APT_PACKAGES += rustc
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64

@@ -32,7 +32,7 @@ export interface ReportFrame {
   buildId: string | null;
   /**
    * The function as gdb names it: from DWARF when debug info was found (an inlined frame: the inlined function), else `symbol`;
-   * a C++ or Rust name demangled ("ns::Klass<int>::method() const"), without a template function's return type.
+   * a C++ or Rust name demangled as c++filt -i prints it ("ns::Klass<int>::method() const").
    */
   function: string | null;
   /** The mangled name `function` was demangled from (DW_AT_linkage_name, else the symbol); absent when `function` is not demangled. */

@@ -754,7 +754,9 @@ export class DwarfInfo {
       const p = recs.get(at);
       if (!p || !QUALIFIERS.has(p.tag)) break;
       const n = p.name ? this.str(p.name, root) : null;
-      parts.unshift(n ?? (p.tag === DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}"));
+      // gdb's determine_prefix: an unnamed class (a lambda's closure type) gives no prefix, and ends the qualification
+      if (n === null && p.tag !== DW_TAG_namespace) break;
+      parts.unshift(n ?? "(anonymous namespace)");
       at = p.parent;
     }
     return demangledSpelling(parts.join("::"));

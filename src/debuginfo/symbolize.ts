@@ -232,7 +232,10 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
       frames.push(inl);
     }
     if (concrete) {
-      if (concrete.function !== null || concrete.linkage !== undefined) setName(base, sourceName(concrete));
+      // DWARF without a linkage name (gcc leaves it out for a namespace-scope template instance) but a mangled symbol:
+      // the symbol's demangled name, with its parameter types, as eu-stack prints it
+      const keepSymbol = concrete.linkage === undefined && base.mangled !== undefined && base.mangled === base.symbol;
+      if (!keepSymbol && (concrete.function !== null || concrete.linkage !== undefined)) setName(base, sourceName(concrete));
       base.file = concrete.file;
       base.line = concrete.line;
       base.column = concrete.column;

@@ -8,8 +8,8 @@ export { MAX_MANGLED_LENGTH } from "./itanium.ts";
 
 export interface DemangleOptions {
   /**
-   * Print the return type of a C++ template function, as c++filt does. Default false: a function as gdb
-   * names a frame with debug info (its DMGL_RET_DROP), the same with or without it.
+   * Print the return type of a C++ template function. Default true, as c++filt, eu-stack, Android's tombstones
+   * (__cxa_demangle) and gdb for a frame named from the symbol table print it.
    */
   returnType?: boolean;
   /** c++filt without -i: "std::basic_string<char, ...>" for std::string, Rust's hash and crate disambiguators. Default false (gdb). */
@@ -22,7 +22,7 @@ export function demangle(name: string, options: DemangleOptions = {}): string | 
   const verbose = options.verbose ?? false;
   if (name[1] === "R") return demangleRustV0(name, { verbose });
   if (name[1] !== "Z") return null;
-  return demangleRustLegacy(name, { verbose }) ?? demangleItanium(name, { verbose, returnType: options.returnType ?? false });
+  return demangleRustLegacy(name, { verbose }) ?? demangleItanium(name, { verbose, returnType: options.returnType ?? true });
 }
 
 /** A frame's `function` and `mangled` for a name: demangled when it is a C++ or Rust name, else as it is. */

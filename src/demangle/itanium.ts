@@ -17,7 +17,7 @@ const MAX_OUTPUT_LENGTH = 16384;
 const MAX_PRINT_WORK = 1 << 20;
 
 export interface ItaniumOptions {
-  /** Print the return type of template functions (c++filt does; gdb's frames from DWARF do not). Default true. */
+  /** Print the return type of template functions, as c++filt does. Default true. */
   returnType?: boolean;
   /** Print Ss/Si/So/Sd in full ("std::basic_string<char, ...>"), as c++filt without -i does. Default false (gdb, __cxa_demangle). */
   verbose?: boolean;
