@@ -48,6 +48,14 @@ describe("C++ (shapes): the symbol table only", () => {
   });
 });
 
+test("symbolize where no module file is found keeps the names and the mangled names as the device made them", async () => {
+  const device = buildReport(readCoreFile(fx.cores.shapes!), { sysroot: fx.sysroot });
+  const r = await symbolizeReport(device, { sysroot: "/nonexistent", debugDirs: [] });
+  const pick = (f: ReportFrame) => ({ function: f.function, mangled: f.mangled });
+  expect(r.threads[0]?.frames.map(pick)).toEqual(device.threads[0]?.frames.map(pick));
+  expect(r.threads[0]?.frames[0]?.mangled).toBe("_ZN3geo7measureEd");
+});
+
 describe("C++ (shapes): with the debug file", async () => {
   const r = await symbolizeReport(buildReport(readCoreFile(fx.cores.shapes!), { sysroot: fx.sysroot }), { sysroot: fx.sysroot, debugDirs: [fx.debugDir] });
   // gdb's tail-call frames (from DW_TAG_call_site: area() and std::__final_insertion_sort here) are set aside on

@@ -1,6 +1,7 @@
 // The demangler (src/demangle) on names whose c++filt (binutils 2.40) output
-// is written below; every libstdc++ and Rust name of the fixtures is in
-// names.test.ts.
+// is written below (some from libLLVM-15, libclang-cpp 14 and libicu 72, for
+// constructs libstdc++ has not); every libstdc++ and Rust name of the
+// fixtures is in names.test.ts.
 import { describe, expect, test } from "bun:test";
 import { demangle, functionName, MAX_MANGLED_LENGTH } from "../../../src/demangle/demangle.ts";
 
@@ -29,6 +30,15 @@ const CXXFILT: ReadonlyArray<[string, string, string]> = [
   ["_Z1fIiEvv", "void f<int>()", "void f<int>()"],
   ["_ZGVZ4mainE1x", "guard variable for main::x", "guard variable for main::x"],
   ["_ZNKSs4sizeEv", "std::basic_string<char, std::char_traits<char>, std::allocator<char> >::size() const", "std::string::size() const"],
+  // cp-demangle.c's own quirks, kept: an empty argument pack ending a list leaves no space before ">" ...
+  ["_ZN4llvm11PassManagerINS_8FunctionENS_15AnalysisManagerIS1_JEEEJEE10isRequiredEv", "llvm::PassManager<llvm::Function, llvm::AnalysisManager<llvm::Function>>::isRequired()", "llvm::PassManager<llvm::Function, llvm::AnalysisManager<llvm::Function>>::isRequired()"],
+  // ... and one in the middle of a parameter list keeps its comma
+  ["_ZN5clang6interp15ByteCodeEmitter6emitOpIJEEEbNS0_6OpcodeEDpRKT_RKNS0_10SourceInfoE", "bool clang::interp::ByteCodeEmitter::emitOp<>(clang::interp::Opcode, , clang::interp::SourceInfo const&)", "bool clang::interp::ByteCodeEmitter::emitOp<>(clang::interp::Opcode, , clang::interp::SourceInfo const&)"],
+  ["_ZN6icu_728Calendar13resolveFieldsEPA12_A8_Ki", "icu_72::Calendar::resolveFields(int const (*) [12][8])", "icu_72::Calendar::resolveFields(int const (*) [12][8])"],
+  ["_ZN4llvm10checkedAddIiEENSt9enable_ifIXsr3std9is_signedIT_EE5valueENS_8OptionalIS2_EEE4typeES2_S2_", "std::enable_if<std::is_signed<int>::value, llvm::Optional<int> >::type llvm::checkedAdd<int>(int, int)", "std::enable_if<std::is_signed<int>::value, llvm::Optional<int> >::type llvm::checkedAdd<int>(int, int)"],
+  ["_Z1fIKiEvRKT_", "void f<int const>(int const&)", "void f<int const>(int const&)"],
+  ["_ZNSt8ios_base7failureB5cxx11C1EPKc", "std::ios_base::failure[abi:cxx11]::failure(char const*)", "std::ios_base::failure[abi:cxx11]::failure(char const*)"],
+  ["_ZNKRSt7__cxx1115basic_stringbufIcSt11char_traitsIcESaIcEE3strEv", "std::__cxx11::basic_stringbuf<char, std::char_traits<char>, std::allocator<char> >::str() const &", "std::__cxx11::basic_stringbuf<char, std::char_traits<char>, std::allocator<char> >::str() const &"],
   ["_ZN4core9panicking5panic17h8e7e0f1d3e2a4b5cE", "core::panicking::panic::h8e7e0f1d3e2a4b5c", "core::panicking::panic"],
   ["_RNvCs1234_7mycrate3foo", "mycrate[3c1c0]::foo", "mycrate::foo"],
   ["_RNvMNtCs1234_7mycrate5shapeNtB2_6Circle4area", "<mycrate[3c1c0]::shape::Circle>::area", "<mycrate::shape::Circle>::area"],
