@@ -25,8 +25,21 @@ export function demangle(name: string, options: DemangleOptions = {}): string | 
   return demangleRustLegacy(name, { verbose }) ?? demangleItanium(name, { verbose, returnType: options.returnType ?? true });
 }
 
+/** Names functionName() remembers: a report names a few hundred functions at most, each several times (device, symbolize). */
+const MAX_REMEMBERED = 1024;
+const remembered = new Map<string, string | null>();
+
+function demangledOnce(name: string): string | null {
+  let d = remembered.get(name);
+  if (d !== undefined) return d;
+  d = demangle(name);
+  if (remembered.size >= MAX_REMEMBERED) remembered.clear();
+  remembered.set(name, d);
+  return d;
+}
+
 /** A frame's `function` and `mangled` for a name: demangled when it is a C++ or Rust name, else as it is. */
 export function functionName(name: string | null): { function: string | null; mangled?: string } {
-  const d = name === null ? null : demangle(name);
+  const d = name === null || name[0] !== "_" ? null : demangledOnce(name);
   return d === null || name === null ? { function: name } : { function: d, mangled: name };
 }
