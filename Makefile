@@ -192,6 +192,7 @@ bench: deps build
 	bench/inspect/run.sh
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
+	$(BUN) bench/demangle/run.ts
 	$(BUN) bench/capture/run.ts
 	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts
