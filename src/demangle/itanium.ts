@@ -3,9 +3,9 @@
 // grammar of https://itanium-cxx-abi.github.io/cxx-abi/abi.html#mangling and
 // the spelling of libiberty's cp-demangle.c ("char const*", "> >", "{lambda()#1}",
 // " [clone .cold]"). Written here because the one npm demangler (cpp_demangle in
-// gecko-profiler-demangle) prints 358 of libstdc++'s 5864 names differently,
-// some wrongly (dropped parameters, "string()" for basic_string's constructor):
-// test/fixtures/demangle/README.md.
+// gecko-profiler-demangle) prints 690 of libstdc++'s 5864 names otherwise than
+// c++filt -i, 358 of them beyond spelling, some wrongly (dropped parameters,
+// "string()" for basic_string's constructor): test/fixtures/demangle/README.md.
 
 /** Input longer than this is not demangled (gdb's own limit is the same order; libstdc++'s longest is 300). */
 export const MAX_MANGLED_LENGTH = 4096;
