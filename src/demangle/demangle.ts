@@ -1,7 +1,7 @@
 // Mangled symbol names → the names people write: C++ (the Itanium ABI of gcc
 // and clang) and Rust (legacy and v0), tried in binutils' order (c++filt's
 // "auto": Rust first, since a legacy Rust name is also a valid C++ one).
-import { demangleItanium } from "./itanium.ts";
+import { demangleItanium, MAX_MANGLED_LENGTH } from "./itanium.ts";
 import { demangleRustLegacy, demangleRustV0 } from "./rust.ts";
 
 export { MAX_MANGLED_LENGTH } from "./itanium.ts";
@@ -18,7 +18,7 @@ export interface DemangleOptions {
 
 /** The demangled name, or null when the name is not mangled (a C function) or is malformed. */
 export function demangle(name: string, options: DemangleOptions = {}): string | null {
-  if (name.length < 3 || name[0] !== "_") return null;
+  if (name.length < 3 || name.length > MAX_MANGLED_LENGTH || name[0] !== "_") return null;
   const verbose = options.verbose ?? false;
   if (name[1] === "R") return demangleRustV0(name, { verbose });
   if (name[1] !== "Z") return null;

@@ -79,6 +79,10 @@ test("a legacy Rust name's hash needs 5 distinct hex digits; else the name is C+
 test("names over MAX_MANGLED_LENGTH are not demangled", () => {
   const long = `_Z${String(MAX_MANGLED_LENGTH)}${"a".repeat(MAX_MANGLED_LENGTH)}v`;
   expect(demangle(long)).toBeNull();
+  // Rust too (a legacy name of many short segments, a v0 name)
+  expect(demangle(`_ZN${"1a".repeat(MAX_MANGLED_LENGTH / 2)}17h0123456789abcdefE`)).toBeNull();
+  expect(demangle(`_RNvCs1234_7mycrate${"3foo".repeat(MAX_MANGLED_LENGTH / 4)}`)).toBeNull();
+  expect(demangle("_ZN1a1a17h0123456789abcdefE")).toBe("a::a");
   expect(demangle("_Z3fooi")).toBe("foo(int)");
 });
 
