@@ -43,6 +43,8 @@ APT_PACKAGES += rsync bison flex bc file unzip wget g++-aarch64-linux-gnu fakero
 APT_PACKAGES += autoconf automake libtool autopoint texinfo dpkg-dev
 # Buildroot's utils/check-package (test/integration/buildroot-tree.test.ts, with BUILDROOT=...).
 APT_PACKAGES += python3-magic python3-flake8
+# test/fixtures/demangle/make.sh: Rust programs (legacy and v0 mangling) built by Debian's rustc (issue 21).
+APT_PACKAGES += rustc
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -194,6 +196,7 @@ bench: deps build
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/debuginfo/fuzz.ts
+	$(BUN) bench/demangle/run.ts
 	$(BUN) bench/capture/run.ts
 	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts

@@ -1,9 +1,11 @@
 // The crash signature: what makes two crashes "the same crash". Executable
 // name + the first SIGNATURE_FRAMES frames of the crashing thread that are in
 // the program's own code, by function name without offset; a frame without a
-// known function counts as module + offset. Same signature, same group.
+// known function counts as module + offset. Same signature, same group. C++
+// and Rust functions count by their demangled names (with parameter types).
 import { createHash } from "node:crypto";
 import type { Report, ReportFrame } from "../core/report.ts";
+import { demangle } from "../demangle/demangle.ts";
 import { crashingThread } from "./crash.ts";
 
 /** Frames of the program's own code a signature keeps. */
@@ -28,11 +30,14 @@ function basename(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);
 }
 
-/** "parse_record", or "app+0x1290" when no function name is known. */
+/**
+ * "parse_record", "ns::Klass<int>::method() const", or "app+0x1290" when no function name is known. A mangled
+ * name (a report of a device older than the demangler) is demangled, so it groups with the same crash's newer reports.
+ */
 export function frameKey(f: ReportFrame): string {
   const fn = (f as ReportFrame & { function?: unknown }).function;
-  if (typeof fn === "string" && fn !== "") return fn;
-  if (f.symbol) return f.symbol;
+  if (typeof fn === "string" && fn !== "") return demangle(fn) ?? fn;
+  if (typeof f.symbol === "string" && f.symbol !== "") return demangle(f.symbol) ?? f.symbol;
   const module = f.module ? basename(f.module) : "?";
   const offset = String(f.moduleOffset ?? f.pc).replace(/^0x0*(?=[0-9a-f])/, "0x");
   return `${module}+${offset}`;

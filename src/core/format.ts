@@ -21,7 +21,8 @@ function frameLine(f: ReportFrame): string {
   const where = f.module ?? "<unknown>";
   // reports of version 1 have no function/file/line/inlined keys
   const fn = f.function ?? f.symbol ?? null;
-  const offset = fn !== null && fn === f.symbol && f.symbolOffset !== null && !f.inlined ? `+${f.symbolOffset}` : "";
+  const named = fn !== null && (fn === f.symbol || (f.mangled !== undefined && f.mangled === f.symbol));
+  const offset = named && f.symbolOffset !== null && !f.inlined ? `+${f.symbolOffset}` : "";
   const sym = fn ? ` (${fn}${offset})` : "";
   const src = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ""})` : "";
   const id = f.buildId ? ` (BuildId: ${f.buildId})` : "";

@@ -1,5 +1,6 @@
 // The crash report: what a core says about the crash, in the JSON layout
 // documented in docs/REPORT.md (stored by the journal and the archive).
+import { functionName } from "../demangle/demangle.ts";
 import { ARCHES } from "./arch.ts";
 import { hex } from "./bytes.ts";
 import type { Arch } from "./elf.ts";
@@ -29,8 +30,13 @@ export interface ReportFrame {
   symbol: string | null;
   symbolOffset: number | null;
   buildId: string | null;
-  /** The function as gdb names it: from DWARF when debug info was found (an inlined frame: the inlined function), else `symbol`. */
+  /**
+   * The function as gdb names it: from DWARF when debug info was found (an inlined frame: the inlined function), else `symbol`;
+   * a C++ or Rust name demangled as c++filt -i prints it ("ns::Klass<int>::method() const").
+   */
   function: string | null;
+  /** The mangled name `function` was demangled from (DW_AT_linkage_name, else the symbol); absent when `function` is not demangled. */
+  mangled?: string;
   /** Source position from the line table (a caller frame: of its call); null when unknown. */
   file: string | null;
   line: number | null;
@@ -196,7 +202,7 @@ function describeFrame(index: number, f: { pc: bigint; sp: bigint; method: Frame
     symbol: sym?.name ?? null,
     symbolOffset: sym ? Number(sym.offset + (caller ? 1n : 0n)) : null,
     buildId: mod?.buildId ?? null,
-    function: sym?.name ?? null,
+    ...functionName(sym?.name ?? null),
     file: null,
     line: null,
     column: null,

@@ -28,6 +28,11 @@ export interface SourceFrame {
   column: number | null;
   /** True for a function gcc inlined into the next frame. */
   inlined: boolean;
+  /**
+   * DW_AT_linkage_name (or DW_AT_MIPS_linkage_name) of the function, through its abstract origin and
+   * specification, in a unit not in C: the mangled name gdb demangles for a C++ or Rust frame. Absent when none.
+   */
+  linkage?: string;
 }
 
 /** Where a call goes, as gdb's call_site_target: function entry addresses, or a name its symbol tables resolve. */
@@ -113,6 +118,7 @@ interface Scope {
   ranges: bigint[];
   /** Resolved on first use (undefined until then): most scopes of a unit are never on a backtrace. */
   name: string | null | undefined;
+  linkage: string | null | undefined;
   callFile: number;
   callLine: number;
   callColumn: number;
@@ -371,12 +377,12 @@ export class DwarfInfo {
     if (best < 0) return row ? [{ function: null, ...here, inlined: false }] : [];
     const out: SourceFrame[] = [];
     let s = data.scopes[best] as Scope;
-    out.push({ function: this.scopeName(data, s), ...here, inlined: s.tag === DW_TAG_inlined_subroutine });
+    out.push({ function: this.scopeName(data, s), ...here, inlined: s.tag === DW_TAG_inlined_subroutine, ...this.scopeLinkage(data, s) });
     for (let n = 0; s.tag === DW_TAG_inlined_subroutine && n <= MAX_DIE_DEPTH; n++) {
       const parent = data.scopes[s.parent];
       if (!parent) break;
       const file = data.lines ? (data.lines.files[s.callFile] ?? null) : null;
-      out.push({ function: this.scopeName(data, parent), file, line: s.callLine || null, column: s.callColumn || null, inlined: parent.tag === DW_TAG_inlined_subroutine });
+      out.push({ function: this.scopeName(data, parent), file, line: s.callLine || null, column: s.callColumn || null, inlined: parent.tag === DW_TAG_inlined_subroutine, ...this.scopeLinkage(data, parent) });
       s = parent;
     }
     return out;
@@ -820,7 +826,7 @@ export class DwarfInfo {
                 return v && v.k === "const" ? Number(BigInt.asUintN(32, v.v)) : 0;
               };
               depth++;
-              const scope: Scope = { tag: ab.tag, die, parent: scopeIndex, depth, ranges, name: undefined, callFile: num(DW_AT_call_file), callLine: num(DW_AT_call_line), callColumn: num(DW_AT_call_column) };
+              const scope: Scope = { tag: ab.tag, die, parent: scopeIndex, depth, ranges, name: undefined, linkage: undefined, callFile: num(DW_AT_call_file), callLine: num(DW_AT_call_line), callColumn: num(DW_AT_call_column) };
               scopeIndex = scopes.length;
               scopes.push(scope);
             }
@@ -849,6 +855,32 @@ export class DwarfInfo {
       this.warn(`Cannot read names in the supplementary file${link}: it was not given, ignoring`);
     }
     return this.alt;
+  }
+
+  private scopeLinkage(data: UnitData, scope: Scope): { linkage?: string } {
+    if (scope.linkage === undefined) scope.linkage = data.root.c ? null : this.linkageOf({ alt: false, off: scope.die }, data, 0);
+    return scope.linkage === null ? {} : { linkage: scope.linkage };
+  }
+
+  /** The DIE's linkage name: its own, else its abstract origin's or specification's (where gcc puts it). */
+  private linkageOf(ref: Ref, here: UnitData | undefined, hops: number): string | null {
+    if (hops > MAX_ORIGIN_HOPS) return null; // nameOf has warned of the cycle
+    if (ref.alt) return this.altFile()?.linkageOf({ alt: false, off: ref.off }, undefined, hops) ?? null;
+    let unit = here;
+    if (!unit?.recs.has(ref.off)) {
+      const h = this.headerAt(ref.off);
+      if (!h) return null;
+      unit = this.unitData(h.offset);
+    }
+    const rec = unit?.recs.get(ref.off);
+    if (!unit || !rec) return null;
+    if (rec.linkage) return this.str(rec.linkage, unit.root);
+    for (const next of [rec.origin, rec.spec]) {
+      if (next === undefined) continue;
+      const n = this.linkageOf(next, unit, hops + 1);
+      if (n !== null) return n;
+    }
+    return null;
   }
 
   /** The name gdb shows for the DIE: its own DW_AT_name, else through its abstract origin or specification; qualified. */
@@ -894,7 +926,9 @@ export class DwarfInfo {
       const p = recs.get(at);
       if (!p || !QUALIFIERS.has(p.tag)) break;
       const n = p.name ? this.str(p.name, root) : null;
-      parts.unshift(n ?? (p.tag === DW_TAG_namespace ? "(anonymous namespace)" : "{unnamed}"));
+      // gdb's determine_prefix: an unnamed class (a lambda's closure type) gives no prefix, and ends the qualification
+      if (n === null && p.tag !== DW_TAG_namespace) break;
+      parts.unshift(n ?? "(anonymous namespace)");
       at = p.parent;
     }
     return demangledSpelling(parts.join("::"));

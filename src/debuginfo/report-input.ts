@@ -27,6 +27,8 @@ const frameSchema = z.looseObject({
   symbol: nullableString,
   symbolOffset: z.number().nullable(),
   buildId: nullableString,
+  // the name `function` was demangled from (docs/REPORT.md): a string when present
+  mangled: z.string().optional(),
 });
 
 const fullSchema = z.looseObject({

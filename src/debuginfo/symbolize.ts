@@ -5,6 +5,7 @@
 import type { Report, ReportFrame, ReportModule, ReportThread } from "../core/report.ts";
 import { REPORT_VERSION } from "../core/report.ts";
 import { hex } from "../core/bytes.ts";
+import { functionName } from "../demangle/demangle.ts";
 import type { DebugElf } from "./debug-elf.ts";
 import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
 import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
@@ -246,6 +247,21 @@ function isTrampoline(f: ReportFrame, r: Resolved | undefined): boolean {
   return hit !== undefined && hit.offset === 0n && SIGNAL_TRAMPOLINES.has(hit.name);
 }
 
+/** gdb's name of a function with debug info: the demangled linkage name (C++, Rust), else DW_AT_name. */
+function sourceName(s: SourceFrame): { function: string | null; mangled?: string } {
+  if (s.linkage !== undefined) {
+    const named = functionName(s.linkage);
+    if (named.mangled !== undefined) return named;
+  }
+  return { function: s.function };
+}
+
+function setName(f: ReportFrame, named: { function: string | null; mangled?: string }): void {
+  f.function = named.function;
+  if (named.mangled === undefined) delete f.mangled;
+  else f.mangled = named.mangled;
+}
+
 function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, graph: ReturnType<typeof callGraph>, warnings: string[]): ReportThread {
   // a version-2 report: its inlined and tail-call frames are derived, drop them and derive them again
   const physical = t.frames.filter((f) => f.inlined !== true && f.tailCall !== true);
@@ -256,10 +272,14 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
     // trampoline's first instruction) hold an exact pc; callers hold a return address (gdb's
     // get_frame_address_in_block: pc - 1 only for a normal frame whose callee is a normal frame)
     const exact = i === 0 || f.method === "context" || trampoline[i] === true || trampoline[i - 1] === true;
+    // a report of a device without the demangler (or of version 1): its names demangled here, so --resymbolize regroups them
+    const prior = typeof f.mangled === "string" ? functionName(f.mangled) : undefined;
+    const named = prior?.mangled !== undefined ? prior : functionName(f.function ?? f.symbol ?? null);
+    const { mangled: _stale, ...rest } = f;
     const base: ReportFrame = {
-      ...f,
+      ...rest,
       index: frames.length,
-      function: f.function ?? f.symbol ?? null,
+      ...named,
       file: f.file ?? null,
       line: f.line ?? null,
       column: f.column ?? null,
@@ -312,7 +332,7 @@ function describe(frames: ReportFrame[], base: ReportFrame, r: Resolved, exact: 
   if (hit) {
     base.symbol = hit.name;
     base.symbolOffset = Number(hit.offset) + (lookup === offset ? 0 : 1);
-    base.function = hit.name;
+    setName(base, functionName(hit.name));
   }
   let source: SourceFrame[] = [];
   if (r.source) {
@@ -324,10 +344,15 @@ function describe(frames: ReportFrame[], base: ReportFrame, r: Resolved, exact: 
   }
   const concrete = tail ? source[0] : source[source.length - 1];
   for (const s of tail ? [] : source.slice(0, -1).slice(0, MAX_INLINED_PER_FRAME)) {
-    frames.push({ ...base, index: frames.length, symbol: s.function, symbolOffset: null, function: s.function, file: s.file, line: s.line, column: s.column, inlined: true });
+    const inl: ReportFrame = { ...base, index: frames.length, symbol: s.function, symbolOffset: null, file: s.file, line: s.line, column: s.column, inlined: true };
+    setName(inl, sourceName(s));
+    frames.push(inl);
   }
   if (concrete) {
-    base.function = concrete.function ?? base.function;
+    // DWARF without a linkage name (gcc leaves it out for a namespace-scope template instance) but a mangled symbol:
+    // the symbol's demangled name, with its parameter types, as eu-stack prints it
+    const keepSymbol = concrete.linkage === undefined && base.mangled !== undefined && base.mangled === base.symbol;
+    if (!keepSymbol && (concrete.function !== null || concrete.linkage !== undefined)) setName(base, sourceName(concrete));
     base.file = concrete.file;
     base.line = concrete.line;
     base.column = concrete.column;

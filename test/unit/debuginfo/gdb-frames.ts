@@ -22,6 +22,23 @@ export interface GdbSourceThread {
   frames: GdbSourceFrame[];
 }
 
+/**
+ * A demangled C++ function name as gdb's `bt` prints a frame with debug info: without its parameter list and
+ * what follows it (gdb's cp_remove_params): "ns::Klass<int>::method() const" → "ns::Klass<int>::method",
+ * "main::{lambda(int)#1}::operator()(int) const" → "main::{lambda(int)#1}::operator()".
+ */
+export function withoutParameters(name: string): string {
+  const s = name.replace(/(?: const| volatile| restrict| &&| &)+$/, "");
+  if (!s.endsWith(")")) return name;
+  // back from the last ")" to its "(": parentheses are balanced in a demangled name ("void (*)(int)")
+  let depth = 0;
+  for (let i = s.length - 1; i >= 0; i--) {
+    if (s[i] === ")") depth++;
+    else if (s[i] === "(" && --depth === 0) return s.slice(0, i);
+  }
+  return name;
+}
+
 export function readGdbFrames(path: string): GdbSourceThread[] {
   const threads = new Map<number, GdbSourceThread>();
   const section = new Map<number, number>(); // lwp → 1 bt, 2 pcs, 3 info frame

@@ -74,6 +74,7 @@ describe("garbage is refused with a reason", () => {
     ["a number", "42", /^not a report \(a JSON number\)$/],
     ["another JSON object", '{"hello":"world"}', /^not a crash report, a compact report/],
     ["a report with a bad frame", JSON.stringify({ ...report, threads: [{ tid: 1, frames: [{ index: 0, pc: "12", sp: "0x0" }] }] }), /^threads\.0\.frames\.0\.pc: /],
+    ["a frame whose mangled name is not a string", JSON.stringify({ ...report, threads: [{ ...report.threads[0], frames: [{ ...report.threads[0]?.frames[0], mangled: 7 }] }] }), /^threads\.0\.frames\.0\.mangled: /],
     ["a compact report with a bad frame", JSON.stringify({ ...JSON.parse(compactReport(report)), threads: [{ tid: 1, frames: ["hello world"] }] }), /^threads\.0\.frames\.0: "hello world" is not a compact frame$/],
     ["a compact frame naming a module not in the table", JSON.stringify({ ...JSON.parse(compactReport(report)), modules: [], threads: [{ tid: 1, frames: ["0x1000 m3+0x10"] }] }), /module m3 is not in the module table/],
     ["a dump without crash reports", dump([["note", "x"]]), /^it holds no crash report$/],

@@ -12,7 +12,7 @@ import { compactReport } from "../../../src/core/format.ts";
 import { parseReports } from "../../../src/debuginfo/report-input.ts";
 import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
-import { readGdbFrames, type GdbSourceFrame } from "./gdb-frames.ts";
+import { readGdbFrames, withoutParameters, type GdbSourceFrame } from "./gdb-frames.ts";
 
 const fx = debugFixtures();
 const debugDirs = [fx.debugDir, fx.glibcDebugDir];
@@ -39,7 +39,8 @@ function view(
   if (gdb?.signal === true && f.function === "__restore_rt") return { pc: BigInt(f.pc), ...SIGNAL_FRAME, inlined: f.inlined };
   return {
     pc: typeof f.pc === "string" ? BigInt(f.pc) : f.pc,
-    function: f.function,
+    // gdb prints a C++ frame with debug info by its demangled name without the parameters ("Parser::parse (this=…, n=…)")
+    function: f.function === null ? null : withoutParameters(f.function),
     // reported as gdb's name when it is the same file (see sameFile), else as is
     file: gdb !== undefined && sameFile(f.file, gdb.file) ? gdb.file : f.file,
     line: f.line,
