@@ -1,0 +1,186 @@
+// Mutation testing of the fleet path (src/upload, src/collect): a curated,
+// named list of mutants, each one small change that breaks a promise the
+// code makes. Each is applied in a copy of the checkout (never here), the
+// unit tests of its folder run, and a mutant whose tests still pass
+// "survives". StrykerJS was measured first and does not fit this machine
+// (docs/TESTING.md "Fleet"); this list is what runs instead.
+//
+//   bun build/mutants-fleet.ts                 every mutant, a score per file
+//   bun build/mutants-fleet.ts flush-delete    the mutants whose name contains a word
+//   MUTANTS_TESTS_REV=<rev> bun build/...      run the tests of an older revision (the "before" score)
+//
+// A mutant whose `from` text is not found exactly once fails the run: the
+// list must follow the source, not silently test nothing. A mutant judged
+// equivalent (no behaviour can tell it apart) says why in `equivalent`.
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface Mutant {
+  /** Unique, stable: "<file>-<what breaks>". */
+  name: string;
+  /** Path from the checkout's root. */
+  file: string;
+  from: string;
+  to: string;
+  /** Test paths (files or folders) that must notice. */
+  tests: string[];
+  /** Why no test can notice, for a mutant kept on the list as equivalent. */
+  equivalent?: string;
+}
+
+const UPLOAD_TESTS = ["test/unit/upload"];
+const COLLECT_TESTS = ["test/unit/collect"];
+/** Longest run of one mutant's tests: the collect unit tests take ~10 s on an idle machine; a hung mutant is "killed (timeout)". */
+const MUTANT_TIMEOUT_MS = 180_000;
+
+const flush = (name: string, from: string, to: string, equivalent?: string): Mutant => ({ name: `flush-${name}`, file: "src/upload/flush.ts", from, to, tests: UPLOAD_TESTS, ...(equivalent ? { equivalent } : {}) });
+const sub = (name: string, from: string, to: string): Mutant => ({ name: `subscriber-${name}`, file: "src/collect/subscriber.ts", from, to, tests: COLLECT_TESTS });
+const outbox = (name: string, from: string, to: string): Mutant => ({ name: `outbox-${name}`, file: "src/upload/outbox.ts", from, to, tests: UPLOAD_TESTS });
+const ingest = (name: string, from: string, to: string): Mutant => ({ name: `ingest-${name}`, file: "src/collect/ingest.ts", from, to, tests: COLLECT_TESTS });
+const sig = (name: string, from: string, to: string): Mutant => ({ name: `signature-${name}`, file: "src/collect/signature.ts", from, to, tests: COLLECT_TESTS });
+
+export const MUTANTS: Mutant[] = [
+  // flush.ts: forget an entry only after its PUBACK; the dropped note first, forgotten after its PUBACK.
+  flush("delete-before-publish", "await c.publish(topic, bytes);\n    removeOutboxEntry(dir, e);", "removeOutboxEntry(dir, e);\n    await c.publish(topic, bytes);"),
+  flush("publish-not-awaited", "await c.publish(topic, bytes);", "void c.publish(topic, bytes).catch(() => {});"),
+  flush(
+    "dropped-cleared-before-puback",
+    "await Promise.race([c.publish(payloadTopic(config.upload.topicPrefix, note), new TextEncoder().encode(encodePayload(note))), c.closed]);\n            clearDropped(dir, d);",
+    "clearDropped(dir, d);\n            await Promise.race([c.publish(payloadTopic(config.upload.topicPrefix, note), new TextEncoder().encode(encodePayload(note))), c.closed]);",
+  ),
+  flush("dropped-note-not-awaited", "await Promise.race([c.publish(payloadTopic(config.upload.topicPrefix, note)", "void Promise.race([c.publish(payloadTopic(config.upload.topicPrefix, note)"),
+  flush("dropped-note-skipped", "if (dropped && readDropped(dir)) {", "if (false) {"),
+  flush("resume-skips-entry-in-flight", "i = firstLeft < 0 ? entries.length : firstLeft;", "i = firstLeft < 0 ? entries.length : firstLeft + 1;"),
+  flush(
+    "resume-from-start",
+    "i = firstLeft < 0 ? entries.length : firstLeft;",
+    "i = 0;",
+    "publishOne reads each entry back first and skips one that is gone, and every entry before the first left one was acknowledged and deleted: starting over publishes exactly the same messages",
+  ),
+  flush("resume-gives-up", "i = firstLeft < 0 ? entries.length : firstLeft;", "i = entries.length;"),
+  flush("refusal-not-final", "if (lastError.refused) break;", ""),
+  flush("window-one-more", "if (window.size >= config.upload.inFlight)", "if (window.size > config.upload.inFlight)"),
+  flush("window-unbounded", "if (window.size >= config.upload.inFlight) await", "if (false) await"),
+  flush("abort-ignored", "while (i < entries.length && !options.signal?.aborted) {", "while (i < entries.length) {"),
+  flush("one-round", "attempts < brokers.length * CONNECT_ROUNDS", "attempts < brokers.length"),
+  flush("next-broker-not-taken-on-loss", "conn = undefined;\n          next++;", "conn = undefined;"),
+  flush("remaining-forgets-dropped", "+ (readDropped(dir) ? 1 : 0)", ""),
+  flush("refused-flag-lost", "refused: lastError?.refused ?? false", "refused: false"),
+  flush("sent-not-counted", "removeOutboxEntry(dir, e);\n    sent++;", "removeOutboxEntry(dir, e);"),
+  // subscriber.ts: PUBACK only after the commit; retry, then onFatal without a PUBACK.
+  sub("puback-before-commit", "await o.onMessage(packet.topic, payload);\n          done();", "done();\n          await o.onMessage(packet.topic, payload);"),
+  sub("puback-on-fatal", "return; // never acknowledged", "done();\n            return;"),
+  sub("puback-on-failure", "o.log(`Cannot store message on \"${packet.topic}\" (try ${attempt}", "done();\n          o.log(`Cannot store message on \"${packet.topic}\" (try ${attempt}"),
+  sub("no-retry", "if (attempt >= STORE_ATTEMPTS) {", "if (attempt >= 1) {"),
+  sub("no-fatal", "o.onFatal(new Error(", "void (new Error("),
+  sub("qos0", "client.subscribe(topic, { qos: 1 }", "client.subscribe(topic, { qos: 0 }"),
+  sub("clean-session", "    clean: false,\n", "    clean: true,\n"),
+  sub("graceful-close-after-fatal", "await client.endAsync(fatal);", "await client.endAsync(false);"),
+  // outbox.ts: one file per message id, quotas drop the oldest non-boot first, dropped counts kept until the note.
+  outbox("dedupe-off", "if (existing) return { name: existing.name, written: false, dropped: [] };", ""),
+  outbox("boots-not-last", "KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || ", ""),
+  outbox("newest-dropped-first", "(a.name < b.name ? -1 : 1)", "(a.name < b.name ? 1 : -1)"),
+  outbox("max-entries-off-by-one", "count + 1 <= limits.maxEntries", "count <= limits.maxEntries"),
+  outbox("drops-not-counted", "addDropped(dir, dropped);", ""),
+  outbox("clear-dropped-all", "if (left.boot + left.crash + left.note === 0) unlinkSync", "if (true) unlinkSync"),
+  outbox("list-unsorted", "for (const name of names.sort())", "for (const name of names)"),
+  outbox("strict-listing-off", "if (options.strict && errorCode(err) !== \"ENOENT\") throw", "if (false) throw"),
+  // ingest.ts: newest wins for device fields, duplicates stored once, orphan groups removed after --resymbolize.
+  ingest("firmware-last-received", "firmware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.firmware ELSE devices.firmware END", "firmware = excluded.firmware"),
+  ingest("kernel-last-received", "kernel = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.kernel ELSE devices.kernel END", "kernel = excluded.kernel"),
+  ingest("last-seen-last-received", "last_seen = CASE WHEN excluded.last_seen > devices.last_seen THEN excluded.last_seen ELSE devices.last_seen END", "last_seen = excluded.last_seen"),
+  ingest("first-seen-last-received", "first_seen = CASE WHEN excluded.first_seen < devices.first_seen THEN excluded.first_seen ELSE devices.first_seen END", "first_seen = excluded.first_seen"),
+  ingest("duplicate-stored-twice", "if (rows.length === 0) {", "if (false) {"),
+  ingest("orphans-kept", "await store.sql`DELETE FROM crash_groups WHERE NOT EXISTS (SELECT 1 FROM crashes WHERE crashes.group_id = crash_groups.id)`;", ""),
+  ingest("resymbolize-group-not-moved", "await tx`UPDATE crashes SET group_id = ${sig.id} WHERE message_id = ${row.message_id}`;", ""),
+  ingest("crash-free-inverted", "CRASH_REASONS.has(b.reason) ? 0 : 1", "CRASH_REASONS.has(b.reason) ? 1 : 0"),
+  ingest("topic-not-checked", "if (topic !== expected) throw", "if (false) throw"),
+  ingest("rejects-unbounded", "await tx`DELETE FROM rejects WHERE id <", "if (false) await tx`DELETE FROM rejects WHERE id <"),
+  ingest("oversize-accepted", "if (bytes.length > MAX_MESSAGE_BYTES) throw", "if (false) throw"),
+  // signature.ts: own frames first, the runtime-only fallback, the frame limit.
+  sig("no-runtime-fallback", "if (own.length === 0) own = frames;", ""),
+  sig("libstdcxx-not-runtime", "libpthread|libstdc\\+\\+|", "libpthread|"),
+  sig("libc-not-runtime", "(^|\\/)(libc|libm|", "(^|\\/)(libm|"),
+  sig("one-more-frame", "own.slice(0, SIGNATURE_FRAMES)", "own.slice(0, SIGNATURE_FRAMES + 1)"),
+  sig("offset-kept-with-name", "if (typeof fn === \"string\" && fn !== \"\") return fn;", "if (typeof fn === \"string\" && fn !== \"\") return `${fn}+${f.moduleOffset}`;"),
+];
+
+interface Result {
+  mutant: Mutant;
+  killed: boolean;
+  seconds: number;
+  note: string;
+}
+
+function copyCheckout(root: string, testsRev: string | undefined): string {
+  const dir = mkdtempSync(join(tmpdir(), "crashkeep-mutants-"));
+  for (const p of ["src", "test", "package.json", "bunfig.toml", "tsconfig.json"]) cpSync(join(root, p), join(dir, p), { recursive: true });
+  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  if (testsRev !== undefined) {
+    // The tests as they were at testsRev (fixtures included), over this source.
+    rmSync(join(dir, "test"), { recursive: true, force: true });
+    const tar = spawnSync("git", ["-C", root, "archive", "--format=tar", testsRev, "test"], { maxBuffer: 1 << 30 });
+    if (tar.status !== 0) throw new Error(`Cannot read the tests of "${testsRev}": ${tar.stderr.toString().trim()}`);
+    const x = spawnSync("tar", ["-x", "-C", dir], { input: tar.stdout });
+    if (x.status !== 0) throw new Error(`Cannot unpack the tests of "${testsRev}": ${x.stderr.toString().trim()}`);
+  }
+  return dir;
+}
+
+function runTests(dir: string, tests: string[]): { ok: boolean; seconds: number; tail: string } {
+  const t0 = performance.now();
+  const r = spawnSync(join(dir, "node_modules/.bin/bun"), ["test", ...tests], { cwd: dir, timeout: MUTANT_TIMEOUT_MS, env: { ...process.env, FUZZ_SEED: "1" } });
+  const out = `${r.stdout?.toString() ?? ""}${r.stderr?.toString() ?? ""}`;
+  return { ok: r.status === 0, seconds: (performance.now() - t0) / 1000, tail: r.status === null ? "timeout" : (out.match(/\(fail\)[^\n]*/)?.[0] ?? out.match(/^.*error.*$/im)?.[0] ?? "").slice(0, 160) };
+}
+
+function main(): number {
+  const root = join(import.meta.dir, "..");
+  const words = process.argv.slice(2);
+  const chosen = MUTANTS.filter((m) => words.length === 0 || words.some((w) => m.name.includes(w)));
+  const names = new Set<string>();
+  for (const m of MUTANTS) {
+    if (names.has(m.name)) throw new Error(`Cannot run mutant "${m.name}": the name is used twice`);
+    names.add(m.name);
+    const n = readFileSync(join(root, m.file), "utf8").split(m.from).length - 1;
+    if (n !== 1) throw new Error(`Cannot run mutant "${m.name}": its text is found ${n} times in ${m.file}, not once`);
+  }
+  const dir = copyCheckout(root, process.env.MUTANTS_TESTS_REV || undefined);
+  try {
+    // The unmutated source must pass first, or every mutant would count as killed.
+    for (const tests of new Set(chosen.map((m) => m.tests.join(" ")))) {
+      const base = runTests(dir, tests.split(" "));
+      if (!base.ok) throw new Error(`Cannot measure mutants: bun test ${tests} fails without a mutant (${base.tail})`);
+    }
+    const results: Result[] = [];
+    for (const m of chosen) {
+      const path = join(dir, m.file);
+      const original = readFileSync(path, "utf8");
+      writeFileSync(path, original.replace(m.from, () => m.to));
+      try {
+        const r = runTests(dir, m.tests);
+        results.push({ mutant: m, killed: !r.ok, seconds: r.seconds, note: r.ok ? "" : r.tail });
+      } finally {
+        writeFileSync(path, original);
+      }
+      const last = results.at(-1) as Result;
+      console.log(`${last.killed ? "killed  " : last.mutant.equivalent ? "equiv.  " : "SURVIVED"} ${m.name} (${last.seconds.toFixed(1)} s)${last.killed ? ` ${last.note}` : ""}`);
+    }
+    console.log("\nfile                          killed / mutants   score   (equivalent survivors left out of the score)");
+    for (const file of [...new Set(results.map((r) => r.mutant.file))]) {
+      const rs = results.filter((r) => r.mutant.file === file);
+      const scored = rs.filter((r) => r.killed || !r.mutant.equivalent);
+      const killed = scored.filter((r) => r.killed).length;
+      console.log(`${file.padEnd(30)}${String(killed).padStart(6)} / ${String(scored.length).padEnd(10)}${((100 * killed) / Math.max(1, scored.length)).toFixed(0).padStart(4)} %`);
+    }
+    const survivors = results.filter((r) => !r.killed && !r.mutant.equivalent);
+    if (survivors.length > 0) console.log(`\nsurvivors: ${survivors.map((r) => r.mutant.name).join(", ")}`);
+    return survivors.length === 0 ? 0 : 1;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) process.exit(main());
