@@ -116,7 +116,7 @@ interface Result {
 
 function copyCheckout(root: string, testsRev: string | undefined): string {
   const dir = mkdtempSync(join(tmpdir(), "crashkeep-mutants-"));
-  for (const p of ["src", "test", "package.json", "bunfig.toml", "tsconfig.json"]) cpSync(join(root, p), join(dir, p), { recursive: true });
+  for (const p of ["src", "test", "docs", "build", "package.json", "package-lock.json", "bunfig.toml", "tsconfig.json"]) cpSync(join(root, p), join(dir, p), { recursive: true });
   symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
   if (testsRev !== undefined) {
     // The tests as they were at testsRev (fixtures included), over this source.
