@@ -3,14 +3,14 @@
 // refuse, so "forget only after the PUBACK" is checked at the moment between
 // the publish and its PUBACK, with no broker and no timing.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../../src/config/load.ts";
 import { makePaths } from "../../../src/system/paths.ts";
 import { BrokerError, type Connection } from "../../../src/upload/client.ts";
 import { flushOutbox, type FlushOptions } from "../../../src/upload/flush.ts";
-import { enqueue, listOutbox, outboxDir, readDropped } from "../../../src/upload/outbox.ts";
+import { enqueue, listOutbox, outboxDir, readDropped, readUploadState } from "../../../src/upload/outbox.ts";
 import { notePayload } from "../../../src/upload/payload.ts";
 
 const roots: string[] = [];
@@ -39,6 +39,14 @@ class BrokerDouble {
   /** Ids acknowledged (PUBACK sent), in order. */
   readonly acked: string[] = [];
   readonly connects: string[] = [];
+  /** "<broker> <client id>" of each connection opened. */
+  readonly clientIds: string[] = [];
+  /** "<topic> <id>" of each publish. */
+  readonly topics: string[] = [];
+  /** The note texts published, in order. */
+  readonly texts: string[] = [];
+  /** Brokers whose connect throws a plain Error (not a BrokerError). */
+  readonly broken = new Set<string>();
   readonly held: Pending[] = [];
   /** Brokers that refuse the connection (CONNACK 4/5) and ones that are down. */
   readonly refuse = new Set<string>();
@@ -47,8 +55,10 @@ class BrokerDouble {
   answer: (p: Omit<Pending, "ack">, n: number) => Answer = () => "ack";
   private waiters: Array<() => void> = [];
 
-  connect: NonNullable<FlushOptions["connect"]> = async (broker) => {
+  connect: NonNullable<FlushOptions["connect"]> = async (broker, o) => {
     this.connects.push(broker);
+    this.clientIds.push(`${broker} ${o.clientId}`);
+    if (this.broken.has(broker)) throw new Error("socket hang up");
     if (this.refuse.has(broker)) throw new BrokerError(`Cannot connect to "${broker}": Connection refused: Not authorized`, true);
     if (this.down.has(broker)) throw new BrokerError(`Cannot connect to "${broker}": connect ECONNREFUSED (ECONNREFUSED)`, false);
     let lost: (err: Error) => void = () => {};
@@ -70,8 +80,10 @@ class BrokerDouble {
       publish: (topic, payload) =>
         new Promise<void>((resolve, reject) => {
           if (!open) return reject(new BrokerError(`Cannot publish to "${broker}": client disconnecting`, false));
-          const body = JSON.parse(new TextDecoder().decode(payload)) as { id: string; kind: string };
+          const body = JSON.parse(new TextDecoder().decode(payload)) as { id: string; kind: string; note?: { text: string } };
           this.published.push(`${broker} ${body.id}`);
+          this.topics.push(`${topic} ${body.id}`);
+          if (body.note) this.texts.push(body.note.text);
           const info = { broker, topic, id: body.id, kind: body.kind };
           pendingRejects.add(reject);
           const ack = () => {
@@ -149,6 +161,12 @@ describe("flushOutbox: forget only after the PUBACK", () => {
     const r = await flush;
     expect(r).toMatchObject({ sent: 2, remaining: 0, error: undefined, refused: false, broker: "mqtt://a" });
     expect(queued(s)).toEqual([]);
+    // client id = device id; topic <prefix>/<device id>/<kind>
+    expect(broker.clientIds).toEqual(["mqtt://a dev1"]);
+    expect(broker.topics).toEqual(s.ids.map((id) => `crashkeep/v1/dev1/note ${id}`));
+    // status: the success, no error
+    expect(readUploadState(s.dir)).toMatchObject({ lastError: null, lastErrorAt: null, broker: "mqtt://a" });
+    expect(readUploadState(s.dir).lastSuccess).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
   test("the dropped-by-quota note goes first, and dropped.json is forgotten only after its PUBACK", async () => {
@@ -171,6 +189,7 @@ describe("flushOutbox: forget only after the PUBACK", () => {
     broker.held.shift()?.ack();
     expect(await flush).toMatchObject({ sent: 2, remaining: 0 });
     expect(broker.acked.slice(1)).toEqual(s.ids.slice(2));
+    expect(broker.texts[0]).toMatch(/^crashkeep dropped 2 note message\(s\) queued since \d{4}-\d\d-\d\dT[^ ]+ to stay within upload\.outbox limits$/);
   });
 
   test("at most upload.inFlight publishes wait for their PUBACK at once", async () => {
@@ -183,6 +202,8 @@ describe("flushOutbox: forget only after the PUBACK", () => {
     expect(broker.published).toHaveLength(3);
     broker.held.shift()?.ack();
     await broker.until((p) => p.length === 4);
+    await Bun.sleep(0);
+    expect(broker.published).toHaveLength(4); // one acknowledged, one more in flight: still 3 waiting
     while (broker.held.length > 0 || broker.published.length < 6) {
       broker.held.shift()?.ack();
       await Bun.sleep(0);
@@ -231,8 +252,11 @@ describe("flushOutbox: a connection lost between publish and PUBACK", () => {
     expect(broker.connects).toEqual(["mqtt://a", "mqtt://a"]); // CONNECT_ROUNDS: every broker twice
     expect(queued(s)).toEqual(s.ids.slice(1));
     expect(readDropped(s.dir)).toMatchObject({ note: 1 });
+    expect(readUploadState(s.dir)).toMatchObject({ lastError: 'Lost "mqtt://a": connection closed', lastSuccess: null });
     const again = new BrokerDouble();
     expect(await flushOutbox(s.config, s.paths, { connect: again.connect })).toMatchObject({ sent: 2, remaining: 0 });
+    // status: the success clears the earlier error
+    expect(readUploadState(s.dir)).toMatchObject({ lastError: null, lastErrorAt: null });
     expect(again.acked.filter(isDroppedNote)).toHaveLength(1);
     expect(again.acked.filter((id) => !isDroppedNote(id))).toEqual(s.ids.slice(1));
     for (const id of again.acked) expect(count(again.published.map((p) => p.split(" ")[1] as string), id)).toBe(1);
@@ -296,5 +320,102 @@ describe("flushOutbox: stopping", () => {
     expect(await flushOutbox(s.config, s.paths, { connect: broker.connect })).toMatchObject({ sent: 0, remaining: 0, error: undefined });
     expect(broker.connects).toEqual([]);
     expect(existsSync(s.dir)).toBe(false);
+  });
+});
+
+describe("flushOutbox: passes and failures", () => {
+  test("an entry queued while the flush runs is sent by the same flush", async () => {
+    const s = setup(1);
+    const broker = new BrokerDouble();
+    const limits = { ...s.config.upload.outbox, minFreeBytes: 0 };
+    broker.answer = (p, n) => {
+      if (n === 1) enqueue(s.dir, notePayload({ text: "late", time: new Date(), localId: "late" }, { device: DEVICE, maxMessageBytes: 8192 }), limits);
+      return "ack";
+    };
+    expect(await flushOutbox(s.config, s.paths, { connect: broker.connect })).toMatchObject({ sent: 2, remaining: 0 });
+    expect(broker.acked).toEqual([s.ids[0] as string, "dev1/note/late"]);
+  });
+
+  test("a flush ends: entries that keep arriving are taken for a bounded number of passes, the rest wait for the next flush", async () => {
+    const s = setup(1);
+    const broker = new BrokerDouble();
+    const limits = { ...s.config.upload.outbox, minFreeBytes: 0 };
+    broker.answer = (p, n) => {
+      enqueue(s.dir, notePayload({ text: `more ${n}`, time: new Date(), localId: `more-${n}` }, { device: DEVICE, maxMessageBytes: 8192 }), limits);
+      return "ack";
+    };
+    const r = await flushOutbox(s.config, s.paths, { connect: broker.connect });
+    expect(r.remaining).toBe(1);
+    expect(r.sent).toBe(8); // MAX_PASSES: one entry per pass here
+    expect(r.error).toBe("entries left");
+  });
+
+  test("a connect that fails with a plain error is not a refusal: the next broker is tried", async () => {
+    const s = setup(1);
+    const broker = new BrokerDouble();
+    broker.broken.add("mqtt://a");
+    const logs: string[] = [];
+    expect(await flushOutbox(s.config, s.paths, { connect: broker.connect, log: (l) => logs.push(l) })).toMatchObject({ sent: 1, remaining: 0, refused: false, broker: "mqtt://b" });
+    expect(logs).toContain("Error: socket hang up");
+    const t = setup(1, { brokers: ["mqtt://a"] });
+    const only = new BrokerDouble();
+    only.broken.add("mqtt://a");
+    const r = await flushOutbox(t.config, t.paths, { connect: only.connect });
+    expect(r).toMatchObject({ sent: 0, remaining: 1, refused: false, error: "Error: socket hang up" });
+    // status: the error and when, for `crashkeep status`
+    expect(readUploadState(t.dir)).toMatchObject({ lastError: "Error: socket hang up", lastSuccess: null });
+  });
+
+  test("a publish that fails with a plain error is not a refusal either: the entry is sent on the next connection", async () => {
+    const s = setup(2);
+    let n = 0;
+    const broker = new BrokerDouble();
+    const connect = broker.connect;
+    const flaky: NonNullable<FlushOptions["connect"]> = async (b, o) => {
+      const c = await connect(b, o);
+      return n++ === 0 ? { ...c, publish: () => Promise.reject(new Error("write EPIPE")) } : c;
+    };
+    const r = await flushOutbox(s.config, s.paths, { connect: flaky });
+    expect(r).toMatchObject({ sent: 2, remaining: 0, refused: false, broker: "mqtt://b" });
+    expect(broker.acked).toEqual(s.ids);
+  });
+
+  test("no broker configured (upload off): nothing is sent, nothing is an error", async () => {
+    const s = setup(1);
+    const off = { ...s.config, upload: { ...s.config.upload, broker: undefined } } as typeof s.config;
+    const broker = new BrokerDouble();
+    expect(await flushOutbox(off, s.paths, { connect: broker.connect })).toEqual({ sent: 0, remaining: 1, error: undefined, refused: false, broker: undefined });
+    expect(broker.connects).toEqual([]);
+  });
+
+  test("an outbox that cannot be listed throws one line; it never passes for an empty one", async () => {
+    const s = setup(0);
+    mkdirSync(join(s.dir, ".."), { recursive: true });
+    writeFileSync(s.dir, "not a directory");
+    const broker = new BrokerDouble();
+    await expect(flushOutbox(s.config, s.paths, { connect: broker.connect })).rejects.toThrow(/^Cannot list the outbox ".*outbox": ENOTDIR/);
+  });
+
+  test("an entry deleted by another sender meanwhile is skipped, not published and not counted", async () => {
+    const s = setup(2);
+    const broker = new BrokerDouble();
+    broker.answer = (p, n) => {
+      if (n === 1) rmSync(join(s.dir, listOutbox(s.dir)[1]?.name ?? "none"));
+      return "ack";
+    };
+    const logs: string[] = [];
+    expect(await flushOutbox(s.config, s.paths, { connect: broker.connect, log: (l) => logs.push(l) })).toMatchObject({ sent: 1, remaining: 0 });
+    expect(broker.published).toHaveLength(1);
+    expect(logs.filter((l) => l.startsWith("Cannot parse"))).toEqual([]);
+  });
+
+  test("an entry that is not JSON is dropped with a line, and the rest still go", async () => {
+    const s = setup(2);
+    writeFileSync(join(s.dir, listOutbox(s.dir)[0]?.name ?? "none"), "\u0000garbage");
+    const broker = new BrokerDouble();
+    const logs: string[] = [];
+    expect(await flushOutbox(s.config, s.paths, { connect: broker.connect, log: (l) => logs.push(l) })).toMatchObject({ sent: 1, remaining: 0 });
+    expect(broker.acked).toEqual([s.ids[1] as string]);
+    expect(logs.some((l) => /^Cannot parse outbox entry ".*", dropping it$/.test(l))).toBe(true);
   });
 });
