@@ -58,7 +58,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-if-set
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema mutants-fleet buildroot-image test-buildroot test-buildroot-if-set
 
 # The Buildroot image (make buildroot-image, make test-buildroot): a Buildroot
 # 2025.02 tarball or tree.
@@ -112,6 +112,12 @@ $(BINARY): $(SOURCES)
 
 typecheck: deps-npm
 	$(TSC) --noEmit -p .
+
+# Mutation testing of the fleet path (src/upload, src/collect): a named list of mutants, each run
+# against the unit tests of its folder in a copy of the checkout (docs/TESTING.md "Fleet"). Not part
+# of make test: ~10 min on an idle 2-core machine.
+mutants-fleet: deps-npm
+	$(BUN) build/mutants-fleet.ts
 
 schema: deps-npm
 	$(BUN) build/gen-schema.ts
