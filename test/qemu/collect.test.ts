@@ -73,7 +73,9 @@ test(
     expect(panic?.panicMessage).toBe("sysrq triggered crash");
     expect(panic?.crashes.map((c) => c.exe)).toEqual([expect.stringMatching(/crasher$/)]);
     const groups = await api<Array<{ id: string; exe: string; signature: string; count: number; firmware: string[] }>>(collector.base, "/api/groups");
-    // One crash, one message (one outbox entry, test/qemu/upload.test.ts; a redelivery keeps its id and is a duplicate).
+    // One crash, one message: a redelivery keeps its id (a duplicate, not a second crash). The double
+    // upload this test once allowed for was the watcher's undurable move of the handled core: the panic
+    // brought the core back and the next boot reported it again under a new id (fixed by f4110f8).
     expect(groups).toEqual([expect.objectContaining({ id: panic?.crashes[0]?.groupId, exe: "crasher", count: 1, firmware: ["qemu-1.0"] })]);
     expect(groups[0]?.signature).toBe(gdbSignature());
     const health = await api<{ rejected: number }>(collector.base, "/api/health");
