@@ -102,6 +102,17 @@ export const MUTANTS: Mutant[] = [
   sub("qos0", "client.subscribe(topic, { qos: 1 }", "client.subscribe(topic, { qos: 0 }"),
   sub("clean-session", "    clean: false,\n", "    clean: true,\n"),
   sub("graceful-close-after-fatal", "await client.endAsync(fatal);", "await client.endAsync(false);"),
+  sub("one-more-try", "if (attempt >= STORE_ATTEMPTS) {", "if (attempt > STORE_ATTEMPTS) {"),
+  sub("refused-connack-retried", "if (code !== undefined && NETWORK_ERRORS.has(code)) return;", "return;"),
+  sub("subscribe-error-ignored", "if (err) return reject(new Error(`Cannot subscribe to", "if (false) return reject(new Error(`Cannot subscribe to"),
+  {
+    name: "subscriber-granted-128-ignored",
+    file: "src/collect/subscriber.ts",
+    from: "if (granted?.some((g) => g.qos === 128)) return reject(",
+    to: "if (false) return reject(",
+    tests: COLLECT_TESTS,
+    equivalent: "MQTT.js 5 reports a granted 128 as the subscribe callback's error (\"Subscribe error: Unspecified error\"), caught by the line before: this check is a second guard no broker can reach through this MQTT.js",
+  },
   // outbox.ts: one file per message id, quotas drop the oldest non-boot first, dropped counts kept until the note.
   outbox("dedupe-off", "if (existing) return { name: existing.name, written: false, dropped: [] };", ""),
   outbox("boots-not-last", "KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || ", ""),

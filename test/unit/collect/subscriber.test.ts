@@ -18,6 +18,9 @@ class BrokerDouble {
   readonly subscribed: string[] = [];
   /** "<client id> clean=<flag> v<protocol level>" of each CONNECT. */
   readonly connects: string[] = [];
+  /** CONNACK return code (0 accepts; 5: not authorized) and the QoS granted (128: refused). */
+  connackCode = 0;
+  grantedQos: number | undefined;
   private socket: Duplex | undefined;
   private waiters: Array<() => void> = [];
 
@@ -46,10 +49,10 @@ class BrokerDouble {
     parser.on("packet", (p: Packet) => {
       if (p.cmd === "connect") {
         this.connects.push(`${p.clientId} clean=${p.clean} v${p.protocolVersion}`);
-        this.send({ cmd: "connack", returnCode: 0, sessionPresent: false });
+        this.send({ cmd: "connack", returnCode: this.connackCode, sessionPresent: false });
       } else if (p.cmd === "subscribe") {
         this.subscribed.push(...p.subscriptions.map((s) => `${s.topic} qos${s.qos}`));
-        this.send({ cmd: "suback", messageId: p.messageId as number, granted: p.subscriptions.map((s) => s.qos) });
+        this.send({ cmd: "suback", messageId: p.messageId as number, granted: p.subscriptions.map((s) => this.grantedQos ?? s.qos) });
       } else if (p.cmd === "pingreq") this.send({ cmd: "pingresp" });
       else if (p.cmd === "puback") this.log(`puback ${p.messageId}`);
       else if (p.cmd === "disconnect") this.log("disconnect");
@@ -218,5 +221,20 @@ describe("subscriber: PUBACK only after the commit", () => {
     expect(events.indexOf("puback 1")).toBeGreaterThan(events.indexOf("commit first"));
     expect(events.indexOf("puback 2")).toBeGreaterThan(events.indexOf("commit second"));
     await sub.close();
+  });
+});
+
+describe("subscriber: start", () => {
+  test("a broker that refuses the connection (CONNACK 5) fails the start at once, with its reason", async () => {
+    const broker = new BrokerDouble([]);
+    broker.connackCode = 5;
+    await expect(start(broker, { onMessage: async () => {} })).rejects.toThrow(/^Cannot connect to broker "mqtt:\/\/broker\.invalid": Connection refused: Not authorized/);
+  });
+
+  test("a broker that refuses the subscription (granted 128) fails the start", async () => {
+    const broker = new BrokerDouble([]);
+    broker.grantedQos = 128;
+    // MQTT.js 5 turns a granted 128 into the subscribe callback's error itself
+    await expect(start(broker, { onMessage: async () => {} })).rejects.toThrow(/^Cannot subscribe to "crashkeep\/v1\/\+\/\+": Subscribe error/);
   });
 });
