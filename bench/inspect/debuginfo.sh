@@ -10,7 +10,7 @@
 # linked with a generated unit of K struct types (-g -fno-eliminate-unused-debug-types)
 # that grows the debug file to ~1 MiB and ~100 MiB; stripped, its debug file in
 # a .build-id tree; glibc's from libc6-dbg.
-# Usage (root, from the repository root): bench/inspect/debuginfo.sh [RUNS]
+# Usage (root, from the repository root): [CRASHKEEP=FILE] bench/inspect/debuginfo.sh [RUNS]
 # Needs: gcc, gdb, elfutils, libc6-dbg, time (/usr/bin/time), bun (node_modules).
 set -euo pipefail
 RUNS=${1:-5}
@@ -19,8 +19,10 @@ OUT=$ROOT/out/bench-debuginfo
 mkdir -p "$OUT"
 cd "$ROOT"
 
-echo "building out/crashkeep and a Bun hello world" >&2
-make -s build >/dev/null
+# CRASHKEEP=FILE: measure that binary (one built from an earlier commit: before/after) instead of building out/crashkeep
+CKBIN=${CRASHKEEP:-out/crashkeep}
+echo "building ${CRASHKEEP:+(not crashkeep: $CKBIN) }a Bun hello world" >&2
+[ -n "${CRASHKEEP:-}" ] || make -s build >/dev/null
 echo 'console.log("hello");' >"$OUT/hello.ts"
 node_modules/.bin/bun build --compile --minify --bytecode "$OUT/hello.ts" --outfile "$OUT/hello" >/dev/null 2>&1
 
@@ -86,8 +88,8 @@ for name in small large; do
   dbg=$(find "$dir/debug" -name '*.debug')
   size=$(du -h --apparent-size "$dbg" | cut -f1)
   # check once that each tool sees the inlined frames (else the timing compares different work)
-  out/crashkeep inspect "$dir/core" --debug-dir "$dir/debug" --debug-dir /usr/lib/debug | grep -q 'check_invariant.*records.c:17' || echo "warning: crashkeep did not print check_invariant at records.c:17" >&2
-  read -r ck_us ck_rss < <(measure out/crashkeep inspect "$dir/core" --debug-dir "$dir/debug" --debug-dir /usr/lib/debug)
+  "$CKBIN" inspect "$dir/core" --debug-dir "$dir/debug" --debug-dir /usr/lib/debug | grep -q 'check_invariant.*records.c:17' || echo "warning: crashkeep did not print check_invariant at records.c:17" >&2
+  read -r ck_us ck_rss < <(measure "$CKBIN" inspect "$dir/core" --debug-dir "$dir/debug" --debug-dir /usr/lib/debug)
   read -r gdb_us gdb_rss < <(measure gdb -nx -batch -ex 'set debuginfod enabled off' -ex "set debug-file-directory $dir/debug:/usr/lib/debug" -ex 'thread apply all bt' "$dir/prog" "$dir/core")
   read -r eu_us eu_rss < <(measure eu-stack -i -s --core="$dir/core" --executable="$dir/prog" --debuginfo-path="$dir/debug:/usr/lib/debug")
   CK[$name]=$ck_us GDB[$name]=$gdb_us EU[$name]=$eu_us RSS[$name]=$ck_rss

@@ -7,7 +7,7 @@
 # failing exit: at least 10x faster than gdb, within 1.5x of eu-stack (Bun's
 # start-up included, as the issue says), peak memory independent of core size
 # (the 1.1 GiB core's RSS at most 1.25x the small one's, bench/inspect/debuginfo.sh's bound).
-# Usage (root, from the repository root): bench/inspect/run.sh [RUNS]
+# Usage (root, from the repository root): [CRASHKEEP=FILE] bench/inspect/run.sh [RUNS]
 # Needs: gcc, gdb, elfutils (eu-stack), time (/usr/bin/time), bun (node_modules).
 # Cores and the compiled binary go to out/ (not committed).
 set -euo pipefail
@@ -17,10 +17,14 @@ OUT=$ROOT/out/bench-inspect
 mkdir -p "$OUT"
 cd "$ROOT"
 
-echo "building out/crashkeep" >&2
-if ! node_modules/.bin/bun build/compile.ts --outfile out/crashkeep >/dev/null 2>&1; then
-  echo "src/main.ts does not compile with --bytecode here; using bench/inspect/entry.ts (inspect only)" >&2
-  node_modules/.bin/bun build --compile --minify --bytecode bench/inspect/entry.ts --outfile out/crashkeep >/dev/null
+# CRASHKEEP=FILE: measure that binary (one built from an earlier commit: before/after) instead of building out/crashkeep
+CKBIN=${CRASHKEEP:-out/crashkeep}
+if [ -z "${CRASHKEEP:-}" ]; then
+  echo "building out/crashkeep" >&2
+  if ! node_modules/.bin/bun build/compile.ts --outfile out/crashkeep >/dev/null 2>&1; then
+    echo "src/main.ts does not compile with --bytecode here; using bench/inspect/entry.ts (inspect only)" >&2
+    node_modules/.bin/bun build --compile --minify --bytecode bench/inspect/entry.ts --outfile out/crashkeep >/dev/null
+  fi
 fi
 
 gcc -O2 -pthread -o "$OUT/threads" test/fixtures/cores/src/threads.c
@@ -67,7 +71,7 @@ printf '| core | size | tool | wall ms (median of %s) | CPU ms user+sys (median)
 for prog in threads bigheap; do
   core=$OUT/core.$prog exe=$OUT/$prog
   size=$(du -h --apparent-size "$core" | cut -f1)
-  read -r ck_us ck_cpu ck_rss < <(time_cmd out/crashkeep inspect "$core")
+  read -r ck_us ck_cpu ck_rss < <(time_cmd "$CKBIN" inspect "$core")
   read -r gdb_us gdb_cpu gdb_rss < <(time_cmd gdb -nx -batch -ex 'set debuginfod enabled off' -ex 'thread apply all bt' "$exe" "$core")
   read -r eu_us eu_cpu eu_rss < <(time_cmd eu-stack --core="$core" --executable="$exe")
   row() { awk -v c="$1" -v s="$2" -v t="$3" -v us="$4" -v cpu="$5" -v rss="$6" -v ck="$ck_us" \

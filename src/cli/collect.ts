@@ -37,7 +37,8 @@ the web page and JSON API (/api/groups, /api/groups/ID, /api/devices/ID,
   --resymbolize     re-symbolize every stored crash, regroup, and exit
   --config FILE     a collector config: {"collect": {brokers, db, listen,
                     debugDirs, debuginfod, group, clientId, topicPrefix, tokenFile,
-                    caFile, certFile, keyFile}}`;
+                    caFile, certFile, keyFile, maxClockSkewSeconds (600),
+                    maxNewGroupsPerDeviceHour (20)}}`;
 
 /** Shortest token accepted: a guessable token is no guard. */
 const MIN_TOKEN_CHARS = 16;
@@ -176,7 +177,7 @@ export async function run(args: string[]): Promise<number> {
       topicPrefix: c.topicPrefix,
       tls,
       onMessage: async (topic, payload) => {
-        const out = await ingest(store, topic, payload, { topicPrefix: c.topicPrefix, symbolize });
+        const out = await ingest(store, topic, payload, { topicPrefix: c.topicPrefix, symbolize, maxClockSkewSeconds: c.maxClockSkewSeconds, maxNewGroupsPerDeviceHour: c.maxNewGroupsPerDeviceHour });
         if (out.status === "stored") counts.stored++;
         else if (out.status === "duplicate") counts.duplicates++;
         else counts.rejected++;

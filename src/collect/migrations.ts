@@ -49,4 +49,28 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    name: "device times beside the stored (clamped) ones; who opened each crash group",
+    statements: [
+      // time: the instant lists and sorts use (UTC, at most receive time + collect.maxClockSkewSeconds); device_time: as the device sent it
+      `ALTER TABLE boots ADD COLUMN device_time TEXT`,
+      `ALTER TABLE crashes ADD COLUMN device_time TEXT`,
+      `ALTER TABLE notes ADD COLUMN device_time TEXT`,
+      `UPDATE boots SET device_time = time`,
+      `UPDATE crashes SET device_time = time`,
+      `UPDATE notes SET device_time = time`,
+      // rows stored before: a time later than the receive time (a device clock in the year 9999) becomes the receive time
+      ...["boots", "crashes", "notes"].map(
+        (t) => `UPDATE ${t} SET time = (SELECT m.received_at FROM messages m WHERE m.id = ${t}.message_id)
+          WHERE time > (SELECT m.received_at FROM messages m WHERE m.id = ${t}.message_id)`,
+      ),
+      `UPDATE devices SET last_seen = (SELECT MAX(m.received_at) FROM messages m WHERE m.device_id = devices.id)
+        WHERE last_seen > (SELECT MAX(m.received_at) FROM messages m WHERE m.device_id = devices.id)`,
+      `UPDATE devices SET first_seen = last_seen WHERE first_seen > last_seen`,
+      // the device whose crash opened the group, for collect.maxNewGroupsPerDeviceHour
+      `ALTER TABLE crash_groups ADD COLUMN created_by TEXT`,
+      `CREATE INDEX crash_groups_created_by ON crash_groups (created_by, created_at)`,
+    ],
+  },
 ];

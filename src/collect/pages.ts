@@ -72,7 +72,7 @@ function frameRow(f: ReportFrame): Html {
   const where = location(f as unknown as Record<string, unknown>);
   const offset = f.inlined !== true && f.symbol !== null && f.symbolOffset !== null && fn === f.symbol ? `+${f.symbolOffset}` : "";
   return html`<tr class="${f.inlined === true ? "inl" : ""}"><td class="n">#${String(f.index).padStart(2, "0")}</td><td><code>${f.inlined === true ? "" : (f.moduleOffset ?? f.pc)}</code></td>
-<td><code>${fn ?? "??"}${offset}</code>${f.inlined === true ? html` <span class="muted">(inlined)</span>` : ""}</td>
+<td><code>${fn ?? "??"}${offset}</code>${f.inlined === true ? html` <span class="muted">(inlined)</span>` : f.tailCall === true ? html` <span class="muted">(tail call)</span>` : ""}</td>
 <td><code>${where ?? ""}</code></td><td>${f.module ?? ""}</td></tr>`;
 }
 

@@ -42,6 +42,13 @@ export function isRuntimeFrame(f: ReportFrame): boolean {
   return f.module !== null && RUNTIME_MODULE.test(f.module);
 }
 
+/**
+ * Inlined and tail-call frames (report.ts `inlined`, `tailCall`) count like the others: gdb shows them, they are the
+ * program's own code on the way to the crash, and they come from the same build's DWARF, so the same crash symbolized
+ * with the same debug files always gets them; where tail calls are ambiguous none is added (debuginfo/tail-calls.ts),
+ * so no signature depends on which path ran. Like inlined frames, they appear once a report is symbolized:
+ * `collect --resymbolize` regroups what was stored before.
+ */
 export function signatureOf(report: Report): Signature {
   const exe = basename(report.exe ?? report.comm ?? "?") || "?";
   const frames = crashingThread(report)?.frames ?? [];

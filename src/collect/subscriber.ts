@@ -77,8 +77,12 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
   };
   const client: MqttClient = (o.connect ?? mqtt.connect)(options);
   let fatal = false;
+  // MQTT.js reads no further packet (the SUBACK either) until a message is done: one that fails
+  // for good while start waits (a resumed session delivers at once) fails the start with its reason.
+  let failStart: ((err: Error) => void) | undefined;
   client.handleMessage = (packet, done) => {
-    const payload = typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload);
+    // a view of MQTT.js's buffer, not a copy: a message over ingest's size limit costs no second copy
+    const payload = typeof packet.payload === "string" ? new TextEncoder().encode(packet.payload) : new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.byteLength);
     void (async () => {
       let wait = STORE_RETRY_MS;
       for (let attempt = 1; ; attempt++) {
@@ -90,7 +94,9 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
           const e = err instanceof Error ? err : new Error(String(err));
           if (attempt >= STORE_ATTEMPTS) {
             fatal = true;
-            o.onFatal(new Error(`Cannot store message on "${packet.topic}": ${e.message}`));
+            const why = new Error(`Cannot store message on "${packet.topic}": ${e.message}`);
+            if (failStart) failStart(why);
+            else o.onFatal(why);
             return; // never acknowledged: the broker delivers it again
           }
           o.log(`Cannot store message on "${packet.topic}" (try ${attempt} of ${STORE_ATTEMPTS}): ${e.message}, retrying`);
@@ -119,6 +125,10 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
       clearTimeout(timer);
       reject(new Error(`Cannot connect to broker "${o.brokers.join(", ")}": ${err.message}`));
     };
+    failStart = (err) => {
+      clearTimeout(timer);
+      reject(err);
+    };
     client.on("error", refused);
     client.once("connect", (ack) => {
       client.off("error", refused);
@@ -127,6 +137,7 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
         clearTimeout(timer);
         if (err) return reject(new Error(`Cannot subscribe to "${topic}": ${err.message}`));
         if (granted?.some((g) => g.qos === 128)) return reject(new Error(`Cannot subscribe to "${topic}": the broker refused it`));
+        failStart = undefined; // from here on, a store failure is onFatal's
         resolve();
       });
     });

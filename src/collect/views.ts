@@ -101,6 +101,8 @@ export interface Health {
   stored: number;
   duplicates: number;
   rejected: number;
+  /** Messages whose id was stored before with other content (the first is kept; each is listed with the rejects). */
+  conflicts: number;
   rejects: Array<{ receivedAt: string; topic: string; reason: string; sizeBytes: number }>;
 }
 
@@ -339,6 +341,7 @@ export async function health(store: Store): Promise<Health> {
     stored: c.get("stored") ?? 0,
     duplicates: c.get("duplicates") ?? 0,
     rejected: c.get("rejected") ?? 0,
+    conflicts: c.get("conflicts") ?? 0,
     rejects: rejects.map((r) => ({ receivedAt: r.received_at, topic: r.topic, reason: r.reason, sizeBytes: Number(r.size_bytes) })),
   };
 }

@@ -5,6 +5,10 @@ import { z } from "zod";
 import { ConfigError, describe, parseConfigJson, readConfigText } from "./load.ts";
 
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
+/** Seconds a device's clock may run ahead of the collector's before its times are clamped. */
+export const DEFAULT_MAX_CLOCK_SKEW_SECONDS = 600;
+/** New crash groups per device and hour before its crashes go into the noise group. */
+export const DEFAULT_MAX_NEW_GROUPS_PER_DEVICE_HOUR = 20;
 
 const collect = z.strictObject({
   brokers: z.array(z.string().regex(/^mqtts?:\/\/\S+$/, "must be an mqtt:// or mqtts:// URL")).max(16).prefault([]).describe("broker URLs, tried in turn (failover)"),
@@ -19,6 +23,10 @@ const collect = z.strictObject({
   caFile: z.string().min(1).optional().describe("PEM CA bundle the mqtts:// broker's certificate must chain to (default: the system's CAs)"),
   certFile: z.string().min(1).optional().describe("PEM client certificate for brokers that require one (mutual TLS: AWS IoT, mosquitto require_certificate)"),
   keyFile: z.string().min(1).optional().describe("PEM private key of certFile"),
+  maxClockSkewSeconds: z.number().int().min(0).max(366 * 86400).prefault(DEFAULT_MAX_CLOCK_SKEW_SECONDS)
+    .describe("how far ahead of the receive time a device's clock may be: later device times are kept, but lists and sorts use receive time + this"),
+  maxNewGroupsPerDeviceHour: z.number().int().min(1).max(100_000).prefault(DEFAULT_MAX_NEW_GROUPS_PER_DEVICE_HOUR)
+    .describe("new crash groups one device may open per hour; its crashes beyond go into the noise group"),
 });
 
 const file = z.strictObject({ collect: collect.prefault({}) });

@@ -6,9 +6,9 @@ import type { Report, ReportFrame, ReportThread } from "./report.ts";
 /** Serialized size of the compact form at most: a journal report slot must hold it. */
 export const MAX_COMPACT_BYTES = 4096;
 /** Frames of the crashing thread in the compact form before any trimming. */
-const COMPACT_CRASH_FRAMES = 32;
+export const COMPACT_CRASH_FRAMES = 32;
 /** Frames of every other thread in the compact form before any trimming. */
-const COMPACT_OTHER_FRAMES = 3;
+export const COMPACT_OTHER_FRAMES = 3;
 
 const SEPARATOR = "*** *** *** *** *** *** *** *** *** *** *** *** *** *** *** ***";
 
@@ -25,7 +25,7 @@ function frameLine(f: ReportFrame): string {
   const sym = fn ? ` (${fn}${offset})` : "";
   const src = f.file ? ` (${f.file}${f.line ? `:${f.line}` : ""})` : "";
   const id = f.buildId ? ` (BuildId: ${f.buildId})` : "";
-  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${src}${id} [${f.inlined ? "inlined" : f.method}]`;
+  return `      #${String(f.index).padStart(2, "0")} pc ${pc}  ${where}${sym}${src}${id} [${f.inlined ? "inlined" : f.tailCall === true ? "tail call" : f.method}]`;
 }
 
 function registerLines(t: ReportThread): string[] {

@@ -37,6 +37,11 @@ export interface ReportFrame {
   column: number | null;
   /** An inlined call at the pc of the next non-inlined frame below it (same pc, sp, module); gdb numbers these frames too. */
   inlined: boolean;
+  /**
+   * A frame a tail call left no trace of on the stack, rebuilt from the DWARF call sites as gdb does (its "tail call
+   * frame"): pc is the return address of the jump's call site in it. Present (true) only on such frames.
+   */
+  tailCall?: boolean;
 }
 
 export interface ReportModule {

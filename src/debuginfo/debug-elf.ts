@@ -15,6 +15,10 @@ const MAX_SHSTRTAB_BYTES = 64 * 1024;
 const MAX_NOTE_BYTES = 64 * 1024;
 /** A symbol name read at most (C++ names run to a few KiB). */
 const MAX_NAME_BYTES = 4096;
+/** A string table read whole at most, for a lookup by name (a tail call's target): glibc's is ~100 KiB, large C++ programs' tens of MiB. */
+const MAX_STRTAB_BYTES = 64 * 1024 * 1024;
+/** elf(5) st_info binding: STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE (gdb's external minimal symbols). */
+const EXTERNAL_BINDINGS = new Set([1, 2, 10]);
 
 
 interface Section {
@@ -38,7 +42,8 @@ export class DebugElf {
   readonly hasDwarf: boolean;
   readonly hasSymtab: boolean;
   private readonly sections: Section[];
-  private symbols: { values: Float64Array; sizes: Float64Array; names: Uint32Array; count: number } | undefined;
+  private symbols: { values: Float64Array; sizes: Float64Array; names: Uint32Array; external: Uint8Array; count: number } | undefined;
+  private byName: Map<string, { value: bigint; external: boolean }> | undefined;
   private readonly names = new Map<number, string>();
 
   constructor(readonly src: ByteSource) {
@@ -71,27 +76,29 @@ export class DebugElf {
     if (this.symbols) return this.symbols;
     const tab = this.sections.find((s) => s.type === SHT_SYMTAB);
     const strs = tab ? this.sections[tab.link] : undefined;
-    const empty = { values: new Float64Array(0), sizes: new Float64Array(0), names: new Uint32Array(0), count: 0 };
+    const empty = { values: new Float64Array(0), sizes: new Float64Array(0), names: new Uint32Array(0), external: new Uint8Array(0), count: 0 };
     if (!tab || !strs || tab.entsize !== SYM_SIZE) return (this.symbols = empty);
     const count = Math.min(Math.floor(tab.size / SYM_SIZE), MAX_SYMBOLS);
     const raw = this.src.read(tab.offset, count * SYM_SIZE);
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const n = Math.floor(raw.length / SYM_SIZE);
-    const picked: FunctionSymbol[] = [];
+    const picked: Array<FunctionSymbol & { external: boolean }> = [];
     for (let o = 0; o < n * SYM_SIZE; o += SYM_SIZE) {
       const sym = functionSymbol(v, o, strs.size);
-      if (sym) picked.push(sym);
+      if (sym) picked.push({ ...sym, external: EXTERNAL_BINDINGS.has(v.getUint8(o + 4) >> 4) });
     }
     picked.sort((a, b) => a.value - b.value);
     const values = new Float64Array(picked.length);
     const sizes = new Float64Array(picked.length);
     const names = new Uint32Array(picked.length);
+    const external = new Uint8Array(picked.length);
     picked.forEach((sym, i) => {
       values[i] = sym.value;
       sizes[i] = sym.size;
       names[i] = sym.nameOff;
+      external[i] = sym.external ? 1 : 0;
     });
-    this.symbols = { values, sizes, names, count: picked.length };
+    this.symbols = { values, sizes, names, external, count: picked.length };
     this.strtab = strs;
     return this.symbols;
   }
@@ -107,6 +114,32 @@ export class DebugElf {
     const name = new TextDecoder().decode(nul < 0 ? bytes : bytes.subarray(0, nul));
     this.names.set(off, name);
     return name;
+  }
+
+  /**
+   * The link-time address of the function symbol named name, as gdb's lookup_minimal_symbol takes it: a global or
+   * weak one before a local one. The string table is read whole on the first call.
+   */
+  addressOf(name: string): { value: bigint; external: boolean } | undefined {
+    if (!this.byName) {
+      const t = this.table();
+      const map = new Map<string, { value: bigint; external: boolean }>();
+      const strs = this.strtab;
+      if (strs && t.count > 0 && strs.size <= MAX_STRTAB_BYTES) {
+        const bytes = this.src.read(strs.offset, strs.size);
+        const decoder = new TextDecoder();
+        for (let i = 0; i < t.count; i++) {
+          const off = t.names[i] as number;
+          const end = bytes.indexOf(0, off);
+          const n = decoder.decode(bytes.subarray(off, end < 0 ? bytes.length : end));
+          const external = t.external[i] === 1;
+          const had = map.get(n);
+          if (!had || (external && !had.external)) map.set(n, { value: BigInt(t.values[i] as number), external });
+        }
+      }
+      this.byName = map;
+    }
+    return this.byName.get(name);
   }
 
   /**

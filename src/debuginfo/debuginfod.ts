@@ -6,9 +6,18 @@
 // DEBUGINFOD_CACHE_PATH (else $XDG_CACHE_HOME/debuginfod_client, else
 // ~/.cache/debuginfod_client), DEBUGINFOD_TIMEOUT (seconds), DEBUGINFOD_MAXSIZE
 // (bytes). Nothing is fetched unless a URL is configured.
+// Nothing enters the cache unchecked: the body is streamed into a temporary
+// file beside the target (the size limit counted while it arrives, whatever
+// Content-Length says or omits), that file must be an ELF file with the
+// build-id asked for, and only then is it renamed into place; on any failure
+// the temporary file is removed. A cached file is used only when it has the
+// build-id too (a cache shared with elfutils, or written by an older crashkeep,
+// may hold anything).
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { DebugElf } from "./debug-elf.ts";
+import { fileSource } from "./source.ts";
 
 /** Per request (connect + whole body), unless DEBUGINFOD_TIMEOUT says otherwise: a report must not wait minutes for a server. */
 export const DEFAULT_TIMEOUT_SECONDS = 10;
@@ -57,7 +66,8 @@ export async function fetchFromDebuginfod(cfg: DebuginfodConfig, want: { buildId
   const dir = join(cfg.cacheDir, buildId);
   const target = join(dir, kind);
   try {
-    if (statSync(target).size > 0) return { path: target, cached: true };
+    // elfutils marks a miss with an empty file: not a hit
+    if (statSync(target).size > 0 && buildIdProblem(target, buildId) === undefined) return { path: target, cached: true };
   } catch {
     // not cached
   }
@@ -65,7 +75,7 @@ export async function fetchFromDebuginfod(cfg: DebuginfodConfig, want: { buildId
   let allNotFound = true;
   for (const base of cfg.urls) {
     const url = `${base.replace(/\/+$/, "")}/buildid/${buildId}/${kind}`;
-    const r = await download(url, dir, target, cfg);
+    const r = await download(url, { dir, target, buildId }, cfg);
     if (r === undefined) return { path: target, cached: false };
     if (r.status !== 404) allNotFound = false;
     problems.push(r.message);
@@ -73,7 +83,8 @@ export async function fetchFromDebuginfod(cfg: DebuginfodConfig, want: { buildId
   return { path: undefined, problem: problems.join("; "), notFound: allNotFound };
 }
 
-async function download(url: string, dir: string, target: string, cfg: DebuginfodConfig): Promise<{ status: number; message: string } | undefined> {
+async function download(url: string, to: { dir: string; target: string; buildId: string }, cfg: DebuginfodConfig): Promise<{ status: number; message: string } | undefined> {
+  const { dir, target } = to;
   const fail = (status: number, reason: string): { status: number; message: string } => ({ status, message: `Cannot fetch "${url}": ${reason}` });
   let res: Response;
   const signal = AbortSignal.timeout(cfg.timeoutMs);
@@ -121,6 +132,8 @@ async function download(url: string, dir: string, target: string, cfg: Debuginfo
     if (total === 0) throw new Error("the server sent an empty file");
     closeSync(fd);
     fd = undefined;
+    const refused = buildIdProblem(tmp, to.buildId);
+    if (refused !== undefined) throw new Error(refused);
     renameSync(tmp, target);
     return undefined;
   } catch (err) {
@@ -128,6 +141,24 @@ async function download(url: string, dir: string, target: string, cfg: Debuginfo
   } finally {
     if (fd !== undefined) closeSync(fd);
     if (existsSync(tmp)) rmSync(tmp, { force: true });
+  }
+}
+
+/** Why the file at path is not the one with this build-id (not ELF, another build-id, none), or undefined when it is. */
+function buildIdProblem(path: string, buildId: string): string | undefined {
+  let src;
+  try {
+    src = fileSource(path);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  try {
+    const id = new DebugElf(src).buildId;
+    return id === buildId ? undefined : `the file has build-id ${id ?? "(none)"}, not the one asked for`;
+  } catch (err) {
+    return `the file is not an ELF file the reader accepts (${err instanceof Error ? err.message.replace(/^Cannot /, "cannot ") : String(err)})`;
+  } finally {
+    src.close?.();
   }
 }
 

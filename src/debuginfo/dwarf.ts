@@ -8,8 +8,10 @@ import { lookupLine, parseLineProgram, type LineTable } from "./line.ts";
 import { openSections, type DebugSectionName, type Section } from "./sections.ts";
 import type { ByteSource } from "./source.ts";
 import {
-  DW_AT_abstract_origin, DW_AT_addr_base, DW_AT_call_column, DW_AT_call_file, DW_AT_call_line, DW_AT_comp_dir,
-  DW_AT_GNU_addr_base, DW_AT_high_pc, DW_AT_language, DW_AT_linkage_name, DW_AT_low_pc, DW_AT_MIPS_linkage_name, DW_AT_name,
+  DW_AT_abstract_origin, DW_AT_addr_base, DW_AT_call_all_calls, DW_AT_call_all_tail_calls, DW_AT_call_column,
+  DW_AT_call_file, DW_AT_call_line, DW_AT_call_origin, DW_AT_call_return_pc, DW_AT_call_tail_call, DW_AT_call_target,
+  DW_AT_comp_dir, DW_AT_declaration, DW_AT_GNU_addr_base, DW_AT_GNU_all_call_sites, DW_AT_GNU_all_tail_call_sites,
+  DW_AT_GNU_call_site_target, DW_AT_GNU_tail_call, DW_TAG_call_site, DW_TAG_GNU_call_site, DW_AT_high_pc, DW_AT_language, DW_AT_linkage_name, DW_AT_low_pc, DW_AT_MIPS_linkage_name, DW_AT_name,
   DW_AT_ranges, DW_AT_rnglists_base, DW_AT_specification, DW_AT_stmt_list, DW_AT_str_offsets_base, DW_TAG_class_type,
   DW_TAG_compile_unit, DW_TAG_inlined_subroutine, DW_TAG_namespace, DW_TAG_skeleton_unit, DW_TAG_structure_type,
   DW_TAG_subprogram, DW_TAG_union_type, DW_UT_compile, DW_UT_partial, DW_UT_skeleton, DW_UT_split_compile,
@@ -26,6 +28,26 @@ export interface SourceFrame {
   column: number | null;
   /** True for a function gcc inlined into the next frame. */
   inlined: boolean;
+}
+
+/** Where a call goes, as gdb's call_site_target: function entry addresses, or a name its symbol tables resolve. */
+export type CallTarget =
+  | { kind: "addresses"; addresses: bigint[] }
+  | { kind: "name"; name: string }
+  | { kind: "unknown"; why: string };
+
+/** A DW_TAG_call_site (or DW_TAG_GNU_call_site): pc is its return address (DW_AT_call_return_pc; DW_AT_low_pc in the GNU form). */
+export interface CallSite {
+  pc: bigint;
+  target: CallTarget;
+}
+
+/** The concrete function (no inlined one) at a pc, and its tail calls as gdb's TYPE_TAIL_CALL_LIST has them. */
+export interface FunctionCalls {
+  /** The entry pc: its first range's start (gdb's block entry_pc). */
+  entry: bigint;
+  /** Its DW_AT_call_tail_call sites, last first (gdb prepends); empty unless the function says its call list is complete. */
+  tailCalls: CallSite[];
 }
 
 /** Warnings kept at most: the first ones name the problem, more would only grow memory. */
@@ -96,9 +118,24 @@ interface Scope {
   callColumn: number;
 }
 
+/** A call site DIE as the walk saw it. */
+interface CallSiteRec {
+  pc: bigint;
+  tail: boolean;
+  /** DW_AT_call_target / DW_AT_GNU_call_site_target is there: a DWARF expression of the caller's registers. */
+  targetExpr: boolean;
+  target: Ref | undefined;
+  /** The innermost scope holding it (an inlined subroutine or the subprogram), -1 at unit level. */
+  scope: number;
+}
+
 interface UnitData {
   root: UnitRoot;
   scopes: Scope[];
+  callSites: CallSiteRec[];
+  /** Call sites by return pc, and scopes by DIE offset: made on first use. */
+  sitesByPc: Map<bigint, CallSiteRec> | undefined;
+  scopesByDie: Map<number, Scope> | undefined;
   /** The DIEs names come through (subprograms, namespaces, classes), by offset. */
   recs: Map<number, DieRec>;
   lines: LineTable | null | undefined;
@@ -118,6 +155,10 @@ interface DieRec {
   linkage: Value | undefined;
   origin: Ref | undefined;
   spec: Ref | undefined;
+  /** DW_AT_declaration (a function defined elsewhere: a call to it names it). */
+  declaration: boolean;
+  /** DW_AT_call_all_calls, DW_AT_call_all_tail_calls or their GNU forms: its list of tail calls is complete. */
+  allCalls: boolean;
 }
 
 export interface OpenOptions {
@@ -126,13 +167,17 @@ export interface OpenOptions {
 }
 
 /** DIEs read attribute by attribute and kept: the ones with code (scopes) or names scopes come through. */
-const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine]);
+const RECORDED = new Set([DW_TAG_subprogram, DW_TAG_inlined_subroutine, DW_TAG_call_site, DW_TAG_GNU_call_site]);
+const CALL_SITES = new Set([DW_TAG_call_site, DW_TAG_GNU_call_site]);
+/** A function's flags that say its call sites are all described (DWARF 5 §3.3.1.3; gcc's GNU forms): gdb's TAIL_CALL_LIST_COMPLETE. */
+const ALL_CALLS = [DW_AT_call_all_calls, DW_AT_call_all_tail_calls, DW_AT_GNU_all_call_sites, DW_AT_GNU_all_tail_call_sites];
 /** Parents that qualify a C++ name (gdb: ns::Class::method). */
 const QUALIFIERS = new Set([DW_TAG_namespace, DW_TAG_class_type, DW_TAG_structure_type, DW_TAG_union_type]);
 /** The attributes of a recorded DIE that are decoded; the rest are skipped by form. */
 const WANTED = new Set([
   DW_AT_name, DW_AT_low_pc, DW_AT_high_pc, DW_AT_ranges, DW_AT_abstract_origin, DW_AT_specification, DW_AT_call_file,
-  DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name, DW_AT_MIPS_linkage_name,
+  DW_AT_call_line, DW_AT_call_column, DW_AT_linkage_name, DW_AT_MIPS_linkage_name, DW_AT_declaration, DW_AT_call_return_pc,
+  DW_AT_call_origin, DW_AT_call_target, DW_AT_GNU_call_site_target, DW_AT_call_tail_call, DW_AT_GNU_tail_call, ...ALL_CALLS,
 ]);
 
 export class DwarfInfo {
@@ -201,6 +246,113 @@ export class DwarfInfo {
 
   private warn(msg: string): void {
     addWarning(this.warningList, msg);
+  }
+
+  /** As frames(): hostile data ends as a warning and undefined. */
+  private guarded<T>(pc: bigint, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      const what = err instanceof RangeError || err instanceof SyntaxError ? err.message : `unexpected ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`;
+      this.warn(`Cannot read the call sites for pc 0x${pc.toString(16)}: ${what}, ignoring`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The call site whose return address is pc (a link-time address of this file), looked up in the unit covering
+   * pc − 1, as gdb's call_site_for_pc (a call to a noreturn function may return past its unit's end).
+   */
+  callSite(pc: bigint): CallSite | undefined {
+    return this.guarded(pc, () => {
+      const unit = this.unitFor(BigInt.asUintN(64, pc - 1n));
+      const data = unit === undefined ? undefined : this.unitData(unit);
+      if (!data) return undefined;
+      if (!data.sitesByPc) {
+        data.sitesByPc = new Map();
+        for (const c of data.callSites) if (!data.sitesByPc.has(c.pc)) data.sitesByPc.set(c.pc, c);
+      }
+      const site = data.sitesByPc.get(pc);
+      return site ? { pc: site.pc, target: this.targetOf(site, data) } : undefined;
+    });
+  }
+
+  /**
+   * The concrete function whose code holds pc, its entry pc, and its tail calls, as gdb's func_addr_to_tail_call_list
+   * reads them (dwarf2/read.c read_call_site_scope: a tail call is listed only where its function has
+   * DW_AT_call_all_calls or DW_AT_call_all_tail_calls, or their GNU forms). undefined: no function there.
+   */
+  functionAt(pc: bigint): FunctionCalls | undefined {
+    return this.guarded(pc, () => {
+      const unit = this.unitFor(BigInt.asUintN(64, pc));
+      const data = unit === undefined ? undefined : this.unitData(unit);
+      if (!data) return undefined;
+      let best = -1;
+      for (let i = 0; i < data.scopes.length; i++) {
+        const s = data.scopes[i] as Scope;
+        if (s.tag === DW_TAG_subprogram && (best < 0 || s.depth > (data.scopes[best] as Scope).depth) && inRanges(s.ranges, pc)) best = i;
+      }
+      const fn = data.scopes[best];
+      if (!fn) return undefined;
+      const tailCalls: CallSite[] = [];
+      if (this.completeCalls(fn.die, data)) {
+        for (const c of data.callSites) {
+          if (!c.tail || this.subprogramOf(data, c.scope) !== best) continue;
+          tailCalls.unshift({ pc: c.pc, target: this.targetOf(c, data) });
+        }
+      }
+      return { entry: fn.ranges[0] as bigint, tailCalls };
+    });
+  }
+
+  /** The subprogram scope around a scope (through inlined subroutines), as gdb's func_die; -1 when none. */
+  private subprogramOf(data: UnitData, scope: number): number {
+    for (let i = scope, n = 0; i >= 0 && n <= MAX_DIE_DEPTH; n++) {
+      const s = data.scopes[i] as Scope;
+      if (s.tag === DW_TAG_subprogram) return i;
+      i = s.parent;
+    }
+    return -1;
+  }
+
+  /** Whether the DIE (or what it is an instance or definition of, as gdb's dwarf2_attr follows) has an "all calls" flag. */
+  private completeCalls(die: number, data: UnitData): boolean {
+    let rec = data.recs.get(die);
+    for (let hops = 0; rec && hops <= MAX_ORIGIN_HOPS; hops++) {
+      if (rec.allCalls) return true;
+      const next = rec.origin ?? rec.spec;
+      if (!next || next.alt) return false;
+      rec = data.recs.get(next.off);
+    }
+    return false;
+  }
+
+  /** gdb's read_call_site_scope target: an expression needs registers (none for a tail call); a declaration, its name; else the DIE's range starts. */
+  private targetOf(site: CallSiteRec, data: UnitData): CallTarget {
+    if (site.targetExpr) return { kind: "unknown", why: "DW_AT_call_target is an expression of the caller's registers" };
+    const ref = site.target;
+    if (!ref) return { kind: "unknown", why: "no DW_AT_call_origin" };
+    if (ref.alt) return { kind: "unknown", why: "its DW_AT_call_origin is in the supplementary file" };
+    let unit: UnitData | undefined = data;
+    if (!unit.recs.has(ref.off)) {
+      const h = this.headerAt(ref.off);
+      unit = h ? this.unitData(h.offset) : undefined;
+    }
+    const rec = unit?.recs.get(ref.off);
+    if (!unit || !rec) return { kind: "unknown", why: `no function DIE at offset ${ref.off}` };
+    if (rec.declaration && !rec.spec) {
+      const name = (rec.linkage ? this.str(rec.linkage, unit.root) : null) ?? this.nameOf(ref, unit, 0);
+      return name === null ? { kind: "unknown", why: "its declaration has no name" } : { kind: "name", name };
+    }
+    if (!unit.scopesByDie) {
+      unit.scopesByDie = new Map();
+      for (const s of unit.scopes) unit.scopesByDie.set(s.die, s);
+    }
+    const scope = unit.scopesByDie.get(ref.off);
+    if (!scope) return { kind: "unknown", why: "the function it calls has no address" };
+    const addresses: bigint[] = [];
+    for (let i = 0; i + 1 < scope.ranges.length; i += 2) addresses.push(scope.ranges[i] as bigint);
+    return { kind: "addresses", addresses };
   }
 
   private framesAt(pc: bigint): SourceFrame[] {
@@ -534,21 +686,21 @@ export class DwarfInfo {
     }
     const root = this.rootOf(h);
     if (!root) return undefined;
-    let walked: { scopes: Scope[]; recs: Map<number, DieRec> } = { scopes: [], recs: new Map() };
+    let walked: { scopes: Scope[]; recs: Map<number, DieRec>; callSites: CallSiteRec[] } = { scopes: [], recs: new Map(), callSites: [] };
     try {
       walked = this.walk(root);
     } catch (err) {
       if (!(err instanceof RangeError || err instanceof SyntaxError)) throw err;
       this.warn(`Cannot read the DIEs of the unit at offset ${h.offset}: ${err.message}, ignoring the unit`);
     }
-    const data: UnitData = { root, scopes: walked.scopes, recs: walked.recs, lines: undefined };
+    const data: UnitData = { root, scopes: walked.scopes, recs: walked.recs, callSites: walked.callSites, sitesByPc: undefined, scopesByDie: undefined, lines: undefined };
     if (this.units.size >= MAX_CACHED_UNITS) this.units.delete(this.units.keys().next().value as number);
     this.units.set(offset, data);
     return data;
   }
 
   /** Every DIE of the unit once: the scopes that have code, and the DIEs their names come through. */
-  private walk(root: UnitRoot): { scopes: Scope[]; recs: Map<number, DieRec> } {
+  private walk(root: UnitRoot): { scopes: Scope[]; recs: Map<number, DieRec>; callSites: CallSiteRec[] } {
     const h = root.header;
     if (h.end - h.offset > MAX_UNIT_BYTES) throw new SyntaxError(`unit length ${h.end - h.offset} is over ${MAX_UNIT_BYTES}`);
     // nothing kept refers into these bytes (strings are decoded, values copied): the section's reused buffer will do
@@ -560,6 +712,7 @@ export class DwarfInfo {
     const forms = new FormReader(b, ctx);
     const recs = new Map<number, DieRec>();
     const scopes: Scope[] = [];
+    const callSites: CallSiteRec[] = [];
     // a namespace/class/struct/union on the stack becomes a DieRec only when a subprogram below needs it to be
     // qualified: C's many struct types (and C++'s classes without member functions) cost no record
     const stack: Array<{ die: number; scope: number; depth: number; qualifier: Value | null | undefined; tag: number }> = [];
@@ -567,7 +720,7 @@ export class DwarfInfo {
       for (let i = stack.length - 1; i >= 0; i--) {
         const e = stack[i] as (typeof stack)[number];
         if (e.qualifier === undefined || recs.has(e.die)) continue;
-        recs.set(e.die, { tag: e.tag, parent: stack[i - 1]?.die ?? -1, name: e.qualifier ?? undefined, linkage: undefined, origin: undefined, spec: undefined });
+        recs.set(e.die, { tag: e.tag, parent: stack[i - 1]?.die ?? -1, name: e.qualifier ?? undefined, linkage: undefined, origin: undefined, spec: undefined, declaration: false, allCalls: false });
       }
     };
     const sizes = new Map<number, number>();
@@ -624,7 +777,24 @@ export class DwarfInfo {
         const top = stack[stack.length - 1];
         let scopeIndex = top?.scope ?? -1;
         let depth = top?.depth ?? 0;
-        if (keep) {
+        const flag = (at: number): boolean => {
+          const v = vals.get(at);
+          return v !== undefined && v.k === "const" && v.v !== 0n;
+        };
+        if (CALL_SITES.has(ab.tag)) {
+          // gdb's read_call_site_scope: the return pc, then the target: DW_AT_call_target (an expression) before DW_AT_call_origin
+          const at = vals.get(DW_AT_call_return_pc) ?? vals.get(DW_AT_low_pc);
+          const pc = at ? this.address(at, root) : undefined;
+          if (pc !== undefined) {
+            callSites.push({
+              pc,
+              tail: flag(DW_AT_call_tail_call) || flag(DW_AT_GNU_tail_call),
+              targetExpr: vals.has(DW_AT_call_target) || vals.has(DW_AT_GNU_call_site_target),
+              target: refOf(vals.get(DW_AT_call_origin) ?? vals.get(DW_AT_abstract_origin)),
+              scope: scopeIndex,
+            });
+          }
+        } else if (keep) {
           recordAncestors();
           recs.set(die, {
             tag: ab.tag,
@@ -633,6 +803,8 @@ export class DwarfInfo {
             linkage: vals.get(DW_AT_linkage_name) ?? vals.get(DW_AT_MIPS_linkage_name),
             origin: refOf(vals.get(DW_AT_abstract_origin)),
             spec: refOf(vals.get(DW_AT_specification)),
+            declaration: flag(DW_AT_declaration),
+            allCalls: ALL_CALLS.some(flag),
           });
           if (ab.tag === DW_TAG_subprogram || ab.tag === DW_TAG_inlined_subroutine) {
             let ranges: bigint[] = [];
@@ -663,7 +835,7 @@ export class DwarfInfo {
       if (!(err instanceof RangeError || err instanceof SyntaxError)) throw err;
       this.warn(`Cannot read the DIEs of the unit at offset ${h.offset} to its end: ${err.message}, ignoring the rest`);
     }
-    return { scopes, recs };
+    return { scopes, recs, callSites };
   }
 
   private scopeName(data: UnitData, scope: Scope): string | null {

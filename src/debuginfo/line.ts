@@ -8,6 +8,12 @@ import { FormReader, initialLength, offsetAt, type AttrSpec, type Value } from "
 export const MAX_LINE_ROWS = 4_000_000;
 /** Directory and file entries at most per header: big CUs name a few thousand headers. */
 export const MAX_LINE_FILES = 100_000;
+/**
+ * Overlapping sequences looked back over at most, from the last one starting at or
+ * below a pc: compilers do not overlap them (gcc: one per section; discarded
+ * functions at 0 are short), and a hostile table must not make every lookup linear.
+ */
+export const MAX_SEQUENCE_LOOKBACK = 8;
 /** Entry-format descriptions at most per table (DWARF 5 defines 5 content types). */
 const MAX_ENTRY_FORMATS = 32;
 
@@ -278,7 +284,7 @@ export function lookupLine(t: LineTable, pc: bigint): LineRow | undefined {
     else hi = mid;
   }
   // sequences may overlap (hostile, or discarded functions at 0): look back a few
-  for (let s = lo - 1; s >= 0 && s >= lo - 8; s--) {
+  for (let s = lo - 1; s >= 0 && s >= lo - MAX_SEQUENCE_LOOKBACK; s--) {
     if (pc >= (t.seqEnd[s] as bigint)) continue;
     let a = t.seqFirst[s] as number;
     let z = t.seqLast[s] as number;

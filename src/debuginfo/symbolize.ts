@@ -4,10 +4,13 @@
 // `inspect`, `symbolize` and the fleet collector; never prints.
 import type { Report, ReportFrame, ReportModule, ReportThread } from "../core/report.ts";
 import { REPORT_VERSION } from "../core/report.ts";
+import { hex } from "../core/bytes.ts";
 import type { DebugElf } from "./debug-elf.ts";
 import { fetchFromDebuginfod, type DebuginfodConfig } from "./debuginfod.ts";
 import { openSourceInfo, type SourceFrame, type SourceInfo } from "./inline-frames.ts";
 import { closeLocated, findByBuildId, locateDebugInfo, openChecked, type DebugSource, type Located, type LocateOptions, type OpenedElf } from "./locate.ts";
+import { tailCallFrames, type CallGraph } from "./tail-calls.ts";
+import type { CallSite, CallTarget } from "./inline-frames.ts";
 import { dirname, join } from "node:path";
 
 /** Places named in a "no debug info" warning: the first ones say enough. */
@@ -53,7 +56,7 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
     const wanted = new Map<string, { path: string; buildId: string | null }>();
     for (const t of report.threads) {
       for (const f of t.frames) {
-        if (f.inlined === true || f.module === null || f.moduleOffset === null) continue;
+        if (f.inlined === true || f.tailCall === true || f.module === null || f.moduleOffset === null) continue;
         wanted.set(keyOf(f.module, f.buildId), { path: f.module, buildId: f.buildId });
       }
     }
@@ -61,7 +64,8 @@ export async function symbolizeReport(report: Report, options: SymbolizeOptions 
     for (const [key, r] of resolved) cache.set(key, r);
     const warnings = [...report.warnings];
     for (const r of cache.values()) warnings.push(...r.warnings);
-    const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), warnings));
+    const graph = callGraph(report, (m) => cache.get(keyOf(m.path, m.buildId)));
+    const threads = report.threads.map((t) => symbolizeThread(t, (f) => (f.module === null ? undefined : cache.get(keyOf(f.module, f.buildId))), graph, warnings));
     for (const r of cache.values()) for (const w of r.source?.warnings ?? []) warnings.push(`${w.replace(/, ignoring$/, "")} (in "${r.debugFile}"), ignoring`);
     const modules: ReportModule[] = report.modules.map((m) => {
       const r = cache.get(keyOf(m.path, m.buildId));
@@ -167,14 +171,91 @@ async function findSupplementary(link: { path: string; buildId: string }, debugP
   return undefined;
 }
 
-function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, warnings: string[]): ReportThread {
-  // a version-2 report: its inlined frames are derived, drop them and derive them again
-  const physical = t.frames.filter((f) => f.inlined !== true);
+/** A module of the report with its debug info, by absolute address. */
+interface Placed {
+  path: string;
+  buildId: string | null;
+  start: bigint;
+  end: bigint;
+  bias: bigint;
+  r: Resolved;
+}
+
+/** The report's modules as tail-calls.ts sees them: the executable first, as gdb orders its objfiles for a name lookup. */
+function callGraph(report: Report, resolvedFor: (m: ReportModule) => Resolved | undefined): CallGraph & { moduleAt(pc: bigint): Placed | undefined } {
+  const placed: Placed[] = [];
+  // the journal's compact form keeps no module extents: there a module's bias comes from its frames (pc − moduleOffset),
+  // and it reaches up to the next module's
+  const biasOf = new Map<string, bigint>();
+  for (const t of report.threads) {
+    for (const f of t.frames) if (f.module !== null && f.moduleOffset !== null) biasOf.set(f.module, BigInt(f.pc) - BigInt(f.moduleOffset));
+  }
+  const compact = report.modules.every((m) => BigInt(m.end) === 0n);
+  const bases = compact ? [...biasOf.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  for (const m of report.modules) {
+    const r = resolvedFor(m);
+    const bias = compact ? biasOf.get(m.path) : BigInt(m.loadBias);
+    if (!r || bias === undefined) continue;
+    const end = compact ? (bases.find((b) => b > bias) ?? 1n << 64n) : BigInt(m.end);
+    const p = { path: m.path, buildId: m.buildId, start: compact ? bias : BigInt(m.start), end, bias, r };
+    if (m.path === report.exe) placed.unshift(p);
+    else placed.push(p);
+  }
+  const moduleAt = (pc: bigint): Placed | undefined => placed.find((m) => pc >= m.start && pc < m.end);
+  const rebase = (t: CallTarget, bias: bigint): CallTarget => (t.kind === "addresses" ? { kind: "addresses", addresses: t.addresses.map((a) => a + bias) } : t);
+  const site = (c: CallSite, bias: bigint): CallSite => ({ pc: c.pc + bias, target: rebase(c.target, bias) });
+  return {
+    moduleAt,
+    callSite(pc) {
+      // a call to a noreturn function returns past its caller: the module is the one holding pc − 1
+      const m = moduleAt(pc - 1n);
+      const c = m?.r.source?.callSite(pc - m.bias);
+      return m && c ? site(c, m.bias) : undefined;
+    },
+    functionAt(pc) {
+      const m = moduleAt(pc);
+      const f = m?.r.source?.functionAt(pc - m.bias);
+      return m && f ? { entry: f.entry + m.bias, tailCalls: f.tailCalls.map((c) => site(c, m.bias)) } : undefined;
+    },
+    symbolStart(pc) {
+      const m = moduleAt(pc);
+      const hit = m?.r.symtab?.symbolize(pc - m.bias);
+      return hit ? pc - hit.offset : undefined;
+    },
+    addressOf(name) {
+      let local: bigint | undefined;
+      for (const m of placed) {
+        const a = m.r.symtab?.addressOf(name);
+        if (a?.external) return a.value + m.bias;
+        if (a && local === undefined) local = a.value + m.bias;
+      }
+      return local;
+    },
+  };
+}
+
+/**
+ * A signal trampoline's frame: named so by the device, or, when the device's copy
+ * of the module has no symbol table (Debian's libc.so.6 has none), by the debug
+ * file's, at the frame's exact pc (the trampoline's first instruction).
+ */
+function isTrampoline(f: ReportFrame, r: Resolved | undefined): boolean {
+  if (SIGNAL_TRAMPOLINES.has(f.symbol ?? "")) return true;
+  if (!r?.symtab || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) return false;
+  const hit = r.symtab.symbolize(BigInt(f.moduleOffset));
+  return hit !== undefined && hit.offset === 0n && SIGNAL_TRAMPOLINES.has(hit.name);
+}
+
+function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resolved | undefined, graph: ReturnType<typeof callGraph>, warnings: string[]): ReportThread {
+  // a version-2 report: its inlined and tail-call frames are derived, drop them and derive them again
+  const physical = t.frames.filter((f) => f.inlined !== true && f.tailCall !== true);
   const frames: ReportFrame[] = [];
+  const trampoline = physical.map((f) => isTrampoline(f, resolvedFor(f)));
   physical.forEach((f, i) => {
-    const prev = physical[i - 1];
-    // frame 0 and a frame a signal interrupted hold an exact pc; callers hold a return address
-    const exact = i === 0 || f.method === "context" || (prev !== undefined && SIGNAL_TRAMPOLINES.has(prev.symbol ?? ""));
+    // frame 0, a frame a signal interrupted and the signal frame itself (the kernel set its pc to the
+    // trampoline's first instruction) hold an exact pc; callers hold a return address (gdb's
+    // get_frame_address_in_block: pc - 1 only for a normal frame whose callee is a normal frame)
+    const exact = i === 0 || f.method === "context" || trampoline[i] === true || trampoline[i - 1] === true;
     const base: ReportFrame = {
       ...f,
       index: frames.length,
@@ -184,40 +265,74 @@ function symbolizeThread(t: ReportThread, resolvedFor: (f: ReportFrame) => Resol
       column: f.column ?? null,
       inlined: false,
     };
+    delete base.tailCall;
     const r = resolvedFor(f);
-    if (!r || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) {
-      frames.push(base);
-      return;
+    if (!r || f.moduleOffset === null || !/^0x[0-9a-f]{1,16}$/.test(f.moduleOffset)) frames.push(base);
+    else describe(frames, base, r, exact, warnings);
+    // gdb's tail-call frames sit between a frame and the caller its CFI unwound to (dwarf2/frame.c calls the tail-call
+    // sniffer); the frame's own module needs no DWARF for it (its function's start may come from its symbols)
+    const next = physical[i + 1];
+    if (!next || next.method !== "cfi" || trampoline[i] === true || !/^0x[0-9a-f]{1,16}$/.test(f.pc) || !/^0x[0-9a-f]{1,16}$/.test(next.pc)) return;
+    const pc = BigInt(f.pc);
+    for (const tail of tailCallFrames(graph, BigInt(next.pc), exact || pc === 0n ? pc : pc - 1n)) {
+      const m = graph.moduleAt(tail - 1n);
+      if (!m) break;
+      const frame: ReportFrame = {
+        index: frames.length,
+        pc: hex(tail),
+        sp: next.sp,
+        method: next.method,
+        module: m.path,
+        moduleOffset: hex(tail - m.bias, 0),
+        symbol: null,
+        symbolOffset: null,
+        buildId: m.buildId,
+        function: null,
+        file: null,
+        line: null,
+        column: null,
+        inlined: false,
+        tailCall: true,
+      };
+      describe(frames, frame, m.r, false, warnings, true);
     }
-    const offset = BigInt(f.moduleOffset);
-    const lookup = exact || offset === 0n ? offset : offset - 1n;
-    const hit = r.symtab?.symbolize(lookup);
-    if (hit) {
-      base.symbol = hit.name;
-      base.symbolOffset = Number(hit.offset) + (lookup === offset ? 0 : 1);
-      base.function = hit.name;
-    }
-    let source: SourceFrame[] = [];
-    if (r.source) {
-      try {
-        source = r.source.frames(lookup);
-      } catch (err) {
-        warnings.push(`Cannot read the source lines of "${r.debugFile}" at ${f.moduleOffset}: ${err instanceof Error ? err.message : String(err)}, ignoring`);
-      }
-    }
-    const concrete = source[source.length - 1];
-    for (const s of source.slice(0, -1).slice(0, MAX_INLINED_PER_FRAME)) {
-      frames.push({ ...base, index: frames.length, symbol: s.function, symbolOffset: null, function: s.function, file: s.file, line: s.line, column: s.column, inlined: true });
-    }
-    if (concrete) {
-      base.function = concrete.function ?? base.function;
-      base.file = concrete.file;
-      base.line = concrete.line;
-      base.column = concrete.column;
-      if (base.symbol === null) base.symbol = concrete.function;
-    }
-    base.index = frames.length;
-    frames.push(base);
   });
   return { ...t, frames };
+}
+
+/**
+ * Push a frame (pc base.moduleOffset) as symbolized from r: the inlined calls at its pc, then the frame itself. A
+ * tail-call frame is one frame named by the innermost function at its pc: gdb's tail-call unwinder claims the frame
+ * before its inline unwinder would (frame-unwind.c's table order), and get_frame_block starts at the innermost block.
+ */
+function describe(frames: ReportFrame[], base: ReportFrame, r: Resolved, exact: boolean, warnings: string[], tail = false): void {
+  const offset = BigInt(base.moduleOffset as string);
+  const lookup = exact || offset === 0n ? offset : offset - 1n;
+  const hit = r.symtab?.symbolize(lookup);
+  if (hit) {
+    base.symbol = hit.name;
+    base.symbolOffset = Number(hit.offset) + (lookup === offset ? 0 : 1);
+    base.function = hit.name;
+  }
+  let source: SourceFrame[] = [];
+  if (r.source) {
+    try {
+      source = r.source.frames(lookup);
+    } catch (err) {
+      warnings.push(`Cannot read the source lines of "${r.debugFile}" at ${base.moduleOffset}: ${err instanceof Error ? err.message : String(err)}, ignoring`);
+    }
+  }
+  const concrete = tail ? source[0] : source[source.length - 1];
+  for (const s of tail ? [] : source.slice(0, -1).slice(0, MAX_INLINED_PER_FRAME)) {
+    frames.push({ ...base, index: frames.length, symbol: s.function, symbolOffset: null, function: s.function, file: s.file, line: s.line, column: s.column, inlined: true });
+  }
+  if (concrete) {
+    base.function = concrete.function ?? base.function;
+    base.file = concrete.file;
+    base.line = concrete.line;
+    base.column = concrete.column;
+    if (base.symbol === null) base.symbol = concrete.function;
+  }
+  base.index = frames.length;
+  frames.push(base);
 }

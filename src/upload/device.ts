@@ -62,6 +62,18 @@ export interface DeviceOverrides {
   hardware?: string | undefined;
 }
 
+/** Characters a device id may not hold as one MQTT topic level (syntax, NUL and other controls), and "%" itself. */
+const NOT_IN_TOPIC_LEVEL = /[\u0000-\u001f\u007f-\u009f/+#%]/g;
+
+/**
+ * A machine-id or hostname as a device id: what cannot stand in one topic
+ * level is percent-encoded ("a/b" → "a%2Fb"), so no two ids share a topic
+ * (the collector refuses ids that hold such characters; issue 22).
+ */
+export function topicSafeId(raw: string): string {
+  return raw.replace(NOT_IN_TOPIC_LEVEL, (c) => [...new TextEncoder().encode(c)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""));
+}
+
 export function readDeviceInfo(paths: Paths, overrides: DeviceOverrides = {}): DeviceInfo {
   const osRelease = parseOsRelease(readSmall(paths.sys("/etc/os-release")) ?? readSmall(paths.sys("/usr/lib/os-release")) ?? "");
   const version = osRelease.get("VERSION_ID");
@@ -70,7 +82,7 @@ export function readDeviceInfo(paths: Paths, overrides: DeviceOverrides = {}): D
   const id = overrides.deviceId ?? clean(readSmall(paths.sys("/etc/machine-id"))) ?? (clean(readSmall(paths.sys("/proc/sys/kernel/hostname"))) || hostname());
   const hardware = overrides.hardware ?? clean(readSmall(paths.sys("/sys/firmware/devicetree/base/model"))) ?? clean(readSmall(paths.sys("/sys/class/dmi/id/product_name"))) ?? undefined;
   return {
-    id: id.slice(0, 128) || "unknown",
+    id: overrides.deviceId ?? (topicSafeId(id.slice(0, 128)).slice(0, 128).replace(/%[0-9A-F]?$/, "") || "unknown"),
     firmware: clean(firmware),
     hardware: clean(hardware),
     kernel: clean(readSmall(paths.sys("/proc/sys/kernel/osrelease"))) ?? clean(release()),

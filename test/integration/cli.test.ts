@@ -2,6 +2,7 @@
 // (out/crashkeep: the config cache and --bytecode exist only there), on fake
 // system trees made by the binary itself (fault/paths.ts templates).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { file, needs } from "../needs.ts";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY, dropScenario, journalOf, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
@@ -53,7 +54,10 @@ afterAll(() => {
   for (const t of templates.values()) rmSync(t, { recursive: true, force: true });
 });
 
-describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
+const needBinary = needs({ "out/crashkeep (make build)": file(BINARY) });
+
+describe.skipIf(needBinary.skip)(`out/crashkeep, every command${needBinary.note}`, () => {
+  beforeAll(() => needBinary.check());
   test("init --json: the result as JSON; init --config with a missing file: said, defaults, exit 1", () => {
     const s = tree("init");
     const r = ck(s, ["init", "--json"]);
@@ -323,7 +327,10 @@ describe.skipIf(!existsSync(BINARY))("out/crashkeep, every command", () => {
 });
 
 // A real loop block device (losetup): copy, dump --raw and clear --raw on it.
-describe.skipIf(!existsSync(BINARY) || process.getuid?.() !== 0)("on a loop device", () => {
+// root is not something make deps gives: without it skipped, under CI too (the title says so)
+const isRoot = process.getuid?.() === 0;
+describe.skipIf(needBinary.skip || !isRoot)(`on a loop device${needBinary.note}${isRoot ? "" : " [skipped: needs root (losetup)]"}`, () => {
+  beforeAll(() => needBinary.check());
   test("copy, dump --raw and clear --raw on /dev/loopN", () => {
     const s = tree("init");
     // The real /sys (the loop device's size), not the fake tree.

@@ -3,8 +3,9 @@
 // and each fallback the kernel can force, byte-exact against `tail -c` /
 // `head -c`. The fallbacks are real failures of the real syscalls, injected
 // with strace (-e inject=SYSCALL:error=ERRNO); --json names the method used.
-import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { file, needs, tool } from "../needs.ts";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -12,7 +13,7 @@ const BIN = process.env.CRASHKEEP_BIN ?? join(import.meta.dir, "../../out/crashk
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "crashkeep-copy-kernel-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const hasStrace = Bun.spawnSync(["sh", "-c", "command -v strace"]).exitCode === 0;
+const hasStrace = tool("strace");
 
 // 20 MiB + 777 bytes of a non-repeating pattern: above KERNEL_COPY_MIN_BYTES (8 MiB), odd length.
 const src = join(dir, "src.bin");
@@ -52,9 +53,11 @@ const cases: Array<[string, string[], string, string[]]> = [
   ["both unsupported (EOPNOTSUPP, ENOSYS): pread/pwrite", ["copy_file_range:error=EOPNOTSUPP", "sendfile:error=ENOSYS"], "pread/pwrite", ["copy_file_range: EOPNOTSUPP", "sendfile: ENOSYS"]],
 ];
 
-describe.skipIf(!existsSync(BIN))("crashkeep copy, compiled: kernel path and fallbacks", () => {
+const need = needs({ "out/crashkeep (make build)": file(BIN), "strace (make deps; the cases that inject faults)": hasStrace });
+
+describe.skipIf(need.skip)(`crashkeep copy, compiled: kernel path and fallbacks${need.note}`, () => {
+  beforeAll(() => need.check());
   test.each(cases)("%s: tail into a window at an offset, byte-exact", (_name, inject, method, fallbacks) => {
-    if (inject.length > 0 && !hasStrace) return;
     const dest = join(dir, `dest-${method.replace("/", "-")}-${fallbacks.length}.bin`);
     writeFileSync(dest, new Uint8Array(16 * MiB).fill(0xaa));
     const offset = 4096 + 3;

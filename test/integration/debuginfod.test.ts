@@ -120,7 +120,7 @@ describe("debuginfod running", () => {
   test("the text form: function (file:line) per frame", () => {
     const r = crashkeep(["symbolize", reports.codec as string, "--debuginfod", url, "--sysroot", EMPTY], { DEBUGINFOD_CACHE_PATH: join(tmp, "cache-3") });
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/#03 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
+    expect(r.out).toMatch(/#04 pc 0+1056 {2}\/opt\/crashkeep-fixtures\/symbolize\/libcodec\.so \(must\) \(\S*codec\.c:6\) \(BuildId: [0-9a-f]+\) \[inlined\]/);
   });
 });
 
@@ -140,8 +140,11 @@ describe("debuginfod unreachable", () => {
       expect(r.code).toBe(0);
       expect(r.out).toContain("backtrace (");
       expect(r.out).toMatch(/Warning: Cannot fetch ".*": no answer within 1 s \(DEBUGINFOD_TIMEOUT\), ignoring/);
-      // one request per module with frames, each bounded by the timeout
-      expect(r.ms).toBeLessThan(20_000);
+      // each module with frames asked once, each request ended by the timeout (no wall-clock bound here: under
+      // load it says nothing, and a request that never ended would hang the run into the test's own timeout)
+      const timedOut = new Set([...r.out.matchAll(/Cannot fetch "[^"]*\/buildid\/([0-9a-f]+)\/debuginfo": no answer within 1 s/g)].map((m) => m[1]));
+      expect(timedOut.size).toBeGreaterThan(0);
+      expect([...r.out.matchAll(/\/buildid\/[0-9a-f]+\/debuginfo": no answer/g)].length).toBe(timedOut.size);
     } finally {
       silent.stop(true);
     }

@@ -2,8 +2,8 @@
 // --version in src/main.ts, own-entry commands (copy) and every other command
 // through src/cli/dispatch.ts, with the same exit codes and error voice as
 // `bun src/main.ts` (test/unit/cli/main.test.ts).
-import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { file, needs } from "../needs.ts";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { COMMANDS } from "../../src/cli/commands.ts";
@@ -15,7 +15,10 @@ function crashkeep(...args: string[]) {
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
-describe.skipIf(!existsSync(BIN))("compiled dispatch", () => {
+const need = needs({ "out/crashkeep (make build)": file(BIN) });
+
+describe.skipIf(need.skip)(`compiled dispatch${need.note}`, () => {
+  beforeAll(() => need.check());
   test("--version", () => {
     const r = crashkeep("--version");
     expect(r.code).toBe(0);

@@ -3,7 +3,8 @@
 // journal by the next run once the device answers: the daemon's next pass
 // (`watch --once` here), the pipe handler's next crash, the next boot's init.
 // Exactly once, also when that retry is itself killed or failed at any call.
-import { describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { file, needs, tool } from "../needs.ts";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { countCalls, pool, run, runFaulted, type Fault, type Invocation, type Run, type SweptSyscall } from "./fault/strace.ts";
@@ -176,8 +177,11 @@ async function retryInterrupted(waiting: string, retrier: (s: Scenario) => Invoc
   return { runs: jobs.length, problems: results.flat() };
 }
 
-describe("a journal write that failed is retried, exactly once (strace)", () => {
-  test.skipIf(!existsSync(BINARY))("watch --once: EIO at each journal write, then a clean watch --once", async () => {
+const need = needs({ "out/crashkeep (make build)": file(BINARY), "strace (make deps)": tool("strace") });
+
+describe(`a journal write that failed is retried, exactly once (strace)${need.note}`, () => {
+  beforeAll(() => need.check());
+  test.skipIf(need.skip)("watch --once: EIO at each journal write, then a clean watch --once", async () => {
     const watch = path("watch --once");
     const template = await watch.template();
     try {
@@ -190,7 +194,7 @@ describe("a journal write that failed is retried, exactly once (strace)", () => 
     }
   }, 300_000);
 
-  test.skipIf(!existsSync(BINARY))("core (pipe handler): EIO at each journal write, then the next crash's handler, or the daemon's pass", async () => {
+  test.skipIf(need.skip)("core (pipe handler): EIO at each journal write, then the next crash's handler, or the daemon's pass", async () => {
     const core = path("core (pipe handler");
     const template = await core.template();
     try {
@@ -206,7 +210,7 @@ describe("a journal write that failed is retried, exactly once (strace)", () => 
     }
   }, 300_000);
 
-  test.skipIf(!existsSync(BINARY))("init of the next boot writes it before collecting: archived with its boot, in the journal once", async () => {
+  test.skipIf(need.skip)("init of the next boot writes it before collecting: archived with its boot, in the journal once", async () => {
     const watch = path("watch --once");
     const template = await watch.template();
     const waiting = await waitingTree(watch, template).finally(() => dropScenario({ root: template }));
@@ -229,7 +233,7 @@ describe("a journal write that failed is retried, exactly once (strace)", () => 
     }
   }, 600_000);
 
-  test.skipIf(!existsSync(BINARY))("the retry itself killed or failed at each call, then a clean run", async () => {
+  test.skipIf(need.skip)("the retry itself killed or failed at each call, then a clean run", async () => {
     const watch = path("watch --once");
     const template = await watch.template();
     const waiting = await waitingTree(watch, template).finally(() => dropScenario({ root: template }));

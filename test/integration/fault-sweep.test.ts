@@ -6,15 +6,20 @@
 //   EIO / ENOSPC at N              → exit 0 with everything kept, or a clear error
 //                                    line, non-zero exit and nothing lost;
 //                                    then a fault-free run keeps everything.
-// SWEEP_PATHS=init,watch (a substring of a path's name) narrows the run.
+// SWEEP_PATHS=init,watch (a substring of a path's name) narrows the run; a
+// name that matches no path fails the run (a typo must not pass as a sweep of
+// nothing). Without out/crashkeep or strace: skipped, saying so, except under
+// CI, where it fails (test/needs.ts).
 import { describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { countCalls, FAULTS, pool, run, runFaulted, type Fault, type Run, type SweptSyscall } from "./fault/strace.ts";
 import { BINARY, dropScenario, leftovers, PATHS, scenarioFrom, type SweepPath } from "./fault/paths.ts";
+import { file, needs, tool } from "../needs.ts";
 
 const only = (process.env.SWEEP_PATHS ?? "").split(",").filter(Boolean);
 const selected = PATHS.filter((p) => only.length === 0 || only.some((o) => p.name.includes(o)));
+const need = needs({ "out/crashkeep (make build)": file(BINARY), "strace (make deps)": tool("strace") });
 
 /** A line of crashkeep's error voice (STYLE.md rule 9), or the loader's / runtime's own one-line refusal. */
 function clearError(r: Run): string | undefined {
@@ -82,7 +87,14 @@ async function sweepOne(path: SweepPath, template: string, syscall: SweptSyscall
 }
 
 describe("fault injection into out/crashkeep (strace)", () => {
-  test.skipIf(!existsSync(BINARY))("every call that moves evidence: kill, EIO and ENOSPC at each", async () => {
+  test("SWEEP_PATHS names paths that exist", () => {
+    const unknown = only.filter((o) => !PATHS.some((p) => p.name.includes(o)));
+    expect({ unknown, selected: selected.length > 0 }).toEqual({ unknown: [], selected: true });
+  });
+
+  test.skipIf(need.skip)(`every call that moves evidence: kill, EIO and ENOSPC at each${need.note}`, async () => {
+    need.check();
+    expect(selected.length).toBeGreaterThan(0);
     const started = performance.now();
     const lines: string[] = [];
     const failures: Outcome[] = [];
@@ -125,6 +137,9 @@ describe("fault injection into out/crashkeep (strace)", () => {
     }
     console.log(`fault sweep (strace):\n  ${lines.join("\n  ")}\n  total ${total} faulted runs in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const f of failures.slice(0, 40)) console.log(`FAIL ${f.path} ${f.fault} at ${f.point} (${f.result}): ${f.problems.join("; ")}`);
+    // every selected path swept something (a path whose dry run made no call would prove nothing)
+    expect(lines.length).toBe(selected.length);
+    expect(total).toBeGreaterThan(0);
     expect(failures.map((f) => `${f.path} ${f.fault} at ${f.point}: ${f.problems.join("; ")}`)).toEqual([]);
   }, 900_000);
 });

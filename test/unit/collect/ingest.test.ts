@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../../src/collect/ingest.ts";
 import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
 import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
@@ -48,7 +48,7 @@ describe("signature", () => {
 describe("ingest", () => {
   test("migrations are applied once, also on a second open", async () => {
     const again = await openStore(`sqlite://${dir}/collect.db`);
-    expect(await schemaVersions(again)).toEqual([1]);
+    expect(await schemaVersions(again)).toEqual([1, 2]);
     await again.close();
   });
 
@@ -57,7 +57,7 @@ describe("ingest", () => {
     const b = device("dev-b", "1.1.0");
     const boot = bootMessage(a, { reason: "kernel-panic", bootId: "boot-a1", time: daysAgo(2), panicMessage: "sysrq triggered crash", panicLog: "...\nKernel panic - not syncing: sysrq triggered crash\n", logTail: ["app: starting", "app: level3"] });
     expect(await send(boot)).toMatchObject({ status: "stored", kind: "boot" });
-    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id });
+    expect(await send(boot)).toEqual({ status: "duplicate", id: boot.payload.id, conflicting: false });
     expect(await send(bootMessage(a, { reason: "clean", bootId: "boot-a2", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "firmware-update", bootId: "boot-b1", time: daysAgo(1) }))).toMatchObject({ status: "stored" });
     expect(await send(bootMessage(b, { reason: "unexpected-reset", bootId: "boot-b2", time: daysAgo(0, 30) }))).toMatchObject({ status: "stored" });
@@ -185,9 +185,23 @@ describe("ingest", () => {
   test("a debug file whose build-id differs is not used", async () => {
     const { symbolizeReport } = await import("../../../src/collect/symbolize.ts");
     const bare = strippedReport();
-    for (const t of bare.threads) for (const f of t.frames) if (f.buildId) f.buildId = "00".repeat(20);
-    const out = await symbolizeReport(bare, { debugDirs: [strippedDebugDir()], debuginfod: undefined });
-    expect(out.report.threads[0]?.frames[0]?.function).toBeNull();
+    const mod = bare.modules.find((m) => m.path.endsWith("/records"))!;
+    const id = mod.buildId!;
+    // at the very path the lookup opens for records' build-id: another program's debug file (trap's)
+    const tree = mkdtempSync(join(tmpdir(), "ck-collect-wrong-id-"));
+    const other = readdirSync(join(strippedDebugDir(), ".build-id"), { recursive: true }).map(String).find((f) => f.endsWith(".debug") && f.replace("/", "") !== `${id}.debug`)!;
+    const otherId = other.replace("/", "").slice(0, -".debug".length);
+    const at = join(tree, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`);
+    mkdirSync(dirname(at), { recursive: true });
+    copyFileSync(join(strippedDebugDir(), ".build-id", other), at);
+    const out = await symbolizeReport(bare, { debugDirs: [tree], debuginfod: undefined });
+    rmSync(tree, { recursive: true, force: true });
+    const refusal = `Cannot use debug file "${at}": it has build-id ${otherId}, the module has ${id}`;
+    expect(out.report.modules.find((m) => m.path === mod.path)).toMatchObject({ problem: refusal, debugFile: null });
+    expect(out.report.warnings).toContain(`${refusal}, ignoring`);
+    expect(out.report.threads[0]!.frames.filter((f) => f.module === mod.path).map((f) => [f.function, f.file, f.line])).toEqual(
+      bare.threads[0]!.frames.filter((f) => f.module === mod.path).map((f) => [f.symbol, null, null]),
+    );
   });
 
   test("module paths with .. and build-ids that are not hex are rejected (they would steer debug-file lookups)", async () => {
@@ -214,7 +228,7 @@ describe("ingest", () => {
     const statuses = new Set<string>();
     for (let i = 0; i < 300; i++) {
       const p = structuredClone(base) as unknown as Record<string, unknown>;
-      p.id = `fuzz-${i}`;
+      p.id = `dev-fuzz/crash/fuzz-${i}`;
       // walk to a random node of the crash body and replace it
       let node = p.crash as Record<string, unknown>;
       for (let depth = 0; depth < 6; depth++) {

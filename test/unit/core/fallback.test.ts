@@ -1,7 +1,8 @@
 // The fallbacks, on real cores: the executable's CFI is removed from a copy of
 // the sysroot (objcopy), so its frames must come from the frame-pointer chain
 // (-O0 build) or the stack scan (-O2, no frame pointer), and still match gdb.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { needs, tool } from "../../needs.ts";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
@@ -15,7 +16,7 @@ afterAll(() => {
   for (const dir of made) rmSync(dir, { recursive: true, force: true });
 });
 
-const hasObjcopy = Bun.spawnSync(["sh", "-c", "command -v objcopy"]).exitCode === 0;
+const need = needs({ "objcopy (binutils, make deps)": tool("objcopy") });
 
 function withoutCfi(sysroot: string, exe: string, tag: string): string {
   // tag names the copy: one per stripped file
@@ -32,7 +33,8 @@ function withoutCfi(sysroot: string, exe: string, tag: string): string {
   return root;
 }
 
-describe.skipIf(!hasObjcopy)("fallbacks match gdb", () => {
+describe.skipIf(need.skip)(`fallbacks match gdb${need.note}`, () => {
+  beforeAll(() => need.check());
   test.each([
     ["nested", "fp"],
     ["nested-o2", "scan"],
@@ -49,7 +51,8 @@ describe.skipIf(!hasObjcopy)("fallbacks match gdb", () => {
   });
 });
 
-describe.skipIf(!hasObjcopy)("signal frame without CFI", () => {
+describe.skipIf(need.skip)(`signal frame without CFI${need.note}`, () => {
+  beforeAll(() => need.check());
   test("handler: libc without CFI, the interrupted context comes from the sigcontext", () => {
     const f = fixtures().find((x) => x.arch === "x86_64" && x.name === "handler")!;
     const libc = "/usr/lib/x86_64-linux-gnu/libc.so.6";

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { DwarfInfo } from "../../../src/debuginfo/dwarf.ts";
 import { bytesSource, fileSource } from "../../../src/debuginfo/source.ts";
 import { FIXTURES, compareFrames, readGdbLines, readReference, sameFile, type Tool } from "./reference.ts";
+import { dumpSequences, gdbRow, lastRow } from "./line-rows.ts";
 
 interface Case {
   name: string;
@@ -81,11 +82,36 @@ describe("DwarfInfo.frames() agrees with addr2line / llvm-symbolizer at every in
       expect(withLine).toBeGreaterThan(pcs.length / 3);
     });
 
+    test(`${c.name}: the innermost line and column are the row gdb picks, from llvm-dwarfdump's decoding of the line table`, () => {
+      // llvm-dwarfdump 14 cannot inflate zstd sections: gcc5-zstd is gcc5 with its sections compressed (same build-id)
+      const seqs = dumpSequences(c.name === "gcc5-zstd" ? "gcc5.elf" : c.file);
+      const dwarf = DwarfInfo.open(fileSource(join(FIXTURES, c.file)));
+      if (!dwarf) throw new Error("no DWARF");
+      const mismatches: string[] = [];
+      let withRow = 0;
+      let sharedAddress = 0;
+      for (const pc of readReference(c.name, c.ref).keys()) {
+        const want = gdbRow(seqs, pc);
+        const got = dwarf.frames(pc)[0];
+        if (want) withRow++;
+        if (want && lastRow(seqs, pc) !== want) sharedAddress++;
+        const a = want ? `${want.line}:${want.column}` : "none";
+        const b = got?.line ? `${got.line}:${got.column ?? 0}` : "none";
+        if (a !== b) mismatches.push(`0x${pc.toString(16)}: row ${a}, got ${b}`);
+      }
+      expect(mismatches.slice(0, 10)).toEqual([]);
+      expect(withRow).toBeGreaterThan(0);
+      // the statement rule is exercised: gcc's location views put rows that are not statements after one at the same address
+      if (!c.name.startsWith("clang") && c.name !== "cxx-clang") expect(sharedAddress).toBeGreaterThan(0);
+    });
+
     test(`${c.name}: columns agree with ${c.columns}`, () => {
       const ref = readReference(c.name, c.columns);
       const dwarf = DwarfInfo.open(fileSource(join(FIXTURES, c.file)));
       if (!dwarf) throw new Error("no DWARF");
+      const seqs = dumpSequences(c.name === "gcc5-zstd" ? "gcc5.elf" : c.file);
       const mismatches: string[] = [];
+      const unexplained: string[] = [];
       let compared = 0;
       let innermost = 0;
       let innermostSame = 0;
@@ -98,16 +124,21 @@ describe("DwarfInfo.frames() agrees with addr2line / llvm-symbolizer at every in
         const a = got.slice(1).map((f) => f.column ?? 0).join(",");
         const b = want.slice(1).map((f) => f.column ?? 0).join(",");
         if (a !== b) mismatches.push(`0x${pc.toString(16)}: want ${b} got ${a}`);
-        // the pc's own row: where several rows share the address the tool takes the last, DwarfInfo gdb's (a statement)
+        // the pc's own row: where several rows share the address the tool takes the last, DwarfInfo gdb's (the last
+        // statement among them): every difference must be that one, checked against llvm-dwarfdump's rows
         innermost++;
-        if ((got[0]?.column ?? 0) === (want[0]?.column ?? 0)) innermostSame++;
+        const ours = got[0]?.column ?? 0;
+        const theirs = want[0]?.column ?? 0;
+        if (ours === theirs) innermostSame++;
+        else if (theirs !== lastRow(seqs, pc)?.column || ours !== gdbRow(seqs, pc)?.column) unexplained.push(`0x${pc.toString(16)}: ${c.columns} ${theirs}, got ${ours}`);
       }
       expect(mismatches.slice(0, 10)).toEqual([]);
+      expect(unexplained.slice(0, 10)).toEqual([]);
       // the tool reads most pcs the same way, except elfutils 0.188 on zstd sections
       if (c.name.includes("zstd")) expect(compared).toBe(0);
       else {
         expect(compared / ref.size).toBeGreaterThan(0.35);
-        expect(innermostSame / innermost).toBeGreaterThan(0.6);
+        expect(innermostSame).toBeGreaterThan(0);
       }
     });
   }

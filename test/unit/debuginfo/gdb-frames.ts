@@ -13,6 +13,8 @@ export interface GdbSourceFrame {
   inlined: boolean;
   /** A frame gdb synthesizes from DW_TAG_call_site for a tail call (no return address on the stack). */
   tailCall: boolean;
+  /** gdb's "<signal handler called>": the signal trampoline's frame (function null). */
+  signal: boolean;
 }
 
 export interface GdbSourceThread {
@@ -40,6 +42,10 @@ export function readGdbFrames(path: string): GdbSourceThread[] {
     }
     if (!current) continue;
     if (part === 1) {
+      if (/^#\d+\s+<signal handler called>$/.test(line)) {
+        current.frames.push({ pc: -1n, function: null, file: null, line: null, inlined: false, tailCall: false, signal: true });
+        continue;
+      }
       const m = /^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(.*?\)(?: at (\S+):(\d+)| from \S+)?$/.exec(line);
       if (m) {
         current.frames.push({
@@ -49,6 +55,7 @@ export function readGdbFrames(path: string): GdbSourceThread[] {
           line: m[4] === undefined ? null : Number(m[4]),
           inlined: false,
           tailCall: false,
+          signal: false,
         });
       }
     } else if (part === 2) {

@@ -2,12 +2,12 @@
 // a warning and what can still be read — never a throw, a crash or a hang.
 import { describe, expect, test } from "bun:test";
 import { DwarfInfo, MAX_DIE_DEPTH, MAX_ORIGIN_HOPS } from "../../../src/debuginfo/dwarf.ts";
-import { MAX_LINE_FILES } from "../../../src/debuginfo/line.ts";
+import { MAX_LINE_FILES, MAX_SEQUENCE_LOOKBACK } from "../../../src/debuginfo/line.ts";
 import { bytesSource } from "../../../src/debuginfo/source.ts";
 import { abbrevs, cstr, elfWith, line5, u32, u64, uleb, unit5, type AbbrevSpec, type SectionSpec } from "./build-elf.ts";
 
 const TAG_CU = 0x11, TAG_SUB = 0x2e, TAG_INL = 0x1d, TAG_BLOCK = 0x0b;
-const AT_NAME = 0x03, AT_STMT = 0x10, AT_LOW = 0x11, AT_HIGH = 0x12, AT_ORIGIN = 0x31, AT_RANGES = 0x55, AT_CALL_LINE = 0x59;
+const AT_NAME = 0x03, AT_STMT = 0x10, AT_LOW = 0x11, AT_HIGH = 0x12, AT_ORIGIN = 0x31, AT_RANGES = 0x55, AT_CALL_LINE = 0x59, AT_SPEC = 0x47;
 const F_ADDR = 0x01, F_DATA4 = 0x06, F_STRING = 0x08, F_REF4 = 0x13, F_SEC = 0x17, F_DATA1 = 0x0b;
 
 const ABBREVS: AbbrevSpec[] = [
@@ -20,6 +20,8 @@ const ABBREVS: AbbrevSpec[] = [
   [7, TAG_SUB, false, [[AT_NAME, F_STRING], [AT_RANGES, F_SEC]]],
   [8, TAG_SUB, true, [[AT_NAME, F_STRING], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4]]],
   [9, TAG_INL, false, [[AT_ORIGIN, F_REF4], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4], [AT_CALL_LINE, F_DATA1]]],
+  [10, TAG_INL, true, [[AT_ORIGIN, F_REF4], [AT_LOW, F_ADDR], [AT_HIGH, F_DATA4], [AT_CALL_LINE, F_DATA1]]],
+  [11, TAG_SUB, false, [[AT_LOW, F_ADDR], [AT_HIGH, F_DATA4], [AT_SPEC, F_REF4]]],
 ];
 
 /** The root DIE: a CU "a.c" over [0x1000, 0x1100), line program at 0. */
@@ -94,14 +96,63 @@ describe("hostile DWARF", () => {
     expect(d.warnings.join("\n")).toContain(`deeper than ${MAX_DIE_DEPTH}`);
   });
 
-  test("inlined subroutines whose parent chain loops back cannot hang frames()", () => {
-    // an inlined subroutine with children: each one's own origin is the previous; depth bounded by the DIE walk
-    const sub = dieAt(0);
-    const dies = [8, ...cstr("outer"), ...u64(0x1000n), ...u32(0x20)];
-    for (let i = 0; i < 50; i++) dies.push(9, ...u32(sub), ...u64(0x1000n), ...u32(0x20), 3);
-    const d = file([...dies, 0]);
-    const frames = d.frames(0x1004n);
-    expect(frames.at(-1)).toEqual({ function: "outer", file: "/src/a.c", line: 3, column: null, inlined: false });
+  test("nested inlined subroutines whose abstract origins point at each other (B → C → B): no hang, unnamed, one warning", () => {
+    // outer ⊃ B ⊃ C, all over [0x1000, 0x1020): B's origin is C, C's is B — a real cycle of references, reached
+    // while naming the frames at 0x1004
+    const outer = [8, ...cstr("outer"), ...u64(0x1000n), ...u32(0x20)];
+    const b = dieAt(outer.length);
+    const bLen = 1 + 4 + 8 + 4 + 1;
+    const c = b + bLen;
+    const dies = [...outer, 10, ...u32(c), ...u64(0x1000n), ...u32(0x20), 3, 9, ...u32(b), ...u64(0x1000n), ...u32(0x20), 4, 0, 0];
+    const d = file(dies);
+    expect(d.frames(0x1004n)).toEqual([
+      { function: null, file: "/src/a.c", line: 10, column: null, inlined: true },
+      { function: null, file: "/src/a.c", line: 4, column: null, inlined: true },
+      { function: "outer", file: "/src/a.c", line: 3, column: null, inlined: false },
+    ]);
+    expect(d.warnings.filter((w) => w.includes(`over ${MAX_ORIGIN_HOPS} abstract origin/specification hops`)).length).toBeGreaterThan(0);
+  });
+
+  test("a specification that points back at the DIE naming it (A → spec B → origin A): no hang, unnamed, a warning", () => {
+    const a = dieAt(0);
+    const aLen = 1 + 8 + 4 + 4;
+    const b = a + aLen;
+    const d = file([11, ...u64(0x1000n), ...u32(0x20), ...u32(b), 4, ...u32(a)]);
+    expect(d.frames(0x1004n)).toEqual([{ function: null, file: "/src/a.c", line: 10, column: null, inlined: false }]);
+    expect(d.warnings.join("\n")).toContain(`over ${MAX_ORIGIN_HOPS} abstract origin/specification hops`);
+  });
+
+  test.each([
+    [MAX_SEQUENCE_LOOKBACK - 1, 10],
+    [MAX_SEQUENCE_LOOKBACK, null],
+  ])("a sequence holding pc, then %i one-byte sequences starting inside it before pc: line %p (look-back bounded)", (tiny, line) => {
+    // [0x1000, 0x1100) line 10, then sequences [0x1010 + 2i, +1) at lines 20 + i; pc 0x1080 is in the first alone
+    const big = [4, 0, 0, 9, 2, ...u64(0x1000n), 3, ...uleb(9), 1, 2, ...uleb(0x100), 0, 1, 1];
+    const small = Array.from({ length: tiny }, (_, i) => [4, 0, 0, 9, 2, ...u64(0x1010n + 2n * BigInt(i)), 3, ...uleb(19 + i), 1, 2, ...uleb(1), 0, 1, 1]).flat();
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x100)], { line: line5([...big, ...small]) });
+    expect(d.frames(0x1080n)).toEqual([{ function: "f", file: line === null ? null : "/src/a.c", line, column: null, inlined: false }]);
+    // each small sequence still answers for its own byte
+    if (tiny > 0) expect(d.frames(0x1010n)[0]?.line).toBe(20);
+    expect(d.warnings).toEqual([]);
+  });
+
+  test("a pc at a sequence's end address (DW_LNE_end_sequence: the first address past it) has no line", () => {
+    // f over [0x1000, 0x1020) with PROGRAM's rows; g right after it, [0x1020, 0x1040), with none
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20), 2, ...cstr("g"), ...u64(0x1020n), ...u32(0x20)]);
+    expect([d.frames(0x101fn), d.frames(0x1020n)]).toEqual([
+      [{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }],
+      [{ function: "g", file: null, line: null, column: null, inlined: false }],
+    ]);
+  });
+
+  test("DW_LNS_const_add_pc advances as special opcode 255 would: (255 - opcode_base) / line_range (DWARF 5 §6.2.5.2)", () => {
+    // line_range 243 (byte 16 of line5's program): (255 - 13) / 243 = 0, so the row stays at 0x1000 (opcode 256 would give 1)
+    const program = [4, 0, 0, 9, 2, ...u64(0x1000n), 8, 3, ...uleb(9), 1, 2, ...uleb(0x20), 0, 1, 1];
+    const table = line5(program);
+    expect(table[16]).toBe(14);
+    table[16] = 243;
+    const d = file([2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20)], { line: table });
+    expect(d.frames(0x1000n)).toEqual([{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }]);
   });
 
   test("a line table claiming 2^40 files: a warning, the function still named", () => {
@@ -110,10 +161,22 @@ describe("hostile DWARF", () => {
     expect(d.warnings.join("\n")).toContain(`over ${MAX_LINE_FILES}`);
   });
 
-  test("a line program cut short: the rows before the cut still read", () => {
-    const whole = line5(PROGRAM);
-    const d = file([], { line: whole.subarray(0, whole.length - 3) });
-    expect(d.frames(0x1004n)).toEqual([]);
+  test("a line program cut short: the sequences before the cut still read, the cut one is dropped", () => {
+    // PROGRAM's sequence (0x1000: line 10, to 0x1020), then a second one (0x1040: line 20, to 0x1060) whose
+    // DW_LNE_end_sequence (0, 1, 1: the last 3 bytes) is cut off: without its end its extent is unknown
+    const second = [4, 0, 0, 9, 2, ...u64(0x1040n), 3, ...uleb(19), 1, 2, ...uleb(0x20), 0, 1, 1];
+    const whole = line5([...PROGRAM, ...second]);
+    const dies = [2, ...cstr("f"), ...u64(0x1000n), ...u32(0x20), 2, ...cstr("g"), ...u64(0x1040n), ...u32(0x20)];
+    const intact = file(dies, { line: whole });
+    expect([intact.frames(0x1004n), intact.frames(0x1044n)]).toEqual([
+      [{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }],
+      [{ function: "g", file: "/src/a.c", line: 20, column: null, inlined: false }],
+    ]);
+    const d = file(dies, { line: whole.subarray(0, whole.length - 3) });
+    expect([d.frames(0x1004n), d.frames(0x1044n)]).toEqual([
+      [{ function: "f", file: "/src/a.c", line: 10, column: null, inlined: false }],
+      [{ function: "g", file: null, line: null, column: null, inlined: false }],
+    ]);
     expect(d.warnings.join("\n")).toContain("truncated");
   });
 

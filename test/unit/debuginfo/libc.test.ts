@@ -3,8 +3,8 @@
 // llvm-symbolizer, eu-addr2line and gdb run now on the same pcs (binutils 2.40
 // addr2line names the primary source file where an inlined-from header holds
 // the line, and prefers .symtab's __GI_ aliases; the two others agree with each
-// other there). Skipped, with the reason printed, when a tool is missing; the
-// committed fixtures (accuracy.test.ts) carry the main proof.
+// other there). The three tools are Debian packages `make deps` installs: without
+// one, skipped with the reason in the title, and failed under CI (test/needs.ts).
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,12 +13,14 @@ import { DwarfInfo } from "../../../src/debuginfo/dwarf.ts";
 import { fileSource } from "../../../src/debuginfo/source.ts";
 import { compareFrames, parseGdbLines, parseReference, type RefFrame } from "./reference.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
+import { needs, tool } from "../../needs.ts";
 
 /** pcs sampled evenly across libc's .text: enough to touch a few hundred units, quick for addr2line. */
 const SAMPLES = 150;
 
-function debugFile(): { path: string; text: { addr: bigint; size: number } } | string {
-  if (!Bun.which("llvm-symbolizer") || !Bun.which("eu-addr2line") || !Bun.which("gdb")) return "llvm-symbolizer, eu-addr2line or gdb is not installed";
+const need = needs({ "llvm-symbolizer (llvm)": tool("llvm-symbolizer"), "eu-addr2line (elfutils)": tool("eu-addr2line"), "gdb": tool("gdb"), "nm (binutils)": tool("nm") });
+
+function debugFile(): { path: string; text: { addr: bigint; size: number } } {
   const fx = debugFixtures();
   const bytes = new Uint8Array(readFileSync(join(fx.sysroot, "usr/lib/x86_64-linux-gnu/libc.so.6")));
   const text = parseSectionHeaders(bytes, parseElfHeader(bytes)).find((s) => s.name === ".text");
@@ -27,19 +29,17 @@ function debugFile(): { path: string; text: { addr: bigint; size: number } } | s
   return { path: join(fx.glibcDebugDir, ".build-id", id.slice(0, 2), `${id.slice(2)}.debug`), text: { addr: text.addr, size: text.size } };
 }
 
-const found = debugFile();
-if (typeof found === "string") console.error(`skipping the glibc debug-file test: ${found}`);
-
-describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg's, carried)", () => {
-  test("frames() agree with llvm-symbolizer / eu-addr2line across .text, static functions named from DWARF", () => {
-    if (typeof found === "string") return;
-    const { path, text } = found;
+describe("glibc's debug file (libc6-dbg's, carried)", () => {
+  test.skipIf(need.skip)(`frames() agree with llvm-symbolizer / eu-addr2line across .text, static functions named from DWARF${need.note}`, () => {
+    need.check();
+    const { path, text } = debugFile();
     const pcs: bigint[] = [];
     for (let i = 0; i < SAMPLES; i++) pcs.push(text.addr + (BigInt(text.size) * BigInt(i)) / BigInt(SAMPLES));
     // __pthread_kill_implementation: static, so only .symtab (stripped from libc.so.6) or DWARF names it
     const nm = Bun.spawnSync(["nm", path]).stdout.toString();
     const kill = /^([0-9a-f]+) t __pthread_kill_implementation$/m.exec(nm);
-    if (kill) pcs.push(BigInt(`0x${kill[1]}`) + 0x10n);
+    if (!kill) throw new Error(`nm does not list __pthread_kill_implementation in "${path}"`);
+    pcs.push(BigInt(`0x${kill[1]}`) + 0x10n);
     const args = pcs.map((p) => `0x${p.toString(16)}`);
     const llvm = Bun.spawnSync(["llvm-symbolizer", `--obj=${path}`, "-a", "--inlining", "--demangle", ...args]);
     const eu = Bun.spawnSync(["eu-addr2line", "-a", "-f", "-i", "-C", "-e", path, ...args]);
@@ -50,8 +50,7 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg's, car
     const alt = plainNames(parseReference(eu.stdout.toString()));
     expect(ref.size).toBe(pcs.length);
     const dwarf = DwarfInfo.open(fileSource(path));
-    expect(dwarf).toBeDefined();
-    if (!dwarf) return;
+    if (!dwarf) throw new Error(`no DWARF read from "${path}"`);
     // gdb's line for the innermost frame (its choice among rows at one address), which DwarfInfo follows
     const gdbArgs = args.flatMap((a) => ["-ex", `info line *${a}`]);
     const gdbOut = Bun.spawnSync(["gdb", "-batch", "-nx", ...gdbArgs, path]).stdout.toString();
@@ -59,7 +58,7 @@ describe.skipIf(typeof found === "string")("glibc's debug file (libc6-dbg's, car
     expect(r.mismatches.slice(0, 10)).toEqual([]);
     expect(r.inlined).toBeGreaterThan(10);
     expect(r.symtabOnly / ref.size).toBeLessThan(0.05);
-    if (kill) expect(dwarf.frames(BigInt(`0x${kill[1]}`) + 0x10n).at(-1)?.function).toBe("__pthread_kill_implementation");
+    expect(dwarf.frames(BigInt(`0x${kill[1]}`) + 0x10n).at(-1)?.function).toBe("__pthread_kill_implementation");
     expect(dwarf.warnings).toEqual([]);
   }, 60_000); // three external tools and ~150 units of libc
 });

@@ -2,10 +2,10 @@
 // each place of the lookup order, and every refusal (another build-id, a wrong
 // CRC, a file that is not ELF) as a problem rather than a crash.
 import { afterAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { closeLocated, locateDebugInfo, openChecked } from "../../../src/debuginfo/locate.ts";
+import { closeLocated, findByBuildId, locateDebugInfo, MAX_DEBUGLINK_CRC_BYTES, openChecked } from "../../../src/debuginfo/locate.ts";
 import { DebugElf } from "../../../src/debuginfo/debug-elf.ts";
 import { fileSource } from "../../../src/debuginfo/source.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
@@ -121,6 +121,26 @@ describe("refusals", () => {
     expect(r.source).toBeUndefined();
     expect(r.problems[0]).toMatch(/^Cannot use debug file ".*libcodec\.so\.debug": its CRC-32 is 0x[0-9a-f]{8}, the module's \.gnu_debuglink says 0x[0-9a-f]{8}$/);
   });
+  test("a debuglink candidate larger than MAX_DEBUGLINK_CRC_BYTES is refused unread (a sparse file)", () => {
+    const sys = join(tmp, "sys-huge");
+    mkdirSync(join(sys, DIR), { recursive: true });
+    copyFileSync(join(fx.sysroot, libcodec.path), join(sys, libcodec.path));
+    const huge = join(sys, DIR, "libcodec.so.debug");
+    writeFileSync(huge, "");
+    truncateSync(huge, MAX_DEBUGLINK_CRC_BYTES + 1);
+    expect(located(libcodec, { sysroot: sys })).toMatchObject({ source: undefined, problems: [`Cannot use debug file "${huge}": it is larger than ${MAX_DEBUGLINK_CRC_BYTES} bytes`] });
+  });
+  test("a stripped copy at the module's path under a debug dir (output/target given for output/staging) is passed over", () => {
+    const target = join(tmp, "target-as-staging");
+    mkdirSync(join(target, DIR), { recursive: true });
+    copyFileSync(join(fx.sysroot, records.path), join(target, records.path));
+    expect(located(records, { sysroot: fx.sysroot, debugDirs: [target] })).toMatchObject({ source: undefined, problems: [] });
+  });
+  test("a build-id that is not hex is never joined into a path", () => {
+    const log = { problems: [] as string[], looked: [] as string[] };
+    expect(findByBuildId("../../../../etc/passwd", { debugDirs: [fx.debugDir] }, log)).toBeUndefined();
+    expect(log).toEqual({ problems: [], looked: [] });
+  });
   test("a debuglink file without a build-id whose CRC matches is taken (as gdb does); with another build-id it is not", () => {
     const sys = join(tmp, "sys-noid");
     mkdirSync(join(sys, DIR), { recursive: true });
@@ -135,6 +155,18 @@ describe("refusals", () => {
     mkdirSync(dirname(dest), { recursive: true });
     copyFileSync(noid, dest);
     expect(located(libcodec, { sysroot: fx.sysroot, debugDirs: [root] }).problems[0]).toMatch(/it has build-id \(none\), the module has/);
+  });
+  test("a debuglink file whose CRC matches but which has another build-id (codec's debug file) is refused", () => {
+    const sys = join(tmp, "sys-otherid");
+    mkdirSync(join(sys, DIR), { recursive: true });
+    // codec's debug file named libcodec.so.debug, and libcodec.so re-linked to it: name and CRC agree, the build-id does not
+    const other = join(sys, DIR, "libcodec.so.debug");
+    copyFileSync(join(fx.sysroot, DIR, ".debug/codec.debug"), other);
+    expect(Bun.spawnSync(["objcopy", "--remove-section=.gnu_debuglink", `--add-gnu-debuglink=${other}`, join(fx.sysroot, libcodec.path), join(sys, libcodec.path)]).exitCode).toBe(0);
+    expect(located(libcodec, { sysroot: sys })).toMatchObject({
+      source: undefined,
+      problems: [`Cannot use debug file "${other}": it has build-id ${idOf(other)}, the module has ${libcodec.buildId}`],
+    });
   });
   test.each([
     ["not ELF", new TextEncoder().encode("this is not an ELF file at all, just text\n")],

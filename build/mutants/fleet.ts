@@ -1,47 +1,23 @@
-// Mutation testing of the fleet path (src/upload, src/collect): a curated,
-// named list of mutants, each one small change that breaks a promise the
-// code makes. Each is applied in a copy of the checkout (never here), the
-// unit tests of its folder run, and a mutant whose tests still pass
-// "survives". StrykerJS was measured first and does not fit this machine
-// (docs/TESTING.md "Fleet"); this list is what runs instead.
-//
-//   bun build/mutants-fleet.ts                 every mutant, a score per file
-//   bun build/mutants-fleet.ts flush-delete    the mutants whose name contains a word
-//   MUTANTS_TESTS_REV=<rev> bun build/...      run the tests of an older revision (the "before" score)
-//
-// A mutant whose `from` text is not found exactly once fails the run: the
-// list must follow the source, not silently test nothing. A mutant judged
-// equivalent (no behaviour can tell it apart) says why in `equivalent`.
-import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+// Named mutants of the fleet path (build/mutants/run.ts fleet; make mutants LIST=fleet): the
+// orderings the promise "nothing lost, nothing doubled" stands on, in src/upload/flush.ts (forget an
+// entry only after its PUBACK), src/collect/subscriber.ts (PUBACK only after the commit),
+// src/upload/outbox.ts (one file per message id, quotas) and src/collect/ingest.ts (newest wins,
+// duplicates, orphan groups), and the signature's rules (src/collect/signature.ts). Each is one
+// broken promise; those found by the StrykerJS run over flush.ts are marked. Scores and the
+// equivalent survivors: docs/TESTING.md, "Fleet".
+import type { Mutant } from "./run.ts";
 
-export interface Mutant {
-  /** Unique, stable: "<file>-<what breaks>". */
-  name: string;
-  /** Path from the checkout's root. */
-  file: string;
-  from: string;
-  to: string;
-  /** Test paths (files or folders) that must notice. */
-  tests: string[];
-  /** Why no test can notice, for a mutant kept on the list as equivalent. */
-  equivalent?: string;
-}
+/** Every unit test file of the folder: a mutant is killed by whichever notices (the upload files take ~3 s idle, the collect ones ~10 s). */
+const UPLOAD_TESTS = ["config", "device", "flush", "outbox", "payload", "sender"].map((f) => `test/unit/upload/${f}.test.ts`);
+const COLLECT_TESTS = ["subscriber", "ingest", "ingest-fixtures", "ingest-hostile", "server", "signature-tailcall", "stripped-signature"].map((f) => `test/unit/collect/${f}.test.ts`);
 
-const UPLOAD_TESTS = ["test/unit/upload"];
-const COLLECT_TESTS = ["test/unit/collect"];
-/** Longest run of one mutant's tests: the collect unit tests take ~10 s on an idle machine; a hung mutant is "killed (timeout)". */
-const MUTANT_TIMEOUT_MS = 180_000;
+const flush = (name: string, from: string, to: string, equivalent?: string): Mutant => ({ name: `flush-${name}`, file: "src/upload/flush.ts", find: from, replace: to, tests: UPLOAD_TESTS, ...(equivalent ? { equivalent } : {}) });
+const sub = (name: string, from: string, to: string): Mutant => ({ name: `subscriber-${name}`, file: "src/collect/subscriber.ts", find: from, replace: to, tests: COLLECT_TESTS });
+const outbox = (name: string, from: string, to: string): Mutant => ({ name: `outbox-${name}`, file: "src/upload/outbox.ts", find: from, replace: to, tests: UPLOAD_TESTS });
+const ingest = (name: string, from: string, to: string): Mutant => ({ name: `ingest-${name}`, file: "src/collect/ingest.ts", find: from, replace: to, tests: COLLECT_TESTS });
+const sig = (name: string, from: string, to: string): Mutant => ({ name: `signature-${name}`, file: "src/collect/signature.ts", find: from, replace: to, tests: COLLECT_TESTS });
 
-const flush = (name: string, from: string, to: string, equivalent?: string): Mutant => ({ name: `flush-${name}`, file: "src/upload/flush.ts", from, to, tests: UPLOAD_TESTS, ...(equivalent ? { equivalent } : {}) });
-const sub = (name: string, from: string, to: string): Mutant => ({ name: `subscriber-${name}`, file: "src/collect/subscriber.ts", from, to, tests: COLLECT_TESTS });
-const outbox = (name: string, from: string, to: string): Mutant => ({ name: `outbox-${name}`, file: "src/upload/outbox.ts", from, to, tests: UPLOAD_TESTS });
-const ingest = (name: string, from: string, to: string): Mutant => ({ name: `ingest-${name}`, file: "src/collect/ingest.ts", from, to, tests: COLLECT_TESTS });
-const sig = (name: string, from: string, to: string): Mutant => ({ name: `signature-${name}`, file: "src/collect/signature.ts", from, to, tests: COLLECT_TESTS });
-
-export const MUTANTS: Mutant[] = [
+export const mutants: Mutant[] = [
   // flush.ts: forget an entry only after its PUBACK; the dropped note first, forgotten after its PUBACK.
   flush("delete-before-publish", "await c.publish(topic, bytes);\n    removeOutboxEntry(dir, e);", "removeOutboxEntry(dir, e);\n    await c.publish(topic, bytes);"),
   flush("publish-not-awaited", "await c.publish(topic, bytes);", "void c.publish(topic, bytes).catch(() => {});"),
@@ -98,7 +74,7 @@ export const MUTANTS: Mutant[] = [
   sub("puback-on-fatal", "return; // never acknowledged", "done();\n            return;"),
   sub("puback-on-failure", "o.log(`Cannot store message on \"${packet.topic}\" (try ${attempt}", "done();\n          o.log(`Cannot store message on \"${packet.topic}\" (try ${attempt}"),
   sub("no-retry", "if (attempt >= STORE_ATTEMPTS) {", "if (attempt >= 1) {"),
-  sub("no-fatal", "o.onFatal(new Error(", "void (new Error("),
+  sub("no-fatal", "else o.onFatal(why);", "else void why;"),
   sub("qos0", "client.subscribe(topic, { qos: 1 }", "client.subscribe(topic, { qos: 0 }"),
   sub("clean-session", "    clean: false,\n", "    clean: true,\n"),
   sub("graceful-close-after-fatal", "await client.endAsync(fatal);", "await client.endAsync(false);"),
@@ -108,8 +84,8 @@ export const MUTANTS: Mutant[] = [
   {
     name: "subscriber-granted-128-ignored",
     file: "src/collect/subscriber.ts",
-    from: "if (granted?.some((g) => g.qos === 128)) return reject(",
-    to: "if (false) return reject(",
+    find: "if (granted?.some((g) => g.qos === 128)) return reject(",
+    replace: "if (false) return reject(",
     tests: COLLECT_TESTS,
     equivalent: "MQTT.js 5 reports a granted 128 as the subscribe callback's error (\"Subscribe error: Unspecified error\"), caught by the line before: this check is a second guard no broker can reach through this MQTT.js",
   },
@@ -141,81 +117,3 @@ export const MUTANTS: Mutant[] = [
   sig("one-more-frame", "own.slice(0, SIGNATURE_FRAMES)", "own.slice(0, SIGNATURE_FRAMES + 1)"),
   sig("offset-kept-with-name", "if (typeof fn === \"string\" && fn !== \"\") return fn;", "if (typeof fn === \"string\" && fn !== \"\") return `${fn}+${f.moduleOffset}`;"),
 ];
-
-interface Result {
-  mutant: Mutant;
-  killed: boolean;
-  seconds: number;
-  note: string;
-}
-
-function copyCheckout(root: string, testsRev: string | undefined): string {
-  const dir = mkdtempSync(join(tmpdir(), "crashkeep-mutants-"));
-  for (const p of ["src", "test", "docs", "build", "package.json", "package-lock.json", "bunfig.toml", "tsconfig.json"]) cpSync(join(root, p), join(dir, p), { recursive: true });
-  symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
-  if (testsRev !== undefined) {
-    // The tests as they were at testsRev (fixtures included), over this source.
-    rmSync(join(dir, "test"), { recursive: true, force: true });
-    const tar = spawnSync("git", ["-C", root, "archive", "--format=tar", testsRev, "test"], { maxBuffer: 1 << 30 });
-    if (tar.status !== 0) throw new Error(`Cannot read the tests of "${testsRev}": ${tar.stderr.toString().trim()}`);
-    const x = spawnSync("tar", ["-x", "-C", dir], { input: tar.stdout });
-    if (x.status !== 0) throw new Error(`Cannot unpack the tests of "${testsRev}": ${x.stderr.toString().trim()}`);
-  }
-  return dir;
-}
-
-function runTests(dir: string, tests: string[]): { ok: boolean; seconds: number; tail: string } {
-  const t0 = performance.now();
-  const r = spawnSync(join(dir, "node_modules/.bin/bun"), ["test", ...tests], { cwd: dir, timeout: MUTANT_TIMEOUT_MS, env: { ...process.env, FUZZ_SEED: "1" } });
-  const out = `${r.stdout?.toString() ?? ""}${r.stderr?.toString() ?? ""}`;
-  return { ok: r.status === 0, seconds: (performance.now() - t0) / 1000, tail: r.status === null ? "timeout" : (out.match(/\(fail\)[^\n]*/)?.[0] ?? out.match(/^.*error.*$/im)?.[0] ?? "").slice(0, 160) };
-}
-
-function main(): number {
-  const root = join(import.meta.dir, "..");
-  const words = process.argv.slice(2);
-  const chosen = MUTANTS.filter((m) => words.length === 0 || words.some((w) => m.name.includes(w)));
-  const names = new Set<string>();
-  for (const m of MUTANTS) {
-    if (names.has(m.name)) throw new Error(`Cannot run mutant "${m.name}": the name is used twice`);
-    names.add(m.name);
-    const n = readFileSync(join(root, m.file), "utf8").split(m.from).length - 1;
-    if (n !== 1) throw new Error(`Cannot run mutant "${m.name}": its text is found ${n} times in ${m.file}, not once`);
-  }
-  const dir = copyCheckout(root, process.env.MUTANTS_TESTS_REV || undefined);
-  try {
-    // The unmutated source must pass first, or every mutant would count as killed.
-    for (const tests of new Set(chosen.map((m) => m.tests.join(" ")))) {
-      const base = runTests(dir, tests.split(" "));
-      if (!base.ok) throw new Error(`Cannot measure mutants: bun test ${tests} fails without a mutant (${base.tail})`);
-    }
-    const results: Result[] = [];
-    for (const m of chosen) {
-      const path = join(dir, m.file);
-      const original = readFileSync(path, "utf8");
-      writeFileSync(path, original.replace(m.from, () => m.to));
-      try {
-        const r = runTests(dir, m.tests);
-        results.push({ mutant: m, killed: !r.ok, seconds: r.seconds, note: r.ok ? "" : r.tail });
-      } finally {
-        writeFileSync(path, original);
-      }
-      const last = results.at(-1) as Result;
-      console.log(`${last.killed ? "killed  " : last.mutant.equivalent ? "equiv.  " : "SURVIVED"} ${m.name} (${last.seconds.toFixed(1)} s)${last.killed ? ` ${last.note}` : ""}`);
-    }
-    console.log("\nfile                          killed / mutants   score   (equivalent survivors left out of the score)");
-    for (const file of [...new Set(results.map((r) => r.mutant.file))]) {
-      const rs = results.filter((r) => r.mutant.file === file);
-      const scored = rs.filter((r) => r.killed || !r.mutant.equivalent);
-      const killed = scored.filter((r) => r.killed).length;
-      console.log(`${file.padEnd(30)}${String(killed).padStart(6)} / ${String(scored.length).padEnd(10)}${((100 * killed) / Math.max(1, scored.length)).toFixed(0).padStart(4)} %`);
-    }
-    const survivors = results.filter((r) => !r.killed && !r.mutant.equivalent);
-    if (survivors.length > 0) console.log(`\nsurvivors: ${survivors.map((r) => r.mutant.name).join(", ")}`);
-    return survivors.length === 0 ? 0 : 1;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-if (import.meta.main) process.exit(main());
