@@ -2,7 +2,7 @@
 // each publish waits for the test to acknowledge it, drop the connection, or
 // refuse, so "forget only after the PUBACK" is checked at the moment between
 // the publish and its PUBACK, with no broker and no timing.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,9 @@ import { flushOutbox, type FlushOptions } from "../../../src/upload/flush.ts";
 import { enqueue, listOutbox, outboxDir, readDropped, readUploadState } from "../../../src/upload/outbox.ts";
 import { notePayload } from "../../../src/upload/payload.ts";
 
+
+/** Each test here is over in milliseconds (or its own timeout says why not); a broken order that leaves a publish held forever fails in seconds, whatever --timeout the runner gives (build/mutants/run.ts gives 120 s). */
+setDefaultTimeout(10_000);
 const roots: string[] = [];
 afterAll(() => {
   for (const d of roots) rmSync(d, { recursive: true, force: true });
