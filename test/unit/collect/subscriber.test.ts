@@ -9,9 +9,9 @@ import mqtt, { type IClientOptions } from "mqtt";
 import mqttPacket, { type Packet } from "mqtt-packet";
 import { subscribe, type SubscribeOptions, type Subscription } from "../../../src/collect/subscriber.ts";
 
-
 /** Each test here is over in milliseconds (or its own timeout says why not); a broken order that leaves a publish held forever fails in seconds, whatever --timeout the runner gives (build/mutants/run.ts gives 120 s). */
 setDefaultTimeout(10_000);
+
 /** subscriber.ts's STORE_ATTEMPTS × its doubling wait from 200 ms: ~3 s until onFatal. */
 const FATAL_TEST_TIMEOUT_MS = 20_000;
 

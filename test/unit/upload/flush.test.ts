@@ -13,9 +13,9 @@ import { flushOutbox, type FlushOptions } from "../../../src/upload/flush.ts";
 import { enqueue, listOutbox, outboxDir, readDropped, readUploadState } from "../../../src/upload/outbox.ts";
 import { notePayload } from "../../../src/upload/payload.ts";
 
-
 /** Each test here is over in milliseconds (or its own timeout says why not); a broken order that leaves a publish held forever fails in seconds, whatever --timeout the runner gives (build/mutants/run.ts gives 120 s). */
 setDefaultTimeout(10_000);
+
 const roots: string[] = [];
 afterAll(() => {
   for (const d of roots) rmSync(d, { recursive: true, force: true });
