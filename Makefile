@@ -211,7 +211,7 @@ fleet-demo: qemu-image
 bench-collect: deps build
 	$(BUN) bench/collect/run.ts
 
-# A mutation run (docs/TESTING.md): the named mutants of build/mutants/$(LIST).ts (default debuginfo),
+# A mutation run (docs/TESTING.md): the named mutants of build/mutants/$(LIST).ts (default debuginfo; fleet),
 # each applied to a copy of the checkout, the tests that should notice run there. Not part of make test.
 mutants: deps-npm
 	$(BUN) build/mutants/run.ts $(or $(LIST),debuginfo)

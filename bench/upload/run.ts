@@ -7,7 +7,8 @@
 //   3. the daemon's anonymous RSS (RssAnon) after it settles: upload off,
 //      upload on with nothing to send, upload on after one flush (which
 //      ran in a child `crashkeep upload --once`: MQTT.js never enters the
-//      daemon), and upload on after a core (watch mode: reported, then sent).
+//      daemon), and upload on after a core (watch mode: reported, then sent);
+//   5. the daemon's send delay after `crashkeep note` (delaySeconds plus jitter).
 // Targets, printed MET / NOT MET (never asserted): "a 1000-entry backlog in
 // seconds" (issue 12; taken as ≤ 10 s, i.e. ≥ 100 entries/s), the daemon's
 // RssAnon ≤ 8 MiB idle and ≤ 16 MiB after a core with upload on (issue 15).
@@ -37,6 +38,9 @@ const SKIP = new Set((process.env.SKIP ?? "").split(","));
 const RSS_MAX_SAMPLES = 30;
 /** Issue 12: "a 1000-entry backlog in seconds": at most this long per 1000 entries. */
 const BACKLOG_TARGET_S_PER_1000 = 10;
+/** upload.delaySeconds of the send-delay part, and the time a child `crashkeep upload --once` may take to start and connect. */
+const DELAY_S = 2;
+const DELAY_SLACK_S = 2;
 /** Issue 15: the daemon's anonymous RSS, idle and after a core (with upload on). */
 const RSS_IDLE_TARGET_MIB = 8;
 const RSS_AFTER_CORE_TARGET_MIB = 16;
@@ -192,6 +196,38 @@ try {
       const kib = await settledRss(daemon.pid);
       results.push(`daemon RssAnon, upload on: ${idle} KiB before the core, ${kib} KiB after it (reported and sent)`);
       results.push(verdict("daemon RssAnon, after a core with upload on", `${(kib / 1024).toFixed(2)} MiB`, "≤ 16 MiB", kib <= 16 * 1024));
+    } finally {
+      daemon.kill("SIGTERM");
+      await daemon.exited;
+    }
+  }
+
+  // 5. The daemon's send delay (moved here from test/integration/upload-mosquitto.test.ts, where it was a
+  // timed assertion): from `crashkeep note` to the daemon's "sent" line, with upload.delaySeconds =
+  // DELAY_S and logs.intervalSeconds = 1 (the pass that notices the entry). Target: at least
+  // delaySeconds, at most 1.5 × delaySeconds (jitter) + the pass interval + DELAY_SLACK_S for the child
+  // `crashkeep upload --once` to start and connect. test/unit/upload/sender.test.ts checks the due
+  // time itself without a clock. SKIP=delay skips it.
+  if (!SKIP.has("delay")) {
+    const t = tree({ broker: `mqtt://127.0.0.1:${broker.port}`, delaySeconds: DELAY_S });
+    const config = JSON.parse(readFileSync(t.config, "utf8")) as { logs: Record<string, unknown> };
+    writeFileSync(t.config, JSON.stringify({ ...config, logs: { ...config.logs, intervalSeconds: 1 } }));
+    const daemon = Bun.spawn([BIN, "watch"], { env: t.env, stdout: "ignore", stderr: "pipe" });
+    let log = "";
+    void (async () => {
+      for await (const c of daemon.stderr) log += new TextDecoder().decode(c);
+    })();
+    try {
+      await Bun.sleep(2000);
+      const t0 = performance.now();
+      Bun.spawnSync([BIN, "note", "bench delay"], { env: t.env });
+      const end = Date.now() + 60_000;
+      while (!SENT.test(log) && Date.now() < end) await Bun.sleep(20);
+      if (!SENT.test(log)) throw new Error(`the daemon did not send the note: ${log}`);
+      const s = (performance.now() - t0) / 1000;
+      const max = 1.5 * DELAY_S + 1 + DELAY_SLACK_S;
+      results.push(`daemon send delay (upload.delaySeconds ${DELAY_S}, logs.intervalSeconds 1): ${s.toFixed(2)} s from \`crashkeep note\` to "sent"`);
+      verdicts.push(verdict("daemon send delay", `${s.toFixed(2)} s (${(s / DELAY_S).toFixed(2)} × delaySeconds)`, `${DELAY_S} s to ${max} s`, s >= DELAY_S && s <= max));
     } finally {
       daemon.kill("SIGTERM");
       await daemon.exited;

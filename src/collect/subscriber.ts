@@ -30,6 +30,8 @@ export interface SubscribeOptions {
   onFatal(err: Error): void;
   /** mqtts:// credentials (PEM): the CA to trust instead of the system's, a client certificate and key. */
   tls?: { ca?: Uint8Array; cert?: Uint8Array; key?: Uint8Array };
+  /** How the client is made: mqtt.connect, or a test's broker double (test/unit/collect/subscriber.test.ts). */
+  connect?: (options: IClientOptions) => MqttClient;
 }
 
 export interface Subscription {
@@ -73,7 +75,7 @@ export async function subscribe(o: SubscribeOptions): Promise<Subscription> {
     ...(o.tls?.key ? { key: Buffer.from(o.tls.key) } : {}),
     rejectUnauthorized: true,
   };
-  const client: MqttClient = mqtt.connect(options);
+  const client: MqttClient = (o.connect ?? mqtt.connect)(options);
   let fatal = false;
   // MQTT.js reads no further packet (the SUBACK either) until a message is done: one that fails
   // for good while start waits (a resumed session delivers at once) fails the start with its reason.

@@ -30,6 +30,8 @@ export interface FlushOptions {
   log?: (line: string) => void;
   /** Stop starting new publishes (SIGTERM); what is in flight still completes or times out. */
   signal?: AbortSignal;
+  /** How a connection is opened: client.ts's connect, or a test's double (test/unit/upload/flush.test.ts). */
+  connect?: typeof connect;
 }
 
 function droppedText(d: Dropped): string {
@@ -65,7 +67,7 @@ export async function flushOutbox(config: Config, paths: Paths, options: FlushOp
       const broker = brokers[next % brokers.length] as string;
       attempts++;
       try {
-        const c = await connect(broker, { config, paths, clientId: topicLevel(device.id) });
+        const c = await (options.connect ?? connect)(broker, { config, paths, clientId: topicLevel(device.id) });
         log(`connected to ${broker}`);
         return c;
       } catch (err) {

@@ -296,7 +296,16 @@ export interface RabbitNode {
 
 /** RabbitMQ start-up is slow (Erlang VM, Mnesia, plugins): ~50 s for two nodes on a loaded 2-core machine. */
 export const RABBIT_START_TIMEOUT_MS = 180_000;
-const RABBIT_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"; // not /usr/sbin's wrapper, which switches to user rabbitmq
+/**
+ * The rabbitmq-server script itself, not Debian's wrapper on PATH (/usr/sbin), which switches to
+ * user rabbitmq: the wrapper execs "<dir>/${SCRIPT}", so the directory is read from it.
+ */
+function rabbitServer(): string {
+  const onPath = Bun.which("rabbitmq-server", { PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` });
+  if (!onPath) throw new Error('Cannot find "rabbitmq-server": make deps installs rabbitmq-server');
+  const dir = /(\/\S+)\/\$\{SCRIPT\}/.exec(readFileSync(onPath, "utf8"))?.[1];
+  return dir ? `${dir}/rabbitmq-server` : onPath;
+}
 
 /**
  * A RabbitMQ cluster of `count` nodes on this machine, each with its own
@@ -353,7 +362,7 @@ export async function rabbitCluster(count: number, options: { base?: string } = 
       // the Erlang VM writes ./erl_crash.dump otherwise: the checkout, when a test runs (one was committed by accident)
       ERL_CRASH_DUMP: join(n.dir, "erl_crash.dump"),
     };
-    procs.push(spawn([RABBIT_SERVER], { env, stdout: "ignore", stderr: "ignore" }));
+    procs.push(spawn([rabbitServer()], { env, stdout: "ignore", stderr: "ignore" }));
   }
   const out: RabbitNode[] = nodes.map((n, i) => {
     const proc = procs[i] as Subprocess;

@@ -18,7 +18,7 @@ interface BrowserElement {
 }
 declare const document: { querySelectorAll(selector: string): ArrayLike<BrowserElement> & Iterable<BrowserElement>; body: { innerText: string } };
 
-const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = Bun.which("chromium") ?? "chromium (not on PATH)";
 const SHOTS = join(ROOT, "out/collect-screenshots");
 const XSS = `<script>alert("xss")</script><img src=x onerror=alert(1)>"'><svg onload=alert(2)>`;
 /** A device id that is an XSS payload: without "/" "+" "#", which the collector refuses in ids (issue 22). */

@@ -3,7 +3,9 @@
 // and notes (built by the device's own payload builders); the
 // collector's tables and API match what was sent; killed with SIGKILL and
 // restarted mid-stream, it loses nothing (persistent session, PUBACK after
-// commit) and counts nothing twice (de-duplication by id).
+// commit) and counts nothing twice (de-duplication by id). Where the kill lands
+// is left to chance here; the PUBACK-after-commit order itself is checked on cue
+// in test/unit/collect/subscriber.test.ts and collect-redelivery.test.ts.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,6 +43,13 @@ async function publish(messages: readonly Message[]): Promise<void> {
 }
 
 const CRASHES = ["nested", "fpe", "abort", "threads"] as const;
+
+/**
+ * Each test starts 5 to 10 compiled `crashkeep upload` processes at once (one per simulated
+ * device) and a compiled collector, and waits for what they store: seconds on an idle machine,
+ * a minute or more on a loaded 2-core one, beyond bun test's 5 s default.
+ */
+const FLEET_TEST_TIMEOUT_MS = 180_000;
 
 /** A fleet: each device has boots ending in a known mix of reasons and crashes in those boots. */
 function fleet(devices: number, firmware: (i: number) => string, tag: string): Message[] {
@@ -110,7 +119,7 @@ test("published boots, crashes and notes are stored once each, invalid ones reje
   } finally {
     expect(await collector.stop()).toBe(0);
   }
-});
+}, FLEET_TEST_TIMEOUT_MS);
 
 test("killed (SIGKILL) mid-stream and restarted: nothing lost, nothing counted twice", async () => {
   const args = ["--broker", broker.url, "--db", `sqlite://${dir}/b.db`, "--client-id", "ck-it-b"];
@@ -141,4 +150,4 @@ test("killed (SIGKILL) mid-stream and restarted: nothing lost, nothing counted t
   } finally {
     expect(await collector.stop()).toBe(0);
   }
-});
+}, FLEET_TEST_TIMEOUT_MS);

@@ -9,7 +9,17 @@ import type { Subprocess } from "bun";
 
 export const ROOT = join(import.meta.dir, "../..");
 export const BINARY = join(ROOT, "out/crashkeep");
-const PG_BIN = "/usr/lib/postgresql/15/bin";
+
+/** The output of a lookup command (pg_config, id), or a clear error naming what to install. */
+function lookUp(argv: string[], needs: string): string {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  const out = r.stdout.toString().trim();
+  if (r.exitCode !== 0 || out === "") throw new Error(`Cannot run "${argv.join(" ")}": ${r.stderr.toString().trim() || `exit ${r.exitCode}`} (${needs})`);
+  return out;
+}
+
+/** PostgreSQL's server programs (initdb, postgres, pg_isready): postgresql-common's pg_config names the newest installed major. */
+const pgBin = () => lookUp(["pg_config", "--bindir"], "make deps installs postgresql");
 
 /** Thrown by a check to stop waiting at once (the server died). */
 export class Fatal extends Error {}
@@ -87,7 +97,8 @@ export async function startPostgres(): Promise<Running> {
   // initdb and postgres refuse to run as root: run them as the postgres user then
   // (setpriv execs, so signals reach postgres itself).
   const asUser = process.getuid?.() === 0 ? ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] : [];
-  if (asUser.length > 0) chownSync(dir, 101, 104);
+  if (asUser.length > 0) chownSync(dir, Number(lookUp(["id", "-u", "postgres"], "the postgresql package adds the user")), Number(lookUp(["id", "-g", "postgres"], "the postgresql package adds the user")));
+  const PG_BIN = pgBin();
   const pgdata = join(dir, "data");
   const init = Bun.spawnSync([...asUser, `${PG_BIN}/initdb`, "-D", pgdata, "-U", "crashkeep", "--auth=trust", "--no-sync", "-E", "UTF8"], { stdout: "pipe", stderr: "pipe" });
   if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);

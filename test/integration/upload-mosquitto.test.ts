@@ -102,7 +102,7 @@ describe("mosquitto", () => {
     expect(crash.crash).toMatchObject({ form: "full", signal: "SIGSEGV SEGV_MAPERR at 0x10" });
     const note = [...sub.byId.values()].find((r) => r.payload.kind === "note")?.payload as unknown as { note: { text: string; reason: string } };
     expect(note.note).toMatchObject({ text: "going to 2.0", reason: "firmware update" });
-    expect(d.run(["status"]).out).toMatch(/0 pending.*last success 20/);
+    expect(d.run(["status"]).out).toMatch(/0 pending.*last success \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
   }, 120_000);
 
   test("the uploader killed with SIGKILL mid-flush of 200 entries: run again, every entry arrives, outbox empty", async () => {
@@ -194,7 +194,7 @@ describe("mosquitto", () => {
 });
 
 describe("the daemon (crashkeep watch)", () => {
-  test("retries with backoff while the broker is down, sends once it is up, sends new entries after delaySeconds, exits 0 on SIGTERM", async () => {
+  test("retries with backoff while the broker is down, sends once it is up, sends new entries without a nudge, exits 0 on SIGTERM", async () => {
     const m = await broker();
     const d = device({ broker: `mqtt://127.0.0.1:${m.port}`, delaySeconds: 1, minBackoffSeconds: 1, maxBackoffSeconds: 2 }, { logs: { files: [], intervalSeconds: 1 } });
     const daemon = d.spawn(["watch"]);
@@ -211,13 +211,11 @@ describe("the daemon (crashkeep watch)", () => {
     await waitFor("the daemon's success line", () => /upload: sent 1 message\(s\) to mqtt:\/\/127\.0\.0\.1:\d+, 0 left/.test(log), 30_000, () => log);
     expect(listOutbox(d.outbox)).toEqual([]);
 
-    const queuedAt = Date.now();
+    // A new entry is noticed by the next daemon pass and sent with no further nudge. When (delaySeconds plus
+    // jitter) is checked without a clock in test/unit/upload/sender.test.ts (no timed bound here: the machine may be loaded).
     expect(d.run(["note", "with the broker up"]).code).toBe(0);
     await sub.waitForIds(2);
-    const took = Date.now() - queuedAt;
-    // delaySeconds (1 s) plus at most 50 % jitter, after the next daemon pass (logs.intervalSeconds = 1 s) noticed it.
-    expect(took).toBeGreaterThanOrEqual(900);
-    expect(took).toBeLessThan(1000 * (1.5 + 1) + 2000);
+    await waitFor("the daemon's second success line", () => (log.match(/upload: sent 1 message\(s\) to mqtt:\/\/127\.0\.0\.1:\d+, 0 left/g) ?? []).length === 2, 30_000, () => log);
     expect([...sub.byId.values()].map((r) => (r.payload as unknown as { note: { text: string } }).note.text).sort()).toEqual(["while the broker is down", "with the broker up"]);
 
     daemon.kill("SIGTERM");
