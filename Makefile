@@ -191,6 +191,7 @@ bench: deps build
 	bench/inspect/debuginfo.sh
 	$(BUN) bench/debuginfo/run.ts
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/capture/burst.ts
 	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts
 
