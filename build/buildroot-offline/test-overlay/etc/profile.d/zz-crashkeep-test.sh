@@ -4,4 +4,15 @@
 export PS1=''
 export PS2=''
 stty -echo 2>/dev/null
+# S03crashkeep starts "crashkeep watch --init" in the background: the
+# scenarios read what init did, so the marker waits (at most 300 s) until
+# the daemon is ready: /run/crashkeep/init.json names the pid in its
+# pidfile (as build/test-image/etc/profile does).
+n=0
+while [ "$n" -lt 3000 ] && { [ -s /var/run/crashkeep.pid ] || pidof crashkeep >/dev/null; }; do
+	pid=$(cat /var/run/crashkeep.pid 2>/dev/null)
+	[ -n "$pid" ] && grep -qs "\"pid\": $pid," /run/crashkeep/init.json && break
+	n=$((n + 1))
+	sleep 0.1
+done
 echo "CRASHKEEP-READY uptime=$(cut -d' ' -f1 /proc/uptime)"
