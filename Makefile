@@ -183,6 +183,7 @@ bench: deps build
 	$(BUN) bench/copy/run.ts
 	$(BUN) bench/journal/run.ts
 	build/make-image.sh
+	$(BUN) bench/boot/native.ts
 	$(BUN) bench/boot/run.ts
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64
 	$(BUN) bench/boot/arm64.ts
