@@ -1,7 +1,7 @@
 // What the boot hook's init half ended with, for `crashkeep status`: with
 // `watch --init` (one process per boot) no script sees init's exit status,
 // so it is kept in /run (a tmpfs: one boot's) as INIT_STATE_FILE.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Paths } from "../system/paths.ts";
 
 export const INIT_STATE_FILE = "/run/crashkeep/init.json";
@@ -36,7 +36,10 @@ export function writeInitState(paths: Paths, state: Omit<InitState, "finishedAt"
   const tmp = `${file}.${process.pid}.tmp`;
   const full: InitState = { ...state, errors: state.errors.slice(0, MAX_STATE_ERRORS), finishedAt: new Date().toISOString(), uptimeSeconds: readUptime(paths) };
   try {
-    mkdirSync(paths.sys("/run/crashkeep"), { recursive: true, mode: 0o755 });
+    const dir = paths.sys("/run/crashkeep");
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // An earlier run killed between its write and its rename left its temp file.
+    for (const name of readdirSync(dir)) if (/^init\.json\.\d+\.tmp$/.test(name)) rmSync(`${dir}/${name}`, { force: true });
     writeFileSync(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o644 });
     renameSync(tmp, file);
     return undefined;
