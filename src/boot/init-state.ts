@@ -44,7 +44,11 @@ export function writeInitState(paths: Paths, state: Omit<InitState, "finishedAt"
     renameSync(tmp, file);
     return undefined;
   } catch (err) {
-    rmSync(tmp, { force: true });
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // no directory to hold it: nothing was written
+    }
     return `Cannot write "${file}": ${err instanceof Error ? err.message : String(err)}`;
   }
 }
