@@ -188,6 +188,7 @@ bench: deps build
 	$(BUN) bench/copy/run.ts
 	$(BUN) bench/journal/run.ts
 	build/make-image.sh
+	$(BUN) bench/boot/native.ts
 	$(BUN) bench/boot/run.ts
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64
 	$(BUN) bench/boot/arm64.ts
@@ -198,6 +199,7 @@ bench: deps build
 	$(BUN) bench/debuginfo/fuzz.ts
 	$(BUN) bench/demangle/run.ts
 	$(BUN) bench/capture/run.ts
+	$(BUN) bench/capture/burst.ts
 	$(BUN) bench/upload/run.ts
 	$(BUN) bench/targets.ts
 

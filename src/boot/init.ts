@@ -63,6 +63,16 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   for (const line of configErrors) fail(line);
   if (configErrors.length > 0) report("crashkeep: continuing with the default config");
 
+  // Core capture first: it needs only the config, and a service started
+  // while the rest of init runs (watch --init, in the background) has its
+  // core written where the daemon will find it (or piped to `crashkeep core`).
+  try {
+    const corePattern = setCorePattern(loaded, options.selfPath ?? process.execPath, paths).pattern;
+    if (corePattern) report(`crashkeep: core_pattern ${corePattern}`);
+  } catch (err) {
+    fail(`Cannot set up core capture: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
   // 2. Regions: inside reserved RAM, never System RAM, before touching the kernel.
   // The device tree's ramoops and phram nodes are what the kernel binds: their
   // values replace the config's (said once). A ramoops or phram the kernel
@@ -184,15 +194,6 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   const storage = archiveStorageProblem(config.archive.dir, paths);
   if (storage?.readOnly) fail(storage.message);
   else if (storage) report(storage.message);
-
-  // Core capture: point the kernel at the core directory or at `crashkeep core`.
-  let corePattern: string | undefined;
-  try {
-    corePattern = setCorePattern(config, options.selfPath ?? process.execPath, paths).pattern;
-    if (corePattern) report(`crashkeep: core_pattern ${corePattern}`);
-  } catch (err) {
-    fail(`Cannot set up core capture: ${err instanceof Error ? err.message : String(err)}`);
-  }
 
   // 5–6. pstore: mount, collect into the archive, clear, decide the reason.
   let collected: Collected | undefined;

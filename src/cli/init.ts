@@ -1,6 +1,7 @@
 import { parseArgs } from "./args.ts";
 import { runInit } from "../boot/init.ts";
 import { makePaths } from "../system/paths.ts";
+import { writeInitState } from "../boot/init-state.ts";
 
 export const help = `Usage: crashkeep init [--config FILE] [--json]
 
@@ -22,14 +23,17 @@ The boot hook (run by /etc/init.d/S03crashkeep start):
   5. mount pstore, copy every record into the archive durably, then clear it
   6. print why the previous boot ended (console and /dev/kmsg)
 
-Exit status 1 when a step failed (the boot should go on regardless).`;
+Exit status 1 when a step failed (the boot should go on regardless); the
+exit status and the errors also go to /run/crashkeep/init.json (status).
+The boot runs these steps as "crashkeep watch --init": one process.`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, flags } = parseArgs(args, { values: ["config"], flags: ["json"] });
   const json = flags.has("json");
+  const paths = makePaths();
   const result = await runInit({
     configFile: values.get("config"),
-    paths: makePaths(),
+    paths,
     report: (line) => {
       if (!json) console.log(line);
     },
@@ -38,5 +42,7 @@ export async function run(args: string[]): Promise<number> {
     const { config: _config, ...rest } = result;
     console.log(JSON.stringify(rest, null, 2));
   }
+  const stateProblem = writeInitState(paths, { pid: process.pid, by: "init", exitStatus: result.ok ? 0 : 1, errors: result.errors });
+  if (stateProblem !== undefined) console.error(`crashkeep init: ${stateProblem}`);
   return result.ok ? 0 : 1;
 }

@@ -14,6 +14,7 @@ import { parseBuiltin, parseProcModules, kernelRelease } from "../system/modules
 import { isPstoreMounted, listRecords } from "../system/pstore.ts";
 import { makePaths, type Paths } from "../system/paths.ts";
 import { outboxDir, outboxUsage, readUploadState } from "../upload/outbox.ts";
+import { readInitState } from "../boot/init-state.ts";
 
 export const help = `Usage: crashkeep status [--json] [--config FILE] [--device PATH]
 
@@ -166,6 +167,8 @@ export function gatherStatus(options: StatusOptions) {
     pstore,
     archive,
     upload,
+    // This boot's init (crashkeep init, or the init half of watch --init): null when none ran.
+    init: readInitState(paths) ?? null,
   };
   return { status, text: { kernelLine: kernelLine(state), phramName: config.phram.name } };
 }
@@ -203,6 +206,10 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
         ? `journal:  ${journal.records} record(s) (${journal.uncollected} not yet archived, ${journal.corruptRecords} corrupt), ${journal.freeSlots} of ${journal.slots} slots free, boot ${journal.bootCounter}, last write ${journal.lastWrite ?? "never"}`
         : `journal:  ${journal.device}: not retained (cold boot, power loss or never formatted)`,
   );
+  const { init } = status;
+  log(init === null
+    ? "init:     not run in this boot (no /run/crashkeep/init.json)"
+    : `init:     exit ${init.exitStatus} (${init.by}, pid ${init.pid}, ${init.finishedAt})${init.errors.length > 0 ? `: ${init.errors.join("; ")}` : ""}`);
   log(`pstore:   ${pstore.mounted ? `mounted, ${pstore.records.length} record(s)` : "not mounted"}`);
   log(`archive:  ${archive.dir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));

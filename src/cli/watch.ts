@@ -2,7 +2,8 @@
 // journal every logs.intervalSeconds and on SIGUSR1; in cores.mode "watch"
 // turns each finished core in cores.dir into a report (journal + archive)
 // within a second. SIGTERM/SIGINT: a last mirror pass, then exit 0.
-import { renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, renameSync, rmSync, statSync, writeFileSync, writeSync, readFileSync } from "node:fs";
+import type { Paths } from "../system/paths.ts";
 import { parseArgs } from "./args.ts";
 import { journalDevice, loadConfigOrDefaults } from "../config/load.ts";
 import { openDevice, type BlockDevice } from "../copy/block-device.ts";
@@ -16,10 +17,13 @@ import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
 import { Sender } from "../upload/sender.ts";
 import { credentialProblems } from "../upload/client.ts";
+import { runInit } from "../boot/init.ts";
+import { writeInitState } from "../boot/init-state.ts";
+import { sdNotify } from "../system/sd-notify.ts";
 
-export const help = `Usage: crashkeep watch [--config FILE] [--device PATH] [--pidfile FILE] [--once]
+export const help = `Usage: crashkeep watch [--init] [--config FILE] [--device PATH] [--pidfile FILE] [--once]
 
-The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
+The daemon (started by /etc/init.d/S03crashkeep as "watch --init"):
   - mirrors the tail of each configured log (logs.files) into the journal
     every logs.intervalSeconds, and at once on SIGUSR1, so that the next boot
     can archive the last lines written before a panic, hang or reset;
@@ -33,11 +37,17 @@ The daemon (started by /etc/init.d/S03crashkeep after "crashkeep init"):
     failed earlier (EIO...) once the device answers (docs/FORMAT.md).
 SIGTERM or SIGINT: one last pass, then exit 0.
 
+--init     first do what "crashkeep init" does (its lines on stdout, or on
+           /dev/console when stdout is /dev/null, as under start-stop-daemon
+           --background), then become the daemon: one process per boot. Its exit status and errors go to
+           /run/crashkeep/init.json (crashkeep status shows them) once the
+           daemon is ready; under systemd (Type=notify) READY=1 follows
 --once     one mirror pass (and cores already waiting), then exit
 --device   the journal device (default journal.device, else /dev/mtdchar/<phram.name>)
 --pidfile  write the daemon's pid to FILE once it handles SIGUSR1/SIGTERM (a
-           signal sent before then would kill it), remove it on exit;
-           S03crashkeep waits for it before sending SIGTERM`;
+           signal sent before then would kill it; with --init, before init's
+           work: a SIGTERM then ends the daemon once init is done), remove it
+           on exit; S03crashkeep waits for it before sending SIGTERM`;
 
 /** Repeated failures of the same log are said once per this many passes, not every pass. */
 const REPEAT_ERROR_EVERY = 150;
@@ -46,14 +56,39 @@ function say(line: string): void {
   console.error(`crashkeep watch: ${line}`);
 }
 
+function sayProblem(line: string | undefined): void {
+  if (line !== undefined) say(line);
+}
+
 export async function run(args: string[]): Promise<number> {
-  const { values, flags } = parseArgs(args, { values: ["config", "device", "pidfile"], flags: ["once"] });
+  const { values, flags } = parseArgs(args, { values: ["config", "device", "pidfile"], flags: ["once", "init"] });
   const paths = makePaths();
+  const pidfile = flags.has("once") ? undefined : values.get("pidfile");
+  // The handlers first: with --init a signal may come while init still runs.
+  // SIGTERM/SIGINT then wait for init's end (never cut through an archive
+  // write), SIGUSR1 is dropped (the first pass comes anyway).
+  const signals = { stopRequested: false, stop: undefined as (() => void) | undefined, usr1: undefined as (() => void) | undefined };
+  const requestStop = () => {
+    signals.stopRequested = true;
+    signals.stop?.();
+  };
+  if (!flags.has("once")) {
+    process.on("SIGTERM", requestStop);
+    process.on("SIGINT", requestStop);
+    process.on("SIGUSR1", () => signals.usr1?.());
+  }
+  let initStatus: { exitStatus: number; errors: string[] } | undefined;
+  if (flags.has("init")) {
+    if (pidfile) writePidfile(pidfile);
+    const out = initOutput(paths);
+    const result = await runInit({ configFile: values.get("config"), paths, report: out.line });
+    out.close();
+    initStatus = { exitStatus: result.ok ? 0 : 1, errors: result.errors };
+  }
   const { config, problems } = loadConfigOrDefaults(values.get("config"), { paths });
   for (const line of problems) console.error(line);
   if (problems.length > 0) say("continuing with the default config");
   const path = values.get("device") ?? journalDevice(config, paths);
-  const pidfile = flags.has("once") ? undefined : values.get("pidfile");
   let device: BlockDevice | undefined;
   let journal: Journal | undefined;
   try {
@@ -61,7 +96,12 @@ export async function run(args: string[]): Promise<number> {
     journal = openJournal(device, { paths });
   } catch (err) {
     // Without the journal the daemon still archives core reports (unless a device was asked for).
-    if (config.cores.mode !== "watch" || values.has("device")) throw err;
+    if (config.cores.mode !== "watch" || values.has("device")) {
+      // No daemon: init's outcome is kept all the same, and the pidfile names no one.
+      if (initStatus) sayProblem(writeInitState(paths, { pid: process.pid, by: "watch --init", ...initStatus, exitStatus: 1 }));
+      if (pidfile && flags.has("init")) removePidfile(pidfile);
+      throw err;
+    }
     say(`${err instanceof Error ? err.message : String(err)}; reports go to the archive only`);
   }
   // Upload on (upload.broker set): send what is queued, with delay and backoff.
@@ -131,7 +171,8 @@ export async function run(args: string[]): Promise<number> {
       const r = await flushOutbox(config, paths, { log: (line) => say(`upload: ${line}`) });
       if (r.sent > 0 || r.remaining > 0) say(`upload: sent ${r.sent}, ${r.remaining} left${r.error ? `: ${r.error}` : ""}`);
     }
-    return failed > 0 ? 1 : 0;
+    if (initStatus) sayProblem(writeInitState(paths, { pid: process.pid, by: "watch --init", ...initStatus }));
+    return failed > 0 || (initStatus?.exitStatus ?? 0) !== 0 ? 1 : 0;
   }
   watcher?.start();
   return await new Promise<number>((resolve) => {
@@ -148,17 +189,53 @@ export async function run(args: string[]): Promise<number> {
         void (sender?.stop() ?? Promise.resolve()).finally(() => resolve(0));
       }
     };
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
-    process.on("SIGUSR1", () => {
+    signals.stop = stop;
+    signals.usr1 = () => {
       pass();
       flushSuppressed(true);
-    });
+    };
     // Only now can a signal be handled: the pidfile says so to whoever sends one.
-    if (pidfile) writePidfile(pidfile);
+    if (pidfile && !flags.has("init")) writePidfile(pidfile);
+    // Ready: watching, first pass done. Init's outcome for `status`, then systemd's READY=1.
+    if (initStatus) sayProblem(writeInitState(paths, { pid: process.pid, by: "watch --init", ...initStatus }));
+    try {
+      sdNotify("READY=1");
+    } catch (err) {
+      say(err instanceof Error ? err.message : String(err));
+    }
+    if (signals.stopRequested) stop();
   }).finally(() => {
     if (pidfile) removePidfile(pidfile);
   });
+}
+
+/**
+ * Where init's lines go: stdout (a terminal, systemd's journal, a pipe), or
+ * /dev/console when stdout is /dev/null (start-stop-daemon --background):
+ * the console S03crashkeep's "crashkeep init" printed on. O_NOCTTY: the
+ * detached daemon must not take the console as its controlling terminal.
+ */
+function initOutput(paths: Paths): { line(line: string): void; close(): void } {
+  const toStdout = { line: (line: string) => console.log(line), close: () => {} };
+  let fd: number;
+  try {
+    const out = fstatSync(1);
+    const devNull = statSync("/dev/null");
+    if (out.dev !== devNull.dev || out.ino !== devNull.ino) return toStdout;
+    fd = openSync(paths.sys("/dev/console"), constants.O_WRONLY | constants.O_APPEND | constants.O_NOCTTY);
+  } catch {
+    return toStdout; // no stdout to look at, or no console: stdout it is
+  }
+  return {
+    line: (line) => {
+      try {
+        writeSync(fd, `${line}\n`); // one write a line: whole between other writers' lines
+      } catch {
+        // a console that stopped taking writes: the errors are in init.json, the evidence in the archive
+      }
+    },
+    close: () => closeSync(fd),
+  };
 }
 
 /** FILE holds the pid, whole or not at all (written beside it, then renamed). */

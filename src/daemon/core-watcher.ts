@@ -18,6 +18,18 @@ const MAX_QUEUED_CORES = 256;
 const REWATCH_DELAY_MS = 1000;
 /** Cores remembered as handled (name, size, mtime): enough for a crash loop's burst. */
 const MAX_HANDLED_CORES = 1024;
+/**
+ * After each core, a full garbage collection and a heap shrink; once no
+ * core came for GC_IDLE_MS, both again. Each core leaves megabytes of
+ * garbage (its notes, the report's strings) that the JavaScript heap
+ * otherwise keeps: a burst of 1000 cores at 10/s took the daemon's RssAnon
+ * from 7 to 27 MiB and left it at 2× (issue 24; bench/capture/burst.ts).
+ * Once per batch of cores was not enough: a loaded machine falls behind, the
+ * batches grow, and so did the peak (34 MiB at load 19); a collection per
+ * core without the shrink still peaked at 16.5 MiB. It costs CPU: about
+ * 18 ms a core where 9–14 ms went before (docs/BENCHMARKS.md "capture").
+ */
+const GC_IDLE_MS = 2000;
 
 export interface WatchEvent {
   core: string;
@@ -67,6 +79,7 @@ export class CoreWatcher {
   #overflowed = false;
   /** Core ids handled in this daemon's life → reported: a core seen twice is not counted twice. */
   #handled = new Map<string, boolean>();
+  #gcTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(ctx: CaptureContext, report: (e: WatchEvent) => void) {
     this.#ctx = ctx;
@@ -81,6 +94,7 @@ export class CoreWatcher {
 
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#gcTimer);
     this.#ino?.close();
     this.#ino = undefined;
   }
@@ -167,6 +181,7 @@ export class CoreWatcher {
     try {
       for (let name = this.#queue.shift(); name !== undefined && !this.#stopped; name = this.#queue.shift()) {
         this.#report(this.processOne(name));
+        this.#collectGarbage();
       }
     } finally {
       this.#busy = false;
@@ -175,6 +190,18 @@ export class CoreWatcher {
       this.#overflowed = false;
       this.#rescan();
     }
+  }
+
+  /** A full collection and a shrink now; once idle for GC_IDLE_MS, both again. */
+  #collectGarbage(): void {
+    Bun.gc(true);
+    Bun.shrink();
+    clearTimeout(this.#gcTimer);
+    this.#gcTimer = setTimeout(() => {
+      this.#gcTimer = undefined;
+      Bun.gc(true);
+      Bun.shrink();
+    }, GC_IDLE_MS);
   }
 
   /** Report one core file of the directory, then keep it within the limits or delete it. */

@@ -3,7 +3,8 @@
 // kernel closes a core file when it is complete, which is IN_CLOSE_WRITE
 // (fs/coredump.c → __fput → fsnotify_close). The events are read by a
 // blocking read(2) on Bun's thread pool: no polling, no CPU while idle.
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { FFIType, ptr } from "bun:ffi";
+import { openLibc } from "./libc.ts";
 import { read, closeSync } from "node:fs";
 
 // include/uapi/linux/inotify.h
@@ -20,9 +21,6 @@ const IN_CLOEXEC = 0o2000000;
 /** One read of events: struct inotify_event is 16 bytes plus a name of at most NAME_MAX+1 padded. */
 const EVENT_BUFFER_BYTES = 64 * 1024;
 
-/** Where libc lives: glibc, then musl's loader, which is its libc too. */
-const LIBC_CANDIDATES = ["libc.so.6", "/lib/ld-musl-x86_64.so.1", "/lib/ld-musl-aarch64.so.1", "libc.so"];
-
 type Libc = {
   inotify_init1(flags: number): number;
   inotify_add_watch(fd: number, path: ReturnType<typeof ptr>, mask: number): number;
@@ -31,23 +29,13 @@ type Libc = {
 
 let libc: Libc | undefined;
 
-function openLibc(): Libc {
-  if (libc) return libc;
-  const errors: string[] = [];
-  for (const name of LIBC_CANDIDATES) {
-    try {
-      const lib = dlopen(name, {
-        inotify_init1: { args: [FFIType.i32], returns: FFIType.i32 },
-        inotify_add_watch: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-        inotify_rm_watch: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
-      });
-      libc = lib.symbols as unknown as Libc;
-      return libc;
-    } catch (err) {
-      errors.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  throw new Error(`Cannot use inotify: no libc found (${errors.join("; ")})`);
+function inotifyLibc(): Libc {
+  libc ??= openLibc<Libc>({
+    inotify_init1: { args: [FFIType.i32], returns: FFIType.i32 },
+    inotify_add_watch: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    inotify_rm_watch: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  }, "inotify");
+  return libc;
 }
 
 export interface InotifyEvent {
@@ -83,9 +71,10 @@ export class Inotify {
   #closed = false;
   #reading = false;
   #watches = new Set<number>();
+  #buffer: Buffer | undefined;
 
   constructor() {
-    const fd = openLibc().inotify_init1(IN_CLOEXEC);
+    const fd = inotifyLibc().inotify_init1(IN_CLOEXEC);
     if (fd < 0) throw new Error("Cannot use inotify: inotify_init1 failed (too many instances? see fs.inotify.max_user_instances)");
     this.fd = fd;
   }
@@ -93,7 +82,7 @@ export class Inotify {
   /** Watch a directory; returns the watch descriptor. */
   add(path: string, mask: number): number {
     const c = Buffer.from(`${path}\0`);
-    const wd = openLibc().inotify_add_watch(this.fd, ptr(c), mask);
+    const wd = inotifyLibc().inotify_add_watch(this.fd, ptr(c), mask);
     if (wd < 0) throw new Error(`Cannot watch "${path}": inotify_add_watch failed (missing directory or fs.inotify.max_user_watches reached)`);
     this.#watches.add(wd);
     return wd;
@@ -104,7 +93,8 @@ export class Inotify {
     if (this.#closed) return Promise.reject(new Error("Cannot read inotify events: closed"));
     this.#reading = true;
     return new Promise((resolve, reject) => {
-      const buf = Buffer.alloc(EVENT_BUFFER_BYTES);
+      // One buffer for every read (one read at a time): not 64 KiB of garbage per event batch.
+      const buf = (this.#buffer ??= Buffer.alloc(EVENT_BUFFER_BYTES));
       read(this.fd, buf, 0, buf.length, null, (err, n) => {
         this.#reading = false;
         if (this.#closed) closeSync(this.fd);
@@ -123,7 +113,7 @@ export class Inotify {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const wd of this.#watches) openLibc().inotify_rm_watch(this.fd, wd);
+    for (const wd of this.#watches) inotifyLibc().inotify_rm_watch(this.fd, wd);
     this.#watches.clear();
     if (!this.#reading) closeSync(this.fd);
   }

@@ -48,7 +48,9 @@ describe("crashkeep init on a fake tree", () => {
     expect(again.ok).toBe(true);
     expect(readFileSync(tree.log, "utf8")).toBe(before);
     expect(again.modules).toEqual([]);
-    expect(lines.slice(0, 2)).toEqual([
+    // core_pattern first (issue 24: a crash while the rest of init runs is captured).
+    expect(lines.slice(0, 3)).toEqual([
+      "crashkeep: core_pattern /var/lib/crashkeep/cores/core.%e.%p.%t",
       "crashkeep: ramoops already bound at 0x7000000 (8388608 bytes, records of 65536)",
       'crashkeep: phram device "crashkeep" already present (mtd0)',
     ]);
@@ -61,7 +63,8 @@ describe("crashkeep init on a fake tree", () => {
     tree.write("sys/module/ramoops/parameters/record_size", "4096\n");
     const lines: string[] = [];
     const result = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
-    expect(lines[0]).toBe("crashkeep: ramoops already bound at 0x40000000 (1048576 bytes, records of 4096), not at the configured 0x7000000: using the bound one, ignoring ramoops config");
+    expect(lines[0]).toBe("crashkeep: core_pattern /var/lib/crashkeep/cores/core.%e.%p.%t");
+    expect(lines[1]).toBe("crashkeep: ramoops already bound at 0x40000000 (1048576 bytes, records of 4096), not at the configured 0x7000000: using the bound one, ignoring ramoops config");
     expect(result.regions.map((r) => r.region.name)).toEqual(["phram"]);
     expect(readFileSync(tree.log, "utf8")).not.toContain("ramoops.ko");
     expect(result.ok).toBe(true);

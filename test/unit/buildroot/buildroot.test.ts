@@ -354,9 +354,15 @@ describe("reserved memory in the defconfigs matches the configs", () => {
 
 describe("systemd unit", () => {
   const unit = read(UNIT);
-  test("init before the daemon, shutdown marker on stop, ahead of systemd-pstore", () => {
-    expect(unit).toMatch(/^ExecStartPre=-\/usr\/bin\/crashkeep init /m);
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/crashkeep watch /m);
+  test("one process (watch --init), ready only after init's work (Type=notify), shutdown marker on stop, ahead of systemd-pstore", () => {
+    // One crashkeep start per boot (issue 24): no separate init before the daemon.
+    expect(unit).not.toMatch(/^ExecStartPre=/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/crashkeep watch --init /m);
+    // Units ordered after it (systemd-pstore, sysinit.target) wait for READY=1, which
+    // the daemon sends once init has taken pstore (test/integration/boot-one.test.ts).
+    expect(unit).toMatch(/^Type=notify$/m);
+    expect(unit).toMatch(/^NotifyAccess=main$/m);
+    expect(unit).toMatch(/^Before=.*\bsysinit\.target\b/m);
     expect(unit).toMatch(/^ExecStopPost=.*"\$\$SERVICE_RESULT" = success.*\/usr\/bin\/crashkeep shutdown/m);
     expect(unit).toMatch(/^Before=.*\bsystemd-pstore\.service\b/m);
     expect(unit).toMatch(/^EnvironmentFile=-\/etc\/default\/crashkeep$/m);

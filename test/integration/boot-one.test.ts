@@ -1,0 +1,164 @@
+// Issue 24: one crashkeep process per boot, `crashkeep watch --init` (the
+// compiled binary, on the sweep's fake tree of a device that crashed: a
+// pstore record, a journal note and a log tail of the previous boot, and a
+// new boot id). The ordering guarantees the boot relies on, each observed:
+//   - the previous boot's pstore records and journal are archived before
+//     anything of this boot reaches the journal;
+//   - this boot's record exists before the first crash of this boot is
+//     recorded, even a crash while init's work still runs (its core waits);
+//   - READY=1 (systemd Type=notify: systemd-pstore.service waits for it) only
+//     once pstore is taken and archived;
+//   - a failing init step goes on, and its exit status shows in `status`.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { abortCore, ARCHIVE, BINARY, dropScenario, journalOf, PANIC_RECORD, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
+import { NotifySocket } from "./notify-socket.ts";
+
+const THIS_BOOT = "22222222-2222-4222-8222-222222222222";
+const PREVIOUS_BOOT = "11111111-1111-4111-8111-111111111111";
+/** What the previous boot left in var/log/messages (fault/paths.ts LOG_TEXT); this boot adds a line. */
+const PREVIOUS_LOG = "line one\nline two\n";
+const THIS_BOOT_LINE = "a line of this boot\n";
+
+let template = "";
+const made: Scenario[] = [];
+
+function tree(): Scenario {
+  const s = scenarioFrom(template);
+  made.push(s);
+  writeFileSync(join(s.root, "var/log/messages"), PREVIOUS_LOG + THIS_BOOT_LINE);
+  // /run is a tmpfs: the previous boot's init state (the template's init run) is gone.
+  rmSync(join(s.root, "run/crashkeep/init.json"), { force: true });
+  return s;
+}
+
+beforeAll(async () => {
+  const init = PATHS.find((p) => p.name.startsWith("init"));
+  if (!init) throw new Error("Cannot find the sweep's init path");
+  template = await init.template();
+}, 120_000);
+afterAll(() => {
+  for (const s of made) dropScenario(s);
+  if (template) rmSync(template, { recursive: true, force: true });
+});
+
+function env(s: Scenario, extra: Record<string, string> = {}): Record<string, string> {
+  return { PATH: process.env.PATH ?? "/usr/bin:/bin", CRASHKEEP_ROOT: s.root, ...extra };
+}
+
+async function until(what: string, ok: () => boolean, p: { exitCode: number | null }, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline || p.exitCode !== null) throw new Error(`Cannot see ${what} within ${ms / 1000} s (daemon exit ${p.exitCode})`);
+    await Bun.sleep(20);
+  }
+}
+
+const entries = (s: Scenario) => readdirSync(join(s.root, ARCHIVE)).filter((n) => !n.startsWith(".") && !["cores", "reports", "outbox"].includes(n));
+const reports = (s: Scenario) => (existsSync(join(s.root, ARCHIVE, "reports")) ? readdirSync(join(s.root, ARCHIVE, "reports")) : []);
+const initState = (s: Scenario) => join(s.root, "run/crashkeep/init.json");
+
+describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () => {
+  test("a crash while init's work still runs: reported once init is done, under this boot's record; the previous boot's log tail archived before this boot's is mirrored", async () => {
+    const s = tree();
+    // The journal's device node appears late (as when mdev is slow): init waits for it
+    // (modules.deviceWaitSeconds), after having set core_pattern, so it is still at work.
+    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
+    const pidfile = join(s.root, "crashkeep.pid");
+    // stdout /dev/null, as under start-stop-daemon --background: init's lines go to the console.
+    writeFileSync(join(s.root, "dev/console"), "");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    try {
+      await until("the pidfile", () => existsSync(pidfile), p);
+      // A service started right after S03crashkeep crashes: the kernel writes its core.
+      writeFileSync(join(s.root, ARCHIVE, "cores/core.abort.4242.1700000001"), abortCore());
+      await Bun.sleep(500);
+      expect(existsSync(initState(s))).toBe(false); // init still waits for the node
+      expect(reports(s)).toEqual([]);
+      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      await until("the core's report", () => reports(s).length === 1 && journalOf(s.root).records.some((r) => r.kind === "crash-report"), p);
+      await until("the first mirror pass of this boot", () => journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes(THIS_BOOT_LINE)), p);
+      const j = journalOf(s.root);
+      // This boot's record (boot 2, this boot id) holds the crash; the previous boot's records are collected.
+      expect({ boot: j.control?.bootCounter, current: j.control?.currentBootId, previous: j.control?.previousBootId }).toEqual({ boot: 2, current: THIS_BOOT, previous: PREVIOUS_BOOT });
+      expect(j.records.filter((r) => r.kind === "crash-report").map((r) => r.bootId)).toEqual([THIS_BOOT]);
+      // The archive has the previous boot's tail as it was, without this boot's line.
+      const list = entries(s);
+      expect(list).toHaveLength(1);
+      const dir = join(s.root, ARCHIVE, list[0] ?? "");
+      expect(readFileSync(join(dir, "log-0-messages"), "utf8")).toBe(PREVIOUS_LOG);
+      expect(readFileSync(join(dir, "dmesg-ramoops-0"))).toEqual(Buffer.from(PANIC_RECORD));
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+      expect(existsSync(pidfile)).toBe(false);
+      expect(readFileSync(join(s.root, "dev/console"), "utf8")).toMatch(/^crashkeep: core_pattern .*\n(.*\n)*crashkeep: previous boot ended in /);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  });
+
+  test("systemd (Type=notify): READY=1 on $NOTIFY_SOCKET only once pstore is archived and cleared; status shows init's exit status", async () => {
+    const s = tree();
+    const sock = new NotifySocket(join(s.root, "notify"));
+    const p = Bun.spawn([BINARY, "watch", "--init"], { cwd: s.root, env: env(s, { NOTIFY_SOCKET: sock.path }), stdout: "pipe", stderr: "pipe" });
+    try {
+      const got: string[] = [];
+      let seenAtReady: { pstore: string[]; entries: number; state: boolean } | undefined;
+      await until("READY=1", () => {
+        got.push(...sock.take());
+        if (got.includes("READY=1")) seenAtReady ??= { pstore: readdirSync(join(s.root, "sys/fs/pstore")), entries: entries(s).length, state: existsSync(initState(s)) };
+        return seenAtReady !== undefined;
+      }, p);
+      // systemd-pstore.service (ordered after crashkeep) would find pstore empty.
+      expect(seenAtReady).toEqual({ pstore: [], entries: 1, state: true });
+      expect(got).toEqual(["READY=1"]);
+      const status = Bun.spawnSync([BINARY, "status", "--json"], { cwd: s.root, env: env(s) });
+      const init = (JSON.parse(status.stdout.toString()) as { init: { exitStatus: number; by: string; pid: number; errors: string[] } }).init;
+      expect(init).toMatchObject({ exitStatus: 0, by: "watch --init", pid: p.pid, errors: [] });
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } finally {
+      sock.close();
+      p.kill("SIGKILL");
+    }
+  });
+
+  test("a failing init step: the daemon still starts and gets ready; status says exit 1 and the error", async () => {
+    const s = tree();
+    const pidfile = join(s.root, "crashkeep.pid");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile, "--config", "/nonexistent.json"], { cwd: s.root, env: env(s), stdout: "pipe", stderr: "pipe" });
+    try {
+      await until("init.json", () => existsSync(initState(s)), p);
+      const text = Bun.spawnSync([BINARY, "status"], { cwd: s.root, env: env(s) }).stdout.toString();
+      expect(text).toMatch(new RegExp(`^init: +exit 1 \\(watch --init, pid ${p.pid}, [^)]+\\): Cannot load config "/nonexistent\\.json"`, "m"));
+      // Still the daemon: it mirrors this boot's log.
+      await until("the first mirror pass", () => journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes(THIS_BOOT_LINE)), p);
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+      expect(await new Response(p.stdout).text()).toContain("crashkeep: continuing with the default config");
+    } finally {
+      p.kill("SIGKILL");
+    }
+  });
+
+  test("SIGTERM while init's work runs: init finishes (the previous boot archived whole), then the last pass and exit 0", async () => {
+    const s = tree();
+    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
+    const pidfile = join(s.root, "crashkeep.pid");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "pipe", stderr: "pipe" });
+    try {
+      await until("the pidfile", () => existsSync(pidfile), p);
+      p.kill("SIGTERM");
+      await Bun.sleep(300);
+      expect(p.exitCode).toBeNull(); // waits for init, which waits for the node
+      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      expect(await p.exited).toBe(0);
+      expect(entries(s)).toHaveLength(1);
+      expect(journalOf(s.root).control?.bootCounter).toBe(2);
+      expect(readdirSync(join(s.root, "sys/fs/pstore"))).toEqual([]);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  });
+});
