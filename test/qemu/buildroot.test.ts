@@ -17,7 +17,15 @@
 // remounted read-only and an archive under /var/log (tmpfs): status and init
 // name what to set.
 //
+// BUILDROOT_KERNEL=buildroot runs the same on the KERNEL=buildroot image
+// (Linux 6.12 built by Buildroot with crashkeep's kernel fixups, MTD, phram
+// and ramoops built in, no initrd): on the device-tree route both drivers
+// bind the /reserved-memory nodes at boot, on the mem= route they take the
+// config's parameters from the kernel command line (phram.phram=,
+// ramoops.*), and init uses them as they are (expectBuiltinKernelFacts).
+//
 // Run: make buildroot-image BUILDROOT=... && node_modules/.bin/bun test test/qemu/buildroot.test.ts
+// (make test-buildroot [KERNEL=buildroot], make test-buildroot-kernel)
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,9 +33,17 @@ import { join, resolve } from "node:path";
 import type { Report } from "../../src/core/report.ts";
 import { mosquitto, Subscriber, waitFor, type Received } from "../integration/brokers.ts";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectPanicWithTail, gdbThreads, gunzip, history, logLine, newest, records } from "./steps.ts";
+import { phramParams, ramoopsParams } from "../../src/system/modules.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, expectBuiltinKernelFacts, expectPanicWithTail, gdbThreads, gunzip, history, logLine, newest, records } from "./steps.ts";
 
-const IMAGE = resolve(import.meta.dir, "../../out/buildroot/qemu");
+/** Which image (make buildroot-image KERNEL=): debian (Debian's 6.1, modules) or buildroot (6.12 built by Buildroot, drivers built in). */
+const KERNEL = process.env["BUILDROOT_KERNEL"] ?? "debian";
+if (KERNEL !== "debian" && KERNEL !== "buildroot") throw new Error(`Cannot test BUILDROOT_KERNEL "${KERNEL}": it must be debian or buildroot`);
+const BUILTIN = KERNEL === "buildroot";
+const IMAGE = resolve(import.meta.dir, BUILTIN ? "../../out/buildroot/kernel-buildroot/qemu" : "../../out/buildroot/qemu");
+/** Scenario names (logs, disks) per image, so both can be kept side by side. */
+const SUFFIX = BUILTIN ? "-kernel" : "";
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const VERSION = (JSON.parse(readFileSync(resolve(import.meta.dir, "../../package.json"), "utf8")) as { version: string }).version;
 /** How long the daemon may take to send once the network is up (as upload.test.ts). */
 const SEND_TIMEOUT_MS = 180_000;
@@ -50,7 +66,7 @@ test(
     const host = mkdtempSync(join(tmpdir(), "crashkeep-buildroot-"));
     cleanups.push(() => rmSync(host, { recursive: true, force: true }));
 
-    const options = { name: "buildroot-dt", imageDir: IMAGE, arch: "aarch64" as const, reserve: "dt" as const, net: true, transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS };
+    const options = { name: `buildroot-dt${SUFFIX}`, imageDir: IMAGE, arch: "aarch64" as const, reserve: "dt" as const, net: true, transferDiskMiB: 16, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS };
     await QemuVm.scenario(options, async (vm) => {
       const config = vm.imageConfig;
       // Buildroot's own system: its os-release, skeleton and init scripts.
@@ -63,8 +79,16 @@ test(
       expect(await vm.runOk("ls -l /usr/bin/crashkeep | cat")).toStartWith("-rwxr-xr-x");
       const boot0 = vm.boots[0] ?? "";
       expect(boot0).toContain("Starting crashkeep: ");
-      expect(boot0).toContain(`crashkeep: phram "${config.phram.name}" from the device tree's /reserved-memory/phram@${config.phram.address.toString(16)} (`);
-      expect(boot0).toContain("crashkeep: module ramoops: loaded\n");
+      if (BUILTIN) {
+        // The built-in drivers bound the device-tree nodes before init ran: nothing inserted.
+        expect(boot0).toMatch(new RegExp(`crashkeep: phram device "${escapeRe(config.phram.name)}" already present \\(mtd\\d+\\)\n`));
+        expect(boot0).toContain(`crashkeep: ramoops already bound at 0x${config.ramoops.address.toString(16)} (${config.ramoops.sizeBytes} bytes, records of ${config.ramoops.recordSizeBytes})\n`);
+        expect(boot0).not.toContain("crashkeep: module ");
+        await expectBuiltinKernelFacts(vm, config);
+      } else {
+        expect(boot0).toContain(`crashkeep: phram "${config.phram.name}" from the device tree's /reserved-memory/phram@${config.phram.address.toString(16)} (`);
+        expect(boot0).toContain("crashkeep: module ramoops: loaded\n");
+      }
       expect(boot0).toContain("crashkeep: first boot: no journal and no archive yet, nothing to collect");
       const firstBootId = (await vm.runOk("cat /proc/sys/kernel/random/boot_id")).trim();
       expect(await history(vm)).toEqual([]);
@@ -132,14 +156,25 @@ test(
 );
 
 test(
-  "Buildroot image, mem= route: crashkeep inserts ramoops and phram with its parameters; a syslogd line, sysrq panic → kernel-panic entry",
+  BUILTIN
+    ? "Buildroot image, kernel built by Buildroot, mem= route: built-in ramoops and phram take the config's parameters from the kernel command line, init inserts nothing; a syslogd line, sysrq panic → kernel-panic entry"
+    : "Buildroot image, mem= route: crashkeep inserts ramoops and phram with its parameters; a syslogd line, sysrq panic → kernel-panic entry",
   async () => {
-    await QemuVm.scenario({ name: "buildroot-mem", imageDir: IMAGE, arch: "aarch64", reserve: "mem", bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS }, async (vm) => {
-      const config = vm.imageConfig;
+    // Built in, the drivers take their parameters only from the command line: the config's, as init would pass them to modprobe.
+    const config = new QemuVm({ name: `buildroot-mem${SUFFIX}`, imageDir: IMAGE, arch: "aarch64" }).imageConfig;
+    const append = BUILTIN ? [...phramParams(config).map((p) => `phram.${p}`), ...ramoopsParams(config).map((p) => `ramoops.${p}`)] : [];
+    await QemuVm.scenario({ name: `buildroot-mem${SUFFIX}`, imageDir: IMAGE, arch: "aarch64", reserve: "mem", append, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS }, async (vm) => {
       expect(await vm.runOk("cat /proc/cmdline")).toContain("mem=496M");
       const boot0 = vm.boots[0] ?? "";
-      expect(boot0).toContain(`crashkeep: module phram: loaded (phram=${config.phram.name},0x${config.phram.address.toString(16)},${config.phram.sizeBytes})`);
-      expect(boot0).toContain(`crashkeep: module ramoops: loaded (mem_address=0x${config.ramoops.address.toString(16)} mem_size=${config.ramoops.sizeBytes} `);
+      if (BUILTIN) {
+        expect(boot0).toMatch(new RegExp(`crashkeep: phram device "${escapeRe(config.phram.name)}" already present \\(mtd\\d+\\)\n`));
+        expect(boot0).toContain(`crashkeep: ramoops already bound at 0x${config.ramoops.address.toString(16)} (${config.ramoops.sizeBytes} bytes, records of ${config.ramoops.recordSizeBytes})\n`);
+        expect(boot0).not.toContain("crashkeep: module ");
+        await expectBuiltinKernelFacts(vm, config);
+      } else {
+        expect(boot0).toContain(`crashkeep: module phram: loaded (phram=${config.phram.name},0x${config.phram.address.toString(16)},${config.phram.sizeBytes})`);
+        expect(boot0).toContain(`crashkeep: module ramoops: loaded (mem_address=0x${config.ramoops.address.toString(16)} mem_size=${config.ramoops.sizeBytes} `);
+      }
       const line = await logLine(vm, "buildroot-mem-line");
       await vm.crash();
       expect(vm.boots[1]).toContain("crashkeep: previous boot ended in kernel-panic: sysrq triggered crash; archived 1 pstore record(s)");

@@ -37,7 +37,9 @@
 // file says "buildroot") boots the same way: its initrd loads the disk
 // modules and hands over to Buildroot's init on the data disk, which is the
 // image's rootfs.ext4; its test overlay prints the two markers, and
-// imageRoot is its target tree.
+// imageRoot is its target tree. The KERNEL=buildroot image
+// (out/buildroot/kernel-buildroot/qemu) has no initrd: its kernel has the
+// disk and ext4 built in and mounts root=/dev/vda itself.
 //
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
@@ -243,7 +245,8 @@ export class QemuVm {
     this.logDir = join(OUT, "qemu-logs", this.name);
     this.runDir = join(OUT, "qemu", "run", this.name);
     this.#changed = this.#newChanged();
-    for (const file of ["vmlinuz", "initrd.img", "data.pristine.img"]) {
+    // Only a Buildroot image may come without an initrd (its kernel mounts the disk).
+    for (const file of buildroot ? ["vmlinuz", "data.pristine.img"] : ["vmlinuz", "initrd.img", "data.pristine.img"]) {
       if (!existsSync(join(this.#imageDir, file))) {
         throw new Error(`Cannot find "${join(this.#imageDir, file)}": run ${make}`);
       }
@@ -487,8 +490,11 @@ export class QemuVm {
     if (this.#stopped) throw new Error(`Cannot start scenario ${this.name} again: it was stopped`);
     const aarch64 = this.arch === "aarch64";
     const reserve = this.#options.reserve ?? "dt";
+    const initrd = join(this.#imageDir, "initrd.img");
+    const hasInitrd = existsSync(initrd);
     const append = [
       aarch64 ? "console=ttyAMA0" : "console=ttyS0",
+      ...(hasInitrd ? [] : ["root=/dev/vda", "rootwait"]),
       ...(aarch64 ? (reserve === "mem" ? [AARCH64_MEM_LIMIT] : this.#options.coldplug ? ["crashkeep_test.coldplug=1"] : []) : [`memmap=${MEMMAP}`]),
       "panic=1",
       ...(this.#options.verbose ? [] : aarch64 ? ["quiet", "loglevel=6", "crashkeep_test.loglevel=4"] : ["quiet"]),
@@ -508,7 +514,7 @@ export class QemuVm {
       "-serial", "stdio",
       "-monitor", `unix:${this.#monitorPath()},server=on,wait=off`,
       "-kernel", join(this.#imageDir, "vmlinuz"),
-      "-initrd", join(this.#imageDir, "initrd.img"),
+      ...(hasInitrd ? ["-initrd", initrd] : []),
       "-drive", `file=${this.#disk()},format=raw,if=virtio`,
       ...(this.#options.transferDiskMiB !== undefined ? ["-drive", `file=${this.#transferDisk()},format=raw,if=virtio`] : []),
       ...(this.#options.net ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] : []),

@@ -195,3 +195,42 @@ export async function expectKernelFacts(vm: QemuVm, config: Config): Promise<voi
   const alias = await vm.runOk(`grep -c '^alias of:N\\*T\\*Cramoops ramoops$' /lib/modules/${release}/modules.alias || true`);
   expect(alias.trim(), "ramoops' device-tree alias").toBe(series === "6.12" ? "1" : "0");
 }
+
+/**
+ * What crashkeep init and status read from a kernel that has MTD, phram and
+ * ramoops built in (=y: the Buildroot image with KERNEL=buildroot, Linux
+ * 6.12), where expectKernelFacts' modules do not exist; run once init has
+ * found both drivers bound, by the device tree or the kernel command line:
+ * - the release is 6.12 (Buildroot's kernel, not Debian's: no ABI suffix);
+ * - none of mtd, phram, reed_solomon, ramoops is a loaded module, and
+ *   modules.builtin lists each (Buildroot's modules_install wrote it), so
+ *   status says "builtin" for all four;
+ * - /sys/module/phram/parameters/phram exists although phram was never
+ *   inserted (a built-in driver's parameters live there too; init adds a
+ *   device through it when neither route named one);
+ * - ramoops' parameters hold the bound region (ramoops_probe writes back the
+ *   device tree's values as well as the command line's), and 6.12 has
+ *   mem_name;
+ * - /proc/mtd has the phram device, as with the module.
+ */
+export async function expectBuiltinKernelFacts(vm: QemuVm, config: Config): Promise<void> {
+  const release = (await vm.runOk("uname -r")).trim();
+  expect(release).toMatch(/^6\.12\.\d+$/);
+  expect(await vm.runOk("cut -d' ' -f1 /proc/modules | grep -x -e mtd -e phram -e reed_solomon -e ramoops || true")).toBe("");
+  const builtin = await vm.runOk(`cat /lib/modules/${release}/modules.builtin`);
+  for (const path of ["kernel/drivers/mtd/mtd.ko", "kernel/drivers/mtd/devices/phram.ko", "kernel/lib/reed_solomon/reed_solomon.ko", "kernel/fs/pstore/ramoops.ko"]) {
+    expect(builtin).toMatch(new RegExp(`^${escapeRe(path)}$`, "m"));
+  }
+  expect(await vm.runOk("crashkeep status | grep '^modules:'")).toBe("modules:  mtd builtin, phram builtin, reed_solomon builtin, ramoops builtin\n");
+  expect((await vm.run("test -e /sys/module/phram/parameters/phram")).code, "/sys/module/phram/parameters/phram").toBe(0);
+
+  const size = config.phram.sizeBytes.toString(16).padStart(8, "0");
+  const erase = config.phram.eraseSizeBytes.toString(16).padStart(8, "0");
+  expect(await vm.runOk("cat /proc/mtd")).toMatch(new RegExp(`^dev:    size   erasesize  name\\nmtd\\d+: ${size} ${erase} "${escapeRe(config.phram.name)}"\\n$`));
+
+  const param = async (name: string) => (await vm.runOk(`cat /sys/module/ramoops/parameters/${name}`)).trim();
+  expect(await param("mem_address")).toBe(String(config.ramoops.address));
+  expect(await param("mem_size")).toBe(String(config.ramoops.sizeBytes));
+  expect(await param("record_size")).toBe(String(config.ramoops.recordSizeBytes));
+  expect((await vm.run("test -e /sys/module/ramoops/parameters/mem_name")).code, "ramoops has mem_name").toBe(0);
+}
