@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Report, ReportFrame } from "../../src/core/report.ts";
-import { readGdbFrames, type GdbSourceFrame } from "../unit/debuginfo/gdb-frames.ts";
+import { readGdbFrames, sameFile, type GdbSourceFrame } from "../unit/debuginfo/gdb-frames.ts";
 import { TAILCALL_FIXTURES as FIXTURES, tailcallFixtures } from "../unit/debuginfo/tailcall-fixtures.ts";
 
 const BIN = join(import.meta.dir, "../../out/crashkeep");
@@ -22,15 +22,6 @@ function crashkeep(...args: string[]): { code: number; out: string; err: string 
   return { code: r.exitCode ?? -1, out: r.stdout.toString(), err: r.stderr.toString() };
 }
 
-/** gdb prints the line table's name ("tailcall.c", "./nptl/pthread_kill.c"); a path ending in it is the same file. */
-function sameFile(ours: string | null, gdb: string | null): boolean {
-  if (ours === gdb) return true;
-  if (ours === null || gdb === null) return false;
-  const norm = (p: string): string => p.replace(/\/(\.\/)+/g, "/").replace(/^\.\//, "");
-  const o = norm(ours);
-  const g = norm(gdb).replace(/^(\.\.\/)+/, "");
-  return o === g || o.endsWith("/" + g);
-}
 
 function view(f: ReportFrame, g: GdbSourceFrame) {
   return {

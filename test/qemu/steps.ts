@@ -182,18 +182,22 @@ export async function expectKernelFacts(vm: QemuVm, config: Config): Promise<voi
   }
   expect(await vm.runOk("cut -d' ' -f1 /proc/modules | grep -x -e mtd -e phram -e reed_solomon -e ramoops | sort")).toBe("mtd\nphram\nramoops\nreed_solomon\n");
 
-  const size = config.phram.sizeBytes.toString(16).padStart(8, "0");
-  const erase = config.phram.eraseSizeBytes.toString(16).padStart(8, "0");
-  expect(await vm.runOk("cat /proc/mtd")).toMatch(new RegExp(`^dev:    size   erasesize  name\\nmtd\\d+: ${size} ${erase} "${escapeRe(config.phram.name)}"\\n$`));
-
-  const param = async (name: string) => (await vm.runOk(`cat /sys/module/ramoops/parameters/${name}`)).trim();
-  expect(await param("mem_address")).toBe(String(config.ramoops.address));
-  expect(await param("mem_size")).toBe(String(config.ramoops.sizeBytes));
-  expect(await param("record_size")).toBe(String(config.ramoops.recordSizeBytes));
+  await expectRegionsAsConfigured(vm, config);
   const memName = await vm.run("test -e /sys/module/ramoops/parameters/mem_name");
   expect(memName.code === 0, "ramoops has mem_name").toBe(series === "6.12");
   const alias = await vm.runOk(`grep -c '^alias of:N\\*T\\*Cramoops ramoops$' /lib/modules/${release}/modules.alias || true`);
   expect(alias.trim(), "ramoops' device-tree alias").toBe(series === "6.12" ? "1" : "0");
+}
+
+/** The phram MTD device and ramoops's parameters as the config sets them (a module's or a built-in driver's alike). */
+async function expectRegionsAsConfigured(vm: QemuVm, config: Config): Promise<void> {
+  const size = config.phram.sizeBytes.toString(16).padStart(8, "0");
+  const erase = config.phram.eraseSizeBytes.toString(16).padStart(8, "0");
+  expect(await vm.runOk("cat /proc/mtd")).toMatch(new RegExp(`^dev:    size   erasesize  name\\nmtd\\d+: ${size} ${erase} "${escapeRe(config.phram.name)}"\\n$`));
+  const param = async (name: string) => (await vm.runOk(`cat /sys/module/ramoops/parameters/${name}`)).trim();
+  expect(await param("mem_address")).toBe(String(config.ramoops.address));
+  expect(await param("mem_size")).toBe(String(config.ramoops.sizeBytes));
+  expect(await param("record_size")).toBe(String(config.ramoops.recordSizeBytes));
 }
 
 /**
@@ -224,13 +228,6 @@ export async function expectBuiltinKernelFacts(vm: QemuVm, config: Config): Prom
   expect(await vm.runOk("crashkeep status | grep '^modules:'")).toBe("modules:  mtd builtin, phram builtin, reed_solomon builtin, ramoops builtin\n");
   expect((await vm.run("test -e /sys/module/phram/parameters/phram")).code, "/sys/module/phram/parameters/phram").toBe(0);
 
-  const size = config.phram.sizeBytes.toString(16).padStart(8, "0");
-  const erase = config.phram.eraseSizeBytes.toString(16).padStart(8, "0");
-  expect(await vm.runOk("cat /proc/mtd")).toMatch(new RegExp(`^dev:    size   erasesize  name\\nmtd\\d+: ${size} ${erase} "${escapeRe(config.phram.name)}"\\n$`));
-
-  const param = async (name: string) => (await vm.runOk(`cat /sys/module/ramoops/parameters/${name}`)).trim();
-  expect(await param("mem_address")).toBe(String(config.ramoops.address));
-  expect(await param("mem_size")).toBe(String(config.ramoops.sizeBytes));
-  expect(await param("record_size")).toBe(String(config.ramoops.recordSizeBytes));
+  await expectRegionsAsConfigured(vm, config);
   expect((await vm.run("test -e /sys/module/ramoops/parameters/mem_name")).code, "ramoops has mem_name").toBe(0);
 }

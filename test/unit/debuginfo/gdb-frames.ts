@@ -89,3 +89,13 @@ export function readGdbFrames(path: string): GdbSourceThread[] {
   }
   return [...threads.values()];
 }
+
+/** gdb prints the line table's relative name ("records.c", "./nptl/pthread_kill.c"); a full path ending in it is the same file. */
+export function sameFile(ours: string | null, gdb: string | null): boolean {
+  if (ours === gdb) return true;
+  if (ours === null || gdb === null) return false;
+  const norm = (p: string): string => p.replace(/\/(\.\/)+/g, "/").replace(/^\.\//, "");
+  const o = norm(ours);
+  const g = norm(gdb).replace(/^(\.\.\/)+/, "");
+  return o === g || o.endsWith("/" + g);
+}

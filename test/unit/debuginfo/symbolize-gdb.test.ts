@@ -12,21 +12,12 @@ import { compactReport } from "../../../src/core/format.ts";
 import { parseReports } from "../../../src/debuginfo/report-input.ts";
 import { symbolizeReport } from "../../../src/debuginfo/symbolize.ts";
 import { debugFixtures } from "./symbolize-fixtures.ts";
-import { readGdbFrames, withoutParameters, type GdbSourceFrame } from "./gdb-frames.ts";
+import { readGdbFrames, sameFile, withoutParameters, type GdbSourceFrame } from "./gdb-frames.ts";
 
 const fx = debugFixtures();
 const debugDirs = [fx.debugDir, fx.glibcDebugDir];
 const SHF_COMPRESSED = 0x800n;
 
-/** gdb prints the line table's relative name ("records.c", "./nptl/pthread_kill.c"); a full path ending in it is the same file. */
-function sameFile(ours: string | null, gdb: string | null): boolean {
-  if (ours === gdb) return true;
-  if (ours === null || gdb === null) return false;
-  const norm = (p: string): string => p.replace(/\/(\.\/)+/g, "/").replace(/^\.\//, "");
-  const o = norm(ours);
-  const g = norm(gdb).replace(/^(\.\.\/)+/, "");
-  return o === g || o.endsWith("/" + g);
-}
 
 /** gdb prints the signal trampoline's frame as "<signal handler called>"; crashkeep names the trampoline's symbol. */
 const SIGNAL_FRAME = { function: "<signal handler called>", file: null, line: null };
