@@ -159,6 +159,30 @@ const upload = z.strictObject({
   outbox: outbox.prefault({}),
 });
 
+/** A shell command line run with /bin/sh -c (the rollback backend's commands). */
+const commandLine = z.string().min(1).max(1024);
+
+/** Executables named at most in rollback.criticalExecutables. */
+const MAX_CRITICAL_EXECUTABLES = 32;
+
+const rollbackCommands = z.strictObject({
+  bootedSlot: commandLine.describe("prints the name of the booted slot (one line), e.g. A"),
+  primarySlot: commandLine.optional().describe("prints the slot the bootloader tries first (one line); without it a fallback by the bootloader's own counter is not reported"),
+  markGood: commandLine.describe("marks the booted slot good: the bootloader stops counting its attempts"),
+  markBadAndSwitch: commandLine.describe("marks the booted slot bad and makes the other slot the one the next boot uses"),
+});
+
+const rollback = z.strictObject({
+  enabled: z.boolean().prefault(false).describe("decide whether a freshly updated slot is healthy and roll it back when it is not (docs/ROLLBACK.md)"),
+  backend: z.enum(["rauc", "command"]).prefault("rauc").describe("rauc: the rauc command line (rauc status ...); command: rollback.commands"),
+  probationSeconds: z.number().int().min(10).max(30 * 86400).prefault(600).describe("how long a new slot must run before it counts as good"),
+  maxBadBoots: z.number().int().min(1).max(16).prefault(2).describe("bad boots of a slot on probation that trigger the rollback (keep it below the bootloader's attempt count)"),
+  criticalExecutables: z.array(z.string().regex(/^[^/\u0000]{1,255}$/, "must be an executable name (no /)")).max(MAX_CRITICAL_EXECUTABLES).prefault([])
+    .describe("executable names whose crash loop (cores.reportsPerMinute exceeded) makes a boot on probation bad"),
+  rebootCommand: commandLine.prefault("reboot").describe("how crashkeep reboots cleanly after a rollback"),
+  commands: rollbackCommands.optional().describe("the command backend's commands (SWUpdate, Mender, a home-grown updater)"),
+});
+
 /** Every section at once; a missing section or key takes its default. */
 export const configSchema = z
   .strictObject({
@@ -172,6 +196,7 @@ export const configSchema = z
     journal: journal.prefault({}),
     limits: limits.prefault({}),
     upload: upload.prefault({}),
+    rollback: rollback.prefault({}),
   })
   .superRefine((c, ctx) => {
     const p = { start: c.phram.address, end: c.phram.address + c.phram.sizeBytes };
@@ -203,6 +228,9 @@ export const configSchema = z
     }
     if (c.upload.maxMessageBytes > 128000) {
       ctx.addIssue({ code: "custom", path: ["upload", "maxMessageBytes"], message: "must be at most 128000 (AWS IoT Core's limit)" });
+    }
+    if (c.rollback.backend === "command" && c.rollback.commands === undefined) {
+      ctx.addIssue({ code: "custom", path: ["rollback", "commands"], message: 'rollback.backend "command" needs rollback.commands (bootedSlot, markGood, markBadAndSwitch)' });
     }
     const reserved = c.journal.slotSizeBytes * 4 + c.logs.files.reduce((sum, f) => sum + f.tailBytes, 0);
     if (reserved > c.phram.sizeBytes) {

@@ -28,8 +28,8 @@ const MAX_STATE_BYTES = 16 * 1024;
 /** How long an enqueue waits for another writer's prune: milliseconds normally. */
 const LOCK_TIMEOUT_MS = 5000;
 
-const NAME = /^(\d{15})-(\d{6})-(boot|crash|note)-([0-9a-f]{16})\.json$/;
-const KIND_ORDER: Record<PayloadKind, number> = { note: 0, crash: 0, boot: 1 };
+const NAME = /^(\d{15})-(\d{6})-(boot|crash|note|rollback)-([0-9a-f]{16})\.json$/;
+const KIND_ORDER: Record<PayloadKind, number> = { note: 0, crash: 0, boot: 1, rollback: 1 };
 
 export interface OutboxLimits {
   maxEntries: number;
@@ -142,7 +142,7 @@ export function readDropped(dir: string): Dropped | undefined {
 function addDropped(dir: string, dropped: OutboxEntry[]): void {
   if (dropped.length === 0) return;
   const prev = readDropped(dir);
-  const next: Dropped = { boot: prev?.boot ?? 0, crash: prev?.crash ?? 0, note: prev?.note ?? 0, since: prev?.since ?? new Date(dropped[0]?.queuedMs ?? Date.now()).toISOString() };
+  const next: Dropped = { boot: prev?.boot ?? 0, crash: prev?.crash ?? 0, note: prev?.note ?? 0, rollback: prev?.rollback ?? 0, since: prev?.since ?? new Date(dropped[0]?.queuedMs ?? Date.now()).toISOString() };
   for (const e of dropped) next[e.kind]++;
   writeDurable(dir, DROPPED_FILE, `${JSON.stringify(next)}\n`);
 }
@@ -286,7 +286,7 @@ export function outboxUsage(dir: string): OutboxUsage {
     entries = [];
     error = err instanceof Error ? err.message : String(err);
   }
-  const byKind: Record<PayloadKind, number> = { boot: 0, crash: 0, note: 0 };
+  const byKind: Record<PayloadKind, number> = { boot: 0, crash: 0, note: 0, rollback: 0 };
   for (const e of entries) byKind[e.kind]++;
   const first = entries[0];
   return {

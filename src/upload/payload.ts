@@ -13,7 +13,7 @@ import type { Report } from "../core/report.ts";
 import type { CompactReport } from "../core/format.ts";
 
 export const UPLOAD_SCHEMA = "crashkeep.upload/1";
-export const PAYLOAD_KINDS = ["boot", "crash", "note"] as const;
+export const PAYLOAD_KINDS = ["boot", "crash", "note", "rollback"] as const;
 export type PayloadKind = (typeof PAYLOAD_KINDS)[number];
 
 /** Smallest message a config may ask for: the envelope plus a compact report (at most 4 KiB) with room to spare. */
@@ -86,6 +86,7 @@ export const droppedSchema = z.object({
   boot: z.number().int().min(0),
   crash: z.number().int().min(0),
   note: z.number().int().min(0),
+  rollback: z.number().int().min(0).optional(),
   since: isoTime.describe("time of the oldest dropped entry"),
 }).describe("outbox entries dropped by its quotas, by kind");
 
@@ -96,18 +97,46 @@ export const noteBodySchema = z.object({
   dropped: droppedSchema.optional().describe("set when crashkeep itself wrote the note: the outbox quotas dropped entries"),
 });
 
+/** Bad boots listed at most in one rollback message (rollback.maxBadBoots is at most 16). */
+export const MAX_BAD_BOOTS = 16;
+
+export const badBootSchema = z.object({
+  slot: text(64).describe("the slot that booted"),
+  bootId: nullableText(64).describe("that boot's boot id, when it reached crashkeep"),
+  reason: text(128).describe("kernel-panic, kernel-oops, unexpected-reset, crash-loop, never-reached-crashkeep"),
+  detail: nullableText(4096).describe('one line: the panic line, the crash loop ("<exe> crashed N times in a minute: SIGSEGV ...")'),
+  executable: nullableText(4096).describe("crash-loop: the critical executable"),
+  signature: nullableText(256).describe("crash-loop: the crash signature of its last report, when known"),
+  endedAt: isoTime.nullable().describe("when that boot ended (or the crash loop was seen), if known"),
+});
+
+export const rollbackBodySchema = z.object({
+  archiveId: text(128).describe("the archive entry's id on the device"),
+  trigger: z.enum(["crashkeep", "bootloader"]).describe("crashkeep: maxBadBoots reached; bootloader: the slot never reached crashkeep and the bootloader's counter fell back"),
+  fromSlot: text(64).describe("the slot rolled back (the update)"),
+  fromFirmware: nullableText(128).describe("that slot's firmware version, if known"),
+  toSlot: nullableText(64).describe("the slot made active (the old firmware)"),
+  toFirmware: nullableText(128).describe("that slot's firmware version, if known"),
+  badBoots: z.array(badBootSchema).max(MAX_BAD_BOOTS).describe("each bad boot of fromSlot on probation, oldest first"),
+  decidedAt: isoTime.describe("when the rollback was decided"),
+});
+
 export const bootPayloadSchema = z.object({ ...envelope, kind: z.literal("boot"), boot: bootBodySchema });
 export const crashPayloadSchema = z.object({ ...envelope, kind: z.literal("crash"), crash: crashBodySchema });
 export const notePayloadSchema = z.object({ ...envelope, kind: z.literal("note"), note: noteBodySchema });
+export const rollbackPayloadSchema = z.object({ ...envelope, kind: z.literal("rollback"), rollback: rollbackBodySchema });
 
 /** What a receiver validates: unknown extra fields are allowed (later versions add, never rename). */
-export const payloadSchema = z.discriminatedUnion("kind", [bootPayloadSchema, crashPayloadSchema, notePayloadSchema]);
+export const payloadSchema = z.discriminatedUnion("kind", [bootPayloadSchema, crashPayloadSchema, notePayloadSchema, rollbackPayloadSchema]);
 
 export type DeviceInfo = z.infer<typeof deviceSchema>;
 export type BootBody = z.infer<typeof bootBodySchema>;
 export type CrashBody = z.infer<typeof crashBodySchema>;
 export type NoteBody = z.infer<typeof noteBodySchema>;
 export type Dropped = z.infer<typeof droppedSchema>;
+export type BadBoot = z.infer<typeof badBootSchema>;
+export type RollbackBody = z.infer<typeof rollbackBodySchema>;
+export type RollbackPayload = z.infer<typeof rollbackPayloadSchema>;
 export type BootPayload = z.infer<typeof bootPayloadSchema>;
 export type CrashPayload = z.infer<typeof crashPayloadSchema>;
 export type NotePayload = z.infer<typeof notePayloadSchema>;

@@ -13,7 +13,7 @@ export function rewrap(payload: UploadPayload, topic = payloadTopic(PREFIX, payl
 }
 
 /** A message of each kind, each with a NUL in one of its strings (boot detail, the report's cmdline, note text). */
-export function nulMessages(dev: DeviceInfo): Record<UploadPayload["kind"], Message> {
+export function nulMessages(dev: DeviceInfo): Record<Exclude<UploadPayload["kind"], "rollback">, Message> {
   const report = fixtureReport("nested");
   report.cmdline = "nested\u0000--evil";
   return {
