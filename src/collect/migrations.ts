@@ -73,4 +73,23 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX crash_groups_created_by ON crash_groups (created_by, created_at)`,
     ],
   },
+  {
+    version: 3,
+    name: "rollbacks (issue 23): one row per rollback message, one per bad boot in it",
+    statements: [
+      // time, decided_at: clamped as the other kinds' (receive time + collect.maxClockSkewSeconds); device_time as sent.
+      // from_firmware, to_firmware: as the device sent them, "unknown" when it did not know (as boots' firmware); the versions aggregate reads from_firmware.
+      `CREATE TABLE rollbacks (
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, archive_id TEXT NOT NULL, triggered_by TEXT NOT NULL,
+        from_slot TEXT NOT NULL, from_firmware TEXT NOT NULL, to_slot TEXT, to_firmware TEXT NOT NULL, bad_boot_count INTEGER NOT NULL,
+        time TEXT NOT NULL, device_time TEXT NOT NULL, decided_at TEXT NOT NULL)`,
+      `CREATE INDEX rollbacks_device ON rollbacks (device_id, time)`,
+      `CREATE INDEX rollbacks_firmware ON rollbacks (from_firmware, device_id)`,
+      `CREATE INDEX rollbacks_time ON rollbacks (time)`,
+      // group_id: the id of the crash group its signature names (signature.ts groupIdOf), whether or not that group exists (yet)
+      `CREATE TABLE rollback_boots (
+        message_id TEXT NOT NULL, seq INTEGER NOT NULL, slot TEXT NOT NULL, boot_id TEXT, reason TEXT NOT NULL, detail TEXT,
+        executable TEXT, signature TEXT, group_id TEXT, ended_at TEXT, PRIMARY KEY (message_id, seq))`,
+    ],
+  },
 ];

@@ -48,7 +48,7 @@ describe("signature", () => {
 describe("ingest", () => {
   test("migrations are applied once, also on a second open", async () => {
     const again = await openStore(`sqlite://${dir}/collect.db`);
-    expect(await schemaVersions(again)).toEqual([1, 2]);
+    expect(await schemaVersions(again)).toEqual([1, 2, 3]);
     await again.close();
   });
 
