@@ -8,7 +8,20 @@ import type { ArchiveEntry } from "../../../src/archive/archive.ts";
 import { buildReport, type Report } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
-import { bootPayload, crashPayload, encodePayload, MAX_MESSAGE_BYTES, notePayload, payloadTopic, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
+import {
+  bootPayload,
+  crashPayload,
+  encodePayload,
+  MAX_MESSAGE_BYTES,
+  notePayload,
+  payloadId,
+  payloadTopic,
+  UPLOAD_SCHEMA,
+  type BadBoot,
+  type DeviceInfo,
+  type RollbackBody,
+  type UploadPayload,
+} from "../../../src/upload/payload.ts";
 import { fixtures } from "../core/fixtures.ts";
 import { debugFixtures } from "../debuginfo/symbolize-fixtures.ts";
 
@@ -124,4 +137,40 @@ export function noteMessage(dev: DeviceInfo, o: { text: string; time: string; re
 /** Days (and minutes) before now, as ISO 8601 (so data falls in the 30-day charts). */
 export function daysAgo(days: number, minutes = 0): string {
   return new Date(Date.now() - days * 86400_000 - minutes * 60_000).toISOString();
+}
+
+/**
+ * A rollback message of DEV as docs/upload.schema.json describes it (commit 1439de9), written here field by
+ * field: the device's own builder is the rbdevice branch's (issue 23). Defaults: crashkeep rolled back from
+ * slot B (firmware FROM) to A after two kernel-panic boots.
+ */
+export function rollbackMessage(dev: DeviceInfo, o: { time: string; from: string | null; to?: string | null; trigger?: RollbackBody["trigger"]; badBoots?: BadBoot[] }): Message {
+  const localId = `${o.time.replace(/[-:.]/g, "")}-rollback-${++seq}`;
+  const panic = (i: number): BadBoot => ({
+    slot: "B",
+    bootId: `bad-${seq}-${i}`,
+    reason: "kernel-panic",
+    detail: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b",
+    executable: null,
+    signature: null,
+    endedAt: new Date(new Date(o.time).getTime() - (2 - i) * 60_000).toISOString(),
+  });
+  return wrap({
+    schema: UPLOAD_SCHEMA,
+    id: payloadId(dev, "rollback", localId),
+    kind: "rollback",
+    time: o.time,
+    device: dev,
+    truncated: false,
+    rollback: {
+      archiveId: localId,
+      trigger: o.trigger ?? "crashkeep",
+      fromSlot: "B",
+      fromFirmware: o.from,
+      toSlot: "A",
+      toFirmware: o.to === undefined ? dev.firmware : o.to,
+      badBoots: o.badBoots ?? [panic(0), panic(1)],
+      decidedAt: o.time,
+    },
+  });
 }

@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../../src/collect/ingest.ts";
 import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
-import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
+import { deviceDetail, groupDetail, health, listGroups, listVersions, pageOfVersions } from "../../../src/collect/views.ts";
 import { signatureOf } from "../../../src/collect/signature.ts";
 import { readCrashReport } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, rollbackMessage, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 let dir: string;
@@ -104,6 +104,26 @@ describe("ingest", () => {
     const detail = await groupDetail(store, nested?.id ?? "");
     expect(detail?.reports.map((r) => r.deviceId)).toEqual(["dev-b", "dev-a"]);
     expect(detail?.reports[1]?.logTails).toEqual([{ path: "/var/log/messages", lines: ["app: starting", "app: level3"] }]);
+  });
+
+  test("versions: rollbacks away from each version (devices counted once), beside crash-free boots; numeric order, paged", async () => {
+    const c = device("dev-c", "1.0.0");
+    const d = device("dev-d", "1.0.0");
+    for (const [dev, from, minutes] of [[c, "1.2.0", 50], [c, "1.2.0", 45], [d, "1.2.0", 40], [d, "1.10.0", 35]] as const) {
+      expect(await send(rollbackMessage(dev, { time: daysAgo(0, minutes), from }))).toMatchObject({ status: "stored", kind: "rollback" });
+    }
+    const versions = await listVersions(store);
+    expect(versions.map((v) => [v.firmware, v.boots, v.crashFreeBootsPercent, v.rollbacks, v.rollbackDevices])).toEqual([
+      ["1.10.0", 0, null, 1, 1],
+      ["1.2.0", 0, null, 3, 2],
+      ["1.1.0", 2, 50, 0, 0],
+      ["1.0.0", 2, 50, 0, 0],
+    ]);
+    const page = await pageOfVersions(store, { offset: 1, limit: 2 });
+    expect([page.items.map((v) => v.firmware), page.more]).toEqual([["1.2.0", "1.1.0"], true]);
+    expect((await pageOfVersions(store, { offset: 3, limit: 2 })).more).toBe(false);
+    // the top groups still come with the page's versions
+    expect(page.items[1]?.topGroups.map((g) => g.count)).toEqual([2, 1]);
   });
 
   test.each([
