@@ -1,7 +1,7 @@
 // Test helper: upload messages for a simulated fleet, built by the device's own
 // payload builders (src/upload/payload.ts), with crash reports made from the
 // real core fixtures (test/fixtures/cores/x86_64).
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArchiveEntry } from "../../../src/archive/archive.ts";
@@ -34,8 +34,16 @@ export interface Message {
 }
 
 const reports = new Map<string, Report>();
-let empty: string | undefined;
-const emptyDir = () => (empty ??= mkdtempSync(join(tmpdir(), "ck-fleet-empty-sysroot-")));
+
+/** FN given a fresh temp dir named PREFIX…, removed when FN returns: the helpers leave nothing in /tmp. */
+function inTempDir<T>(prefix: string, fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function fixture(name: string) {
   const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name);
@@ -50,7 +58,7 @@ export function fixtureReport(name: string, options: { bare?: boolean } = {}): R
   if (!r) {
     const f = fixture(name);
     // bare: an empty sysroot, not the machine's own root (whose /opt may hold a fixture script's leftovers)
-    r = buildReport(readCoreFile(f.core), { sysroot: options.bare ? emptyDir() : f.sysroot });
+    r = options.bare ? inTempDir("ck-fleet-empty-sysroot-", (empty) => buildReport(readCoreFile(f.core), { sysroot: empty })) : buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
     reports.set(key, r);
   }
   return structuredClone(r);
@@ -85,15 +93,16 @@ function wrap(payload: UploadPayload): Message {
 }
 
 let seq = 0;
-let entryRoot: string | undefined;
 
 /** An archived boot of DEV as upload sends it; with a panic log and log tails written where bootPayload reads them. */
 export function bootMessage(dev: DeviceInfo, o: { reason: string; bootId: string; time: string; detail?: string; panicMessage?: string; panicLog?: string; logTail?: string[] }): Message {
   const id = `${o.time.replace(/[-:.]/g, "")}-${o.reason}-${++seq}`;
+  // bootPayload reads the entry's files while it builds the message: the directory goes right after
+  return inTempDir("ck-fleet-entry-", (dir) => bootEntryMessage(dev, id, dir, o));
+}
+
+function bootEntryMessage(dev: DeviceInfo, id: string, dir: string, o: Parameters<typeof bootMessage>[1]): Message {
   const files: ArchiveEntry["files"] = [];
-  entryRoot ??= mkdtempSync(join(tmpdir(), "ck-fleet-entries-"));
-  const dir = join(entryRoot, `${dev.id.replace(/[^A-Za-z0-9_.-]/g, "_")}-${id}`);
-  mkdirSync(dir, { recursive: true });
   if (o.panicLog !== undefined) {
     writeFileSync(join(dir, "dmesg-ramoops-0"), o.panicLog);
     files.push({ name: "dmesg-ramoops-0", kind: "pstore-dmesg", source: "pstore", bytes: Buffer.byteLength(o.panicLog) });

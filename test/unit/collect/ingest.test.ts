@@ -45,6 +45,18 @@ describe("signature", () => {
   });
 });
 
+describe("the fleet helper (fleet.ts)", () => {
+  test("leaves nothing in the temp directory: a boot's entry files and a bare report's empty sysroot are removed once the message is built", () => {
+    const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith("ck-fleet-entry-") || n.startsWith("ck-fleet-empty-sysroot-")).sort();
+    const before = ours();
+    const m = bootMessage(device("tmp-1", "1.0"), { reason: "kernel-panic", bootId: "t", time: daysAgo(0, 1), panicLog: "Kernel panic - not syncing: x\n", logTail: ["a", "b"] });
+    // the files were read: the message carries them
+    expect(m.payload.kind === "boot" && [m.payload.boot.panicLog, m.payload.boot.logTails[0]?.lines]).toEqual(["Kernel panic - not syncing: x\n", ["a", "b"]]);
+    fixtureReport("fpe", { bare: true });
+    expect(ours()).toEqual(before);
+  });
+});
+
 describe("ingest", () => {
   test("migrations are applied once, also on a second open", async () => {
     const again = await openStore(`sqlite://${dir}/collect.db`);
