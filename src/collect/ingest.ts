@@ -193,11 +193,13 @@ function storedTime(deviceTime: string, latest: Date): string {
   return (Number.isNaN(t.getTime()) || t > latest ? latest : t).toISOString();
 }
 
-async function upsertDevice(q: SQL, p: UploadPayload, time: string): Promise<void> {
+/** The device row: its fields from the message with the newest device time (TIME, clamped), and when we last heard from it (RECEIVED, our clock). */
+async function upsertDevice(q: SQL, p: UploadPayload, time: string, received: string): Promise<void> {
   const d = p.device;
-  await q`INSERT INTO devices (id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen)
-    VALUES (${d.id}, ${d.firmware ?? UNKNOWN_FIRMWARE}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${time}, ${time})
+  await q`INSERT INTO devices (id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen, last_received)
+    VALUES (${d.id}, ${d.firmware ?? UNKNOWN_FIRMWARE}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${time}, ${time}, ${received})
     ON CONFLICT (id) DO UPDATE SET
+      last_received = CASE WHEN excluded.last_received > devices.last_received THEN excluded.last_received ELSE devices.last_received END,
       firmware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.firmware ELSE devices.firmware END,
       hardware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.hardware ELSE devices.hardware END,
       kernel = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.kernel ELSE devices.kernel END,
@@ -297,7 +299,7 @@ async function store1(store: Store, x: Prepared): Promise<Outcome> {
       await bump(tx, "duplicates");
       return false;
     }
-    await upsertDevice(tx, p, time);
+    await upsertDevice(tx, p, time, received);
     const fw = p.device.firmware ?? UNKNOWN_FIRMWARE;
     if (p.kind === "boot") {
       const b = p.boot;

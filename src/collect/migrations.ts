@@ -92,4 +92,17 @@ export const MIGRATIONS: readonly Migration[] = [
         executable TEXT, signature TEXT, group_id TEXT, ended_at TEXT, PRIMARY KEY (message_id, seq))`,
     ],
   },
+  {
+    version: 4,
+    name: "devices: when a message of theirs was last received",
+    statements: [
+      // The device list sorts by it, not by last_seen (the newest device time, clamped to receive time + the skew):
+      // a device whose clock is ahead, or that sends times in 9999, stayed above the others for up to
+      // maxClockSkewSeconds after it fell silent. last_seen still decides which message's device fields win.
+      `ALTER TABLE devices ADD COLUMN last_received TEXT`,
+      `UPDATE devices SET last_received = (SELECT MAX(m.received_at) FROM messages m WHERE m.device_id = devices.id)`,
+      `UPDATE devices SET last_received = last_seen WHERE last_received IS NULL`,
+      `CREATE INDEX devices_last_received ON devices (last_received, id)`,
+    ],
+  },
 ];

@@ -156,6 +156,7 @@ export interface DeviceDetail {
   arch: string | null;
   crashkeepVersion: string | null;
   firstSeen: string;
+  /** When a message of it was last received (the collector's clock; firstSeen is the oldest device time, clamped). */
   lastSeen: string;
   boots: DeviceBoot[];
   /** Crashes after the newest boot received: the running boot, or one whose upload is still on its way (first page only). */
@@ -203,6 +204,7 @@ export interface RollbackFilter {
 
 export interface DeviceListItem {
   id: string;
+  /** When a message of it was last received (the collector's clock): the list's order. */
   lastSeen: string;
   boots: number;
   crashes: number;
@@ -434,7 +436,7 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
 export async function deviceDetail(store: Store, id: string, page: Page = { offset: 0, limit: DEVICE_BOOTS }): Promise<DeviceDetail | undefined> {
   const sql = store.sql;
   const [d]: Array<{ id: string; firmware: string; hardware: string | null; kernel: string | null; arch: string | null; crashkeep_version: string | null; first_seen: string; last_seen: string }> =
-    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, ${utc(store, "first_seen")} AS first_seen, ${utc(store, "last_seen")} AS last_seen FROM devices WHERE id = ${id}`;
+    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, ${utc(store, "first_seen")} AS first_seen, ${utc(store, "last_received")} AS last_seen FROM devices WHERE id = ${id}`;
   if (d === undefined) return undefined;
   const t = utc(store, "time");
   // One boot more than shown: its end is where the oldest shown boot began.
@@ -651,11 +653,11 @@ export async function health(store: Store): Promise<Health> {
 /** One page of devices, the one heard from most recently first. */
 export async function pageOfDevices(store: Store, page: Page = FIRST_PAGE): Promise<Paged<DeviceListItem>> {
   const sql = store.sql;
-  const t = utc(store, "d.last_seen");
-  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, ${t} AS last_seen,
+  // by when a message of it was last received (our clock, stored as UTC text): a device clock ahead of ours cannot keep a device on top
+  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, ${utc(store, "d.last_received")} AS last_seen,
       CAST((SELECT COUNT(*) FROM boots b WHERE b.device_id = d.id) AS INTEGER) AS boots,
       CAST((SELECT COUNT(*) FROM crashes c WHERE c.device_id = d.id) AS INTEGER) AS crashes
-    FROM devices d ORDER BY ${t} DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+    FROM devices d ORDER BY d.last_received DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
   return paged(
     rows.map((r) => ({ id: text(r.id), lastSeen: text(r.last_seen, TIME_BYTES), boots: Number(r.boots), crashes: Number(r.crashes), firmware: text(r.firmware) })),
     page,

@@ -13,7 +13,7 @@ import { MAX_STORED_REPORT_BYTES, readCrashReport, REPORT_LIMITS } from "../../.
 import { Database } from "bun:sqlite";
 import { MIGRATIONS } from "../../../src/collect/migrations.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
-import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
+import { deviceDetail, groupDetail, health, listGroups, listVersions, pageOfDevices } from "../../../src/collect/views.ts";
 import { MAX_BAD_BOOTS, type BadBoot } from "../../../src/upload/payload.ts";
 import { bootMessage, daysAgo, device, rollbackMessage, type Message } from "./fleet.ts";
 import { amplifyingCrash, AMPLIFY_FRAMES, conflicting, datedCrash, deepCrash, nulMessages, rewrap, spoofedBoot } from "./hostile.ts";
@@ -122,8 +122,24 @@ describe("device times are evidence", () => {
     expect(row).toEqual({ time: latest, device_time: "9999-12-30T00:00:00.000Z" });
     const g = (await listGroups(store)).find((x) => out.status === "stored" && x.id === out.group);
     expect(g?.lastSeen).toBe(latest);
+    // the device was last heard from when the message arrived
     const d = await deviceDetail(store, "future-1");
-    expect(d?.lastSeen).toBe(latest);
+    expect(d?.lastSeen).toBe(NOW.toISOString());
+  });
+
+  test("a device sending times in 9999 is not kept above a device heard from after it (/devices sorts by receive time)", async () => {
+    const later = new Date(NOW.getTime() + 1000);
+    expect(await send(datedCrash(device("flood-top", "3.0"), "flood-top", "9999-12-30T00:00:00.000Z"))).toMatchObject({ status: "stored" });
+    const quiet = bootMessage(device("heard-later", "3.0"), { reason: "clean", bootId: "q", time: later.toISOString() });
+    expect(await ingest(store, quiet.topic, quiet.bytes, { ...options, now: () => later })).toMatchObject({ status: "stored" });
+    const list = (await pageOfDevices(store)).items;
+    expect(list[0]).toMatchObject({ id: "heard-later", lastSeen: later.toISOString() });
+    expect(list.find((x) => x.id === "flood-top")?.lastSeen).toBe(NOW.toISOString());
+    // heard from again: on top again, as received
+    const again = new Date(later.getTime() + 1000);
+    const next = datedCrash(device("flood-top", "3.0"), "flood-top", "9999-12-31T00:00:00.000Z");
+    expect(await ingest(store, next.topic, next.bytes, { ...options, now: () => again })).toMatchObject({ status: "stored" });
+    expect((await pageOfDevices(store)).items[0]).toMatchObject({ id: "flood-top", lastSeen: again.toISOString() });
   });
 
   test("times with offsets are stored as UTC instants (+14:00 sorts before an earlier-looking Z time)", async () => {
@@ -177,8 +193,9 @@ describe("a database from before (schema version 1)", () => {
         { time: received, device_time: "9999-12-30T00:00:00.000Z" },
         { time: "2026-02-01T00:00:00.000Z", device_time: "2026-02-01T00:00:00.000Z" },
       ]);
-      const [d]: Array<{ first_seen: string; last_seen: string }> = await migrated.sql`SELECT first_seen, last_seen FROM devices`;
-      expect(d).toEqual({ first_seen: "2026-02-01T00:00:00.000Z", last_seen: received });
+      const [d]: Array<{ first_seen: string; last_seen: string; last_received: string }> = await migrated.sql`SELECT first_seen, last_seen, last_received FROM devices`;
+      // schema version 4: when its newest message was received
+      expect(d).toEqual({ first_seen: "2026-02-01T00:00:00.000Z", last_seen: received, last_received: received });
     } finally {
       await migrated.close();
     }
