@@ -35,7 +35,8 @@ export const REPORT_ANSWER_BYTES = 256 * 1024;
  * shows the sums): a list page is MAX_PAGE_ITEMS items of at most ~5.9 KiB
  * (a version with its top groups); a group is GROUP_REPORTS reports of at
  * most REPORT_ANSWER_BYTES plus its devices and versions; a device is
- * DEVICE_BOOTS boots of at most ~43 KiB and DEVICE_CRASHES crashes of ~1.7 KiB.
+ * DEVICE_BOOTS boots of at most ~43 KiB, DEVICE_CRASHES crashes of ~1.7 KiB and
+ * DEVICE_ROLLBACKS rollbacks of ~50 KiB; a page of rollbacks is ROLLBACKS_PAGE_ITEMS of ~50 KiB.
  */
 export const ANSWER_BOUNDS = { list: 600 * 1024, group: 3 * 1024 * 1024, device: 3 * 1024 * 1024, health: 64 * 1024, rollbacks: 600 * 1024 } as const;
 /** Largest stored report read to be shown (characters): a report stored before ingest bounded them can be tens of MB, and parsing it whole costs several times that in memory. Larger ones are shown as a stub; the upload as received (at most ingest's MAX_MESSAGE_BYTES) stays at /api/messages/<id>. */
@@ -569,17 +570,16 @@ export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now 
 /** Rollbacks matching FILTER, newest first: one more than PAGE's limit (so the caller knows whether another page follows). */
 async function rollbackRows(store: Store, filter: RollbackFilter, page: Page): Promise<Rollback[]> {
   const sql = store.sql;
-  const t = utc(store, "r.time");
+  // r.time is stored by ingest as UTC text (storedTime): it sorts as it is, by the rollbacks_time and rollbacks_device indexes
   const byDevice = filter.device !== undefined ? sql`AND r.device_id = ${filter.device}` : sql``;
   const byFirmware = filter.firmware !== undefined ? sql`AND r.from_firmware = ${filter.firmware}` : sql``;
   const rows: Array<{ message_id: string; device_id: string; time: string; decided_at: string; triggered_by: string; from_slot: string; from_firmware: string; to_slot: string | null; to_firmware: string; bad_boot_count: number }> =
-    await sql`SELECT r.message_id, r.device_id, ${t} AS time, ${utc(store, "r.decided_at")} AS decided_at, r.triggered_by, r.from_slot, r.from_firmware, r.to_slot, r.to_firmware, r.bad_boot_count
-      FROM rollbacks r WHERE 1 = 1 ${byDevice} ${byFirmware} ORDER BY ${t} DESC, r.message_id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+    await sql`SELECT r.message_id, r.device_id, r.time, r.decided_at, r.triggered_by, r.from_slot, r.from_firmware, r.to_slot, r.to_firmware, r.bad_boot_count
+      FROM rollbacks r WHERE 1 = 1 ${byDevice} ${byFirmware} ORDER BY r.time DESC, r.message_id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
   if (rows.length === 0) return [];
   const ids = rows.map((r) => r.message_id);
   const boots: Array<{ message_id: string; slot: string; boot_id: string | null; reason: string; detail: string | null; executable: string | null; signature: string | null; group_id: string | null; known: string | null; ended_at: string | null }> =
-    await sql`SELECT b.message_id, b.slot, b.boot_id, b.reason, b.detail, b.executable, b.signature, b.group_id, g.id AS known,
-        CASE WHEN b.ended_at IS NULL THEN NULL ELSE ${utc(store, "b.ended_at")} END AS ended_at
+    await sql`SELECT b.message_id, b.slot, b.boot_id, b.reason, b.detail, b.executable, b.signature, b.group_id, g.id AS known, b.ended_at
       FROM rollback_boots b LEFT JOIN crash_groups g ON g.id = b.group_id WHERE b.message_id IN ${sql(ids)} ORDER BY b.message_id, b.seq`;
   const byMessage = new Map<string, RollbackBadBoot[]>();
   for (const b of boots) {

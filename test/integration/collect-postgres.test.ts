@@ -66,8 +66,12 @@ test("two collectors with --group split the traffic on PostgreSQL, each message 
     expect(ha.collector.stored).toBeGreaterThan(0);
     expect(hb.collector.stored).toBeGreaterThan(0);
 
+    // a device's lastSeen is when this collector's database received its newest message: its own clock, not compared
+    const same = ({ lastSeen: _l, ...rest }: Record<string, unknown>) => rest;
     for (const path of ["/api/groups", "/api/versions", "/api/devices/pg-7", "/api/devices/pg-0", "/api/rollbacks", "/api/rollbacks?firmware=5.0.0&limit=2&offset=1"]) {
-      expect(await api<unknown>(a.base, path)).toEqual(await api<unknown>(lite.base, path));
+      const [x, y] = [await api<unknown>(a.base, path), await api<unknown>(lite.base, path)];
+      if (path.startsWith("/api/devices/")) expect(same(x as Record<string, unknown>)).toEqual(same(y as Record<string, unknown>));
+      else expect(x).toEqual(y);
     }
     // the rollbacks read back with plain SQL from both databases: the same rows, as sent
     const rows = async (url: string) => {
