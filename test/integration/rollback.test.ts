@@ -274,4 +274,49 @@ describe.skipIf(!existsSync(BINARY))("rollback (command backend, a simulated U-B
     expect(d.rollbacks()).toHaveLength(1);
     expect(d.outbox("rollback")).toHaveLength(1);
   });
+
+  describe("the daemon itself (watch --init: the timer and the core watcher)", () => {
+    async function until(what: string, ok: () => boolean, p: { exitCode: number | null }, ms = 60_000): Promise<void> {
+      const deadline = Date.now() + ms;
+      while (!ok()) {
+        if (Date.now() > deadline || p.exitCode !== null) throw new Error(`Cannot see ${what} within ${ms / 1000} s (daemon exit ${p.exitCode})`);
+        await Bun.sleep(50);
+      }
+    }
+    const daemon = (d: Device) => Bun.spawn([BINARY, "watch", "--init"], { cwd: d.root, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CRASHKEEP_ROOT: d.root }, stdout: "pipe", stderr: "pipe" });
+
+    test("probationSeconds (10) after boot, with no bad verdict: marked good by the timer, the daemon still running", async () => {
+      const d = updatedDevice({ probationSeconds: 10 });
+      expect(d.powerOn({ uptime: 5 })).toBe("B"); // 5 s of uptime left to run
+      const p = daemon(d);
+      try {
+        await until("the probation timer's mark-good", () => d.calls().length === 2, p);
+        expect(d.calls()).toEqual(["good", "good"]);
+        expect(d.status()).toMatchObject({ slot: "B", onProbation: false, markedGood: true });
+        expect(p.exitCode).toBeNull();
+      } finally {
+        p.kill("SIGTERM");
+        await p.exited;
+      }
+      expect(await new Response(p.stderr).text()).toContain("crashkeep watch: rollback: slot B passed probation: marked good");
+    });
+
+    test("a crash loop seen by the core watcher: the boot is bad at once, never marked good, a clean reboot requested with its reason noted", async () => {
+      const d = updatedDevice({ probationSeconds: 10 });
+      expect(d.powerOn({ uptime: 5 })).toBe("B");
+      const p = daemon(d);
+      try {
+        await until("the rollback's start decision", () => d.status().onProbation === true, p);
+        for (let i = 0; i < 3; i++) writeFileSync(join(d.root, ARCHIVE, `cores/core.abort.${4100 + i}.${1700000100 + i}`), abortCore());
+        await until("the reboot request", () => d.rebootRequested, p);
+        expect(d.status()).toMatchObject({ slot: "B", onProbation: true, crashLoop: "abort", badBoots: 1, probationLeftSeconds: null });
+        expect(journalOf(d.root).control?.notedReason?.text).toBe("crash loop of abort on slot B: bad boot 1 of 2, rebooting for the next try");
+        await Bun.sleep(6000); // past probationSeconds: a bad boot is never marked good
+        expect(d.calls()).toEqual(["good"]);
+      } finally {
+        p.kill("SIGTERM");
+        await p.exited;
+      }
+    });
+  });
 });
