@@ -9,7 +9,7 @@
 import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { appendRecord, readJournal, type Journal } from "../journal/journal.ts";
+import { appendRecord, readControlBlock, readJournal, type Journal } from "../journal/journal.ts";
 import { queueRollback } from "../upload/queue.ts";
 import type { BadBoot, RollbackBody } from "../upload/payload.ts";
 import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
@@ -105,6 +105,13 @@ export class RollbackDaemon {
     void this.#run(() => this.#decideNow());
   }
 
+  #problems(lines: string[]): void {
+    for (const line of lines) {
+      this.#failures++;
+      this.#ctx.log(line);
+    }
+  }
+
   /** Steps that failed (each said in its log line). */
   get failures(): number {
     return this.#failures;
@@ -127,6 +134,13 @@ export class RollbackDaemon {
     const journal = this.#ctx.journal;
     if (!journal) return [];
     return eventsOf(readJournal(journal).records.filter((r) => r.kind === "rollback"), this.#ctx.bootId);
+  }
+
+  /** When this boot started (init's record in the journal): the same for every run in this boot. */
+  #bootStart(): Date {
+    const journal = this.#ctx.journal;
+    const ms = journal ? readControlBlock(journal, "read the boot start from").bootStartMs : null;
+    return new Date(ms ?? Date.now());
   }
 
   #archiveDir(): string {
@@ -251,7 +265,7 @@ export class RollbackDaemon {
     const journal = this.#ctx.journal;
     if (!journal) return;
     // Run again after a kill: the reason is there already, not noted twice.
-    if (readJournal(journal).control?.notedReason?.text === text) return;
+    if (readControlBlock(journal, "read the noted reason from").notedReason?.text === text) return;
     appendRecord(journal, { kind: "note", payload: new TextEncoder().encode(text) }, { notedReason: text });
   }
 
@@ -291,10 +305,11 @@ export class RollbackDaemon {
         decidedAt: now.toISOString(),
         install: state.install,
         decidedInBoot: this.#ctx.bootId,
-      }, now).facts;
+      }, { now, bootStart: this.#bootStart() }).facts;
       log(`archived ${facts.archiveId}`);
     }
-    for (const p of queueRollback(config, paths, bodyOf(facts))) log(p);
+    // A message that cannot be queued is said (exit 1 with --once) but does not hold the rollback up: a run again queues it.
+    this.#problems(queueRollback(config, paths, bodyOf(facts)));
     // 3. The updater: idempotent (a second mark-bad of a bad slot changes nothing).
     await backend.markBadAndSwitch();
     // 4. Why this boot ends, then 5. the clean reboot.
@@ -322,9 +337,9 @@ export class RollbackDaemon {
       decidedAt: now.toISOString(),
       install: from.install,
       decidedInBoot: this.#ctx.bootId,
-    }, now);
+    }, { now, bootStart: this.#bootStart() });
     log(`slot ${from.slot} never reached crashkeep: the bootloader fell back to slot ${state.booted}; archived ${facts.archiveId}`);
-    for (const p of queueRollback(config, paths, bodyOf(facts))) log(p);
+    this.#problems(queueRollback(config, paths, bodyOf(facts)));
   }
 }
 
