@@ -39,6 +39,8 @@ export interface Backend {
 export const UPDATER_CALL_TIMEOUT_MS = 30_000;
 /** How long the daemon waits for the updater after boot (RAUC needs D-Bus and its service up). */
 export const BACKEND_WAIT_MS = 180_000;
+/** watch --once waits this long at most: a command run to its end, not the boot's background wait. */
+export const BACKEND_WAIT_ONCE_MS = 20_000;
 /** Between two tries while waiting. */
 export const BACKEND_RETRY_MS = 2_000;
 

@@ -12,7 +12,7 @@ import type { Paths } from "../system/paths.ts";
 import { appendRecord, readControlBlock, readJournal, type Journal } from "../journal/journal.ts";
 import { queueRollback } from "../upload/queue.ts";
 import type { BadBoot, RollbackBody } from "../upload/payload.ts";
-import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
+import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, BACKEND_WAIT_ONCE_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
 import { appendEvent, eventsOf, type RollbackEvent } from "./events.ts";
 import { archiveRollback, bootsOf, policyInputs, readHistory, rollbackOfInstall, type HistoryItem, type RollbackFacts } from "./history.ts";
 import { decide, type Decision, type Moment } from "./policy.ts";
@@ -151,7 +151,7 @@ export class RollbackDaemon {
     const { config, paths, log } = this.#ctx;
     if (!this.#ctx.journal) throw new Error("Cannot decide the rollback: no journal (the boots' evidence and this boot's events live there)");
     this.#backend = await makeBackend(config, paths);
-    const state = await waitForBackend(this.#backend, { timeoutMs: BACKEND_WAIT_MS, retryMs: BACKEND_RETRY_MS, stopped: () => this.#stopped });
+    const state = await waitForBackend(this.#backend, { timeoutMs: this.#ctx.once ? BACKEND_WAIT_ONCE_MS : BACKEND_WAIT_MS, retryMs: BACKEND_RETRY_MS, stopped: () => this.#stopped });
     this.#state = state;
     const history = readHistory(this.#archiveDir());
     const inputs = policyInputs(history, state, config);

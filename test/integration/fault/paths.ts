@@ -557,8 +557,9 @@ const rollbackPath: SweepPath = {
         commands: {
           bootedSlot: `cat ${e}/booted`,
           primarySlot: `set -e; set -- $(cat ${e}/BOOT_ORDER); echo $1`,
-          markGood: `set -e; echo 3 > ${e}/BOOT_$(cat ${e}/booted)_LEFT`,
-          markBadAndSwitch: `set -e; b=$(cat ${e}/booted); if [ $b = A ]; then o=B; else o=A; fi; echo 0 > ${e}/BOOT_\${b}_LEFT; echo $o > ${e}/BOOT_ORDER; echo 3 > ${e}/BOOT_\${o}_LEFT`,
+          // Each variable written whole or not at all (temp file, then mv), as fw_setenv's redundant environment is.
+          markGood: `set -e; b=$(cat ${e}/booted); echo 3 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${b}_LEFT`,
+          markBadAndSwitch: `set -e; b=$(cat ${e}/booted); if [ $b = A ]; then o=B; else o=A; fi; echo 0 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${b}_LEFT; echo $o > ${e}/.t; mv ${e}/.t ${e}/BOOT_ORDER; echo 3 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${o}_LEFT`,
         },
       },
     }));
