@@ -1,0 +1,174 @@
+// Issue 23's proof with real parts (docs/ROLLBACK-QEMU.md): the rollback image
+// (build/rollback-image.sh, out/qemu-rollback) boots Debian's U-Boot from
+// pflash on QEMU virt (cortex-a53); U-Boot's boot script does RAUC's A/B
+// choice with BOOT_ORDER and BOOT_x_LEFT; RAUC 1.8 (Debian's arm64 package)
+// runs as a D-Bus service in the guest and installs bundles signed on the host
+// with the test CA.
+//
+//   rauc-uboot: the parts alone, crashkeep's rollback policy off. The boot
+//     counter is decremented and saved by U-Boot; `rauc status mark-good`,
+//     mark-bad and mark-active change it as fw_printenv shows; a signed bundle
+//     installs into slot B and the next boot runs it; a bundle signed by
+//     another CA is refused; a firmware that panics before crashkeep starts
+//     is given up by U-Boot after 3 tries, and slot A boots again.
+//
+// Run: make rollback-image && node_modules/.bin/bun test --timeout 2400000 test/qemu/rollback.test.ts
+import { afterAll, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { QemuVm } from "./harness.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS } from "./steps.ts";
+
+const cleanups: Array<() => unknown> = [];
+afterAll(() => {
+  QemuVm.killAll();
+  for (const c of cleanups.reverse()) c();
+});
+
+function run(argv: string[]): void {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`Cannot run ${argv.join(" ")}: ${r.stderr.toString().trim()}`);
+}
+
+/**
+ * A CA of its own (openssl) and a 1 MiB bundle it signs for the right
+ * compatible, in <dir>/transfer/rogue.raucb.
+ */
+function rogueBundle(dir: string): void {
+  const content = join(dir, "content");
+  mkdirSync(content, { recursive: true });
+  mkdirSync(join(dir, "transfer"), { recursive: true });
+  run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "1", "-subj", "/CN=rogue CA"]);
+  run(["mke2fs", "-q", "-t", "ext4", join(content, "rootfs.ext4"), "1M"]);
+  writeFileSync(join(content, "manifest.raucm"), "[update]\ncompatible=crashkeep-qemu-aarch64\nversion=6.6.6\n\n[bundle]\nformat=plain\n\n[image.rootfs]\nfilename=rootfs.ext4\n");
+  run(["rauc", "bundle", `--cert=${join(dir, "cert.pem")}`, `--key=${join(dir, "key.pem")}`, content, join(dir, "transfer", "rogue.raucb")]);
+}
+
+const IMAGE = resolve(import.meta.dir, "../../out/qemu-rollback");
+/** `rauc install` of an 85 MB bundle under TCG: signature check over the bundle, 160 MiB written to the slot. */
+const INSTALL_TIMEOUT_MS = 600_000;
+
+/** The boot state U-Boot's script keeps (fw_printenv of the three variables). */
+async function bootState(vm: QemuVm): Promise<Record<string, string>> {
+  const out = await vm.runOk("fw_printenv BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT");
+  return Object.fromEntries(out.trim().split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+}
+
+interface RaucSlot {
+  class: string;
+  device: string;
+  bootname?: string;
+  state: string;
+  boot_status?: string;
+  slot_status?: { bundle?: { version?: string } };
+}
+interface RaucStatus {
+  compatible: string;
+  booted: string;
+  boot_primary: string;
+  slots: Array<Record<string, RaucSlot>>;
+}
+
+async function raucStatus(vm: QemuVm): Promise<RaucStatus> {
+  return JSON.parse(await vm.runOk("rauc status --detailed --output-format=json 2>/dev/null")) as RaucStatus;
+}
+
+function slot(status: RaucStatus, name: string): RaucSlot {
+  const found = status.slots.find((s) => name in s)?.[name];
+  if (found === undefined) throw new Error(`Cannot find slot "${name}" in rauc status: ${JSON.stringify(status)}`);
+  return found;
+}
+
+/** The bundles disk (/dev/vdb, read-only), mounted at /run/bundles. */
+const MOUNT_BUNDLES = "mkdir -p /run/bundles && { grep -q ' /run/bundles ' /proc/mounts || mount -t ext4 -o ro /dev/vdb /run/bundles; }";
+
+/** Lines U-Boot's boot script printed, in order, over the whole console. */
+function slotChoices(console: string): string[] {
+  return [...console.matchAll(/^Found valid slot ([AB]), (\d) attempts remaining$/gm)].map((m) => `${m[1]}${m[2]}`);
+}
+
+test(
+  "U-Boot + RAUC, no crashkeep policy: boot counter saved by U-Boot, mark-good/-bad/-active, signed install into B and its boot, foreign signature refused, U-Boot falls back to A after 3 failed tries of B",
+  async () => {
+    // A rogue CA made here, and a small bundle it signs (the guest must refuse it): on the transfer disk (/dev/vdc).
+    const rogue = mkdtempSync(join(tmpdir(), "crashkeep-rogue-ca-"));
+    cleanups.push(() => rmSync(rogue, { recursive: true, force: true }));
+    rogueBundle(rogue);
+    const options = { name: "rauc-uboot", imageDir: IMAGE, arch: "aarch64" as const, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS, transferDiskMiB: 8, transferFrom: join(rogue, "transfer") };
+    await QemuVm.scenario(options, async (vm) => {
+      const started = Date.now();
+      // 1. U-Boot from pflash, its boot script from the boot partition, slot A (factory 1.0).
+      const boot0 = vm.boots[0] ?? "";
+      expect(boot0).toMatch(/^U-Boot 2023\.01/m);
+      expect(boot0).toContain("Found U-Boot script /boot.scr");
+      expect(slotChoices(vm.console)).toEqual(["A2"]);
+      expect(await vm.runOk("cat /proc/cmdline")).toContain("rauc.slot=A");
+      expect(await vm.runOk(". /etc/os-release; echo $VERSION_ID")).toBe("1.0\n");
+      // U-Boot saved the decremented counter before booting; fw_printenv reads it.
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A B", BOOT_A_LEFT: "2", BOOT_B_LEFT: "3" });
+      // RAUC's service answers on D-Bus and knows the booted slot from rauc.slot=.
+      const status = await raucStatus(vm);
+      expect(status).toMatchObject({ compatible: "crashkeep-qemu-aarch64", booted: "A", boot_primary: "rootfs.0" });
+      expect(slot(status, "rootfs.0")).toMatchObject({ bootname: "A", state: "booted", boot_status: "good" });
+
+      // 2. mark-good puts the counter back to 3.
+      await vm.runOk("rauc status mark-good");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A B", BOOT_A_LEFT: "3", BOOT_B_LEFT: "3" });
+
+      // 3. A bundle signed by a CA the firmware does not trust is refused before anything is written.
+      await vm.runOk("mkdir -p /tmp/rogue && tar -xf /dev/vdc -C /tmp/rogue");
+      const refused = await vm.run("rauc install /tmp/rogue/rogue.raucb", { timeoutMs: INSTALL_TIMEOUT_MS });
+      expect(refused.code).not.toBe(0);
+      expect(refused.output).toMatch(/signature verification failed|Verification failed|unable to get local issuer certificate/i);
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A B", BOOT_A_LEFT: "3", BOOT_B_LEFT: "3" });
+
+      // 4. Install the good update 2.0: RAUC writes slot B and makes it the first to try.
+      const installStarted = Date.now();
+      const install = await vm.run(`${MOUNT_BUNDLES} && rauc install /run/bundles/fw-2.0.raucb`, { timeoutMs: INSTALL_TIMEOUT_MS });
+      const installMs = Date.now() - installStarted;
+      expect(install.output).toContain("Installing `/run/bundles/fw-2.0.raucb` succeeded");
+      expect(install.code).toBe(0);
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "B A", BOOT_A_LEFT: "3", BOOT_B_LEFT: "3" });
+      const installed = await raucStatus(vm);
+      expect(installed.boot_primary).toBe("rootfs.1");
+      expect(slot(installed, "rootfs.1").slot_status?.bundle?.version).toBe("2.0");
+
+      // 5. Reboot: U-Boot tries B, the update runs.
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(slotChoices(vm.boots[1] ?? "")).toEqual(["B2"]);
+      expect(await vm.runOk(". /etc/os-release; echo $VERSION_ID")).toBe("2.0\n");
+      expect((await raucStatus(vm)).booted).toBe("B");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "B A", BOOT_A_LEFT: "3", BOOT_B_LEFT: "2" });
+
+      // 6. mark-bad on the booted slot: no attempts left for B, and RAUC 1.8 takes it out of
+      // BOOT_ORDER; mark-active of the other slot: A first, 3 attempts.
+      await vm.runOk("rauc status mark-bad");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A", BOOT_A_LEFT: "3", BOOT_B_LEFT: "0" });
+      expect(slot(await raucStatus(vm), "rootfs.1").boot_status).toBe("bad");
+      await vm.runOk("rauc status mark-active other");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A", BOOT_A_LEFT: "3", BOOT_B_LEFT: "0" });
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(slotChoices(vm.boots[2] ?? "")).toEqual(["A2"]);
+      expect(await vm.runOk(". /etc/os-release; echo $VERSION_ID")).toBe("1.0\n");
+      await vm.runOk("rauc status mark-good");
+
+      // 7. Scenario 5's bootloader half: an update that panics before crashkeep runs. U-Boot tries B
+      // three times (2, 1, 0 attempts left), then finds none left and boots A.
+      const early = await vm.run(`${MOUNT_BUNDLES} && rauc install /run/bundles/fw-2.3-early-panic.raucb`, { timeoutMs: INSTALL_TIMEOUT_MS });
+      expect(early.code).toBe(0);
+      const before = vm.bootIndex;
+      await vm.reboot({ timeoutMs: 4 * BOOT_TIMEOUT_MS });
+      const tail = vm.boots.slice(before + 1).join("");
+      expect(slotChoices(tail)).toEqual(["B2", "B1", "B0", "A2"]);
+      expect(tail.match(/Firmware defect: kernel panic before crashkeep starts/g)?.length).toBe(3);
+      expect(await vm.runOk(". /etc/os-release; echo $VERSION_ID")).toBe("1.0\n");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "B A", BOOT_A_LEFT: "2", BOOT_B_LEFT: "0" });
+      const fellBack = await raucStatus(vm);
+      expect(fellBack.booted).toBe("A");
+      expect(slot(fellBack, "rootfs.1").boot_status).toBe("bad");
+      console.log(`rauc-uboot: install ${(installMs / 1000).toFixed(1)} s, whole scenario ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    });
+  },
+  CHAIN_TIMEOUT_MS,
+);
