@@ -206,6 +206,11 @@ test: deps typecheck test-unit test-integration test-qemu test-buildroot-if-set
 demo: deps
 	TARGET=$(TARGET) build/demo.sh
 
+# The rollback proof as a user sees it (docs/ROLLBACK-QEMU.md): an update that panics, the automatic
+# return to the old firmware, the archived reason, uploaded to a mosquitto on the host.
+demo-rollback: deps rollback-image
+	$(BUN) build/demo-rollback.ts
+
 bench: deps build
 	$(BUN) bench/copy/run.ts
 	$(BUN) bench/journal/run.ts

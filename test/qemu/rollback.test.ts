@@ -12,13 +12,33 @@
 //     another CA is refused; a firmware that panics before crashkeep starts
 //     is given up by U-Boot after 3 tries, and slot A boots again.
 //
+// Then issue 23's scenarios with crashkeep's rollback on (backend rauc,
+// probationSeconds 90, maxBadBoots 2 below U-Boot's 3 attempts,
+// criticalExecutables sensord), each from a fresh disk on the factory slot A:
+//   1. good-update: 2.0 runs its probation out and crashkeep marks slot B good;
+//   2. panic-update: 2.1-panic panics every boot; after 2 bad boots crashkeep
+//      marks B bad, makes A active and reboots; 1.0 runs again; the rollback
+//      is archived and reaches a mosquitto on the host;
+//   3. crashloop-update: sensord crash-loops on 2.2-crashloop: each bad boot
+//      ends in a clean reboot, the second in the rollback;
+//   4. power-cut: a power cut during 2.0's probation is no bad boot;
+//   5. early-panic-update: 2.3-early-panic panics before crashkeep runs;
+//      U-Boot's counter alone brings A back, whose crashkeep reports "slot B
+//      never reached crashkeep".
+// make test runs 2 and 5; ROLLBACK_SCENARIOS=all (make test-rollback) all of them
+// and rauc-uboot.
+//
 // Run: make rollback-image && node_modules/.bin/bun test --timeout 2400000 test/qemu/rollback.test.ts
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { QemuVm } from "./harness.ts";
-import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS } from "./steps.ts";
+import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, history, networkUp, type HistoryEntry } from "./steps.ts";
+import { mosquitto, Subscriber, waitFor, type Received } from "../integration/brokers.ts";
+
+/** make test-rollback: every scenario; make test: the two main ones (2 and 5). */
+const ALL = process.env["ROLLBACK_SCENARIOS"] === "all";
 
 const cleanups: Array<() => unknown> = [];
 afterAll(() => {
@@ -88,7 +108,7 @@ function slotChoices(console: string): string[] {
   return [...console.matchAll(/^Found valid slot ([AB]), (\d) attempts remaining$/gm)].map((m) => `${m[1]}${m[2]}`);
 }
 
-test(
+test.skipIf(!ALL)(
   "U-Boot + RAUC, no crashkeep policy: boot counter saved by U-Boot, mark-good/-bad/-active, signed install into B and its boot, foreign signature refused, U-Boot falls back to A after 3 failed tries of B",
   async () => {
     // A rogue CA made here, and a small bundle it signs (the guest must refuse it): on the transfer disk (/dev/vdc).
@@ -171,4 +191,175 @@ test(
     });
   },
   CHAIN_TIMEOUT_MS,
+);
+
+/** The rollback section the scenarios run with (docs/ROLLBACK.md). */
+const ROLLBACK = { enabled: true, backend: "rauc", probationSeconds: 90, maxBadBoots: 2, criticalExecutables: ["sensord"] } as const;
+/** Boots of a scenario: up to 3 tries of B, the rollback's reboot, A, each a TCG boot of the 70 MB initramfs. */
+const ROLLBACK_CHAIN_MS = 6 * BOOT_TIMEOUT_MS;
+
+/**
+ * The image's config plus `extra` (rollback, upload), for every boot from now on
+ * (S01testimage's hook copies /var/crashkeep-test/config.json to /etc at each
+ * boot, on either slot); the daemon restarts with it now.
+ */
+async function configure(vm: QemuVm, extra: Record<string, unknown>): Promise<void> {
+  const base = JSON.parse(readFileSync(join(vm.imageRoot, "etc/crashkeep/config.json"), "utf8")) as Record<string, unknown>;
+  const b64 = Buffer.from(JSON.stringify({ ...base, ...extra })).toString("base64");
+  await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && crashkeep config check && /etc/init.d/S03crashkeep restart`, { timeoutMs: 120_000 });
+  // The factory slot is known good (as a device leaves the factory): A's attempts back to 3.
+  await vm.runOk("rauc status mark-good booted");
+}
+
+/** rauc install of one of the image's bundles; returns its wall time in ms. */
+async function install(vm: QemuVm, firmware: string): Promise<number> {
+  const t0 = Date.now();
+  const out = await vm.runOk(`${MOUNT_BUNDLES} && rauc install /run/bundles/fw-${firmware}.raucb`, { timeoutMs: INSTALL_TIMEOUT_MS });
+  expect(out).toContain(`Installing \`/run/bundles/fw-${firmware}.raucb\` succeeded`);
+  return Date.now() - t0;
+}
+
+/** Waits until U-Boot picks `slot` (after everything already read) and its shell is ready. */
+async function waitForSlot(vm: QemuVm, slot: "A" | "B", timeoutMs: number): Promise<void> {
+  await vm.waitFor(new RegExp(`^Found valid slot ${slot}, \\d attempts remaining$`, "m"), timeoutMs);
+  await vm.waitForReady(timeoutMs);
+}
+
+async function firmware(vm: QemuVm): Promise<string> {
+  return (await vm.runOk(". /etc/os-release; echo $VERSION_ID")).trim();
+}
+
+/** The seconds a scenario took, printed for docs/ROLLBACK-QEMU.md. */
+function took(name: string, started: number, extra = ""): void {
+  console.log(`${name}: ${((Date.now() - started) / 1000).toFixed(0)} s wall${extra}`);
+}
+
+function scenarioOptions(name: string, net = false) {
+  return { name, imageDir: IMAGE, arch: "aarch64" as const, bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: RUN_TIMEOUT_MS, net };
+}
+
+test.skipIf(!ALL)(
+  "1. good update: 2.0 runs its probation out on slot B, crashkeep marks B good (U-Boot's counter back to 3)",
+  async () => {
+    await QemuVm.scenario(scenarioOptions("rollback-good"), async (vm) => {
+      const started = Date.now();
+      await configure(vm, { rollback: ROLLBACK });
+      await install(vm, "2.0");
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(await firmware(vm)).toBe("2.0");
+      expect(await bootState(vm)).toMatchObject({ BOOT_ORDER: "B A", BOOT_B_LEFT: "2" });
+      // Probation: 90 s of uptime without a bad verdict, then mark-good.
+      await waitFor("crashkeep to mark slot B good", async () => (await bootState(vm))["BOOT_B_LEFT"] === "3", 240_000);
+      expect(slot(await raucStatus(vm), "rootfs.1").boot_status).toBe("good");
+      took("rollback-good", started);
+    });
+  },
+  ROLLBACK_CHAIN_MS,
+);
+
+test(
+  "2. an update whose kernel panics 15 s after boot, every boot: after 2 bad boots crashkeep marks B bad, makes A active, reboots; 1.0 runs; the rollback is archived and reaches a host mosquitto",
+  async () => {
+    const broker = await mosquitto();
+    cleanups.push(() => broker.kill9());
+    await broker.start();
+    const sub = new Subscriber(broker.port, "qemu-rollback-collector");
+    cleanups.push(() => sub.close());
+    await sub.connect();
+    await QemuVm.scenario(scenarioOptions("rollback-panic", true), async (vm) => {
+      const started = Date.now();
+      const upload = { broker: "mqtt://10.0.2.2:" + broker.port, deviceId: "qemu-rollback", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 };
+      await configure(vm, { rollback: ROLLBACK, upload });
+      const installMs = await install(vm, "2.1-panic");
+      const first = vm.bootIndex + 1;
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(await firmware(vm)).toBe("2.1-panic");
+      // B panics, boots again, panics again; the third boot of B rolls back before its panic.
+      await waitForSlot(vm, "A", ROLLBACK_CHAIN_MS - 2 * BOOT_TIMEOUT_MS);
+      const chain = vm.boots.slice(first).join("");
+      expect(slotChoices(chain)).toEqual(["B2", "B1", "B0", "A2"]);
+      expect(chain.match(/Kernel panic - not syncing: sysrq triggered crash/g)?.length).toBe(2);
+      expect(await firmware(vm)).toBe("1.0");
+      expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A", BOOT_A_LEFT: "2", BOOT_B_LEFT: "0" });
+      const status = await raucStatus(vm);
+      expect(status.booted).toBe("A");
+      expect(slot(status, "rootfs.1").boot_status).toBe("bad");
+      const entries = await history(vm);
+      console.log(JSON.stringify(entries.slice(0, 5), null, 1));
+      // The evidence reaches the host once the network is up.
+      await networkUp(vm);
+      await waitFor("the rollback message on the host", () => [...sub.byId.values()].some((r) => r.payload.kind === "rollback"), 180_000, () => `${sub.byId.size} message(s)`);
+      const rollback = [...sub.byId.values()].find((r) => r.payload.kind === "rollback") as Received;
+      expect(rollback.topic).toBe("crashkeep/v1/qemu-rollback/rollback");
+      console.log(JSON.stringify(rollback.payload, null, 1));
+      expect(sub.invalid).toEqual([]);
+      took("rollback-panic", started, `, install ${(installMs / 1000).toFixed(1)} s`);
+    });
+  },
+  ROLLBACK_CHAIN_MS,
+);
+
+test.skipIf(!ALL)(
+  "3. an update whose critical daemon crash-loops: each bad boot ends in a clean reboot, the second in the rollback to A",
+  async () => {
+    await QemuVm.scenario(scenarioOptions("rollback-crashloop"), async (vm) => {
+      const started = Date.now();
+      await configure(vm, { rollback: ROLLBACK });
+      await install(vm, "2.2-crashloop");
+      const first = vm.bootIndex + 1;
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      await waitForSlot(vm, "A", ROLLBACK_CHAIN_MS - 2 * BOOT_TIMEOUT_MS);
+      const chain = vm.boots.slice(first).join("");
+      expect(slotChoices(chain)).toEqual(["B2", "B1", "A2"]);
+      expect(chain).not.toContain("Kernel panic");
+      expect(await firmware(vm)).toBe("1.0");
+      expect(slot(await raucStatus(vm), "rootfs.1").boot_status).toBe("bad");
+      console.log(JSON.stringify((await history(vm)).slice(0, 5), null, 1));
+      took("rollback-crashloop", started);
+    });
+  },
+  ROLLBACK_CHAIN_MS,
+);
+
+test.skipIf(!ALL)(
+  "4. a power cut during 2.0's probation is no bad boot: the next boot of B finishes probation and is marked good",
+  async () => {
+    await QemuVm.scenario(scenarioOptions("rollback-power-cut"), async (vm) => {
+      const started = Date.now();
+      await configure(vm, { rollback: ROLLBACK });
+      await install(vm, "2.0");
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(await firmware(vm)).toBe("2.0");
+      await vm.powerCycle({ timeoutMs: BOOT_TIMEOUT_MS });
+      expect(await firmware(vm)).toBe("2.0");
+      const entries: HistoryEntry[] = await history(vm);
+      expect(entries[0]?.reason).toBe("power-loss");
+      await waitFor("crashkeep to mark slot B good", async () => (await bootState(vm))["BOOT_B_LEFT"] === "3", 240_000);
+      expect(await bootState(vm)).toMatchObject({ BOOT_ORDER: "B A" });
+      took("rollback-power-cut", started);
+    });
+  },
+  ROLLBACK_CHAIN_MS,
+);
+
+test(
+  "5. an update on which crashkeep never runs (panic in S00): U-Boot's counter alone falls back to A; crashkeep on A reports that slot B never reached crashkeep",
+  async () => {
+    await QemuVm.scenario(scenarioOptions("rollback-early-panic"), async (vm) => {
+      const started = Date.now();
+      await configure(vm, { rollback: ROLLBACK });
+      await install(vm, "2.3-early-panic");
+      const first = vm.bootIndex + 1;
+      vm.send("reboot\n");
+      await waitForSlot(vm, "A", ROLLBACK_CHAIN_MS - BOOT_TIMEOUT_MS);
+      const chain = vm.boots.slice(first).join("");
+      expect(slotChoices(chain)).toEqual(["B2", "B1", "B0", "A2"]);
+      expect(chain.match(/Firmware defect: kernel panic before crashkeep starts/g)?.length).toBe(3);
+      expect(await firmware(vm)).toBe("1.0");
+      console.log(vm.boots[vm.bootIndex]?.split("\n").filter((l) => l.includes("crashkeep")).join("\n"));
+      console.log(JSON.stringify((await history(vm)).slice(0, 5), null, 1));
+      took("rollback-early-panic", started);
+    });
+  },
+  ROLLBACK_CHAIN_MS,
 );
