@@ -94,6 +94,20 @@ function alreadyArchived(newest: ArchiveEntry | undefined, archiveDir: string, p
   return ok ? newest : undefined;
 }
 
+/**
+ * The rollback's facts of the boot that ended (docs/ROLLBACK.md): only when
+ * its journal holds rollback events, so a device without rollback never
+ * loads src/rollback here (the boot hook's cost, issue 24).
+ */
+function rollbackFacts(journal: BootEvidence | undefined, reason: RebootReason): Record<string, unknown> | undefined {
+  const bootId = journal?.bootId;
+  if (!journal || !bootId || !journal.records.some((r) => r.kind === "rollback" && r.bootId === bootId)) return undefined;
+  const { eventsOf } = require("../rollback/events.ts") as typeof import("../rollback/events.ts");
+  const { bootFacts } = require("../rollback/facts.ts") as typeof import("../rollback/facts.ts");
+  const facts = bootFacts(eventsOf(journal.records, bootId), { reason: reason.reason, noted: journal.notedReason !== null, detail: reason.detail });
+  return facts ? { ...facts } : undefined;
+}
+
 export interface CollectOptions {
   now?: Date;
   /** What the phram journal held; undefined without a journal device. */
@@ -144,6 +158,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
     ...fromJournal,
   ];
   const previousBootId = journal?.bootId && journal.bootId !== UNKNOWN_BOOT_ID ? journal.bootId : undefined;
+  const rollback = rollbackFacts(journal, reason);
   try {
     const done = alreadyArchived(newest, archiveDir, previousBootId, files);
     const { entry, dir, pruned } = done ? { entry: done, dir: `${archiveDir}/${done.id}`, pruned: [] } : writeEntry(
@@ -159,6 +174,7 @@ export function collectPreviousBoot(config: Config, paths: Paths, options: Colle
         facts: {
           pstore: records.map((r, i) => ({ file: r.file, kind: r.kind, compressed: r.compressed, bytes: r.size, dmesg: perRecord[i] })),
           ...(journal ? { journal: journalFacts(journal) } : {}),
+          ...(rollback ? { rollback } : {}),
         },
       },
       files,

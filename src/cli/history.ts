@@ -8,15 +8,24 @@ export const help = `Usage: crashkeep history [--json] [--config FILE]
        crashkeep history show ID [--json] [--config FILE]
 
 List the archived boots, newest first: id, when the boot ended, why, and what
-the entry holds. "show ID" prints one entry with its panic log.`;
+the entry holds; with rollback (docs/ROLLBACK.md), each boot's slot and
+verdict ("[slot B, on probation, bad]") and the rollback entries ("<time>-rollback":
+from which slot, why, each bad boot). "show ID" prints one entry with its panic log.`;
 
 /** Most of a panic log shown by "history show": the end is what matters. */
 const SHOW_LOG_BYTES = 64 * 1024;
 
+/** A boot's rollback facts (docs/ROLLBACK.md): "[slot B, on probation, bad]". */
+function rollbackPart(e: ArchiveEntry): string {
+  const r = e.facts.rollback as { slot?: unknown; onProbation?: unknown; verdict?: unknown } | undefined;
+  if (e.reason === "rollback" || !r || typeof r.slot !== "string") return "";
+  return `  [slot ${r.slot}${r.onProbation === true ? ", on probation" : ""}${r.verdict === "none" || typeof r.verdict !== "string" ? "" : `, ${r.verdict}`}]`;
+}
+
 function line(e: ArchiveEntry): string {
   const why = `${e.reason}${e.subreason ? ` (${e.subreason})` : ""}`;
   const holds = e.files.map((f) => f.name).join(", ");
-  return `${e.id}  ${e.endedAt ?? e.archivedAt}  ${why}${e.detail ? `: ${e.detail}` : ""}  [${holds}]`;
+  return `${e.id}  ${e.endedAt ?? e.archivedAt}  ${why}${e.detail ? `: ${e.detail}` : ""}  [${holds}]${rollbackPart(e)}`;
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -46,6 +55,15 @@ export async function run(args: string[]): Promise<number> {
   console.log(`reason:   ${entry.reason}${entry.subreason ? ` (${entry.subreason})` : ""}`);
   if (entry.detail) console.log(`detail:   ${entry.detail}`);
   if (entry.previousBootId) console.log(`boot id:  ${entry.previousBootId}`);
+  const rb = entry.facts.rollback as Record<string, unknown> | undefined;
+  if (rb && entry.reason === "rollback") {
+    console.log(`rollback: from slot ${String(rb.fromSlot)} (${String(rb.fromFirmware ?? "?")}) to slot ${String(rb.toSlot ?? "?")} (${String(rb.toFirmware ?? "?")}), ${String(rb.trigger)}`);
+    for (const b of Array.isArray(rb.badBoots) ? (rb.badBoots as Array<Record<string, unknown>>) : []) {
+      console.log(`bad boot: slot ${String(b.slot)}, ${String(b.reason)}${b.bootId ? ` (boot ${String(b.bootId)})` : ""}${b.detail ? `: ${String(b.detail)}` : ""}`);
+    }
+  } else if (rb) {
+    console.log(`slot:     ${String(rb.slot)} (${String(rb.install)}), ${rb.onProbation === true ? "on probation" : "not on probation"}, ended ${String(rb.reason)}, verdict ${String(rb.verdict)}`);
+  }
   console.log(`archived: ${entry.archivedAt}`);
   for (const f of entry.files) console.log(`file:     ${f.name} (${f.bytes} bytes, ${f.kind}, from ${f.source})`);
   for (const f of entry.files.filter((f) => f.kind === "pstore-dmesg" || f.kind.startsWith("log"))) {

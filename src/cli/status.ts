@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "./args.ts";
 import { ConfigError, journalDevice, loadConfig, parseConfig } from "../config/load.ts";
 import { openDevice } from "../copy/block-device.ts";
-import { openJournal, readJournal } from "../journal/journal.ts";
+import { openJournal, readJournal, type JournalRecord } from "../journal/journal.ts";
+import { readBootId } from "../journal/boot-id.ts";
+import type { RollbackStatus } from "../rollback/status.ts";
 import { adviceLine } from "../config/kernel-needs.ts";
 import { assessRegions, type RegionState } from "../boot/regions.ts";
 import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
@@ -21,11 +23,13 @@ export const help = `Usage: crashkeep status [--json] [--config FILE] [--device 
 Config, the reserved regions as the kernel sees them (/proc/iomem, and the
 device tree's /reserved-memory and memory nodes on arm64) and what the
 kernel needs when they are not reserved, the modules, the phram MTD device,
-the journal (records, free slots, last write), pstore and archive usage. --device reads the journal from PATH (an
+the journal (records, free slots, last write), pstore and archive usage; with
+rollback.enabled, the booted slot, whether it is on probation and the time
+left, the bad boots counted so far and the last rollback. --device reads the journal from PATH (an
 MTD node or a raw copy) instead of journal.device / /dev/mtdchar/<name>.`;
 
-/** What status says of the journal; undefined fields when it cannot be read. */
-function journalSummary(path: string, paths: ReturnType<typeof makePaths>) {
+/** What status says of the journal; undefined fields when it cannot be read. `keep`: the records are handed over too (the rollback's status reads this boot's). */
+function journalSummary(path: string, paths: ReturnType<typeof makePaths>, keep?: (records: JournalRecord[]) => void) {
   let device;
   try {
     device = openDevice(path, { paths });
@@ -34,6 +38,7 @@ function journalSummary(path: string, paths: ReturnType<typeof makePaths>) {
   }
   try {
     const view = readJournal(openJournal(device, { paths, locking: false }));
+    keep?.(view.records);
     const c = view.control;
     const times = [...view.records.map((r) => r.timeMs), c?.bootStartMs ?? 0, c?.cleanShutdownMs ?? 0, ...view.logs.map((l) => l.header?.timeMs ?? 0)];
     const last = Math.max(...times);
@@ -139,7 +144,14 @@ export function gatherStatus(options: StatusOptions) {
     // A read-only or tmpfs file system, with what to set (undefined: fine).
     problem: archiveStorageProblem(config.archive.dir, paths)?.message,
   };
-  const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths);
+  let journalRecords: JournalRecord[] | undefined;
+  const journal = journalSummary(values.get("device") ?? journalDevice(config, paths), paths, (r) => (journalRecords = r));
+  // Rollback on: this boot's slot, probation and bad boots (src/rollback is loaded only then).
+  let rollback: RollbackStatus | null = null;
+  if (config.rollback.enabled) {
+    const { rollbackStatus } = require("../rollback/status.ts") as typeof import("../rollback/status.ts");
+    rollback = rollbackStatus(config, paths, journalRecords ? { records: journalRecords, bootId: readBootId(paths) } : undefined);
+  }
   const box = outboxDir(archiveDir);
   const upload = { brokers: config.upload.broker ?? [], dir: box, ...outboxUsage(box), ...readUploadState(box) };
   const dt = state.deviceTree;
@@ -167,6 +179,7 @@ export function gatherStatus(options: StatusOptions) {
     pstore,
     archive,
     upload,
+    rollback,
     // This boot's init (crashkeep init, or the init half of watch --init): null when none ran.
     init: readInitState(paths) ?? null,
   };
@@ -210,6 +223,10 @@ export function statusLines(status: ReturnType<typeof gatherStatus>["status"], t
   log(init === null
     ? "init:     not run in this boot (no /run/crashkeep/init.json)"
     : `init:     exit ${init.exitStatus} (${init.by}, pid ${init.pid}, ${init.finishedAt})${init.errors.length > 0 ? `: ${init.errors.join("; ")}` : ""}`);
+  if (status.rollback) {
+    const { rollbackLine } = require("../rollback/status.ts") as typeof import("../rollback/status.ts");
+    log(rollbackLine(status.rollback));
+  }
   log(`pstore:   ${pstore.mounted ? `mounted, ${pstore.records.length} record(s)` : "not mounted"}`);
   log(`archive:  ${archive.dir}: ${archive.entries} boot(s), ${formatSize(archive.bytes)} of ${formatSize(archive.maxBytes)}` +
     (archive.freeBytes !== undefined ? `, ${formatSize(archive.freeBytes)} free on disk` : ""));

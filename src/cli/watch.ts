@@ -20,6 +20,9 @@ import { credentialProblems } from "../upload/client.ts";
 import { runInit } from "../boot/init.ts";
 import { writeInitState } from "../boot/init-state.ts";
 import { sdNotify } from "../system/sd-notify.ts";
+import { writeKmsg } from "../boot/init.ts";
+import { readBootId } from "../journal/boot-id.ts";
+import type { RollbackDaemon } from "../rollback/daemon.ts";
 
 export const help = `Usage: crashkeep watch [--init] [--config FILE] [--device PATH] [--pidfile FILE] [--once]
 
@@ -34,7 +37,12 @@ The daemon (started by /etc/init.d/S03crashkeep as "watch --init"):
     cores.maxTotalBytes; more than cores.reportsPerMinute crashes of one
     executable become one "suppressed N" record;
   - writes into the journal, at every pass, the reports whose journal write
-    failed earlier (EIO...) once the device answers (docs/FORMAT.md).
+    failed earlier (EIO...) once the device answers (docs/FORMAT.md);
+  - with rollback.enabled, once the updater answers (waited for in the
+    background): marks a good slot good, keeps a new install on probation
+    for rollback.probationSeconds, counts a crash loop of a
+    rollback.criticalExecutables, rolls back after rollback.maxBadBoots bad
+    boots, and reports a fallback by the bootloader (docs/ROLLBACK.md).
 SIGTERM or SIGINT: one last pass, then exit 0.
 
 --init     first do what "crashkeep init" does (its lines on stdout, or on
@@ -42,7 +50,8 @@ SIGTERM or SIGINT: one last pass, then exit 0.
            --background), then become the daemon: one process per boot. Its exit status and errors go to
            /run/crashkeep/init.json (crashkeep status shows them) once the
            daemon is ready; under systemd (Type=notify) READY=1 follows
---once     one mirror pass (and cores already waiting), then exit
+--once     one mirror pass (and cores already waiting), and the rollback's
+           decision for this boot carried out (no probation timer), then exit
 --device   the journal device (default journal.device, else /dev/mtdchar/<phram.name>)
 --pidfile  write the daemon's pid to FILE once it handles SIGUSR1/SIGTERM (a
            signal sent before then would kill it; with --init, before init's
@@ -112,6 +121,18 @@ export async function run(args: string[]): Promise<number> {
     if (bad.length === 0) sender = new Sender(config, paths, { log: (line) => say(`upload: ${line}`), configFile: values.get("config") });
   }
   const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute) };
+  // Rollback on (docs/ROLLBACK.md): src/rollback is loaded only then. Its lines go to the kernel log
+  // too (the console), since a daemon started in the background has no terminal.
+  let rollback: RollbackDaemon | undefined;
+  if (config.rollback.enabled) {
+    const { RollbackDaemon } = await import("../rollback/daemon.ts");
+    const log = (line: string) => {
+      say(`rollback: ${line}`);
+      writeKmsg(paths, `crashkeep: rollback: ${line}`);
+    };
+    rollback = new RollbackDaemon({ config, paths, journal, bootId: readBootId(paths), log, once: flags.has("once") });
+    ctx.onCrashLoop = () => void rollback?.crashLoop();
+  }
   const lastError = new Map<string, { text: string; passes: number }>();
   const flushSuppressed = (force: boolean) => {
     for (const s of ctx.limiter.drain(Date.now(), force)) for (const p of recordSuppressed(ctx, s)) say(p);
@@ -141,6 +162,7 @@ export async function run(args: string[]): Promise<number> {
       failed += retried.problems.length > 0 ? 1 : 0;
     }
     flushSuppressed(false);
+    rollback?.pass();
     sender?.poke();
   };
   const onEvent = (e: WatchEvent) => {
@@ -164,6 +186,13 @@ export async function run(args: string[]): Promise<number> {
       }
     }
     flushSuppressed(true);
+    // The rollback's decision for this boot, after the waiting cores (a crash loop among them), carried out to its end.
+    if (rollback) {
+      void rollback.start();
+      await rollback.idle();
+      rollback.stop();
+      failed += rollback.failures;
+    }
     device?.close();
     if (sender) {
       await sender.stop(); // no timers: --once flushes here and exits
@@ -179,6 +208,7 @@ export async function run(args: string[]): Promise<number> {
     const timer = setInterval(pass, config.logs.intervalSeconds * 1000);
     const stop = () => {
       clearInterval(timer);
+      rollback?.stop();
       watcher?.stop();
       try {
         pass();
@@ -198,6 +228,8 @@ export async function run(args: string[]): Promise<number> {
     if (pidfile && !flags.has("init")) writePidfile(pidfile);
     // Ready: watching, first pass done. Init's outcome for `status`, then systemd's READY=1.
     if (initStatus) sayProblem(writeInitState(paths, { pid: process.pid, by: "watch --init", ...initStatus }));
+    // The previous boot is archived (init's work is done): decide for this boot, waiting for the updater in the background.
+    void rollback?.start();
     try {
       sdNotify("READY=1");
     } catch (err) {

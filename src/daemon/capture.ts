@@ -24,6 +24,28 @@ export interface CaptureContext {
   /** undefined when the journal device is missing: the archive still gets the report. */
   journal: Journal | undefined;
   limiter: RateLimiter;
+  /** A critical executable (rollback.criticalExecutables) started a crash loop; its event is in the journal. */
+  onCrashLoop?: (exe: string) => void;
+}
+
+/**
+ * The first crash over cores.reportsPerMinute of a critical executable, with
+ * rollback on: a crash-loop event in the journal (the boot is bad, if on
+ * probation: docs/ROLLBACK.md). src/rollback is loaded only then.
+ */
+function recordCrashLoop(ctx: CaptureContext, exe: string, now: Date, windowStart: number): string[] {
+  const r = ctx.config.rollback;
+  const name = exe.split("/").pop() ?? exe;
+  if (!r.enabled || !r.criticalExecutables.includes(name)) return [];
+  if (!ctx.journal) return [`Cannot record the crash loop of ${name}: no journal`];
+  try {
+    const { appendEvent } = require("../rollback/events.ts") as typeof import("../rollback/events.ts");
+    appendEvent(ctx.journal, { v: 1, event: "crash-loop", executable: name, crashes: ctx.config.cores.reportsPerMinute + 1, windowStart: new Date(windowStart).toISOString() }, { timeMs: now.getTime() });
+  } catch (err) {
+    return [`Cannot record the crash loop of ${name}: ${err instanceof Error ? err.message : String(err)}`];
+  }
+  ctx.onCrashLoop?.(name);
+  return [];
 }
 
 export interface CaptureResult {
@@ -109,6 +131,7 @@ export function captureReport(crash: Crash, ctx: CaptureContext, now = new Date(
   } catch (err) {
     problems.push(`Cannot save the rate-limit state: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (decision.suppressed === 1) problems.push(...recordCrashLoop(ctx, crash.exe, now, ctx.limiter.windowStart(crash.exe) ?? now.getTime()));
   if (!decision.report) return { reported: false, reportDir: undefined, journalSeq: undefined, journalFailed: false, problems };
   const report = crash.build();
 

@@ -19,6 +19,8 @@ interface Window {
 
 export interface Decision {
   report: boolean;
+  /** Crashes of exe suppressed in its current window, this one included (0 when reported): 1 is a crash loop's start. */
+  suppressed: number;
   /** A window that ended with crashes suppressed: write its "suppressed N" record. */
   flush: { exe: string; suppressed: number; windowStart: number } | undefined;
 }
@@ -83,10 +85,15 @@ export class RateLimiter {
     this.#windows.set(exe, w);
     if (w.reported < this.perMinute) {
       w.reported++;
-      return { report: true, flush };
+      return { report: true, suppressed: 0, flush };
     }
     w.suppressed++;
-    return { report: false, flush };
+    return { report: false, suppressed: w.suppressed, flush };
+  }
+
+  /** When exe's current window started (ms), if one is open. */
+  windowStart(exe: string): number | undefined {
+    return this.#windows.get(exe)?.start;
   }
 
   /** Windows with suppressed crashes (all of them with force, else only ended ones), cleared. */

@@ -20,6 +20,8 @@ export const RECORD_KINDS = {
   note: 2,
   "log-snapshot": 3,
   "kernel-log": 4,
+  /** A rollback event of the running boot (src/rollback/events.ts): its slot facts, a crash loop, probation passed. */
+  rollback: 5,
 } as const;
 
 export type KnownRecordKind = keyof typeof RECORD_KINDS;

@@ -388,3 +388,19 @@ export function notePayload(
   };
   return fit(p, options.maxMessageBytes, [{ get: () => p.note.text, set: (v) => (p.note.text = v), keep: "start" }]);
 }
+
+/** The message for one rollback (an archive entry of reason "rollback"): the body as archived, cut to fit. */
+export function rollbackPayload(body: RollbackBody, options: BuildOptions): RollbackPayload {
+  const { device } = options;
+  const p: RollbackPayload = {
+    schema: UPLOAD_SCHEMA,
+    id: payloadId(device, "rollback", body.archiveId),
+    kind: "rollback",
+    time: body.decidedAt,
+    device,
+    truncated: false,
+    rollback: { ...body, badBoots: body.badBoots.slice(-MAX_BAD_BOOTS).map((b) => ({ ...b })) },
+  };
+  return fit(p, options.maxMessageBytes, p.rollback.badBoots.map((b) => ({ get: () => b.detail, set: (v: string) => (b.detail = v), keep: "start" as const })));
+}
+

@@ -8,7 +8,7 @@ import type { Paths } from "../system/paths.ts";
 import type { ArchiveEntry } from "../archive/archive.ts";
 import type { Report } from "../core/report.ts";
 import type { OutboxLimits } from "./outbox.ts";
-import type { DeviceInfo, UploadPayload } from "./payload.ts";
+import type { DeviceInfo, RollbackBody, UploadPayload } from "./payload.ts";
 
 // The outbox, the payload builders (zod schemas) and the device facts are
 // required on first use, with upload on: init, the watcher and the pipe
@@ -57,3 +57,8 @@ export function queueCrash(config: Config, paths: Paths, crash: { report: Report
 export function queueNote(config: Config, paths: Paths, note: { text: string; reason?: string | null; bootId?: string | null; time: Date; localId: string }): string[] {
   return queue(config, paths, `note "${note.localId}"`, ({ notePayload }, device) => notePayload(note, { device, maxMessageBytes: config.upload.maxMessageBytes }));
 }
+
+export function queueRollback(config: Config, paths: Paths, body: RollbackBody): string[] {
+  return queue(config, paths, `rollback "${body.archiveId}"`, ({ rollbackPayload }, device) => rollbackPayload(body, { device, maxMessageBytes: config.upload.maxMessageBytes }));
+}
+

@@ -206,9 +206,10 @@ describe("RateLimiter", () => {
   test("per executable, per minute; a window that ends with suppressions is flushed once", () => {
     const r = new RateLimiter(2);
     expect([r.decide("/a", 0).report, r.decide("/a", 1).report, r.decide("/a", 2).report, r.decide("/b", 3).report]).toEqual([true, true, false, true]);
+    expect([r.decide("/a", 4).suppressed, r.decide("/a", 5).suppressed]).toEqual([2, 3]); // counted in the window: 1 was the crash loop's start
     expect(r.drain(30_000)).toEqual([]);
     const next = r.decide("/a", 61_000);
-    expect(next).toEqual({ report: true, flush: { exe: "/a", suppressed: 1, windowStart: 0 } });
+    expect(next).toEqual({ report: true, suppressed: 0, flush: { exe: "/a", suppressed: 3, windowStart: 0 } });
   });
 
   test("the state survives in a file (the pipe handler is a new process per crash)", () => {

@@ -1,0 +1,121 @@
+// The rollback's view of the archive: every archived boot's facts.rollback
+// (facts.ts) and every rollback entry, newest first; from it the policy's
+// inputs for the install now booted. The archive is read whole (bounded by
+// archive.maxEntries), by the daemon, never by the boot hook.
+import { existsSync } from "node:fs";
+import { entryId, listEntries, writeEntry, type ArchiveEntry } from "../archive/archive.ts";
+import type { Config } from "../config/schema.ts";
+import type { RollbackBody } from "../upload/payload.ts";
+import type { BootRollbackFacts } from "./facts.ts";
+import type { Ending, PolicyInput } from "./policy.ts";
+import type { SlotState } from "./backend.ts";
+
+/** The archive entry's reason for a rollback: its id is <time>-rollback. */
+export const ROLLBACK_REASON = "rollback";
+
+export interface ArchivedBoot {
+  kind: "boot";
+  id: string;
+  bootId: string | null;
+  endedAt: string | null;
+  facts: BootRollbackFacts;
+}
+
+export interface RollbackFacts extends RollbackBody {
+  /** The install rolled back (fromSlot's), so that one install is rolled back (and reported) once. */
+  install: string | null;
+  /** The boot that decided it. */
+  decidedInBoot: string | null;
+}
+
+export interface ArchivedRollback {
+  kind: "rollback";
+  id: string;
+  facts: RollbackFacts;
+}
+
+export type HistoryItem = ArchivedBoot | ArchivedRollback;
+
+function rollbackOf(e: ArchiveEntry): ArchivedRollback | undefined {
+  const f = e.facts.rollback as Partial<RollbackFacts> | undefined;
+  if (e.reason !== ROLLBACK_REASON || !f || typeof f.fromSlot !== "string" || (f.trigger !== "crashkeep" && f.trigger !== "bootloader")) return undefined;
+  return { kind: "rollback", id: e.id, facts: { ...(f as RollbackFacts), archiveId: e.id } };
+}
+
+function bootOf(e: ArchiveEntry): ArchivedBoot | undefined {
+  const f = e.facts.rollback as Partial<BootRollbackFacts> | undefined;
+  if (e.reason === ROLLBACK_REASON || !f || typeof f.slot !== "string" || typeof f.install !== "string" || typeof f.reason !== "string") return undefined;
+  return { kind: "boot", id: e.id, bootId: e.previousBootId ?? null, endedAt: e.endedAt ?? null, facts: f as BootRollbackFacts };
+}
+
+/** Archived boots with rollback facts and rollback entries, newest first. */
+export function readHistory(archiveDir: string): HistoryItem[] {
+  const out: HistoryItem[] = [];
+  for (const e of listEntries(archiveDir)) {
+    const item = rollbackOf(e) ?? bootOf(e);
+    if (item) out.push(item);
+  }
+  return out;
+}
+
+const sameInstall = (b: ArchivedBoot, slot: string, install: string) => b.facts.slot === slot && b.facts.install === install;
+
+/** Boots of this install, oldest first. */
+export function bootsOf(history: readonly HistoryItem[], slot: string, install: string): ArchivedBoot[] {
+  return history.filter((h): h is ArchivedBoot => h.kind === "boot" && sameInstall(h, slot, install)).reverse();
+}
+
+/** The rollback of this install, if one is archived (any trigger). */
+export function rollbackOfInstall(history: readonly HistoryItem[], slot: string, install: string | null, trigger?: "crashkeep" | "bootloader"): ArchivedRollback | undefined {
+  return history.find((h): h is ArchivedRollback => h.kind === "rollback" && h.facts.fromSlot === slot && h.facts.install === install && (trigger === undefined || h.facts.trigger === trigger));
+}
+
+/**
+ * Is the bootloader's fallback from `from` reported already? With its
+ * install known (RAUC): a rollback of that install is archived. Without
+ * (the command backend): one was archived since the fallback began, i.e.
+ * newer than the newest boot that did not see it.
+ */
+export function fallbackReported(history: readonly HistoryItem[], from: { slot: string; install: string | null }): boolean {
+  if (from.install !== null) return rollbackOfInstall(history, from.slot, from.install) !== undefined;
+  for (const h of history) {
+    if (h.kind === "rollback" && h.facts.fromSlot === from.slot) return true;
+    if (h.kind === "boot" && h.facts.fellBackFrom?.slot !== from.slot) return false;
+  }
+  return false;
+}
+
+/** The policy's inputs but for the moment; `onProbation` is what this boot's "boot" event says. */
+export function policyInputs(history: readonly HistoryItem[], state: SlotState, config: Config): Omit<PolicyInput, "moment"> & { factory: boolean } {
+  const boots = bootsOf(history, state.booted, state.install);
+  // The first boot crashkeep sees (no archived boot carries rollback facts) runs the factory install: good.
+  const factory = !history.some((h) => h.kind === "boot");
+  const endings: Ending[] = boots.filter((b) => b.facts.onProbation).map((b) => b.facts.reason);
+  return {
+    endings,
+    knownGood: factory || boots.some((b) => !b.facts.onProbation),
+    rollbackDecided: rollbackOfInstall(history, state.booted, state.install, "crashkeep") !== undefined,
+    maxBadBoots: config.rollback.maxBadBoots,
+    fallback: state.fellBackFrom === null ? "none" : fallbackReported(history, state.fellBackFrom) ? "reported" : "new",
+    factory,
+  };
+}
+
+/** Write a rollback entry (entry.json only: the evidence is in the boots' own entries); returns its id. */
+export function archiveRollback(config: Config, archiveDir: string, facts: Omit<RollbackFacts, "archiveId">, now: Date): { id: string; facts: RollbackFacts } {
+  const detail = `rollback from slot ${facts.fromSlot}${facts.fromFirmware ? ` (${facts.fromFirmware})` : ""}${facts.toSlot ? ` to slot ${facts.toSlot}` : ""}: ${facts.trigger === "bootloader" ? `slot ${facts.fromSlot} never reached crashkeep, the bootloader fell back` : `${facts.badBoots.length} bad boot(s): ${facts.badBoots.map((b) => b.reason).join(", ")}`}`;
+  let id = entryId(now, ROLLBACK_REASON);
+  for (let n = 2; existsSync(`${archiveDir}/${id}`); n++) id = `${entryId(now, ROLLBACK_REASON)}-${n}`;
+  const { entry } = writeEntry(archiveDir, {
+    id,
+    archivedAt: now.toISOString(),
+    endedAt: undefined,
+    reason: ROLLBACK_REASON,
+    subreason: facts.trigger,
+    detail,
+    previousBootId: undefined,
+    summary: `crashkeep: ${detail}`,
+    facts: { rollback: { ...facts, archiveId: id } },
+  }, [], { maxBytes: config.archive.maxBytes, maxEntries: config.archive.maxEntries, minFreeBytes: config.archive.minFreeBytes });
+  return { id: entry.id, facts: { ...facts, archiveId: entry.id } };
+}
