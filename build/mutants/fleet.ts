@@ -110,6 +110,10 @@ export const mutants: Mutant[] = [
   ingest("topic-not-checked", "if (topic !== expected) throw", "if (false) throw"),
   ingest("rejects-unbounded", "await tx`DELETE FROM rejects WHERE id <", "if (false) await tx`DELETE FROM rejects WHERE id <"),
   ingest("oversize-accepted", "if (bytes.length > MAX_MESSAGE_BYTES) throw", "if (false) throw"),
+  // rollbacks (issue 23): the decision time clamped as every device time; every bad boot a row; /devices by receive time
+  ingest("rollback-decided-not-clamped", "${storedTime(r.decidedAt, latest)}", "${r.decidedAt}"),
+  ingest("rollback-first-bad-boot-dropped", "for (const [seq, b] of r.badBoots.entries()) {", "for (const [seq, b] of r.badBoots.slice(1).entries()) {"),
+  ingest("last-received-kept-first", "last_received = CASE WHEN excluded.last_received > devices.last_received THEN excluded.last_received ELSE devices.last_received END,", "last_received = devices.last_received,"),
   // signature.ts: own frames first, the runtime-only fallback, the frame limit.
   sig("no-runtime-fallback", "if (own.length === 0) own = frames;", ""),
   sig("libstdcxx-not-runtime", "libpthread|libstdc\\+\\+|", "libpthread|"),

@@ -15,7 +15,7 @@ import type { Report } from "../core/report.ts";
 import { MAX_MESSAGE_BYTES as DEVICE_MAX_MESSAGE_BYTES, payloadSchema, payloadTopic, UPLOAD_SCHEMA, type UploadPayload } from "../upload/payload.ts";
 import { DEFAULT_MAX_CLOCK_SKEW_SECONDS, DEFAULT_MAX_NEW_GROUPS_PER_DEVICE_HOUR } from "../config/collect.ts";
 import { MAX_STORED_REPORT_BYTES, readCrashReport } from "./crash.ts";
-import { signatureOf, type Signature } from "./signature.ts";
+import { groupIdOf, signatureOf, type Signature } from "./signature.ts";
 import { symbolizeReport, type SymbolizeOptions } from "./symbolize.ts";
 import type { Store } from "./store.ts";
 
@@ -193,11 +193,13 @@ function storedTime(deviceTime: string, latest: Date): string {
   return (Number.isNaN(t.getTime()) || t > latest ? latest : t).toISOString();
 }
 
-async function upsertDevice(q: SQL, p: UploadPayload, time: string): Promise<void> {
+/** The device row: its fields from the message with the newest device time (TIME, clamped), and when we last heard from it (RECEIVED, our clock). */
+async function upsertDevice(q: SQL, p: UploadPayload, time: string, received: string): Promise<void> {
   const d = p.device;
-  await q`INSERT INTO devices (id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen)
-    VALUES (${d.id}, ${d.firmware ?? UNKNOWN_FIRMWARE}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${time}, ${time})
+  await q`INSERT INTO devices (id, firmware, hardware, kernel, arch, crashkeep_version, first_seen, last_seen, last_received)
+    VALUES (${d.id}, ${d.firmware ?? UNKNOWN_FIRMWARE}, ${d.hardware ?? null}, ${d.kernel ?? null}, ${d.arch ?? null}, ${d.crashkeepVersion ?? null}, ${time}, ${time}, ${received})
     ON CONFLICT (id) DO UPDATE SET
+      last_received = CASE WHEN excluded.last_received > devices.last_received THEN excluded.last_received ELSE devices.last_received END,
       firmware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.firmware ELSE devices.firmware END,
       hardware = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.hardware ELSE devices.hardware END,
       kernel = CASE WHEN excluded.last_seen >= devices.last_seen THEN excluded.kernel ELSE devices.kernel END,
@@ -297,7 +299,7 @@ async function store1(store: Store, x: Prepared): Promise<Outcome> {
       await bump(tx, "duplicates");
       return false;
     }
-    await upsertDevice(tx, p, time);
+    await upsertDevice(tx, p, time, received);
     const fw = p.device.firmware ?? UNKNOWN_FIRMWARE;
     if (p.kind === "boot") {
       const b = p.boot;
@@ -312,6 +314,16 @@ async function store1(store: Store, x: Prepared): Promise<Outcome> {
       await tx`INSERT INTO crash_reports (message_id, report, symbolized) VALUES (${p.id}, ${x.reportText}, ${x.symbolizedText})`;
     } else if (p.kind === "note") {
       await tx`INSERT INTO notes (message_id, device_id, boot_id, time, device_time, reason, text) VALUES (${p.id}, ${p.device.id}, ${p.note.bootId}, ${time}, ${p.time}, ${p.note.reason}, ${p.note.text})`;
+    } else if (p.kind === "rollback") {
+      // zod bounded every string and the list (MAX_BAD_BOOTS) already; the times are clamped as the other kinds'
+      const r = p.rollback;
+      await tx`INSERT INTO rollbacks (message_id, device_id, archive_id, triggered_by, from_slot, from_firmware, to_slot, to_firmware, bad_boot_count, time, device_time, decided_at)
+        VALUES (${p.id}, ${p.device.id}, ${r.archiveId}, ${r.trigger}, ${r.fromSlot}, ${r.fromFirmware ?? UNKNOWN_FIRMWARE}, ${r.toSlot}, ${r.toFirmware ?? UNKNOWN_FIRMWARE}, ${r.badBoots.length}, ${time}, ${p.time}, ${storedTime(r.decidedAt, latest)})`;
+      for (const [seq, b] of r.badBoots.entries()) {
+        await tx`INSERT INTO rollback_boots (message_id, seq, slot, boot_id, reason, detail, executable, signature, group_id, ended_at)
+          VALUES (${p.id}, ${seq}, ${b.slot}, ${b.bootId}, ${b.reason}, ${b.detail}, ${b.executable}, ${b.signature}, ${b.signature === null ? null : groupIdOf(b.signature)},
+            ${b.endedAt === null ? null : storedTime(b.endedAt, latest)})`;
+      }
     }
     await bump(tx, "stored");
     return true;

@@ -73,4 +73,36 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX crash_groups_created_by ON crash_groups (created_by, created_at)`,
     ],
   },
+  {
+    version: 3,
+    name: "rollbacks (issue 23): one row per rollback message, one per bad boot in it",
+    statements: [
+      // time, decided_at: clamped as the other kinds' (receive time + collect.maxClockSkewSeconds); device_time as sent.
+      // from_firmware, to_firmware: as the device sent them, "unknown" when it did not know (as boots' firmware); the versions aggregate reads from_firmware.
+      `CREATE TABLE rollbacks (
+        message_id TEXT PRIMARY KEY, device_id TEXT NOT NULL, archive_id TEXT NOT NULL, triggered_by TEXT NOT NULL,
+        from_slot TEXT NOT NULL, from_firmware TEXT NOT NULL, to_slot TEXT, to_firmware TEXT NOT NULL, bad_boot_count INTEGER NOT NULL,
+        time TEXT NOT NULL, device_time TEXT NOT NULL, decided_at TEXT NOT NULL)`,
+      `CREATE INDEX rollbacks_device ON rollbacks (device_id, time)`,
+      `CREATE INDEX rollbacks_firmware ON rollbacks (from_firmware, device_id)`,
+      `CREATE INDEX rollbacks_time ON rollbacks (time)`,
+      // group_id: the id of the crash group its signature names (signature.ts groupIdOf), whether or not that group exists (yet)
+      `CREATE TABLE rollback_boots (
+        message_id TEXT NOT NULL, seq INTEGER NOT NULL, slot TEXT NOT NULL, boot_id TEXT, reason TEXT NOT NULL, detail TEXT,
+        executable TEXT, signature TEXT, group_id TEXT, ended_at TEXT, PRIMARY KEY (message_id, seq))`,
+    ],
+  },
+  {
+    version: 4,
+    name: "devices: when a message of theirs was last received",
+    statements: [
+      // The device list sorts by it, not by last_seen (the newest device time, clamped to receive time + the skew):
+      // a device whose clock is ahead, or that sends times in 9999, stayed above the others for up to
+      // maxClockSkewSeconds after it fell silent. last_seen still decides which message's device fields win.
+      `ALTER TABLE devices ADD COLUMN last_received TEXT`,
+      `UPDATE devices SET last_received = (SELECT MAX(m.received_at) FROM messages m WHERE m.device_id = devices.id)`,
+      `UPDATE devices SET last_received = last_seen WHERE last_received IS NULL`,
+      `CREATE INDEX devices_last_received ON devices (last_received, id)`,
+    ],
+  },
 ];

@@ -5,7 +5,22 @@ import type { ReportFrame } from "../core/report.ts";
 import { crashingThread } from "./crash.ts";
 import { percentChart, sparkline } from "./charts.ts";
 import { html, seg, type Html } from "./html.ts";
-import { DEVICE_BOOTS, GROUP_REPORTS, HISTORY_DAYS, MAX_PAGE_ITEMS, type DeviceDetail, type DeviceListItem, type GroupDetail, type GroupSummary, type Page, type Paged, type VersionSummary } from "./views.ts";
+import {
+  DEVICE_BOOTS,
+  GROUP_REPORTS,
+  HISTORY_DAYS,
+  MAX_PAGE_ITEMS,
+  ROLLBACKS_PAGE_ITEMS,
+  type DeviceDetail,
+  type DeviceListItem,
+  type GroupDetail,
+  type GroupSummary,
+  type Page,
+  type Paged,
+  type Rollback,
+  type RollbackFilter,
+  type VersionSummary,
+} from "./views.ts";
 
 /** Frames of the crashing thread shown on a group page. */
 const SHOWN_FRAMES = 64;
@@ -28,6 +43,7 @@ pre{background:#fff;border:1px solid #e2e8f0;padding:8px;overflow:auto;max-heigh
 .inl{color:#718096;padding-left:2em}
 .key{margin-right:12px}.swatch{display:inline-block;width:10px;height:10px;margin-right:4px}
 .muted{color:#718096}
+.rollback{background:#fff;border-left:4px solid #dd6b20;margin:8px 0;padding:6px 10px}
 nav.pager{margin:12px 0;display:flex;gap:16px}
 `;
 
@@ -35,13 +51,15 @@ function page(title: string, body: Html): string {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>${title} · crashkeep collect</title><style>${CSS}</style></head>
-<body><header><b>crashkeep collect</b><a href="/">Crash groups</a><a href="/versions">Firmware versions</a><a href="/devices">Devices</a></header>
+<body><header><b>crashkeep collect</b><a href="/">Crash groups</a><a href="/versions">Firmware versions</a><a href="/devices">Devices</a><a href="/rollbacks">Rollbacks</a></header>
 <main>${body}</main></body></html>`.text;
 }
 
-/** PATH with the page's query: offset and limit when not the defaults (the token and other parameters left out). */
+/** PATH (which may carry a filter query of its own) with the page's query: offset and limit when not the defaults (the token left out). */
 export function pageLink(path: string, p: Page, maxLimit: number): string {
-  const q = new URLSearchParams();
+  const at = path.indexOf("?");
+  const q = new URLSearchParams(at < 0 ? "" : path.slice(at + 1));
+  path = at < 0 ? path : path.slice(0, at);
   if (p.offset > 0) q.set("offset", String(p.offset));
   if (p.limit !== maxLimit) q.set("limit", String(p.limit));
   const query = q.toString();
@@ -134,6 +152,9 @@ export function devicePage(d: DeviceDetail): string {
     html`<h1>Device <span id="device-id">${d.id}</span></h1>
 <p>firmware ${d.firmware} · hardware ${d.hardware ?? "?"} · kernel ${d.kernel ?? "?"} · ${d.arch ?? "?"} · crashkeep ${d.crashkeepVersion ?? "?"}<br>
 first seen ${short(d.firstSeen)} · last seen ${short(d.lastSeen)}</p>
+${d.rollbacks.length > 0
+  ? html`<h2>Rollbacks (newest first)</h2><div id="rollbacks">${d.rollbacks.map((r) => rollbackBlock(r, false))}</div>${d.rollbackCount > d.rollbacks.length ? html`<p><a href="${rollbacksLink("/rollbacks", { device: d.id })}">all ${d.rollbackCount} rollbacks →</a></p>` : ""}`
+  : ""}
 <h2>Boot timeline (newest first)</h2>
 ${pager(`/devices/${seg(d.id)}`, d.bootPage, DEVICE_BOOTS, "boots")}
 ${d.bootPage.crashesMore ? html`<p class="muted">more crashes fell in these boots than one page shows; the newest are listed</p>` : ""}
@@ -146,6 +167,39 @@ ${b.panicLog ? html`<details><summary>end of the panic log</summary><pre>${b.pan
 ${b.logTails.map((t) => html`<details><summary>log tail <code>${t.path}</code> (${t.lines.length} lines)</summary><pre>${t.lines.join("\n")}</pre></details>`)}${b.truncated ? html`<div class="muted">(log cut to fit the page)</div>` : ""}</div>`,
 )}
 ${pager(`/devices/${seg(d.id)}`, d.bootPage, DEVICE_BOOTS, "boots")}`,
+  );
+}
+
+/** BASE (/rollbacks or /api/rollbacks) with FILTER as its query. */
+export function rollbacksLink(base: string, filter: RollbackFilter): string {
+  const q = new URLSearchParams();
+  if (filter.device !== undefined) q.set("device", filter.device);
+  if (filter.firmware !== undefined) q.set("firmware", filter.firmware);
+  const query = q.toString();
+  return query === "" ? base : `${base}?${query}`;
+}
+
+/** One rollback: from which slot and firmware to which, why, and each bad boot with its reason, detail and crash signature (linked to its group when there is one). */
+function rollbackBlock(r: Rollback, withDevice: boolean): Html {
+  const by = r.trigger === "bootloader" ? "the bootloader's boot counter (the slot never reached crashkeep)" : r.trigger === "crashkeep" ? "crashkeep" : r.trigger;
+  return html`<div class="rollback" data-rollback="${r.id}" data-trigger="${r.trigger}" data-from-firmware="${r.fromFirmware}">
+<b class="bad">rolled back</b> from slot <code class="from-slot">${r.fromSlot}</code> (firmware <span class="from-firmware">${r.fromFirmware}</span>) to slot <code class="to-slot">${r.toSlot ?? "?"}</code> (firmware <span class="to-firmware">${r.toFirmware}</span>)${withDevice ? html` on <a href="/devices/${seg(r.deviceId)}">${r.deviceId}</a>` : ""}
+<br><span class="muted">decided ${short(r.decidedAt)} by ${by} · ${r.badBootCount} bad boot${r.badBootCount === 1 ? "" : "s"}</span>
+<ol class="bad-boots">${r.badBoots.map(
+    (b) => html`<li data-reason="${b.reason}"><b>${b.reason}</b> · slot <code>${b.slot}</code>${b.bootId !== null ? html` · boot <code>${b.bootId}</code>` : ""}${b.endedAt !== null ? html` · ended ${short(b.endedAt)}` : ""}
+${b.detail !== null ? html`<div class="detail">${b.detail}</div>` : ""}${b.executable !== null ? html`<div>executable <code>${b.executable}</code></div>` : ""}${
+      b.signature === null ? "" : b.groupId !== null ? html`<div>crash <a class="sig" href="/groups/${seg(b.groupId)}">${b.signature}</a></div>` : html`<div>crash <span class="sig">${b.signature}</span> <span class="muted">(no crash group by this signature here)</span></div>`
+    }</li>`,
+  )}</ol></div>`;
+}
+
+export function rollbacksPage(list: Paged<Rollback>, filter: RollbackFilter): string {
+  const what = filter.device !== undefined ? html` of device <a href="/devices/${seg(filter.device)}">${filter.device}</a>` : filter.firmware !== undefined ? html` from firmware ${filter.firmware}` : "";
+  const path = rollbacksLink("/rollbacks", filter);
+  return page(
+    "Rollbacks",
+    html`<h1>Rollbacks${what}</h1>
+${list.items.length === 0 && list.offset === 0 ? html`<p class="muted">No rollbacks received.</p>` : html`${pager(path, list, ROLLBACKS_PAGE_ITEMS, "rollbacks")}<div id="rollbacks">${list.items.map((r) => rollbackBlock(r, true))}</div>${pager(path, list, ROLLBACKS_PAGE_ITEMS, "rollbacks")}`}`,
   );
 }
 
@@ -167,10 +221,11 @@ export function versionsPage(list: Paged<VersionSummary>, dayLabels: readonly st
   return page(
     "Firmware versions",
     html`<h1>Firmware versions</h1>
-<table id="versions"><thead><tr><th>Firmware</th><th>Boots</th><th>Crash-free boots</th><th>Devices affected</th><th>Reboot reasons</th><th>Top crash groups</th></tr></thead><tbody>
+<table id="versions"><thead><tr><th>Firmware</th><th>Boots</th><th>Crash-free boots</th><th>Rolled back from</th><th>Devices affected</th><th>Reboot reasons</th><th>Top crash groups</th></tr></thead><tbody>
 ${versions.map(
   (v) => html`<tr data-firmware="${v.firmware}"><td>${v.firmware}</td><td class="n boots">${v.boots}</td>
-<td class="n crash-free">${v.crashFreeBootsPercent === null ? "–" : `${v.crashFreeBootsPercent}%`}</td><td class="n">${v.devicesAffected} of ${v.devices}</td>
+<td class="n crash-free">${v.crashFreeBootsPercent === null ? "–" : `${v.crashFreeBootsPercent}%`}</td>
+<td class="n rollbacks">${v.rollbacks === 0 ? "0" : html`<a href="${rollbacksLink("/rollbacks", { firmware: v.firmware })}"><span class="rollback-count">${v.rollbacks}</span> on <span class="rollback-devices">${v.rollbackDevices}</span> device${v.rollbackDevices === 1 ? "" : "s"}</a>`}</td><td class="n">${v.devicesAffected} of ${v.devices}</td>
 <td>${Object.entries(v.reasons).sort((a, b) => b[1] - a[1]).map(([r, c]) => html`<div>${r}: ${c}</div>`)}</td>
 <td>${v.topGroups.map((g) => html`<div><a class="sig" href="/groups/${seg(g.id)}">${g.signature}</a> (${g.count})</div>`)}</td></tr>`,
 )}</tbody></table>

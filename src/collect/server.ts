@@ -9,8 +9,26 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Server } from "bun";
 import type { Store } from "./store.ts";
-import { devicePage, devicesPage, errorPage, groupPage, groupsPage, pageLink, versionsPage } from "./pages.ts";
-import { DEVICE_BOOTS, deviceDetail, FIRST_PAGE, GROUP_REPORTS, groupDetail, health, historyDays, pageOfDevices, pageOfGroups, pageOfVersions, storedMessage, MAX_PAGE_ITEMS, type Page, type Paged } from "./views.ts";
+import { devicePage, devicesPage, errorPage, groupPage, groupsPage, pageLink, rollbacksLink, rollbacksPage, versionsPage } from "./pages.ts";
+import {
+  DEVICE_BOOTS,
+  deviceDetail,
+  FIRST_PAGE,
+  GROUP_REPORTS,
+  groupDetail,
+  health,
+  historyDays,
+  pageOfDevices,
+  pageOfGroups,
+  pageOfRollbacks,
+  pageOfVersions,
+  storedMessage,
+  MAX_PAGE_ITEMS,
+  ROLLBACKS_PAGE_ITEMS,
+  type Page,
+  type Paged,
+  type RollbackFilter,
+} from "./views.ts";
 
 /** Largest request body accepted: the API takes none. */
 export const MAX_REQUEST_BODY_BYTES = 1024;
@@ -97,6 +115,13 @@ function pagedJson<T>(path: string, p: Paged<T>, maxLimit: number): Response {
   return json(p.items, 200, links(path, p, maxLimit));
 }
 
+/** ?device= and ?firmware= of a rollback list (each compared as text: no pattern, nothing else read from them). */
+function rollbackFilter(url: URL): RollbackFilter {
+  const device = url.searchParams.get("device");
+  const firmware = url.searchParams.get("firmware");
+  return { ...(device !== null ? { device } : {}), ...(firmware !== null ? { firmware } : {}) };
+}
+
 /** One path segment after a prefix, decoded; undefined when the path is not exactly that. */
 function param(path: string, prefix: string): string | undefined {
   if (!path.startsWith(prefix)) return undefined;
@@ -152,6 +177,14 @@ export async function handle(store: Store, req: Request, token: string | undefin
     if (p instanceof Response) return p;
     const d = await deviceDetail(store, id, p);
     return d ? json(d, 200, links(path, d.bootPage, DEVICE_BOOTS)) : json({ error: "no such device" }, 404);
+  }
+  if (path === "/api/rollbacks" || path === "/rollbacks") {
+    const p = paging(ROLLBACKS_PAGE_ITEMS);
+    if (p instanceof Response) return p;
+    const filter = rollbackFilter(url);
+    const list = await pageOfRollbacks(store, filter, p);
+    if (api) return pagedJson(rollbacksLink(path, filter), list, ROLLBACKS_PAGE_ITEMS);
+    return page(rollbacksPage(list, filter), 200, setCookie);
   }
   id = param(path, "/api/messages/");
   if (id !== undefined) {

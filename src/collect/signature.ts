@@ -62,6 +62,10 @@ export function signatureOf(report: Report): Signature {
   if (own.length === 0) own = frames;
   const keys = own.slice(0, SIGNATURE_FRAMES).map(frameKey);
   const text = `${exe}: ${keys.length > 0 ? keys.join(" < ") : "(no frames)"}`;
-  const id = createHash("sha256").update(text).digest("hex").slice(0, 16);
-  return { id, text, exe, frames: keys };
+  return { id: groupIdOf(text), text, exe, frames: keys };
+}
+
+/** The group id of a signature text: the first 16 hex digits of its SHA-256 (a rollback's crash signature names its group so). */
+export function groupIdOf(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
 }

@@ -23,6 +23,10 @@ export const DEVICE_BOOTS = 50;
 export const DEVICE_CRASHES = 200;
 /** Top groups per firmware version. */
 export const TOP_GROUPS_PER_VERSION = 5;
+/** Rollbacks in one page of /api/rollbacks and /rollbacks (newest first): each is at most ~50 KiB (16 bad boots). */
+export const ROLLBACKS_PAGE_ITEMS = 10;
+/** Newest rollbacks shown with a device (`rollbackCount` says how many there are; /rollbacks?device= lists them all). */
+export const DEVICE_ROLLBACKS = 5;
 
 /** Bytes (as JSON) of one stored report in an answer: twice the largest message a device may send. */
 export const REPORT_ANSWER_BYTES = 256 * 1024;
@@ -31,13 +35,18 @@ export const REPORT_ANSWER_BYTES = 256 * 1024;
  * shows the sums): a list page is MAX_PAGE_ITEMS items of at most ~5.9 KiB
  * (a version with its top groups); a group is GROUP_REPORTS reports of at
  * most REPORT_ANSWER_BYTES plus its devices and versions; a device is
- * DEVICE_BOOTS boots of at most ~43 KiB and DEVICE_CRASHES crashes of ~1.7 KiB.
+ * DEVICE_BOOTS boots of at most ~43 KiB, DEVICE_CRASHES crashes of ~1.7 KiB and
+ * DEVICE_ROLLBACKS rollbacks of ~50 KiB; a page of rollbacks is ROLLBACKS_PAGE_ITEMS of ~50 KiB.
  */
-export const ANSWER_BOUNDS = { list: 600 * 1024, group: 3 * 1024 * 1024, device: 3 * 1024 * 1024, health: 64 * 1024 } as const;
+export const ANSWER_BOUNDS = { list: 600 * 1024, group: 3 * 1024 * 1024, device: 3 * 1024 * 1024, health: 64 * 1024, rollbacks: 600 * 1024 } as const;
 /** Largest stored report read to be shown (characters): a report stored before ingest bounded them can be tens of MB, and parsing it whole costs several times that in memory. Larger ones are shown as a stub; the upload as received (at most ingest's MAX_MESSAGE_BYTES) stays at /api/messages/<id>. */
 export const MAX_REPORT_READ_CHARS = 2 * 1024 * 1024;
 /** Bytes (as JSON) of the log tails shown with a boot or a report, and of a boot's panic log. */
 export const LOG_ANSWER_BYTES = 16 * 1024;
+/** Bytes (as JSON) of a rollback's short fields (slots, boot ids, reasons, firmware: at most 128 characters as sent). */
+const ROLLBACK_FIELD_BYTES = 256;
+/** Bytes (as JSON) of a bad boot's detail (one line: the panic line, the crash loop). */
+const ROLLBACK_DETAIL_BYTES = 1024;
 /** Bytes (as JSON) of a time (UTC, from utc()) or one of our group ids (16 hex digits). */
 const TIME_BYTES = 64;
 /** Bytes (as JSON) of a short device string shown (ids, firmware, exe, reason, time, summary). */
@@ -116,6 +125,9 @@ export interface VersionSummary {
   devices: number;
   devicesAffected: number;
   topGroups: Array<{ id: string; signature: string; count: number }>;
+  /** Rollbacks away from this version (it was the updated slot's firmware), and on how many devices. */
+  rollbacks: number;
+  rollbackDevices: number;
   /** Crash-free boots % per day, oldest first, HISTORY_DAYS values; null on a day without boots. */
   daily: Array<number | null>;
 }
@@ -145,16 +157,55 @@ export interface DeviceDetail {
   arch: string | null;
   crashkeepVersion: string | null;
   firstSeen: string;
+  /** When a message of it was last received (the collector's clock; firstSeen is the oldest device time, clamped). */
   lastSeen: string;
   boots: DeviceBoot[];
   /** Crashes after the newest boot received: the running boot, or one whose upload is still on its way (first page only). */
   otherCrashes: DeviceBoot["crashes"];
+  /** Its newest DEVICE_ROLLBACKS rollbacks, and how many it has. */
+  rollbacks: Rollback[];
+  rollbackCount: number;
   /** Which page of the device's boots `boots` is; `crashesMore` when more than DEVICE_CRASHES crashes fell in it. */
   bootPage: { offset: number; limit: number; more: boolean; crashesMore: boolean };
 }
 
+export interface RollbackBadBoot {
+  slot: string;
+  bootId: string | null;
+  reason: string;
+  detail: string | null;
+  executable: string | null;
+  signature: string | null;
+  /** The crash group the signature names, when the collector has one by that signature. */
+  groupId: string | null;
+  endedAt: string | null;
+}
+
+export interface Rollback {
+  id: string;
+  deviceId: string;
+  /** When the device archived it (clamped as every device time: receive time + maxClockSkewSeconds at most). */
+  time: string;
+  decidedAt: string;
+  trigger: string;
+  fromSlot: string;
+  fromFirmware: string;
+  toSlot: string | null;
+  toFirmware: string;
+  badBootCount: number;
+  /** Oldest first, as the device listed them. */
+  badBoots: RollbackBadBoot[];
+}
+
+/** Which rollbacks a list shows: all, one device's, or those away from one firmware version. */
+export interface RollbackFilter {
+  device?: string;
+  firmware?: string;
+}
+
 export interface DeviceListItem {
   id: string;
+  /** When a message of it was last received (the collector's clock): the list's order. */
   lastSeen: string;
   boots: number;
   crashes: number;
@@ -386,7 +437,7 @@ export async function groupDetail(store: Store, id: string, page: Page = { offse
 export async function deviceDetail(store: Store, id: string, page: Page = { offset: 0, limit: DEVICE_BOOTS }): Promise<DeviceDetail | undefined> {
   const sql = store.sql;
   const [d]: Array<{ id: string; firmware: string; hardware: string | null; kernel: string | null; arch: string | null; crashkeep_version: string | null; first_seen: string; last_seen: string }> =
-    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, ${utc(store, "first_seen")} AS first_seen, ${utc(store, "last_seen")} AS last_seen FROM devices WHERE id = ${id}`;
+    await sql`SELECT id, firmware, hardware, kernel, arch, crashkeep_version, ${utc(store, "first_seen")} AS first_seen, ${utc(store, "last_received")} AS last_seen FROM devices WHERE id = ${id}`;
   if (d === undefined) return undefined;
   const t = utc(store, "time");
   // One boot more than shown: its end is where the oldest shown boot began.
@@ -399,6 +450,7 @@ export async function deviceDetail(store: Store, id: string, page: Page = { offs
   const until = page.offset > 0 ? sql`AND ${t} <= ${boots[0]?.time ?? ""}` : sql``;
   const crashes: Array<{ message_id: string; group_id: string; time: string; summary: string | null; exe: string | null }> = await sql`SELECT message_id, group_id, ${t} AS time, summary, exe
     FROM crashes WHERE device_id = ${id} AND ${t} > ${since} ${until} ORDER BY ${t} DESC, message_id LIMIT ${DEVICE_CRASHES + 1}`;
+  const [rbCount]: Array<{ n: number }> = await sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM rollbacks WHERE device_id = ${id}`;
   // Boots newest first: a crash belongs to the oldest boot that ended at or after it.
   const byBoot = boots.map((): DeviceBoot["crashes"] => []);
   const other: DeviceBoot["crashes"] = [];
@@ -436,60 +488,132 @@ export async function deviceDetail(store: Store, id: string, page: Page = { offs
       };
     }),
     otherCrashes: other,
+    rollbacks: (await rollbackRows(store, { device: id }, { offset: 0, limit: DEVICE_ROLLBACKS })).slice(0, DEVICE_ROLLBACKS),
+    rollbackCount: Number(rbCount?.n ?? 0),
     bootPage: { offset: page.offset, limit: page.limit, more: rows.length > page.limit, crashesMore: crashes.length > DEVICE_CRASHES },
   };
 }
 
-/** One page of firmware versions (newest version first): boots by reason, crash-free boots %, devices affected, top groups, daily crash-free %. */
+/** Firmware versions, newest first: "10.0" after "9.1" (numeric runs compare as numbers). */
+function versionOrder(a: string, b: string): number {
+  return b.localeCompare(a, "en", { numeric: true });
+}
+
+/**
+ * One page of firmware versions (newest version first): boots by reason, crash-free boots %, devices affected,
+ * top groups, rollbacks away from it, daily crash-free %. Only the version names are read for all versions (the
+ * order is numeric, which SQL does not sort the same on SQLite and PostgreSQL); the aggregates only for the page.
+ */
 export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now = new Date()): Promise<Paged<VersionSummary>> {
   const sql = store.sql;
-  const reasonRows: Array<{ firmware: string; reason: string; n: number }> = await sql`SELECT firmware, reason, CAST(COUNT(*) AS INTEGER) AS n FROM boots GROUP BY firmware, reason`;
+  const nameRows: Array<{ firmware: string }> = await sql`SELECT firmware FROM boots UNION SELECT firmware FROM crashes UNION SELECT from_firmware AS firmware FROM rollbacks`;
+  const names = nameRows.map((r) => r.firmware).sort(versionOrder).slice(page.offset, page.offset + page.limit + 1);
+  if (names.length === 0) return paged([], page);
+  const inPage = sql(names);
+  const reasonRows: Array<{ firmware: string; reason: string; n: number }> = await sql`SELECT firmware, reason, CAST(COUNT(*) AS INTEGER) AS n FROM boots
+    WHERE firmware IN ${inPage} GROUP BY firmware, reason`;
   const totals: Array<{ firmware: string; boots: number; clean: number; devices: number; affected: number }> = await sql`SELECT firmware,
       CAST(COUNT(*) AS INTEGER) AS boots, CAST(SUM(crash_free) AS INTEGER) AS clean, CAST(COUNT(DISTINCT device_id) AS INTEGER) AS devices,
       CAST(COUNT(DISTINCT CASE WHEN crash_free = 0 THEN device_id END) AS INTEGER) AS affected
-    FROM boots GROUP BY firmware`;
-  const crashFw: Array<{ firmware: string }> = await sql`SELECT DISTINCT firmware FROM crashes`;
-  const top: Array<{ firmware: string; group_id: string; signature: string; n: number }> = await sql`SELECT c.firmware, c.group_id, g.signature, CAST(COUNT(*) AS INTEGER) AS n
-    FROM crashes c JOIN crash_groups g ON g.id = c.group_id GROUP BY c.firmware, c.group_id, g.signature ORDER BY COUNT(*) DESC, c.group_id`;
+    FROM boots WHERE firmware IN ${inPage} GROUP BY firmware`;
+  // the top groups of each version on the page, ranked in the database (not every version-group pair read)
+  const top: Array<{ firmware: string; group_id: string; signature: string; n: number }> = await sql`SELECT x.firmware, x.group_id, g.signature, x.n
+    FROM (SELECT firmware, group_id, CAST(COUNT(*) AS INTEGER) AS n, ROW_NUMBER() OVER (PARTITION BY firmware ORDER BY COUNT(*) DESC, group_id) AS pos
+      FROM crashes WHERE firmware IN ${inPage} GROUP BY firmware, group_id) x
+    JOIN crash_groups g ON g.id = x.group_id WHERE x.pos <= ${TOP_GROUPS_PER_VERSION} ORDER BY x.firmware, x.pos`;
+  const rollbacks: Array<{ firmware: string; n: number; devices: number }> = await sql`SELECT from_firmware AS firmware, CAST(COUNT(*) AS INTEGER) AS n,
+      CAST(COUNT(DISTINCT device_id) AS INTEGER) AS devices FROM rollbacks WHERE from_firmware IN ${inPage} GROUP BY from_firmware`;
   const dayList = days(now);
   const since = dayList[0] as string;
   const t = utc(store, "time");
   const dayRows: Array<{ firmware: string; day: string; boots: number; clean: number }> = await sql`SELECT firmware, SUBSTR(${t}, 1, 10) AS day,
-      CAST(COUNT(*) AS INTEGER) AS boots, CAST(SUM(crash_free) AS INTEGER) AS clean FROM boots WHERE ${t} >= ${since} GROUP BY firmware, SUBSTR(${t}, 1, 10)`;
+      CAST(COUNT(*) AS INTEGER) AS boots, CAST(SUM(crash_free) AS INTEGER) AS clean FROM boots WHERE firmware IN ${inPage} AND ${t} >= ${since} GROUP BY firmware, SUBSTR(${t}, 1, 10)`;
   const index = new Map(dayList.map((d, i) => [d, i]));
-  const versions = new Map<string, VersionSummary>();
-  const get = (fw: string): VersionSummary => {
-    let v = versions.get(fw);
-    if (!v) {
-      v = { firmware: fw, boots: 0, reasons: {}, crashFreeBootsPercent: null, devices: 0, devicesAffected: 0, topGroups: [], daily: new Array<number | null>(HISTORY_DAYS).fill(null) };
-      versions.set(fw, v);
-    }
-    return v;
-  };
+  const versions = new Map<string, VersionSummary>(
+    names.map((fw) => [fw, { firmware: fw, boots: 0, reasons: {}, crashFreeBootsPercent: null, devices: 0, devicesAffected: 0, topGroups: [], rollbacks: 0, rollbackDevices: 0, daily: new Array<number | null>(HISTORY_DAYS).fill(null) }]),
+  );
   for (const x of totals) {
-    const v = get(x.firmware);
+    const v = versions.get(x.firmware);
+    if (v === undefined) continue;
     v.boots = Number(x.boots);
     v.devices = Number(x.devices);
     v.devicesAffected = Number(x.affected);
     v.crashFreeBootsPercent = v.boots > 0 ? Math.round((Number(x.clean) / v.boots) * 1000) / 10 : null;
   }
-  for (const r of reasonRows) get(r.firmware).reasons[r.reason] = Number(r.n);
-  for (const c of crashFw) get(c.firmware);
+  for (const r of reasonRows) {
+    const v = versions.get(r.firmware);
+    if (v !== undefined) v.reasons[r.reason] = Number(r.n);
+  }
   for (const x of top) {
-    const v = get(x.firmware);
-    if (v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: text(x.group_id, TIME_BYTES), signature: text(x.signature, SHORT_BYTES), count: Number(x.n) });
+    const v = versions.get(x.firmware);
+    if (v !== undefined && v.topGroups.length < TOP_GROUPS_PER_VERSION) v.topGroups.push({ id: text(x.group_id, TIME_BYTES), signature: text(x.signature, SHORT_BYTES), count: Number(x.n) });
+  }
+  for (const r of rollbacks) {
+    const v = versions.get(r.firmware);
+    if (v === undefined) continue;
+    v.rollbacks = Number(r.n);
+    v.rollbackDevices = Number(r.devices);
   }
   for (const d of dayRows) {
     const i = index.get(d.day);
-    if (i !== undefined && Number(d.boots) > 0) get(d.firmware).daily[i] = Math.round((Number(d.clean) / Number(d.boots)) * 1000) / 10;
+    const v = versions.get(d.firmware);
+    if (v !== undefined && i !== undefined && Number(d.boots) > 0) v.daily[i] = Math.round((Number(d.clean) / Number(d.boots)) * 1000) / 10;
   }
-  const all = [...versions.values()].sort((a, b) => b.firmware.localeCompare(a.firmware, "en", { numeric: true }));
-  const items = all.slice(page.offset, page.offset + page.limit + 1).map((v) => ({
+  const items = names.map((fw) => versions.get(fw) as VersionSummary).map((v) => ({
     ...v,
     firmware: text(v.firmware),
     reasons: boundJson(v.reasons, { maxBytes: SMALL_LIST_BYTES, maxDepth: 2, maxStringChars: SHORT_BYTES }).value,
   }));
   return paged(items, page);
+}
+
+/** Rollbacks matching FILTER, newest first: one more than PAGE's limit (so the caller knows whether another page follows). */
+async function rollbackRows(store: Store, filter: RollbackFilter, page: Page): Promise<Rollback[]> {
+  const sql = store.sql;
+  // r.time is stored by ingest as UTC text (storedTime): it sorts as it is, by the rollbacks_time and rollbacks_device indexes
+  const byDevice = filter.device !== undefined ? sql`AND r.device_id = ${filter.device}` : sql``;
+  const byFirmware = filter.firmware !== undefined ? sql`AND r.from_firmware = ${filter.firmware}` : sql``;
+  const rows: Array<{ message_id: string; device_id: string; time: string; decided_at: string; triggered_by: string; from_slot: string; from_firmware: string; to_slot: string | null; to_firmware: string; bad_boot_count: number }> =
+    await sql`SELECT r.message_id, r.device_id, r.time, r.decided_at, r.triggered_by, r.from_slot, r.from_firmware, r.to_slot, r.to_firmware, r.bad_boot_count
+      FROM rollbacks r WHERE 1 = 1 ${byDevice} ${byFirmware} ORDER BY r.time DESC, r.message_id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => r.message_id);
+  const boots: Array<{ message_id: string; slot: string; boot_id: string | null; reason: string; detail: string | null; executable: string | null; signature: string | null; group_id: string | null; known: string | null; ended_at: string | null }> =
+    await sql`SELECT b.message_id, b.slot, b.boot_id, b.reason, b.detail, b.executable, b.signature, b.group_id, g.id AS known, b.ended_at
+      FROM rollback_boots b LEFT JOIN crash_groups g ON g.id = b.group_id WHERE b.message_id IN ${sql(ids)} ORDER BY b.message_id, b.seq`;
+  const byMessage = new Map<string, RollbackBadBoot[]>();
+  for (const b of boots) {
+    const list = byMessage.get(b.message_id) ?? [];
+    list.push({
+      slot: text(b.slot, ROLLBACK_FIELD_BYTES),
+      bootId: textOrNull(b.boot_id, ROLLBACK_FIELD_BYTES),
+      reason: text(b.reason, ROLLBACK_FIELD_BYTES),
+      detail: textOrNull(b.detail, ROLLBACK_DETAIL_BYTES),
+      executable: textOrNull(b.executable),
+      signature: textOrNull(b.signature),
+      groupId: b.known === null ? null : text(b.known, TIME_BYTES),
+      endedAt: textOrNull(b.ended_at, TIME_BYTES),
+    });
+    byMessage.set(b.message_id, list);
+  }
+  return rows.map((r) => ({
+    id: text(r.message_id),
+    deviceId: text(r.device_id),
+    time: text(r.time, TIME_BYTES),
+    decidedAt: text(r.decided_at, TIME_BYTES),
+    trigger: text(r.triggered_by, ROLLBACK_FIELD_BYTES),
+    fromSlot: text(r.from_slot, ROLLBACK_FIELD_BYTES),
+    fromFirmware: text(r.from_firmware, ROLLBACK_FIELD_BYTES),
+    toSlot: textOrNull(r.to_slot, ROLLBACK_FIELD_BYTES),
+    toFirmware: text(r.to_firmware, ROLLBACK_FIELD_BYTES),
+    badBootCount: Number(r.bad_boot_count),
+    badBoots: byMessage.get(r.message_id) ?? [],
+  }));
+}
+
+/** One page of rollbacks (all, one device's, or away from one firmware version), newest first. */
+export async function pageOfRollbacks(store: Store, filter: RollbackFilter = {}, page: Page = { offset: 0, limit: ROLLBACKS_PAGE_ITEMS }): Promise<Paged<Rollback>> {
+  return paged(await rollbackRows(store, filter, page), page);
 }
 
 /** The upload as received (ingest stored at most its MAX_MESSAGE_BYTES of it), or undefined. */
@@ -529,11 +653,11 @@ export async function health(store: Store): Promise<Health> {
 /** One page of devices, the one heard from most recently first. */
 export async function pageOfDevices(store: Store, page: Page = FIRST_PAGE): Promise<Paged<DeviceListItem>> {
   const sql = store.sql;
-  const t = utc(store, "d.last_seen");
-  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, ${t} AS last_seen,
+  // by when a message of it was last received (our clock, stored as UTC text): a device clock ahead of ours cannot keep a device on top
+  const rows: Array<{ id: string; firmware: string; last_seen: string; boots: number; crashes: number }> = await sql`SELECT d.id, d.firmware, ${utc(store, "d.last_received")} AS last_seen,
       CAST((SELECT COUNT(*) FROM boots b WHERE b.device_id = d.id) AS INTEGER) AS boots,
       CAST((SELECT COUNT(*) FROM crashes c WHERE c.device_id = d.id) AS INTEGER) AS crashes
-    FROM devices d ORDER BY ${t} DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
+    FROM devices d ORDER BY d.last_received DESC, d.id LIMIT ${page.limit + 1} OFFSET ${page.offset}`;
   return paged(
     rows.map((r) => ({ id: text(r.id), lastSeen: text(r.last_seen, TIME_BYTES), boots: Number(r.boots), crashes: Number(r.crashes), firmware: text(r.firmware) })),
     page,

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import mqtt from "mqtt";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { api, ROOT, startCollector, startMosquitto, waitFor, type Collector, type Running } from "./servers.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, type Message } from "../unit/collect/fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, rollbackMessage, type Message } from "../unit/collect/fleet.ts";
 
 // page.evaluate callbacks run in the browser; this file is compiled without the DOM library.
 interface BrowserElement {
@@ -53,6 +53,13 @@ function seed(): Message[] {
           ...(i < 2 ? { detail: XSS, panicMessage: XSS, panicLog: `${XSS}\nKernel panic - not syncing: ${XSS}\n`, logTail: [XSS, `line "two" & 'three'`] } : {}),
         }),
       );
+    }
+    // rollbacks away from 6.0.0 (the update) on units 2-5, two on unit 2; one XSS rollback on the evil device
+    if (i >= 2 && i <= 5) out.push(rollbackMessage(dev, { time: daysAgo(1, i), from: "6.0.0" }));
+    if (i === 2) out.push(rollbackMessage(dev, { time: daysAgo(0, 30), from: "6.0.0" }));
+    if (i === 0) {
+      const badBoots = [{ slot: `B${XSS}`.slice(0, 64), bootId: null, reason: "crash-loop", detail: XSS, executable: `/opt/${XSS}`, signature: XSS.slice(0, 256), endedAt: daysAgo(2) }];
+      out.push(rollbackMessage(dev, { time: daysAgo(2), from: `6.0${XSS}`.slice(0, 128), badBoots }));
     }
   }
   return out;
@@ -141,17 +148,40 @@ test("one device: its boot timeline with reasons and crashes; a device id that i
 });
 
 test("firmware versions: crash-free boots % as the API computes it, and the chart", async () => {
-  const versions = await api<Array<{ firmware: string; boots: number; crashFreeBootsPercent: number }>>(collector.base, "/api/versions");
+  const versions = await api<Array<{ firmware: string; boots: number; crashFreeBootsPercent: number | null }>>(collector.base, "/api/versions");
   const page = await open("/versions", "versions");
   const rows = await page.$$eval("#versions tbody tr", (trs) => trs.map((tr) => ({ firmware: tr.getAttribute("data-firmware"), boots: Number(tr.querySelector(".boots")?.textContent), pct: tr.querySelector(".crash-free")?.textContent })));
-  expect(rows).toEqual(versions.map((v) => ({ firmware: v.firmware, boots: v.boots, pct: `${v.crashFreeBootsPercent}%` })));
+  // a version known only from rollbacks away from it has no boots: "–"
+  expect(rows).toEqual(versions.map((v) => ({ firmware: v.firmware, boots: v.boots, pct: v.crashFreeBootsPercent === null ? "–" : `${v.crashFreeBootsPercent}%` })));
   // the seeded reasons: clean and a noted reason (maintenance) are crash-free, panics and resets are not
   const boots = sent.filter((m) => m.payload.kind === "boot").map((m) => m.payload as Extract<Message["payload"], { kind: "boot" }>);
   const v50 = boots.filter((b) => b.device.firmware === "5.0.0");
   const free = v50.filter((b) => ["clean", "maintenance"].includes(b.boot.reason)).length;
   expect(versions.find((v) => v.firmware === "5.0.0")?.crashFreeBootsPercent).toBe(Math.round((free / v50.length) * 1000) / 10);
-  expect(await page.$$eval("figure.chart polyline", (p) => p.length)).toBe(versions.length);
+  expect(await page.$$eval("figure.chart polyline", (p) => p.length)).toBe(versions.filter((v) => v.boots > 0).length);
   await page.close();
+});
+
+test("rollbacks: per firmware version beside crash-free boots, on the device page with each bad boot, on /rollbacks; payloads inert", async () => {
+  const versions = await api<Array<{ firmware: string; rollbacks: number; rollbackDevices: number }>>(collector.base, "/api/versions");
+  expect(versions.find((v) => v.firmware === "6.0.0")).toMatchObject({ rollbacks: 5, rollbackDevices: 4 });
+  const page = await open("/versions", "versions-rollbacks");
+  const rows = await page.$$eval("#versions tbody tr", (trs) => trs.map((tr) => ({ firmware: tr.getAttribute("data-firmware"), rollbacks: tr.querySelector(".rollbacks")?.textContent?.trim() })));
+  expect(rows).toEqual(versions.map((v) => ({ firmware: v.firmware, rollbacks: v.rollbacks === 0 ? "0" : `${v.rollbacks} on ${v.rollbackDevices} device${v.rollbackDevices === 1 ? "" : "s"}` })));
+  await page.close();
+  const unit = await open("/devices/unit-002", "device-rollbacks");
+  const shown = await unit.$$eval(".rollback", (rs) => rs.map((r) => ({ from: r.querySelector(".from-firmware")?.textContent, reasons: [...r.querySelectorAll(".bad-boots li")].map((li) => li.getAttribute("data-reason")) })));
+  expect(shown).toEqual([
+    { from: "6.0.0", reasons: ["kernel-panic", "kernel-panic"] },
+    { from: "6.0.0", reasons: ["kernel-panic", "kernel-panic"] },
+  ]);
+  await unit.close();
+  const evil = await open(`/rollbacks?device=${encodeURIComponent(EVIL_ID)}`, "rollbacks-xss");
+  const text = await evil.evaluate(() => document.body.innerText);
+  expect(text).toContain(`crash ${XSS.slice(0, 256)}`);
+  expect(text).toContain(`6.0${XSS}`);
+  await evil.close();
+  await (await open("/rollbacks", "rollbacks")).close();
 });
 
 test("no page opened a dialog", () => {

@@ -101,20 +101,20 @@ describe.each(["postgres", "sqlite"] as const)("on %s", (kind) => {
       await store.close();
       const refused = noteMessage(bad, { text: "x".repeat(60), time: daysAgo(0, 1) });
       const after = bootMessage(bad, { reason: "clean", bootId: "b2", time: daysAgo(0, 1) });
-      await publish([nul.boot, nul.crash, nul.note, refused, after]);
-      const h = await settled(c, before.length + 5);
+      await publish([nul.boot, nul.crash, nul.note, nul.rollback, refused, after]);
+      const h = await settled(c, before.length + 6);
       expect(c.proc.exitCode).toBeNull();
       expect(h.stored).toBe(3);
       const reasons = h.rejects.map((r) => r.reason);
-      expect(reasons.filter((r) => /NUL character/.test(r))).toHaveLength(3);
+      expect(reasons.filter((r) => /NUL character/.test(r))).toHaveLength(4);
       expect(reasons.some((r) => (kind === "postgres" ? /the database refused it: .*SQLSTATE 23514/ : /the database refused it: .*SQLITE_CONSTRAINT_TRIGGER/).test(r))).toBe(true);
-      expect(h.rejected).toBe(4);
+      expect(h.rejected).toBe(5);
       expect(await api<unknown>(c.base, `/api/devices/${good.id}`)).toEqual(goodBefore);
       // acknowledged: the same persistent session, restarted, gets none of them again
       expect(await c.stop()).toBe(0);
       c = await startCollector(["--broker", broker.url, "--db", db, "--client-id", clientId]);
       await publish([bootMessage(good, { reason: "clean", bootId: "g3", time: daysAgo(0, 1) })]);
-      const again = await settled(c, before.length + 6);
+      const again = await settled(c, before.length + 7);
       expect(again.collector).toEqual({ stored: 1, duplicates: 0, rejected: 0 });
       expect(again.rejected).toBe(h.rejected);
     } finally {

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { api, startCollector, startMosquitto, startPostgres, uploadAsDevices, waitFor, type Collector, type Running } from "./servers.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, type Message } from "../unit/collect/fleet.ts";
+import { openStore } from "../../src/collect/store.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, rollbackMessage, type Message } from "../unit/collect/fleet.ts";
 
 let broker: Running;
 let pg: Running;
@@ -37,6 +38,10 @@ function fleet(): Message[] {
       out.push(crashMessage(dev, fixtureReport(PROGRAMS[(i * 3 + b) % PROGRAMS.length] as string), { time: daysAgo(5 - b, 20), compact: b % 2 === 1 }));
       out.push(bootMessage(dev, { reason: ["clean", "kernel-panic", "unexpected-reset", "maintenance"][(i + b) % 4] as string, bootId: `pg-${i}-${b}`, time: daysAgo(5 - b) }));
     }
+    // devices 0-3 rolled back from 5.0.0 (device 0 twice), device 4 by its bootloader from a firmware it did not know
+    if (i < 4) out.push(rollbackMessage(dev, { time: daysAgo(1, 10), from: "5.0.0" }));
+    if (i === 0) out.push(rollbackMessage(dev, { time: daysAgo(0, 10), from: "5.0.0", badBoots: [{ slot: "B", bootId: "pg-loop", reason: "crash-loop", detail: "/usr/bin/fpe crashed 5 times in a minute", executable: "/usr/bin/fpe", signature: "fpe: main", endedAt: daysAgo(0, 12) }] }));
+    if (i === 4) out.push(rollbackMessage(dev, { time: daysAgo(1, 10), from: null, trigger: "bootloader", badBoots: [{ slot: "B", bootId: null, reason: "never-reached-crashkeep", detail: null, executable: null, signature: null, endedAt: null }] }));
   }
   return out;
 }
@@ -61,9 +66,37 @@ test("two collectors with --group split the traffic on PostgreSQL, each message 
     expect(ha.collector.stored).toBeGreaterThan(0);
     expect(hb.collector.stored).toBeGreaterThan(0);
 
-    for (const path of ["/api/groups", "/api/versions", "/api/devices/pg-7"]) {
-      expect(await api<unknown>(a.base, path)).toEqual(await api<unknown>(lite.base, path));
+    // a device's lastSeen is when this collector's database received its newest message: its own clock, not compared
+    const same = ({ lastSeen: _l, ...rest }: Record<string, unknown>) => rest;
+    for (const path of ["/api/groups", "/api/versions", "/api/devices/pg-7", "/api/devices/pg-0", "/api/rollbacks", "/api/rollbacks?firmware=5.0.0&limit=2&offset=1"]) {
+      const [x, y] = [await api<unknown>(a.base, path), await api<unknown>(lite.base, path)];
+      if (path.startsWith("/api/devices/")) expect(same(x as Record<string, unknown>)).toEqual(same(y as Record<string, unknown>));
+      else expect(x).toEqual(y);
     }
+    // the rollbacks read back with plain SQL from both databases: the same rows, as sent
+    const rows = async (url: string) => {
+      const s = await openStore(url);
+      try {
+        const r: unknown[] = await s.sql`SELECT r.device_id, r.triggered_by, r.from_slot, r.from_firmware, r.to_slot, r.to_firmware, CAST(r.bad_boot_count AS INTEGER) AS n, r.time, r.device_time,
+            b.seq, b.slot, b.boot_id, b.reason, b.detail, b.executable, b.signature, b.group_id, b.ended_at
+          FROM rollbacks r JOIN rollback_boots b ON b.message_id = r.message_id ORDER BY r.message_id, b.seq`;
+        return r.map((x): Record<string, unknown> => ({ ...(x as Record<string, unknown>), n: Number((x as { n: unknown }).n), seq: Number((x as { seq: unknown }).seq) }));
+      } finally {
+        await s.close();
+      }
+    };
+    const [onPg, onLite] = [await rows(pg.url), await rows(`sqlite://${dir}/all.db`)];
+    expect(onPg).toEqual(onLite);
+    const rolledBack = sent.filter((m) => m.payload.kind === "rollback");
+    expect(onPg).toHaveLength(rolledBack.reduce((x, m) => x + (m.payload.kind === "rollback" ? m.payload.rollback.badBoots.length : 0), 0));
+    expect(onPg.filter((r) => r.device_id === "pg-4")).toEqual([
+      expect.objectContaining({ triggered_by: "bootloader", from_firmware: "unknown", to_firmware: "4.0.0", reason: "never-reached-crashkeep", boot_id: null, ended_at: null, signature: null, group_id: null }),
+    ]);
+    const versions = await api<Array<{ firmware: string; rollbacks: number; rollbackDevices: number }>>(a.base, "/api/versions");
+    expect(versions.filter((v) => v.rollbacks > 0).map((v) => [v.firmware, v.rollbacks, v.rollbackDevices])).toEqual([
+      ["unknown", 1, 1],
+      ["5.0.0", 5, 4],
+    ]);
     const groups = await api<Array<{ id: string; count: number }>>(a.base, "/api/groups");
     expect(groups.reduce((x, g) => x + g.count, 0)).toBe(sent.filter((m) => m.payload.kind === "crash").length);
     expect(await api<unknown>(a.base, `/api/groups/${groups[0]?.id}`)).toEqual(await api<unknown>(lite.base, `/api/groups/${groups[0]?.id}`));

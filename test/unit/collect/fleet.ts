@@ -1,14 +1,27 @@
 // Test helper: upload messages for a simulated fleet, built by the device's own
 // payload builders (src/upload/payload.ts), with crash reports made from the
 // real core fixtures (test/fixtures/cores/x86_64).
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ArchiveEntry } from "../../../src/archive/archive.ts";
 import { buildReport, type Report } from "../../../src/core/report.ts";
 import { compactReport } from "../../../src/core/format.ts";
 import { readCoreFile } from "../../../src/core/source.ts";
-import { bootPayload, crashPayload, encodePayload, MAX_MESSAGE_BYTES, notePayload, payloadTopic, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
+import {
+  bootPayload,
+  crashPayload,
+  encodePayload,
+  MAX_MESSAGE_BYTES,
+  notePayload,
+  payloadId,
+  payloadTopic,
+  UPLOAD_SCHEMA,
+  type BadBoot,
+  type DeviceInfo,
+  type RollbackBody,
+  type UploadPayload,
+} from "../../../src/upload/payload.ts";
 import { fixtures } from "../core/fixtures.ts";
 import { debugFixtures } from "../debuginfo/symbolize-fixtures.ts";
 
@@ -21,8 +34,16 @@ export interface Message {
 }
 
 const reports = new Map<string, Report>();
-let empty: string | undefined;
-const emptyDir = () => (empty ??= mkdtempSync(join(tmpdir(), "ck-fleet-empty-sysroot-")));
+
+/** FN given a fresh temp dir named PREFIX…, removed when FN returns: the helpers leave nothing in /tmp. */
+function inTempDir<T>(prefix: string, fn: (dir: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try {
+    return fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function fixture(name: string) {
   const f = fixtures().find((x) => x.arch === "x86_64" && x.name === name);
@@ -37,7 +58,7 @@ export function fixtureReport(name: string, options: { bare?: boolean } = {}): R
   if (!r) {
     const f = fixture(name);
     // bare: an empty sysroot, not the machine's own root (whose /opt may hold a fixture script's leftovers)
-    r = buildReport(readCoreFile(f.core), { sysroot: options.bare ? emptyDir() : f.sysroot });
+    r = options.bare ? inTempDir("ck-fleet-empty-sysroot-", (empty) => buildReport(readCoreFile(f.core), { sysroot: empty })) : buildReport(readCoreFile(f.core), { sysroot: f.sysroot });
     reports.set(key, r);
   }
   return structuredClone(r);
@@ -72,15 +93,16 @@ function wrap(payload: UploadPayload): Message {
 }
 
 let seq = 0;
-let entryRoot: string | undefined;
 
 /** An archived boot of DEV as upload sends it; with a panic log and log tails written where bootPayload reads them. */
 export function bootMessage(dev: DeviceInfo, o: { reason: string; bootId: string; time: string; detail?: string; panicMessage?: string; panicLog?: string; logTail?: string[] }): Message {
   const id = `${o.time.replace(/[-:.]/g, "")}-${o.reason}-${++seq}`;
+  // bootPayload reads the entry's files while it builds the message: the directory goes right after
+  return inTempDir("ck-fleet-entry-", (dir) => bootEntryMessage(dev, id, dir, o));
+}
+
+function bootEntryMessage(dev: DeviceInfo, id: string, dir: string, o: Parameters<typeof bootMessage>[1]): Message {
   const files: ArchiveEntry["files"] = [];
-  entryRoot ??= mkdtempSync(join(tmpdir(), "ck-fleet-entries-"));
-  const dir = join(entryRoot, `${dev.id.replace(/[^A-Za-z0-9_.-]/g, "_")}-${id}`);
-  mkdirSync(dir, { recursive: true });
   if (o.panicLog !== undefined) {
     writeFileSync(join(dir, "dmesg-ramoops-0"), o.panicLog);
     files.push({ name: "dmesg-ramoops-0", kind: "pstore-dmesg", source: "pstore", bytes: Buffer.byteLength(o.panicLog) });
@@ -124,4 +146,40 @@ export function noteMessage(dev: DeviceInfo, o: { text: string; time: string; re
 /** Days (and minutes) before now, as ISO 8601 (so data falls in the 30-day charts). */
 export function daysAgo(days: number, minutes = 0): string {
   return new Date(Date.now() - days * 86400_000 - minutes * 60_000).toISOString();
+}
+
+/**
+ * A rollback message of DEV as docs/upload.schema.json describes it (commit 1439de9), written here field by
+ * field: the device's own builder is the rbdevice branch's (issue 23). Defaults: crashkeep rolled back from
+ * slot B (firmware FROM) to A after two kernel-panic boots.
+ */
+export function rollbackMessage(dev: DeviceInfo, o: { time: string; from: string | null; to?: string | null; trigger?: RollbackBody["trigger"]; badBoots?: BadBoot[] }): Message {
+  const localId = `${o.time.replace(/[-:.]/g, "")}-rollback-${++seq}`;
+  const panic = (i: number): BadBoot => ({
+    slot: "B",
+    bootId: `bad-${seq}-${i}`,
+    reason: "kernel-panic",
+    detail: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b",
+    executable: null,
+    signature: null,
+    endedAt: new Date(new Date(o.time).getTime() - (2 - i) * 60_000).toISOString(),
+  });
+  return wrap({
+    schema: UPLOAD_SCHEMA,
+    id: payloadId(dev, "rollback", localId),
+    kind: "rollback",
+    time: o.time,
+    device: dev,
+    truncated: false,
+    rollback: {
+      archiveId: localId,
+      trigger: o.trigger ?? "crashkeep",
+      fromSlot: "B",
+      fromFirmware: o.from,
+      toSlot: "A",
+      toFirmware: o.to === undefined ? dev.firmware : o.to,
+      badBoots: o.badBoots ?? [panic(0), panic(1)],
+      decidedAt: o.time,
+    },
+  });
 }

@@ -5,21 +5,26 @@
 // Shared by the unit tests (SQLite, in process) and the hostile-device
 // integration test (the compiled collector, mosquitto, PostgreSQL).
 import { encodePayload, payloadTopic, type DeviceInfo, type UploadPayload } from "../../../src/upload/payload.ts";
-import { bootMessage, crashMessage, daysAgo, fixtureReport, noteMessage, PREFIX, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, fixtureReport, noteMessage, PREFIX, rollbackMessage, type Message } from "./fleet.ts";
 
 /** A payload as it is sent on its device's topic. */
 export function rewrap(payload: UploadPayload, topic = payloadTopic(PREFIX, payload)): Message {
   return { topic, payload, bytes: new TextEncoder().encode(encodePayload(payload)) };
 }
 
-/** A message of each kind, each with a NUL in one of its strings (boot detail, the report's cmdline, note text). */
-export function nulMessages(dev: DeviceInfo): Record<Exclude<UploadPayload["kind"], "rollback">, Message> {
+/** A message of each kind, each with a NUL in one of its strings (boot detail, the report's cmdline, note text, a bad boot's detail). */
+export function nulMessages(dev: DeviceInfo): Record<UploadPayload["kind"], Message> {
   const report = fixtureReport("nested");
   report.cmdline = "nested\u0000--evil";
   return {
     boot: bootMessage(dev, { reason: "kernel-panic", bootId: "nul-boot", time: daysAgo(0, 50), detail: "before\u0000after" }),
     crash: crashMessage(dev, report, { time: daysAgo(0, 49) }),
     note: noteMessage(dev, { text: "note\u0000with a NUL", time: daysAgo(0, 48) }),
+    rollback: rollbackMessage(dev, {
+      time: daysAgo(0, 47),
+      from: "9.0",
+      badBoots: [{ slot: "B", bootId: "nul", reason: "kernel-panic", detail: "Kernel panic\u0000hidden", executable: null, signature: null, endedAt: daysAgo(0, 48) }],
+    }),
   };
 }
 

@@ -14,9 +14,9 @@ import { html } from "../../../src/collect/html.ts";
 import { ingest } from "../../../src/collect/ingest.ts";
 import { handle, serve } from "../../../src/collect/server.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
-import { ANSWER_BOUNDS, DEVICE_BOOTS, GROUP_REPORTS, MAX_PAGE_ITEMS, MAX_REPORT_READ_CHARS, REPORT_ANSWER_BYTES } from "../../../src/collect/views.ts";
-import { encodePayload, payloadTopic, type UploadPayload } from "../../../src/upload/payload.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, PREFIX, type Message } from "./fleet.ts";
+import { ANSWER_BOUNDS, DEVICE_BOOTS, DEVICE_ROLLBACKS, GROUP_REPORTS, MAX_PAGE_ITEMS, MAX_REPORT_READ_CHARS, REPORT_ANSWER_BYTES, ROLLBACKS_PAGE_ITEMS } from "../../../src/collect/views.ts";
+import { encodePayload, MAX_BAD_BOOTS, payloadTopic, type UploadPayload } from "../../../src/upload/payload.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, PREFIX, rollbackMessage, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: PREFIX, symbolize: { debugDirs: [], debuginfod: undefined } };
 /** Groups made by distinct devices (one each: a per-device bound on new groups does not limit it). */
@@ -78,6 +78,11 @@ beforeAll(async () => {
   const big = device("big-1", "2.0");
   for (let i = 0; i < GROUP_REPORTS + 3; i++) bigGroup = await must(crashMessage(big, fixtureReport("fpe"), { time: daysAgo(2, i) }));
   for (let i = 0; i < DEVICE_BOOTS + 5; i++) await must(bootMessage(big, { reason: "kernel-panic", bootId: `b${i}`, time: daysAgo(2, i * 2 + 1), detail: `boot ${i}` }));
+  // more rollbacks than a page, each with the most bad boots a message may list
+  for (let i = 0; i < ROLLBACKS_PAGE_ITEMS + 3; i++) {
+    const badBoots = Array.from({ length: MAX_BAD_BOOTS }, (_, j) => ({ slot: "B", bootId: `rb${i}-${j}`, reason: "crash-loop", detail: `rollback ${i} boot ${j}`, executable: "/usr/bin/fpe", signature: "fpe: crash < main", endedAt: daysAgo(3, i * 30 + j) }));
+    await must(rollbackMessage(big, { time: daysAgo(3, i * 30), from: `3.${i}`, badBoots }));
+  }
   server = serve(store, { hostname: "127.0.0.1", port: 0, token: undefined, hostNames: ["collect.example"] });
 }, 120_000);
 
@@ -95,6 +100,24 @@ describe("paging", () => {
     expect(new Set(all.items.map((x) => x.id)).size).toBe(expected);
     expect(all.pages).toBe(Math.ceil(expected / MAX_PAGE_ITEMS));
     expect(all.largest).toBeLessThanOrEqual(LIST_ANSWER_MAX);
+  });
+
+  test("rollbacks: pages of ROLLBACKS_PAGE_ITEMS, newest first; the filter kept in the Link header and the pager links", async () => {
+    const res = await get("/api/rollbacks?device=big-1");
+    const first = (await res.json()) as Array<{ fromFirmware: string; badBoots: unknown[] }>;
+    expect(first.map((r) => r.fromFirmware)).toEqual(Array.from({ length: ROLLBACKS_PAGE_ITEMS }, (_, i) => `3.${i}`));
+    expect(first.every((r) => r.badBoots.length === MAX_BAD_BOOTS)).toBe(true);
+    expect(res.headers.get("link")).toBe(`</api/rollbacks?device=big-1&offset=${ROLLBACKS_PAGE_ITEMS}>; rel="next"`);
+    const rest = await get(`/api/rollbacks?device=big-1&offset=${ROLLBACKS_PAGE_ITEMS}`);
+    expect(((await rest.json()) as unknown[]).length).toBe(3);
+    expect(rest.headers.get("link")).toBe(`</api/rollbacks?device=big-1>; rel="prev"`);
+    expect((await (await get("/api/rollbacks?device=nobody")).json()) as unknown[]).toEqual([]);
+    expect((await get(`/api/rollbacks?limit=${ROLLBACKS_PAGE_ITEMS + 1}`)).status).toBe(400);
+    expect(await (await get("/rollbacks?firmware=3.1")).text()).toContain('data-from-firmware="3.1"');
+    expect(await (await get("/rollbacks")).text()).toContain(`<a rel="next" href="/rollbacks?offset=${ROLLBACKS_PAGE_ITEMS}">`);
+    const d = (await (await get("/api/devices/big-1")).json()) as { rollbacks: unknown[]; rollbackCount: number };
+    expect([d.rollbacks.length, d.rollbackCount]).toEqual([DEVICE_ROLLBACKS, ROLLBACKS_PAGE_ITEMS + 3]);
+    expect(await (await get("/devices/big-1")).text()).toContain(`href="/rollbacks?device=big-1">all ${ROLLBACKS_PAGE_ITEMS + 3} rollbacks`);
   });
 
   test("a page links the previous one; limit and offset are checked", async () => {
@@ -295,6 +318,17 @@ describe("device text cannot steer the page", () => {
     expect(html`<pre>${"a\tb\nc\u0007\u001b[31m"}</pre>`.text).toBe("<pre>a\tb\nc\\u0007\\u001B[31m</pre>");
   });
 
+  test("a rollback's slot, firmware, detail and signature with a right-to-left override and markup render escaped and isolated", async () => {
+    const evil = `<img src=x onerror=alert(1)>${RLO}gnp.exe`;
+    await must(rollbackMessage(device("rlo-rb", "4.0"), { time: daysAgo(1), from: `4.1${evil}`.slice(0, 128), badBoots: [{ slot: `B${RLO}`, bootId: null, reason: "crash-loop", detail: evil, executable: evil, signature: evil, endedAt: null }] }));
+    for (const path of ["/devices/rlo-rb", "/rollbacks?device=rlo-rb", "/versions"]) {
+      const body = await (await get(path)).text();
+      expect(body).not.toContain(RLO);
+      expect(body).not.toContain("<img");
+      expect(body).toContain("&lt;img src=x onerror=alert(1)&gt;\\u202Egnp.exe");
+    }
+  });
+
   test("a boot's detail with a right-to-left override renders escaped and isolated", async () => {
     await must(bootMessage(device("rlo-1", "4.0"), { reason: "kernel-panic", bootId: "r1", time: daysAgo(1), detail: `invoice${RLO}fdp.exe`, logTail: [`ok ${RLO}olleh`] }));
     const body = await (await get("/devices/rlo-1")).text();
@@ -313,6 +347,8 @@ describe("worst case", () => {
     await sql`UPDATE boots SET firmware = ${x} || message_id, reason = ${x} || message_id, detail = ${x}, panic_message = ${x}, boot_id = ${x},
       log_tail = ${JSON.stringify({ logTails: Array.from({ length: 4 }, () => ({ path: x, lines: [x, x] })), panicLog: x })}`;
     await sql`INSERT INTO rejects (id, received_at, topic, reason, size_bytes, excerpt) SELECT message_id, ${x}, ${x}, ${x}, 1, '' FROM crashes LIMIT 50`;
+    await sql`UPDATE rollbacks SET archive_id = ${x}, triggered_by = ${x}, from_slot = ${x}, from_firmware = ${x} || message_id, to_slot = ${x}, to_firmware = ${x}`;
+    await sql`UPDATE rollback_boots SET slot = ${x}, boot_id = ${x}, reason = ${x}, detail = ${x}, executable = ${x}, signature = ${x}, group_id = ${x}`;
     const sizes: Record<string, number> = {};
     for (const [path, bound] of [
       ["/api/groups", ANSWER_BOUNDS.list],
@@ -321,13 +357,14 @@ describe("worst case", () => {
       [`/api/groups/${bigGroup}`, ANSWER_BOUNDS.group],
       ["/api/devices/big-1", ANSWER_BOUNDS.device],
       ["/api/health", ANSWER_BOUNDS.health],
+      ["/api/rollbacks", ANSWER_BOUNDS.rollbacks],
     ] as const) {
       const res = await get(path);
       expect(res.status).toBe(200);
       sizes[path] = Buffer.byteLength(await res.text());
       expect(sizes[path]).toBeLessThanOrEqual(bound);
     }
-    for (const path of ["/", "/devices", "/versions", `/groups/${bigGroup}`, "/devices/big-1"]) {
+    for (const path of ["/", "/devices", "/versions", `/groups/${bigGroup}`, "/devices/big-1", "/rollbacks"]) {
       const res = await get(path);
       expect(res.status).toBe(200);
       sizes[path] = Buffer.byteLength(await res.text());

@@ -15,6 +15,7 @@ import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { ingest, resymbolize } from "../../../src/collect/ingest.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
+import { deviceDetail, pageOfRollbacks, pageOfVersions } from "../../../src/collect/views.ts";
 import { crashMessage, daysAgo, device, strippedDebugDir, strippedReport } from "./fleet.ts";
 
 const TOP = join(import.meta.dir, "../../..");
@@ -56,7 +57,7 @@ describe("hand-written messages (test/fixtures/upload)", () => {
   const files = readdirSync(FIXTURES).filter((n) => n.endsWith(".json")).sort();
 
   test("there are fixtures of every kind", () => {
-    expect(new Set(files.map((f) => fixture(f).kind))).toEqual(new Set(["boot", "crash", "note"]));
+    expect(new Set(files.map((f) => fixture(f).kind))).toEqual(new Set(["boot", "crash", "note", "rollback"]));
   });
 
   test.each(files)("%s conforms to docs/upload.schema.json", (name) => {
@@ -109,6 +110,80 @@ describe("hand-written messages (test/fixtures/upload)", () => {
     const m = fixture("crash-runtime-only-compact.json");
     const rows: Array<{ signature: string }> = await store.sql`SELECT g.signature FROM crashes c JOIN crash_groups g ON g.id = c.group_id WHERE c.message_id = ${m.id}`;
     expect(rows).toEqual([{ signature: "uplinkd: libc.so.6+0x81e40 < raise < abort < libstdc++.so.6.0.30+0xa9a3c < __cxa_throw" }]);
+  });
+});
+
+describe("rollbacks (hand-written, stored by the test above)", () => {
+  const panicked = "field-unit-9/rollback/20261121T101500Z-rollback";
+  const looped = "field-unit-7/rollback/20261122T071000Z-rollback";
+  const bootloader = "field-unit-9/rollback/20261123T120000Z-rollback-bootloader";
+
+  test("the rollbacks table holds what each file says; a firmware the device did not know is stored as unknown", async () => {
+    const rows: Array<Record<string, unknown>> = await store.sql`SELECT message_id, device_id, archive_id, triggered_by, from_slot, from_firmware, to_slot, to_firmware, bad_boot_count, time, device_time, decided_at
+      FROM rollbacks ORDER BY message_id`;
+    expect(rows).toEqual([
+      {
+        message_id: looped, device_id: "field-unit-7", archive_id: "20261122T071000Z-rollback", triggered_by: "crashkeep", from_slot: "rootfs.1", from_firmware: "2.5.0 (20261120)",
+        to_slot: "rootfs.0", to_firmware: "2.4.1 (20261101)", bad_boot_count: 2, time: "2026-11-22T07:10:00.000Z", device_time: "2026-11-22T07:10:00.000Z", decided_at: "2026-11-22T07:09:58.000Z",
+      },
+      {
+        message_id: panicked, device_id: "field-unit-9", archive_id: "20261121T101500Z-rollback", triggered_by: "crashkeep", from_slot: "B", from_firmware: "2.5.0 (20261120)",
+        to_slot: "A", to_firmware: "2.4.1 (20261101)", bad_boot_count: 2, time: "2026-11-21T10:15:00.000Z", device_time: "2026-11-21T10:15:00.000Z", decided_at: "2026-11-21T10:14:57.000Z",
+      },
+      {
+        message_id: bootloader, device_id: "field-unit-9", archive_id: "20261123T120000Z-rollback-bootloader", triggered_by: "bootloader", from_slot: "B", from_firmware: "unknown",
+        to_slot: "A", to_firmware: "2.4.1 (20261101)", bad_boot_count: 1, time: "2026-11-23T12:00:00.000Z", device_time: "2026-11-23T12:00:00.000Z", decided_at: "2026-11-23T11:59:58.000Z",
+      },
+    ]);
+  });
+
+  test("each bad boot is a row, in the device's order, with the group id its signature names", async () => {
+    const rows: Array<Record<string, unknown>> = await store.sql`SELECT message_id, seq, slot, boot_id, reason, detail, executable, signature, group_id, ended_at FROM rollback_boots
+      WHERE message_id IN (${looped}, ${bootloader}) ORDER BY message_id, seq`;
+    const [sensord]: Array<{ id: string }> = await store.sql`SELECT id FROM crash_groups WHERE signature = ${"sensord: parse_line < read_config < main < _start"}`;
+    expect(rows).toEqual([
+      {
+        message_id: looped, seq: 0, slot: "rootfs.1", boot_id: "3c0a9b6e-1f2d-4e8a-b7c3-5d6e7f809a1b", reason: "crash-loop", detail: "/usr/bin/sensord crashed 5 times in a minute: SIGABRT (SI_TKILL)",
+        executable: "/usr/bin/sensord", signature: "sensord: parse_line < read_config < main < _start", group_id: sensord?.id, ended_at: "2026-11-22T06:58:30.000Z",
+      },
+      {
+        message_id: looped, seq: 1, slot: "rootfs.1", boot_id: "e4b1c2d3-a5f6-4789-8abc-def012345678", reason: "crash-loop", detail: "/usr/bin/sensord crashed 5 times in a minute: SIGSEGV SEGV_MAPERR at 0x0",
+        executable: "/usr/bin/sensord", signature: "sensord: load_plugin < main", group_id: expect.stringMatching(/^[0-9a-f]{16}$/), ended_at: "2026-11-22T07:04:02.000Z",
+      },
+      {
+        message_id: bootloader, seq: 0, slot: "B", boot_id: null, reason: "never-reached-crashkeep", detail: "slot B never reached crashkeep: the bootloader fell back to slot A (BOOT_B_LEFT=0)",
+        executable: null, signature: null, group_id: null, ended_at: null,
+      },
+    ]);
+  });
+
+  test("the device lists its rollbacks; a signature links to its crash group only when the collector has that group", async () => {
+    const d = await deviceDetail(store, "field-unit-7");
+    expect(d?.rollbackCount).toBe(1);
+    const r = d?.rollbacks[0];
+    expect(r).toMatchObject({ id: looped, trigger: "crashkeep", fromSlot: "rootfs.1", fromFirmware: "2.5.0 (20261120)", toSlot: "rootfs.0", toFirmware: "2.4.1 (20261101)", badBootCount: 2 });
+    const [sensord]: Array<{ id: string }> = await store.sql`SELECT id FROM crash_groups WHERE signature = ${"sensord: parse_line < read_config < main < _start"}`;
+    expect(r?.badBoots.map((b) => [b.reason, b.signature, b.groupId])).toEqual([
+      ["crash-loop", "sensord: parse_line < read_config < main < _start", sensord?.id ?? "no group"],
+      ["crash-loop", "sensord: load_plugin < main", null],
+    ]);
+    expect((await deviceDetail(store, "field-unit-9"))?.rollbacks.map((x) => x.id)).toEqual([bootloader, panicked]);
+  });
+
+  test("/versions: rollbacks away from each firmware version (count, devices) beside its crash-free boots", async () => {
+    const all = (await pageOfVersions(store)).items;
+    const at = (fw: string) => all.find((v) => v.firmware === fw);
+    expect(at("2.5.0 (20261120)")).toMatchObject({ rollbacks: 2, rollbackDevices: 2, boots: 0, crashFreeBootsPercent: null });
+    expect(at("unknown")).toMatchObject({ rollbacks: 1, rollbackDevices: 1 });
+    // the version rolled back to: its boot (the kernel panic: 0 % crash-free), no rollback away from it
+    expect(at("2.4.1 (20261101)")).toMatchObject({ rollbacks: 0, rollbackDevices: 0, boots: 1, crashFreeBootsPercent: 0 });
+  });
+
+  test("/api/rollbacks lists them newest first, by device or by the firmware rolled back from", async () => {
+    expect((await pageOfRollbacks(store)).items.map((r) => r.id)).toEqual([bootloader, looped, panicked]);
+    expect((await pageOfRollbacks(store, { firmware: "2.5.0 (20261120)" })).items.map((r) => r.id)).toEqual([looped, panicked]);
+    expect((await pageOfRollbacks(store, { device: "field-unit-9" }, { offset: 1, limit: 1 })).items.map((r) => r.id)).toEqual([panicked]);
+    expect(await pageOfRollbacks(store, { device: "field-unit-9" }, { offset: 0, limit: 1 })).toMatchObject({ more: true });
   });
 });
 

@@ -13,8 +13,9 @@ import { MAX_STORED_REPORT_BYTES, readCrashReport, REPORT_LIMITS } from "../../.
 import { Database } from "bun:sqlite";
 import { MIGRATIONS } from "../../../src/collect/migrations.ts";
 import { openStore, type Store } from "../../../src/collect/store.ts";
-import { deviceDetail, groupDetail, health, listGroups } from "../../../src/collect/views.ts";
-import { bootMessage, daysAgo, device, type Message } from "./fleet.ts";
+import { deviceDetail, groupDetail, health, listGroups, listVersions, pageOfDevices } from "../../../src/collect/views.ts";
+import { MAX_BAD_BOOTS, type BadBoot } from "../../../src/upload/payload.ts";
+import { bootMessage, daysAgo, device, rollbackMessage, type Message } from "./fleet.ts";
 import { amplifyingCrash, AMPLIFY_FRAMES, conflicting, datedCrash, deepCrash, nulMessages, rewrap, spoofedBoot } from "./hostile.ts";
 
 const NOW = new Date();
@@ -35,7 +36,7 @@ afterAll(async () => {
 });
 
 describe("what can never be stored", () => {
-  test.each(["boot", "crash", "note"] as const)("a %s with a NUL in a string is rejected with the reason, the next message stored", async (kind) => {
+  test.each(["boot", "crash", "note", "rollback"] as const)("a %s with a NUL in a string is rejected with the reason, the next message stored", async (kind) => {
     const dev = device(`nul-${kind}`, "1.0");
     const out = await send(nulMessages(dev)[kind]);
     expect(out.status === "rejected" && out.reason).toMatch(/NUL character/);
@@ -121,8 +122,24 @@ describe("device times are evidence", () => {
     expect(row).toEqual({ time: latest, device_time: "9999-12-30T00:00:00.000Z" });
     const g = (await listGroups(store)).find((x) => out.status === "stored" && x.id === out.group);
     expect(g?.lastSeen).toBe(latest);
+    // the device was last heard from when the message arrived
     const d = await deviceDetail(store, "future-1");
-    expect(d?.lastSeen).toBe(latest);
+    expect(d?.lastSeen).toBe(NOW.toISOString());
+  });
+
+  test("a device sending times in 9999 is not kept above a device heard from after it (/devices sorts by receive time)", async () => {
+    const later = new Date(NOW.getTime() + 1000);
+    expect(await send(datedCrash(device("flood-top", "3.0"), "flood-top", "9999-12-30T00:00:00.000Z"))).toMatchObject({ status: "stored" });
+    const quiet = bootMessage(device("heard-later", "3.0"), { reason: "clean", bootId: "q", time: later.toISOString() });
+    expect(await ingest(store, quiet.topic, quiet.bytes, { ...options, now: () => later })).toMatchObject({ status: "stored" });
+    const list = (await pageOfDevices(store)).items;
+    expect(list[0]).toMatchObject({ id: "heard-later", lastSeen: later.toISOString() });
+    expect(list.find((x) => x.id === "flood-top")?.lastSeen).toBe(NOW.toISOString());
+    // heard from again: on top again, as received
+    const again = new Date(later.getTime() + 1000);
+    const next = datedCrash(device("flood-top", "3.0"), "flood-top", "9999-12-31T00:00:00.000Z");
+    expect(await ingest(store, next.topic, next.bytes, { ...options, now: () => again })).toMatchObject({ status: "stored" });
+    expect((await pageOfDevices(store)).items[0]).toMatchObject({ id: "flood-top", lastSeen: again.toISOString() });
   });
 
   test("times with offsets are stored as UTC instants (+14:00 sorts before an earlier-looking Z time)", async () => {
@@ -176,8 +193,9 @@ describe("a database from before (schema version 1)", () => {
         { time: received, device_time: "9999-12-30T00:00:00.000Z" },
         { time: "2026-02-01T00:00:00.000Z", device_time: "2026-02-01T00:00:00.000Z" },
       ]);
-      const [d]: Array<{ first_seen: string; last_seen: string }> = await migrated.sql`SELECT first_seen, last_seen FROM devices`;
-      expect(d).toEqual({ first_seen: "2026-02-01T00:00:00.000Z", last_seen: received });
+      const [d]: Array<{ first_seen: string; last_seen: string; last_received: string }> = await migrated.sql`SELECT first_seen, last_seen, last_received FROM devices`;
+      // schema version 4: when its newest message was received
+      expect(d).toEqual({ first_seen: "2026-02-01T00:00:00.000Z", last_seen: received, last_received: received });
     } finally {
       await migrated.close();
     }
@@ -242,5 +260,95 @@ describe("bounded in", () => {
     t0.frames = Array.from({ length: REPORT_LIMITS.frames + 1 }, (_, i) => ({ ...(t0.frames[0] as object), index: i }));
     const out = await send(rewrap(m.payload));
     expect(out.status === "rejected" && out.reason).toMatch(new RegExp(`${REPORT_LIMITS.frames + 1} frames, more than ${REPORT_LIMITS.frames}`));
+  });
+});
+
+describe("rollbacks from a hostile device", () => {
+  const panic = (i: number, o: Partial<BadBoot> = {}): BadBoot => ({
+    slot: "B", bootId: `b${i}`, reason: "kernel-panic", detail: "Kernel panic - not syncing: VFS", executable: null, signature: null, endedAt: daysAgo(0, 30), ...o,
+  });
+  const count = async (table: "rollbacks" | "rollback_boots", deviceId: string): Promise<number> => {
+    const [row]: Array<{ n: number }> = table === "rollbacks"
+      ? await store.sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM rollbacks WHERE device_id = ${deviceId}`
+      : await store.sql`SELECT CAST(COUNT(*) AS INTEGER) AS n FROM rollback_boots b JOIN rollbacks r ON r.message_id = b.message_id WHERE r.device_id = ${deviceId}`;
+    return Number(row?.n ?? 0);
+  };
+
+  test("a lone surrogate in a slot name is rejected, nothing of it stored", async () => {
+    const m = rollbackMessage(device("rb-surrogate", "1.0"), { time: daysAgo(0, 5), from: "2.0" });
+    const text = new TextDecoder().decode(m.bytes).replace('"fromSlot":"B"', '"fromSlot":"B\\udc00"');
+    expect(text).toContain("\\udc00");
+    const out = await ingest(store, m.topic, new TextEncoder().encode(text), options);
+    expect(out.status === "rejected" && out.reason).toMatch(/lone surrogate/);
+    expect(await count("rollbacks", "rb-surrogate")).toBe(0);
+  });
+
+  test(`more than MAX_BAD_BOOTS (${MAX_BAD_BOOTS}) bad boots are rejected, naming the list; exactly ${MAX_BAD_BOOTS} are stored, each a row`, async () => {
+    const dev = device("rb-many", "1.0");
+    const over = await send(rollbackMessage(dev, { time: daysAgo(0, 6), from: "2.0", badBoots: Array.from({ length: MAX_BAD_BOOTS + 1 }, (_, i) => panic(i)) }));
+    expect(over.status === "rejected" && over.reason).toMatch(/not a valid upload: rollback\.badBoots: /);
+    expect(await count("rollbacks", "rb-many")).toBe(0);
+    expect(await send(rollbackMessage(dev, { time: daysAgo(0, 5), from: "2.0", badBoots: Array.from({ length: MAX_BAD_BOOTS }, (_, i) => panic(i)) }))).toMatchObject({ status: "stored" });
+    expect(await count("rollback_boots", "rb-many")).toBe(MAX_BAD_BOOTS);
+  });
+
+  test.each([
+    ["a slot name over 64 characters", { fromSlot: "B".repeat(65) }, /rollback\.fromSlot/],
+    ["a firmware over 128 characters", { fromFirmware: "9".repeat(129) }, /rollback\.fromFirmware/],
+    ["a trigger nobody defined", { trigger: "operator" }, /rollback\.trigger/],
+    ["a signature over 256 characters", { badBoots: [{ slot: "B", bootId: null, reason: "crash-loop", detail: null, executable: "/usr/bin/x", signature: "x".repeat(257), endedAt: null }] }, /rollback\.badBoots\.0\.signature/],
+    ["a detail over 4096 characters", { badBoots: [{ slot: "B", bootId: null, reason: "kernel-panic", detail: "p".repeat(4097), executable: null, signature: null, endedAt: null }] }, /rollback\.badBoots\.0\.detail/],
+    ["a decision time that is no time", { decidedAt: "yesterday" }, /rollback\.decidedAt/],
+  ] as const)("%s is rejected, naming the field", async (_what, change, reason) => {
+    const m = rollbackMessage(device("rb-bounds", "1.0"), { time: daysAgo(0, 5), from: "2.0" });
+    if (m.payload.kind !== "rollback") throw new Error("a rollback expected");
+    const out = await send(rewrap({ ...m.payload, rollback: { ...m.payload.rollback, ...change } } as unknown as typeof m.payload));
+    expect(out.status === "rejected" && out.reason).toMatch(reason);
+    expect(await count("rollbacks", "rb-bounds")).toBe(0);
+  });
+
+  test("unknown keys in a rollback or a bad boot are not stored", async () => {
+    const m = rollbackMessage(device("rb-extra", "1.0"), { time: daysAgo(0, 5), from: "2.0" });
+    if (m.payload.kind !== "rollback") throw new Error("a rollback expected");
+    const bent = { ...m.payload, rollback: { ...m.payload.rollback, secret: "x", badBoots: m.payload.rollback.badBoots.map((b) => ({ ...b, hidden: { deep: [1] } })) } };
+    expect(await send(rewrap(bent as unknown as typeof m.payload))).toMatchObject({ status: "stored" });
+    const [row]: Array<{ payload: string }> = await store.sql`SELECT payload FROM messages WHERE id = ${m.payload.id}`;
+    expect(row?.payload).not.toContain("secret");
+    expect(row?.payload).not.toContain("hidden");
+  });
+
+  test("a rollback on another kind's topic, or naming another device's rollback, is rejected", async () => {
+    const victim = rollbackMessage(device("rb-victim", "1.0"), { time: daysAgo(0, 8), from: "2.0" });
+    const wrongTopic = await ingest(store, victim.topic.replace(/\/rollback$/, "/boot"), victim.bytes, options);
+    expect(wrongTopic.status === "rejected" && wrongTopic.reason).toMatch(/topic does not match the payload: expected ".*\/rb-victim\/rollback"/);
+    const attacker = rollbackMessage(device("rb-attacker", "1.0"), { time: daysAgo(0, 7), from: "2.0" });
+    const spoof = await send(rewrap({ ...attacker.payload, id: victim.payload.id }));
+    expect(spoof.status === "rejected" && spoof.reason).toMatch(/is not under "rb-attacker\/rollback\/"/);
+    expect(await send(victim)).toMatchObject({ status: "stored" });
+    expect((await deviceDetail(store, "rb-victim"))?.rollbacks.map((r) => r.fromFirmware)).toEqual(["2.0"]);
+  });
+
+  test("the same rollback id with other content is a conflicting duplicate: the first kept, its bad boots not doubled", async () => {
+    const first = rollbackMessage(device("rb-conflict", "1.0"), { time: daysAgo(0, 9), from: "2.0" });
+    expect(await send(first)).toMatchObject({ status: "stored" });
+    expect(await send(first)).toEqual({ status: "duplicate", id: first.payload.id, conflicting: false });
+    if (first.payload.kind !== "rollback") throw new Error("a rollback expected");
+    const other = rewrap({ ...first.payload, rollback: { ...first.payload.rollback, fromFirmware: "6.6.6", badBoots: [panic(9)] } });
+    expect(await send(other)).toEqual({ status: "duplicate", id: first.payload.id, conflicting: true });
+    expect((await health(store)).rejects[0]?.reason).toMatch(/conflicting duplicate/);
+    const rows: Array<{ from_firmware: string; bad_boot_count: number }> = await store.sql`SELECT from_firmware, bad_boot_count FROM rollbacks WHERE device_id = ${"rb-conflict"}`;
+    expect(rows).toEqual([{ from_firmware: "2.0", bad_boot_count: 2 }]);
+    expect(await count("rollback_boots", "rb-conflict")).toBe(2);
+    expect((await listVersions(store)).find((v) => v.firmware === "6.6.6")).toBeUndefined();
+  });
+
+  test("times dated 9999 are stored as receive time + the allowed skew, the device's time kept beside", async () => {
+    const m = rollbackMessage(device("rb-future", "1.0"), { time: "9999-12-30T00:00:00.000Z", from: "2.0", badBoots: [panic(0, { endedAt: "9999-12-29T00:00:00.000Z" })] });
+    expect(await send(m)).toMatchObject({ status: "stored" });
+    const latest = new Date(NOW.getTime() + SKEW_SECONDS * 1000).toISOString();
+    const [r]: Array<{ time: string; device_time: string; decided_at: string }> = await store.sql`SELECT time, device_time, decided_at FROM rollbacks WHERE device_id = ${"rb-future"}`;
+    expect(r).toEqual({ time: latest, device_time: "9999-12-30T00:00:00.000Z", decided_at: latest });
+    const [b]: Array<{ ended_at: string }> = await store.sql`SELECT b.ended_at FROM rollback_boots b JOIN rollbacks r ON r.message_id = b.message_id WHERE r.device_id = ${"rb-future"}`;
+    expect(b?.ended_at).toBe(latest);
   });
 });

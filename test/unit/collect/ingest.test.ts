@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../../src/collect/ingest.ts";
 import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
-import { deviceDetail, groupDetail, health, listGroups, listVersions } from "../../../src/collect/views.ts";
+import { deviceDetail, groupDetail, health, listGroups, listVersions, pageOfVersions } from "../../../src/collect/views.ts";
 import { signatureOf } from "../../../src/collect/signature.ts";
 import { readCrashReport } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
-import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE, type Message } from "./fleet.ts";
+import { bootMessage, crashMessage, daysAgo, device, fixtureReport, noteMessage, rollbackMessage, strippedDebugDir, strippedReport, STRIPPED_SIGNATURE, SYMBOLIZED_SIGNATURE, type Message } from "./fleet.ts";
 
 const options = { topicPrefix: "crashkeep/v1", symbolize: { debugDirs: [], debuginfod: undefined } };
 let dir: string;
@@ -45,10 +45,22 @@ describe("signature", () => {
   });
 });
 
+describe("the fleet helper (fleet.ts)", () => {
+  test("leaves nothing in the temp directory: a boot's entry files and a bare report's empty sysroot are removed once the message is built", () => {
+    const ours = () => readdirSync(tmpdir()).filter((n) => n.startsWith("ck-fleet-entry-") || n.startsWith("ck-fleet-empty-sysroot-")).sort();
+    const before = ours();
+    const m = bootMessage(device("tmp-1", "1.0"), { reason: "kernel-panic", bootId: "t", time: daysAgo(0, 1), panicLog: "Kernel panic - not syncing: x\n", logTail: ["a", "b"] });
+    // the files were read: the message carries them
+    expect(m.payload.kind === "boot" && [m.payload.boot.panicLog, m.payload.boot.logTails[0]?.lines]).toEqual(["Kernel panic - not syncing: x\n", ["a", "b"]]);
+    fixtureReport("fpe", { bare: true });
+    expect(ours()).toEqual(before);
+  });
+});
+
 describe("ingest", () => {
   test("migrations are applied once, also on a second open", async () => {
     const again = await openStore(`sqlite://${dir}/collect.db`);
-    expect(await schemaVersions(again)).toEqual([1, 2]);
+    expect(await schemaVersions(again)).toEqual([1, 2, 3, 4]);
     await again.close();
   });
 
@@ -104,6 +116,26 @@ describe("ingest", () => {
     const detail = await groupDetail(store, nested?.id ?? "");
     expect(detail?.reports.map((r) => r.deviceId)).toEqual(["dev-b", "dev-a"]);
     expect(detail?.reports[1]?.logTails).toEqual([{ path: "/var/log/messages", lines: ["app: starting", "app: level3"] }]);
+  });
+
+  test("versions: rollbacks away from each version (devices counted once), beside crash-free boots; numeric order, paged", async () => {
+    const c = device("dev-c", "1.0.0");
+    const d = device("dev-d", "1.0.0");
+    for (const [dev, from, minutes] of [[c, "1.2.0", 50], [c, "1.2.0", 45], [d, "1.2.0", 40], [d, "1.10.0", 35]] as const) {
+      expect(await send(rollbackMessage(dev, { time: daysAgo(0, minutes), from }))).toMatchObject({ status: "stored", kind: "rollback" });
+    }
+    const versions = await listVersions(store);
+    expect(versions.map((v) => [v.firmware, v.boots, v.crashFreeBootsPercent, v.rollbacks, v.rollbackDevices])).toEqual([
+      ["1.10.0", 0, null, 1, 1],
+      ["1.2.0", 0, null, 3, 2],
+      ["1.1.0", 2, 50, 0, 0],
+      ["1.0.0", 2, 50, 0, 0],
+    ]);
+    const page = await pageOfVersions(store, { offset: 1, limit: 2 });
+    expect([page.items.map((v) => v.firmware), page.more]).toEqual([["1.2.0", "1.1.0"], true]);
+    expect((await pageOfVersions(store, { offset: 3, limit: 2 })).more).toBe(false);
+    // the top groups still come with the page's versions
+    expect(page.items[1]?.topGroups.map((g) => g.count)).toEqual([2, 1]);
   });
 
   test.each([
