@@ -1,6 +1,6 @@
 // make demo-rollback: the rollback proof's image (build/rollback-image.sh) as a
 // user sees it. The device runs the factory firmware 1.0 from slot A; RAUC
-// installs a signed update, 2.1-panic, whose kernel panics 15 s after every
+// installs a signed update, 2.1-panic, whose kernel panics 40 s after every
 // boot; U-Boot boots it from slot B; after maxBadBoots bad boots crashkeep
 // marks B bad, makes A active and reboots; 1.0 runs again, and the reason is
 // in crashkeep's archive and on a mosquitto on the host.
@@ -52,7 +52,7 @@ try {
     const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
     await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 120_000 });
 
-    say("$ rauc install /run/bundles/fw-2.1-panic.raucb   (signed by the test CA; its kernel panics 15 s after every boot)");
+    say("$ rauc install /run/bundles/fw-2.1-panic.raucb   (signed by the test CA; its kernel panics 40 s after every boot)");
     const t0 = Date.now();
     const out = await vm.runOk("mkdir -p /run/bundles && mount -t ext4 -o ro /dev/vdb /run/bundles && rauc install /run/bundles/fw-2.1-panic.raucb", { timeoutMs: 600_000 });
     console.log(indent(out.split("\n").filter((l) => /succeeded|error|fail/i.test(l)).join("\n")));

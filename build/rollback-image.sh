@@ -14,7 +14,7 @@
 # EXTRA_KOS, EXTRA_MODULES, OVERLAYS) plus build/rollback-image/common/ and its own tree:
 #   1.0              factory firmware, in both slots of the pristine disk
 #   2.0              a good update
-#   2.1-panic        the kernel panics 15 s after init reaches S50, every boot
+#   2.1-panic        the kernel panics 40 s after init reaches S50, every boot
 #   2.2-crashloop    the critical daemon sensord crashes at once, respawned every second
 #   2.3-early-panic  the kernel panics in S00, before crashkeep (S03) runs, every boot
 #

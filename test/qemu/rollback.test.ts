@@ -36,6 +36,18 @@ import { join, resolve } from "node:path";
 import { QemuVm } from "./harness.ts";
 import { BOOT_TIMEOUT_MS, CHAIN_TIMEOUT_MS, RUN_TIMEOUT_MS, history, networkUp, type HistoryEntry } from "./steps.ts";
 import { mosquitto, Subscriber, waitFor, type Received } from "../integration/brokers.ts";
+import { api, startCollector, type Collector } from "../integration/servers.ts";
+
+/** An entry of the collector's /api/rollbacks (docs/COLLECT.md). */
+interface CollectedRollback {
+  deviceId: string;
+  trigger: string;
+  fromSlot: string;
+  fromFirmware: string | null;
+  toSlot: string;
+  badBootCount: number;
+  badBoots: Array<{ reason: string; detail: string | null }>;
+}
 
 /** make test-rollback: every scenario; make test: the two main ones (2 and 5). */
 const ALL = process.env["ROLLBACK_SCENARIOS"] === "all";
@@ -193,6 +205,24 @@ test.skipIf(!ALL)(
   CHAIN_TIMEOUT_MS,
 );
 
+interface BadBootFacts {
+  slot: string;
+  bootId: string | null;
+  reason: string;
+  detail: string | null;
+  executable: string | null;
+}
+interface RollbackFacts {
+  trigger: string;
+  fromSlot: string;
+  fromFirmware: string | null;
+  toSlot: string;
+  badBoots: BadBootFacts[];
+  decidedInBoot?: string;
+}
+/** A history entry of kind rollback (crashkeep history --json). */
+type RollbackEntry = HistoryEntry & { facts: { rollback: RollbackFacts } };
+
 /** The rollback section the scenarios run with (docs/ROLLBACK.md). */
 const ROLLBACK = { enabled: true, backend: "rauc", probationSeconds: 90, maxBadBoots: 2, criticalExecutables: ["sensord"] } as const;
 /** Boots of a scenario: up to 3 tries of B, the rollback's reboot, A, each a TCG boot of the 70 MB initramfs. */
@@ -248,9 +278,13 @@ test.skipIf(!ALL)(
       await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
       expect(await firmware(vm)).toBe("2.0");
       expect(await bootState(vm)).toMatchObject({ BOOT_ORDER: "B A", BOOT_B_LEFT: "2" });
-      // Probation: 90 s of uptime without a bad verdict, then mark-good.
+      // A new install in B: on probation until 90 s of uptime pass without a bad verdict.
+      await waitFor("crashkeep to put slot B on probation", async () => /^rollback: slot B \(2\.0\): on probation, \d+ s left, 0 of 2 bad boots so far$/m.test(await vm.runOk("crashkeep status")), 180_000);
+      // Then mark-good: U-Boot's counter back to 3.
       await waitFor("crashkeep to mark slot B good", async () => (await bootState(vm))["BOOT_B_LEFT"] === "3", 240_000);
+      expect(await vm.runOk("crashkeep status")).toMatch(/^rollback: slot B \(2\.0\): passed probation in this boot: marked good$/m);
       expect(slot(await raucStatus(vm), "rootfs.1").boot_status).toBe("good");
+      expect(await firmware(vm)).toBe("2.0");
       took("rollback-good", started);
     });
   },
@@ -258,14 +292,19 @@ test.skipIf(!ALL)(
 );
 
 test(
-  "2. an update whose kernel panics 15 s after boot, every boot: after 2 bad boots crashkeep marks B bad, makes A active, reboots; 1.0 runs; the rollback is archived and reaches a host mosquitto",
+  "2. an update whose kernel panics 40 s after boot, every boot: after 2 bad boots crashkeep marks B bad, makes A active, reboots; 1.0 runs; the rollback is archived and reaches a host mosquitto",
   async () => {
     const broker = await mosquitto();
     cleanups.push(() => broker.kill9());
     await broker.start();
-    const sub = new Subscriber(broker.port, "qemu-rollback-collector");
+    const sub = new Subscriber(broker.port, "qemu-rollback-subscriber");
     cleanups.push(() => sub.close());
     await sub.connect();
+    // The fleet collector (the compiled binary's `collect`) on the same broker.
+    const dir = mkdtempSync(join(tmpdir(), "ck-qemu-rollback-collect-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const collector: Collector = await startCollector(["--broker", `mqtt://127.0.0.1:${broker.port}`, "--db", `sqlite://${dir}/c.db`, "--client-id", "ck-qemu-rollback"]);
+    cleanups.push(() => collector.stop());
     await QemuVm.scenario(scenarioOptions("rollback-panic", true), async (vm) => {
       const started = Date.now();
       const upload = { broker: "mqtt://10.0.2.2:" + broker.port, deviceId: "qemu-rollback", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 };
@@ -284,15 +323,50 @@ test(
       const status = await raucStatus(vm);
       expect(status.booted).toBe("A");
       expect(slot(status, "rootfs.1").boot_status).toBe("bad");
+      // crashkeep decided in the third boot of B, from the two archived panics, before that boot's own panic.
       const entries = await history(vm);
-      console.log(JSON.stringify(entries.slice(0, 5), null, 1));
-      // The evidence reaches the host once the network is up.
+      const panics = entries.filter((e) => e.reason === "kernel-panic");
+      expect(panics.length).toBe(2);
+      const decision = entries.find((e) => e.reason === "rollback") as RollbackEntry | undefined;
+      expect(decision).toBeDefined();
+      const facts = decision?.facts.rollback;
+      expect(decision?.subreason).toBe("crashkeep");
+      expect(facts).toMatchObject({ trigger: "crashkeep", fromSlot: "B", fromFirmware: "2.1-panic", toSlot: "A" });
+      expect(facts?.badBoots.map((b) => [b.slot, b.bootId, b.reason, b.detail])).toEqual(
+        panics.reverse().map((p) => ["B", p.previousBootId ?? null, "kernel-panic", "sysrq triggered crash"]),
+      );
+      // The boot that rolled back ended with its noted reason; A's init said so.
+      const noted = `rollback from slot B (2.1-panic): 2 bad boot(s) on probation: kernel-panic, kernel-panic`;
+      expect(entries[0]?.detail).toBe(noted);
+      expect(entries[0]?.previousBootId).toBe(facts?.decidedInBoot);
+      expect(vm.boots[vm.bootIndex]).toContain(noted);
+      expect(await vm.runOk("crashkeep status")).toMatch(new RegExp(`last rollback ${decision?.id} \\(crashkeep, from slot B\\)`));
+      // The evidence reaches the host once the network is up: the same facts as the archive entry.
       await networkUp(vm);
       await waitFor("the rollback message on the host", () => [...sub.byId.values()].some((r) => r.payload.kind === "rollback"), 180_000, () => `${sub.byId.size} message(s)`);
       const rollback = [...sub.byId.values()].find((r) => r.payload.kind === "rollback") as Received;
       expect(rollback.topic).toBe("crashkeep/v1/qemu-rollback/rollback");
-      console.log(JSON.stringify(rollback.payload, null, 1));
+      expect(rollback.payload).toMatchObject({ device: { id: "qemu-rollback", firmware: "2.1-panic", arch: "aarch64" } });
+      expect((rollback.payload as unknown as { rollback: RollbackFacts }).rollback).toMatchObject({
+        archiveId: decision?.id,
+        trigger: "crashkeep",
+        fromSlot: "B",
+        fromFirmware: "2.1-panic",
+        toSlot: "A",
+        badBoots: facts?.badBoots,
+      });
       expect(sub.invalid).toEqual([]);
+      // The collector shows it: per device and per firmware version, each bad boot with its reason.
+      const listed = await waitFor(
+        "the collector to list the rollback",
+        async () => (await api<CollectedRollback[]>(collector.base, "/api/rollbacks?firmware=2.1-panic")).find((r) => r.deviceId === "qemu-rollback"),
+        60_000,
+      );
+      expect(listed).toMatchObject({ trigger: "crashkeep", fromSlot: "B", fromFirmware: "2.1-panic", toSlot: "A", badBootCount: 2 });
+      expect(listed.badBoots.map((b) => [b.reason, b.detail])).toEqual([
+        ["kernel-panic", "sysrq triggered crash"],
+        ["kernel-panic", "sysrq triggered crash"],
+      ]);
       took("rollback-panic", started, `, install ${(installMs / 1000).toFixed(1)} s`);
     });
   },
@@ -314,7 +388,15 @@ test.skipIf(!ALL)(
       expect(chain).not.toContain("Kernel panic");
       expect(await firmware(vm)).toBe("1.0");
       expect(slot(await raucStatus(vm), "rootfs.1").boot_status).toBe("bad");
-      console.log(JSON.stringify((await history(vm)).slice(0, 5), null, 1));
+      // Two boots of B, each ended by crashkeep's clean reboot after sensord's crash loop; the second rolled back.
+      const entries = await history(vm);
+      const decision = entries.find((e) => e.reason === "rollback") as RollbackEntry | undefined;
+      expect(decision?.facts.rollback).toMatchObject({ trigger: "crashkeep", fromSlot: "B", fromFirmware: "2.2-crashloop", toSlot: "A" });
+      expect(decision?.facts.rollback.badBoots.map((b) => [b.slot, b.reason, b.executable])).toEqual([
+        ["B", "crash-loop", "sensord"],
+        ["B", "crash-loop", "sensord"],
+      ]);
+      expect(entries[0]?.detail).toBe("rollback from slot B (2.2-crashloop): 2 bad boot(s) on probation: crash-loop, crash-loop");
       took("rollback-crashloop", started);
     });
   },
@@ -332,10 +414,14 @@ test.skipIf(!ALL)(
       expect(await firmware(vm)).toBe("2.0");
       await vm.powerCycle({ timeoutMs: BOOT_TIMEOUT_MS });
       expect(await firmware(vm)).toBe("2.0");
+      // U-Boot counted the second try of B; crashkeep counts no bad boot: the journal was not retained (power-loss).
+      expect(slotChoices(vm.console).slice(-2)).toEqual(["B2", "B1"]);
       const entries: HistoryEntry[] = await history(vm);
       expect(entries[0]?.reason).toBe("power-loss");
+      await waitFor("crashkeep to keep slot B on probation", async () => /^rollback: slot B \(2\.0\): on probation, \d+ s left, 0 of 2 bad boots so far$/m.test(await vm.runOk("crashkeep status")), 180_000);
       await waitFor("crashkeep to mark slot B good", async () => (await bootState(vm))["BOOT_B_LEFT"] === "3", 240_000);
       expect(await bootState(vm)).toMatchObject({ BOOT_ORDER: "B A" });
+      expect((await history(vm)).some((e) => e.reason === "rollback")).toBe(false);
       took("rollback-power-cut", started);
     });
   },
@@ -356,8 +442,23 @@ test(
       expect(slotChoices(chain)).toEqual(["B2", "B1", "B0", "A2"]);
       expect(chain.match(/Firmware defect: kernel panic before crashkeep starts/g)?.length).toBe(3);
       expect(await firmware(vm)).toBe("1.0");
-      console.log(vm.boots[vm.bootIndex]?.split("\n").filter((l) => l.includes("crashkeep")).join("\n"));
-      console.log(JSON.stringify((await history(vm)).slice(0, 5), null, 1));
+      // crashkeep on A: once RAUC answers, B's install is newer than A's and B has no attempts left
+      // (boot_status bad): it reports the fallback, with the reason that B never reached it.
+      const reported = await waitFor(
+        "crashkeep on A to report the bootloader's fallback",
+        async () => (await history(vm)).find((e) => e.reason === "rollback") as RollbackEntry | undefined,
+        180_000,
+      );
+      expect(reported.subreason).toBe("bootloader");
+      expect(reported.facts.rollback).toMatchObject({ trigger: "bootloader", fromSlot: "B", fromFirmware: "2.3-early-panic", toSlot: "A" });
+      expect(reported.facts.rollback.badBoots).toEqual([
+        expect.objectContaining({ slot: "B", bootId: null, reason: "never-reached-crashkeep", detail: "slot B never reached crashkeep: the bootloader's own counter fell back to slot A" }),
+      ]);
+      expect(await vm.runOk("crashkeep status")).toMatch(new RegExp(`last rollback ${reported.id} \\(bootloader, from slot B\\)`));
+      // Reported once per install: the next boot of A adds no second rollback entry.
+      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      await waitFor("crashkeep on A to have decided in this boot", async () => /^rollback: slot A /m.test(await vm.runOk("crashkeep status")), 180_000);
+      expect((await history(vm)).filter((e) => e.reason === "rollback").map((e) => e.id)).toEqual([reported.id]);
       took("rollback-early-panic", started);
     });
   },
