@@ -26,11 +26,11 @@ function indent(text: string): string {
   return text.replace(/^/gm, "   ").trimEnd();
 }
 
-/** What a boot showed that a user cares about: U-Boot's choice, the firmware defect, the panic, crashkeep's own lines. */
+/** What a boot showed that a user cares about: U-Boot's choice, the firmware defect, the panic, what crashkeep found of the boot before. */
 function highlights(boot: string): string {
   return boot
     .split("\n")
-    .filter((l) => /^Found valid slot|^No valid slot|Firmware defect|Kernel panic - not syncing|^crashkeep: /.test(l) && !/^\[\s*\d+\.\d+\] crashkeep/.test(l))
+    .filter((l) => /^Found valid slot|^No valid slot|Firmware defect|Kernel panic - not syncing|^crashkeep: (previous boot|first boot)/.test(l))
     .join("\n");
 }
 
@@ -43,7 +43,7 @@ try {
   await QemuVm.scenario({ name: "demo-rollback", imageDir: IMAGE, arch: "aarch64", bootTimeoutMs: BOOT_TIMEOUT_MS, runTimeoutMs: 90_000, net: true }, async (vm) => {
     say(`booted in ${((Date.now() - started) / 1000).toFixed(0)} s: U-Boot from flash, its boot script chose:`);
     console.log(indent(highlights(vm.boots[0] ?? "")));
-    say("$ cat /etc/os-release; fw_printenv BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT");
+    say("$ grep PRETTY /etc/os-release; fw_printenv BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT");
     console.log(indent(await vm.runOk("grep PRETTY /etc/os-release; fw_printenv BOOT_ORDER BOOT_A_LEFT BOOT_B_LEFT")));
 
     const base = JSON.parse(readFileSync(join(vm.imageRoot, "etc/crashkeep/config.json"), "utf8")) as Record<string, unknown>;
