@@ -51,6 +51,10 @@ try {
     say(`crashkeep's config: rollback ${JSON.stringify(ROLLBACK)}, upload to the host's mosquitto (port ${broker.port})`);
     const b64 = Buffer.from(JSON.stringify(config)).toString("base64");
     await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && /etc/init.d/S03crashkeep restart`, { timeoutMs: 120_000 });
+    // crashkeep learns the factory slot from RAUC in the background; the update comes after that.
+    await waitFor("crashkeep to record the factory slot", async () => /^rollback: slot A /m.test(await vm.runOk("crashkeep status")), 180_000);
+    say("$ crashkeep status | grep rollback");
+    console.log(indent(await vm.runOk("crashkeep status | grep '^rollback'")));
 
     say("$ rauc install /run/bundles/fw-2.1-panic.raucb   (signed by the test CA; its kernel panics 40 s after every boot)");
     const t0 = Date.now();

@@ -239,6 +239,9 @@ async function configure(vm: QemuVm, extra: Record<string, unknown>): Promise<vo
   await vm.runOk(`mkdir -p /var/crashkeep-test && echo ${b64} | base64 -d > /var/crashkeep-test/config.json && cp /var/crashkeep-test/config.json /etc/crashkeep/config.json && sync && crashkeep config check && /etc/init.d/S03crashkeep restart`, { timeoutMs: 120_000 });
   // The factory slot is known good (as a device leaves the factory): A's attempts back to 3.
   await vm.runOk("rauc status mark-good booted");
+  // crashkeep has the factory slot's facts before any update (it waits for RAUC in the background):
+  // an install before that makes crashkeep take the new slot for the factory one (docs/ROLLBACK-QEMU.md).
+  await waitFor("crashkeep to record the factory slot", async () => /^rollback: slot A \(1\.0\): /m.test(await vm.runOk("crashkeep status")), 180_000);
 }
 
 /** rauc install of one of the image's bundles; returns its wall time in ms. */
