@@ -201,7 +201,9 @@ export async function run(args: string[]): Promise<number> {
       if (r.sent > 0 || r.remaining > 0) say(`upload: sent ${r.sent}, ${r.remaining} left${r.error ? `: ${r.error}` : ""}`);
     }
     if (initStatus) sayProblem(writeInitState(paths, { pid: process.pid, by: "watch --init", ...initStatus }));
-    return failed > 0 || (initStatus?.exitStatus ?? 0) !== 0 ? 1 : 0;
+    // A config that could not be read ran as the defaults: with rollback (or upload) meant on, this
+    // run's decision was silently skipped; exit 1 says so (found by the fault sweep's rollback path).
+    return failed > 0 || problems.length > 0 || (initStatus?.exitStatus ?? 0) !== 0 ? 1 : 0;
   }
   watcher?.start();
   return await new Promise<number>((resolve) => {

@@ -4,7 +4,8 @@
 // commands for SWUpdate, Mender or a home-grown updater (command.ts).
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { readDeviceInfo } from "../upload/device.ts";
+import { readFileSync } from "node:fs";
+import { parseOsRelease } from "../upload/device.ts";
 
 export interface OtherSlot {
   /** The slot's name as the bootloader knows it ("A", "B"). */
@@ -38,12 +39,37 @@ export interface Backend {
 export const UPDATER_CALL_TIMEOUT_MS = 30_000;
 /** How long the daemon waits for the updater after boot (RAUC needs D-Bus and its service up). */
 export const BACKEND_WAIT_MS = 180_000;
+/** watch --once waits this long at most: a command run to its end, not the boot's background wait. */
+export const BACKEND_WAIT_ONCE_MS = 20_000;
 /** Between two tries while waiting. */
 export const BACKEND_RETRY_MS = 2_000;
 
-/** The firmware version of the running system: upload.firmware, else /etc/os-release VERSION_ID (BUILD_ID). */
+/** os-release is one short file. */
+const MAX_OS_RELEASE_BYTES = 16 * 1024;
+
+/**
+ * The firmware version of the running system, as the upload's device object
+ * has it (upload.firmware, else /etc/os-release VERSION_ID (BUILD_ID)), read
+ * strictly: it is the command backend's install identity, so a read that
+ * fails must not pass for another install. No os-release at all: null.
+ */
 export function runningFirmware(config: Config, paths: Paths): string | null {
-  return readDeviceInfo(paths, { firmware: config.upload.firmware }).firmware;
+  if (config.upload.firmware !== undefined) return config.upload.firmware;
+  for (const file of ["/etc/os-release", "/usr/lib/os-release"]) {
+    let text: string;
+    try {
+      text = readFileSync(paths.sys(file), "utf8").slice(0, MAX_OS_RELEASE_BYTES);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === "ENOENT") continue;
+      throw new Error(`Cannot read "${paths.sys(file)}": ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const fields = parseOsRelease(text);
+    const version = fields.get("VERSION_ID");
+    const build = fields.get("BUILD_ID");
+    const firmware = version && build ? `${version} (${build})` : (version ?? build);
+    return firmware?.trim().slice(0, 128) || null;
+  }
+  return null;
 }
 
 export async function makeBackend(config: Config, paths: Paths): Promise<Backend> {

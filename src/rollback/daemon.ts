@@ -9,10 +9,10 @@
 import { readFileSync, statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
-import { appendRecord, readJournal, type Journal } from "../journal/journal.ts";
+import { appendRecord, readControlBlock, readJournal, type Journal } from "../journal/journal.ts";
 import { queueRollback } from "../upload/queue.ts";
 import type { BadBoot, RollbackBody } from "../upload/payload.ts";
-import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
+import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, BACKEND_WAIT_ONCE_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
 import { appendEvent, eventsOf, type RollbackEvent } from "./events.ts";
 import { archiveRollback, bootsOf, policyInputs, readHistory, rollbackOfInstall, type HistoryItem, type RollbackFacts } from "./history.ts";
 import { decide, type Decision, type Moment } from "./policy.ts";
@@ -105,6 +105,13 @@ export class RollbackDaemon {
     void this.#run(() => this.#decideNow());
   }
 
+  #problems(lines: string[]): void {
+    for (const line of lines) {
+      this.#failures++;
+      this.#ctx.log(line);
+    }
+  }
+
   /** Steps that failed (each said in its log line). */
   get failures(): number {
     return this.#failures;
@@ -129,6 +136,13 @@ export class RollbackDaemon {
     return eventsOf(readJournal(journal).records.filter((r) => r.kind === "rollback"), this.#ctx.bootId);
   }
 
+  /** When this boot started (init's record in the journal): the same for every run in this boot. */
+  #bootStart(): Date {
+    const journal = this.#ctx.journal;
+    const ms = journal ? readControlBlock(journal, "read the boot start from").bootStartMs : null;
+    return new Date(ms ?? Date.now());
+  }
+
   #archiveDir(): string {
     return this.#ctx.paths.sys(this.#ctx.config.archive.dir);
   }
@@ -137,7 +151,7 @@ export class RollbackDaemon {
     const { config, paths, log } = this.#ctx;
     if (!this.#ctx.journal) throw new Error("Cannot decide the rollback: no journal (the boots' evidence and this boot's events live there)");
     this.#backend = await makeBackend(config, paths);
-    const state = await waitForBackend(this.#backend, { timeoutMs: BACKEND_WAIT_MS, retryMs: BACKEND_RETRY_MS, stopped: () => this.#stopped });
+    const state = await waitForBackend(this.#backend, { timeoutMs: this.#ctx.once ? BACKEND_WAIT_ONCE_MS : BACKEND_WAIT_MS, retryMs: BACKEND_RETRY_MS, stopped: () => this.#stopped });
     this.#state = state;
     const history = readHistory(this.#archiveDir());
     const inputs = policyInputs(history, state, config);
@@ -251,7 +265,7 @@ export class RollbackDaemon {
     const journal = this.#ctx.journal;
     if (!journal) return;
     // Run again after a kill: the reason is there already, not noted twice.
-    if (readJournal(journal).control?.notedReason?.text === text) return;
+    if (readControlBlock(journal, "read the noted reason from").notedReason?.text === text) return;
     appendRecord(journal, { kind: "note", payload: new TextEncoder().encode(text) }, { notedReason: text });
   }
 
@@ -291,10 +305,11 @@ export class RollbackDaemon {
         decidedAt: now.toISOString(),
         install: state.install,
         decidedInBoot: this.#ctx.bootId,
-      }, now).facts;
+      }, { now, bootStart: this.#bootStart() }).facts;
       log(`archived ${facts.archiveId}`);
     }
-    for (const p of queueRollback(config, paths, bodyOf(facts))) log(p);
+    // A message that cannot be queued is said (exit 1 with --once) but does not hold the rollback up: a run again queues it.
+    this.#problems(queueRollback(config, paths, bodyOf(facts)));
     // 3. The updater: idempotent (a second mark-bad of a bad slot changes nothing).
     await backend.markBadAndSwitch();
     // 4. Why this boot ends, then 5. the clean reboot.
@@ -322,9 +337,9 @@ export class RollbackDaemon {
       decidedAt: now.toISOString(),
       install: from.install,
       decidedInBoot: this.#ctx.bootId,
-    }, now);
+    }, { now, bootStart: this.#bootStart() });
     log(`slot ${from.slot} never reached crashkeep: the bootloader fell back to slot ${state.booted}; archived ${facts.archiveId}`);
-    for (const p of queueRollback(config, paths, bodyOf(facts))) log(p);
+    this.#problems(queueRollback(config, paths, bodyOf(facts)));
   }
 }
 

@@ -2,8 +2,8 @@
 // (facts.ts) and every rollback entry, newest first; from it the policy's
 // inputs for the install now booted. The archive is read whole (bounded by
 // archive.maxEntries), by the daemon, never by the boot hook.
-import { existsSync } from "node:fs";
-import { entryId, listEntries, writeEntry, type ArchiveEntry } from "../archive/archive.ts";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { ENTRY_FILE, entryId, writeEntry, type ArchiveEntry } from "../archive/archive.ts";
 import type { Config } from "../config/schema.ts";
 import type { RollbackBody } from "../upload/payload.ts";
 import type { BootRollbackFacts } from "./facts.ts";
@@ -48,10 +48,53 @@ function bootOf(e: ArchiveEntry): ArchivedBoot | undefined {
   return { kind: "boot", id: e.id, bootId: e.previousBootId ?? null, endedAt: e.endedAt ?? null, facts: f as BootRollbackFacts };
 }
 
-/** Archived boots with rollback facts and rollback entries, newest first. */
+/** What an entry's directory name may be (archive.ts ENTRY_ID): never ".incoming-...". */
+const ENTRY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Largest entry.json read (archive.ts MAX_ENTRY_JSON_BYTES). */
+const MAX_ENTRY_JSON_BYTES = 1024 * 1024;
+
+const errCode = (err: unknown) => (err as { code?: unknown }).code;
+const errText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Every entry, newest first, read strictly: the count of bad boots must not
+ * come out smaller because a read failed (archive.ts's listEntries takes an
+ * unreadable entry for none, which is right for `history`, not for a
+ * decision). An I/O error throws; a missing or damaged entry.json is no entry.
+ */
+function readEntriesStrictly(archiveDir: string): ArchiveEntry[] {
+  let names: string[];
+  try {
+    names = readdirSync(archiveDir);
+  } catch (err) {
+    if (errCode(err) === "ENOENT") return [];
+    throw new Error(`Cannot read the archive "${archiveDir}": ${errText(err)}`);
+  }
+  const out: ArchiveEntry[] = [];
+  for (const id of names.filter((n) => ENTRY_ID.test(n)).sort().reverse()) {
+    const file = `${archiveDir}/${id}/${ENTRY_FILE}`;
+    let text: string;
+    try {
+      if (statSync(file).size > MAX_ENTRY_JSON_BYTES) continue;
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      if (errCode(err) === "ENOENT" || errCode(err) === "ENOTDIR") continue;
+      throw new Error(`Cannot read the archive entry "${file}": ${errText(err)}`);
+    }
+    try {
+      const value = JSON.parse(text) as ArchiveEntry;
+      if (value !== null && typeof value === "object" && value.id === id && typeof value.facts === "object" && value.facts !== null) out.push(value);
+    } catch {
+      // a damaged entry.json: not an entry (as archive.ts reads it)
+    }
+  }
+  return out;
+}
+
+/** Archived boots with rollback facts and rollback entries, newest first; throws on an I/O error. */
 export function readHistory(archiveDir: string): HistoryItem[] {
   const out: HistoryItem[] = [];
-  for (const e of listEntries(archiveDir)) {
+  for (const e of readEntriesStrictly(archiveDir)) {
     const item = rollbackOf(e) ?? bootOf(e);
     if (item) out.push(item);
   }
@@ -101,14 +144,18 @@ export function policyInputs(history: readonly HistoryItem[], state: SlotState, 
   };
 }
 
-/** Write a rollback entry (entry.json only: the evidence is in the boots' own entries); returns its id. */
-export function archiveRollback(config: Config, archiveDir: string, facts: Omit<RollbackFacts, "archiveId">, now: Date): { id: string; facts: RollbackFacts } {
+/**
+ * Write a rollback entry (entry.json only: the evidence is in the boots' own
+ * entries). Its id comes from the deciding boot's start time and the trigger,
+ * not from the clock: a run cut while writing it and run again writes the
+ * same staging directory (writeEntry replaces it), never a second one.
+ */
+export function archiveRollback(config: Config, archiveDir: string, facts: Omit<RollbackFacts, "archiveId">, options: { now: Date; bootStart: Date }): { id: string; facts: RollbackFacts } {
   const detail = `rollback from slot ${facts.fromSlot}${facts.fromFirmware ? ` (${facts.fromFirmware})` : ""}${facts.toSlot ? ` to slot ${facts.toSlot}` : ""}: ${facts.trigger === "bootloader" ? `slot ${facts.fromSlot} never reached crashkeep, the bootloader fell back` : `${facts.badBoots.length} bad boot(s): ${facts.badBoots.map((b) => b.reason).join(", ")}`}`;
-  let id = entryId(now, ROLLBACK_REASON);
-  for (let n = 2; existsSync(`${archiveDir}/${id}`); n++) id = `${entryId(now, ROLLBACK_REASON)}-${n}`;
+  const id = entryId(options.bootStart, facts.trigger === "bootloader" ? `${ROLLBACK_REASON}-bootloader` : ROLLBACK_REASON);
   const { entry } = writeEntry(archiveDir, {
     id,
-    archivedAt: now.toISOString(),
+    archivedAt: options.now.toISOString(),
     endedAt: undefined,
     reason: ROLLBACK_REASON,
     subreason: facts.trigger,

@@ -80,7 +80,8 @@ export function decide(input: PolicyInput): Decision {
   // Bad boots count only while the install was on probation: before the boot that passed it.
   const onProbation = input.endings.slice(0, passed === -1 ? undefined : passed);
   const earlier = onProbation.filter(isBad).length;
-  const reportFallback = input.moment === "start" && input.fallback === "new";
+  // While a rollback of the booted install is carried out, the switch it made is not a fallback (until the reboot).
+  const reportFallback = input.moment === "start" && input.fallback === "new" && !input.rollbackDecided;
   const out = (action: Action, badBoots = earlier): Decision => ({ action, reportFallback, badBoots });
   // A decided rollback is carried out until the slot is left, whatever else is known.
   if (input.rollbackDecided) return out("roll-back");

@@ -5,7 +5,7 @@ import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import type { JournalRecord } from "../journal/journal.ts";
 import { eventsOf } from "./events.ts";
-import { policyInputs, readHistory } from "./history.ts";
+import { policyInputs, readHistory, type HistoryItem } from "./history.ts";
 import { decide } from "./policy.ts";
 import { readUptimeSeconds } from "./daemon.ts";
 
@@ -31,10 +31,21 @@ export interface RollbackStatus {
   /** Rollback entries in the archive. */
   rollbacks: number;
   lastRollback: { id: string; trigger: string; fromSlot: string; decidedAt: string } | null;
+  /** Why the archive could not be read (the rest is then unknown). */
+  error?: string;
 }
 
 export function rollbackStatus(config: Config, paths: Paths, journal: { records: readonly JournalRecord[]; bootId: string } | undefined): RollbackStatus {
-  const history = readHistory(paths.sys(config.archive.dir));
+  let history: HistoryItem[];
+  try {
+    history = readHistory(paths.sys(config.archive.dir));
+  } catch (err) {
+    return {
+      enabled: config.rollback.enabled, backend: config.rollback.backend, probationSeconds: config.rollback.probationSeconds, maxBadBoots: config.rollback.maxBadBoots,
+      slot: null, install: null, firmware: null, onProbation: null, markedGood: false, crashLoop: null, probationLeftSeconds: null, badBoots: null, rollbacks: 0, lastRollback: null,
+      error: err instanceof Error ? err.message : String(err),
+    };
+  }
   const rollbacks = history.filter((h) => h.kind === "rollback");
   const last = rollbacks[0];
   const base: RollbackStatus = {
@@ -71,6 +82,7 @@ export function rollbackStatus(config: Config, paths: Paths, journal: { records:
 
 /** The human line. */
 export function rollbackLine(s: RollbackStatus): string {
+  if (s.error !== undefined) return `rollback: ${s.error}`;
   if (s.slot === null) return `rollback: ${s.backend} backend: no slot facts in this boot yet (the daemon waits for the updater)${s.rollbacks > 0 ? `; ${s.rollbacks} rollback(s) archived` : ""}`;
   const what = s.crashLoop !== null
     ? `bad: ${s.crashLoop} crash-looped, ${s.badBoots} of ${s.maxBadBoots} bad boots`

@@ -477,8 +477,137 @@ const uploadPath: SweepPath = {
   },
 };
 
+/**
+ * The rollback (issue 23): `watch --once` on slot B after its second panic on
+ * probation (maxBadBoots 2), the updater behind the command backend (shell
+ * lines over a U-Boot environment kept as files, RAUC's mark-bad booted +
+ * mark-active other). The steps: the rollback archive entry, its outbox
+ * message, mark bad and switch, the noted reason, the reboot command. Killed
+ * or failed anywhere, then run again: one rollback entry, one message, the
+ * switch done, the reason noted, the reboot asked for; the boots' entries
+ * (the count) untouched.
+ */
+const ROLLBACK_BOOTS = 3;
+function rollbackEnv(root: string, name: string): string {
+  return readFileSync(join(root, "uboot", name), "utf8").trim();
+}
+function rollbackBoot(root: string, n: number, slot: string): void {
+  writeFileSync(join(root, "uboot/booted"), `${slot}\n`);
+  writeFileSync(join(root, "proc/sys/kernel/random/boot_id"), `00000000-0000-4000-8000-${String(n).padStart(12, "0")}\n`);
+  writeFileSync(join(root, "etc/os-release"), `VERSION_ID=${slot === "A" ? "1.0" : "2.0"}\n`);
+}
+function rollbackEntries(root: string): { boots: Array<Record<string, unknown>>; rollbacks: Array<Record<string, unknown>> } {
+  const out = { boots: [] as Array<Record<string, unknown>>, rollbacks: [] as Array<Record<string, unknown>> };
+  for (const e of entries(root)) {
+    const file = join(root, ARCHIVE, e, "entry.json");
+    if (!existsSync(file)) continue;
+    const entry = JSON.parse(readFileSync(file, "utf8")) as { reason: string; facts: { rollback?: Record<string, unknown> } };
+    if (entry.reason === "rollback") out.rollbacks.push({ id: e, ...entry.facts.rollback });
+    else out.boots.push(entry.facts.rollback ?? {});
+  }
+  return out;
+}
+function rollbackMessages(root: string): { ids: string[]; unreadable: number } {
+  const dir = join(root, ARCHIVE, "outbox");
+  const ids: string[] = [];
+  let unreadable = 0;
+  for (const e of listOutbox(dir).filter((x) => x.kind === "rollback")) {
+    try {
+      ids.push((JSON.parse(new TextDecoder().decode(readOutboxEntry(dir, e) ?? new Uint8Array())) as { rollback: { archiveId: string } }).rollback.archiveId);
+    } catch {
+      unreadable++;
+    }
+  }
+  return { ids, unreadable };
+}
+/** What a run may not have lost: the boots' entries (the count), at most one rollback entry and one message for it. */
+function rollbackIntact(root: string): string[] {
+  const problems: string[] = [];
+  const { boots, rollbacks } = rollbackEntries(root);
+  const bad = boots.filter((b) => b.verdict === "bad").length;
+  if (boots.length !== ROLLBACK_BOOTS || bad !== 2) problems.push(`${boots.length} boot entries with ${bad} bad, not ${ROLLBACK_BOOTS} with 2`);
+  if (rollbacks.length > 1) problems.push(`${rollbacks.length} rollback entries`);
+  const m = rollbackMessages(root);
+  if (m.unreadable > 0) problems.push(`${m.unreadable} unreadable outbox entries`);
+  if (m.ids.length > 1 || m.ids.some((id) => !rollbacks.some((r) => r.id === id))) problems.push(`rollback messages ${m.ids.join(", ") || "none"} for entries ${rollbacks.map((r) => r.id).join(", ") || "none"}`);
+  if (!journalOf(root).retained) problems.push("journal no longer retained");
+  return problems;
+}
+
+const rollbackPath: SweepPath = {
+  name: "rollback (watch --once: archive entry, outbox message, mark bad and switch, noted reason, reboot)",
+  async template() {
+    const tree = makeFakeTree({ pstoreMounted: true });
+    const root = tree.root;
+    // Each run is a copy of the template elsewhere: the shell lines find its tree by $CRASHKEEP_ROOT (inherited).
+    const e = "$CRASHKEEP_ROOT/uboot";
+    tree.write("uboot/BOOT_ORDER", "A B\n");
+    tree.write("uboot/BOOT_A_LEFT", "3\n");
+    tree.write("uboot/BOOT_B_LEFT", "3\n");
+    tree.write("proc/uptime", "5.00 1.00\n");
+    tree.write("etc/crashkeep/config.json", JSON.stringify({
+      logs: { files: [{ path: "/var/log/messages", tailBytes: 8192 }] },
+      cores: { mode: "watch" },
+      upload: { broker: "mqtt://127.0.0.1:9", deviceId: "sweep-rollback", connectTimeoutSeconds: 1 },
+      rollback: {
+        enabled: true,
+        backend: "command",
+        maxBadBoots: 2,
+        rebootCommand: "touch $CRASHKEEP_ROOT/reboot-requested",
+        commands: {
+          bootedSlot: `cat ${e}/booted`,
+          primarySlot: `set -e; set -- $(cat ${e}/BOOT_ORDER); echo $1`,
+          // Each variable written whole or not at all (temp file, then mv), as fw_setenv's redundant environment is.
+          markGood: `set -e; b=$(cat ${e}/booted); echo 3 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${b}_LEFT`,
+          markBadAndSwitch: `set -e; b=$(cat ${e}/booted); if [ $b = A ]; then o=B; else o=A; fi; echo 0 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${b}_LEFT; echo $o > ${e}/.t; mv ${e}/.t ${e}/BOOT_ORDER; echo 3 > ${e}/.t; mv ${e}/.t ${e}/BOOT_\${o}_LEFT`,
+        },
+      },
+    }));
+    tree.write("var/log/messages", LOG_TEXT);
+    // Boot 1: the factory slot A, good; a clean shutdown; then an update into B.
+    rollbackBoot(root, 1, "A");
+    await must(cli(root, ["init"]));
+    await must(cli(root, ["watch", "--once"]));
+    await must(cli(root, ["shutdown"]));
+    writeFileSync(join(root, "uboot/BOOT_ORDER"), "B A\n");
+    // Boots 2 and 3: B on probation, each ends in a panic (its own record).
+    for (const n of [2, 3]) {
+      rollbackBoot(root, n, "B");
+      await must(cli(root, ["init"]));
+      await must(cli(root, ["watch", "--once"]));
+      writeFileSync(join(root, "sys/fs/pstore/dmesg-ramoops-0"), Buffer.from(PANIC_RECORD.toString("latin1").replace("Panic#1 Part1", `Panic#${n} Part1`), "latin1"));
+    }
+    // Boot 4: init archives the second panic; the daemon's decision is the swept run.
+    rollbackBoot(root, 4, "B");
+    await must(cli(root, ["init"]));
+    const problems = rollbackIntact(root);
+    if (problems.length > 0 || rollbackEntries(root).rollbacks.length !== 0) throw new Error(`Cannot make the rollback sweep's template: ${problems.join("; ")}`);
+    return root;
+  },
+  invocation: (s) => cli(s.root, ["watch", "--once"]),
+  snapshot: () => ({ notes: 0 }),
+  intact: (s) => rollbackIntact(s.root),
+  complete(s) {
+    const problems = rollbackIntact(s.root);
+    const { rollbacks } = rollbackEntries(s.root);
+    if (rollbacks.length !== 1) problems.push(`${rollbacks.length} rollback entries, not 1`);
+    else {
+      const r = rollbacks[0] ?? {};
+      const reasons = (r.badBoots as Array<{ reason: string }> | undefined)?.map((b) => b.reason).join(",");
+      if (r.trigger !== "crashkeep" || r.fromSlot !== "B" || reasons !== "kernel-panic,kernel-panic") problems.push(`rollback entry ${JSON.stringify(r).slice(0, 200)}`);
+    }
+    if (rollbackMessages(s.root).ids.length !== 1) problems.push(`${rollbackMessages(s.root).ids.length} rollback messages queued, not 1`);
+    const env = { order: rollbackEnv(s.root, "BOOT_ORDER"), b: rollbackEnv(s.root, "BOOT_B_LEFT") };
+    if (env.order !== "A" || env.b !== "0") problems.push(`not switched: BOOT_ORDER "${env.order}", BOOT_B_LEFT ${env.b}`);
+    const noted = journalOf(s.root).control?.notedReason?.text ?? "";
+    if (!noted.startsWith("rollback from slot B (2.0): 2 bad boot(s)")) problems.push(`noted reason "${noted}"`);
+    if (!existsSync(join(s.root, "reboot-requested"))) problems.push("no reboot asked for");
+    return problems;
+  },
+};
+
 /** Every path the sweep walks; adding one is one more entry. */
-export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath, noteOutboxPath, uploadPath];
+export const PATHS: readonly SweepPath[] = [initPath, watchPath, corePath, notePath, shutdownPath, noteOutboxPath, uploadPath, rollbackPath];
 
 /** A fresh copy of a template for one run. */
 export function scenarioFrom(template: string): Scenario {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { writeEntry } from "../../../src/archive/archive.ts";
 import type { Report } from "../../../src/core/report.ts";
 import {
-  bootPayload, crashPayload, cutMarker, encodePayload, notePayload, parsePayload, payloadBytes, payloadTopic, type DeviceInfo,
+  bootPayload, crashPayload, cutMarker, encodePayload, notePayload, parsePayload, payloadBytes, payloadTopic, rollbackPayload, type DeviceInfo,
 } from "../../../src/upload/payload.ts";
 
 const roots: string[] = [];
@@ -110,6 +110,25 @@ describe("note payload", () => {
   test("the dropped-entries note validates", () => {
     const p = notePayload({ text: "dropped", time: new Date(0), localId: "d", dropped: { boot: 0, crash: 3, note: 1, since: "2026-11-20T00:00:00.000Z" } }, { device, maxMessageBytes: 8192 });
     expect(parsePayload(encodePayload(p)).kind).toBe("note");
+  });
+});
+
+describe("rollback payload", () => {
+  const body = {
+    archiveId: "20261208T001000Z-rollback", trigger: "crashkeep" as const, fromSlot: "B", fromFirmware: "2.0", toSlot: "A", toFirmware: "1.0",
+    badBoots: Array.from({ length: 20 }, (_, i) => ({ slot: "B", bootId: `boot-${i}`, reason: "kernel-panic", detail: `panic ${i} ${"x".repeat(3000)}`, executable: null, signature: null, endedAt: "2026-12-08T00:00:00.000Z" })),
+    decidedAt: "2026-12-08T00:10:00.000Z",
+  };
+
+  test("validates, keeps the newest 16 bad boots, is cut to fit, and is one message per archive entry", () => {
+    const p = rollbackPayload(body, { device, maxMessageBytes: 16384 });
+    expect(parsePayload(encodePayload(p)).kind).toBe("rollback");
+    expect(p.id).toBe(`${device.id}/rollback/20261208T001000Z-rollback`);
+    expect(payloadTopic("crashkeep/v1", p)).toBe(`crashkeep/v1/${device.id}/rollback`);
+    expect(p.rollback.badBoots.map((b) => b.bootId)).toEqual(Array.from({ length: 16 }, (_, i) => `boot-${i + 4}`));
+    expect(payloadBytes(p)).toBeLessThanOrEqual(16384);
+    expect(p.truncated).toBe(true);
+    expect(body.badBoots[0]?.detail.length).toBe(3008); // the caller's body is not cut
   });
 });
 
