@@ -316,33 +316,41 @@ test(
       const first = vm.bootIndex + 1;
       await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
       expect(await firmware(vm)).toBe("2.1-panic");
-      // B panics, boots again, panics again; the third boot of B rolls back before its panic.
+      // B panics, boots again, panics again; the third boot of B rolls back. Its own panic comes 40 s
+      // after boot: on a host at load 4 crashkeep's clean reboot comes first; with three heavy
+      // processes on the two cores the panic was once seen to come after crashkeep's switch and
+      // before its reboot (docs/ROLLBACK-QEMU.md). Either way it is crashkeep's switch: RAUC's
+      // mark-bad took B out of BOOT_ORDER, which U-Boot's own fallback leaves as "B A".
       await waitForSlot(vm, "A", ROLLBACK_CHAIN_MS - 2 * BOOT_TIMEOUT_MS);
       const chain = vm.boots.slice(first).join("");
       expect(slotChoices(chain)).toEqual(["B2", "B1", "B0", "A2"]);
-      expect(chain.match(/Kernel panic - not syncing: sysrq triggered crash/g)?.length).toBe(2);
+      const thirdPanicked = chain.match(/Kernel panic - not syncing: sysrq triggered crash/g)?.length === 3;
+      expect(chain.match(/Kernel panic - not syncing: sysrq triggered crash/g)?.length).toBe(thirdPanicked ? 3 : 2);
       expect(await firmware(vm)).toBe("1.0");
       expect(await bootState(vm)).toEqual({ BOOT_ORDER: "A", BOOT_A_LEFT: "2", BOOT_B_LEFT: "0" });
       const status = await raucStatus(vm);
       expect(status.booted).toBe("A");
       expect(slot(status, "rootfs.1").boot_status).toBe("bad");
-      // crashkeep decided in the third boot of B, from the two archived panics, before that boot's own panic.
+      // crashkeep decided in the third boot of B, from the two archived panics of the boots before.
       const entries = await history(vm);
       const panics = entries.filter((e) => e.reason === "kernel-panic");
-      expect(panics.length).toBe(2);
+      expect(panics.length).toBe(thirdPanicked ? 3 : 2);
       const decision = entries.find((e) => e.reason === "rollback") as RollbackEntry | undefined;
       expect(decision).toBeDefined();
       const facts = decision?.facts.rollback;
       expect(decision?.subreason).toBe("crashkeep");
       expect(facts).toMatchObject({ trigger: "crashkeep", fromSlot: "B", fromFirmware: "2.1-panic", toSlot: "A" });
+      const counted = panics.slice(thirdPanicked ? 1 : 0).reverse();
       expect(facts?.badBoots.map((b) => [b.slot, b.bootId, b.reason, b.detail])).toEqual(
-        panics.reverse().map((p) => ["B", p.previousBootId ?? null, "kernel-panic", "sysrq triggered crash"]),
+        counted.map((p) => ["B", p.previousBootId ?? null, "kernel-panic", "sysrq triggered crash"]),
       );
-      // The boot that rolled back ended with its noted reason; A's init said so.
-      const noted = `rollback from slot B (2.1-panic): 2 bad boot(s) on probation: kernel-panic, kernel-panic`;
-      expect(entries[0]?.detail).toBe(noted);
+      // The boot that rolled back is the newest archived one; it ended with the noted reason unless it panicked first.
       expect(entries[0]?.previousBootId).toBe(facts?.decidedInBoot);
-      expect(vm.boots[vm.bootIndex]).toContain(noted);
+      const noted = `rollback from slot B (2.1-panic): 2 bad boot(s) on probation: kernel-panic, kernel-panic`;
+      if (!thirdPanicked) {
+        expect(entries[0]?.detail).toBe(noted);
+        expect(vm.boots[vm.bootIndex]).toContain(noted);
+      }
       expect(await vm.runOk("crashkeep status")).toMatch(new RegExp(`last rollback ${decision?.id} \\(crashkeep, from slot B\\)`));
       // The evidence reaches the host once the network is up: the same facts as the archive entry.
       await networkUp(vm);
