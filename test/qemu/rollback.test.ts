@@ -252,6 +252,19 @@ async function install(vm: QemuVm, firmware: string): Promise<number> {
   return Date.now() - t0;
 }
 
+/**
+ * crashkeep's rollback on (plus `extra`), the bundle of `version` installed,
+ * reboot into it; returns the index of the update's first boot and the
+ * install's wall time.
+ */
+async function updateTo(vm: QemuVm, version: string, extra: Record<string, unknown> = {}): Promise<{ first: number; installMs: number }> {
+  await configure(vm, { rollback: ROLLBACK, ...extra });
+  const installMs = await install(vm, version);
+  const first = vm.bootIndex + 1;
+  await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+  return { first, installMs };
+}
+
 /** Waits until U-Boot picks `slot` (after everything already read) and its shell is ready. */
 async function waitForSlot(vm: QemuVm, slot: "A" | "B", timeoutMs: number): Promise<void> {
   await vm.waitFor(new RegExp(`^Found valid slot ${slot}, \\d attempts remaining$`, "m"), timeoutMs);
@@ -276,9 +289,7 @@ test.skipIf(!ALL)(
   async () => {
     await QemuVm.scenario(scenarioOptions("rollback-good"), async (vm) => {
       const started = Date.now();
-      await configure(vm, { rollback: ROLLBACK });
-      await install(vm, "2.0");
-      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      await updateTo(vm, "2.0");
       expect(await firmware(vm)).toBe("2.0");
       expect(await bootState(vm)).toMatchObject({ BOOT_ORDER: "B A", BOOT_B_LEFT: "2" });
       // A new install in B: on probation until 90 s of uptime pass without a bad verdict.
@@ -311,10 +322,7 @@ test(
     await QemuVm.scenario(scenarioOptions("rollback-panic", true), async (vm) => {
       const started = Date.now();
       const upload = { broker: "mqtt://10.0.2.2:" + broker.port, deviceId: "qemu-rollback", delaySeconds: 1, minBackoffSeconds: 2, maxBackoffSeconds: 4, connectTimeoutSeconds: 10 };
-      await configure(vm, { rollback: ROLLBACK, upload });
-      const installMs = await install(vm, "2.1-panic");
-      const first = vm.bootIndex + 1;
-      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      const { first, installMs } = await updateTo(vm, "2.1-panic", { upload });
       expect(await firmware(vm)).toBe("2.1-panic");
       // B panics, boots again, panics again; the third boot of B rolls back. Its own panic comes 40 s
       // after boot: on a host at load 4 crashkeep's clean reboot comes first; with three heavy
@@ -389,10 +397,7 @@ test.skipIf(!ALL)(
   async () => {
     await QemuVm.scenario(scenarioOptions("rollback-crashloop"), async (vm) => {
       const started = Date.now();
-      await configure(vm, { rollback: ROLLBACK });
-      await install(vm, "2.2-crashloop");
-      const first = vm.bootIndex + 1;
-      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      const { first } = await updateTo(vm, "2.2-crashloop");
       await waitForSlot(vm, "A", ROLLBACK_CHAIN_MS - 2 * BOOT_TIMEOUT_MS);
       const chain = vm.boots.slice(first).join("");
       expect(slotChoices(chain)).toEqual(["B2", "B1", "A2"]);
@@ -419,9 +424,7 @@ test.skipIf(!ALL)(
   async () => {
     await QemuVm.scenario(scenarioOptions("rollback-power-cut"), async (vm) => {
       const started = Date.now();
-      await configure(vm, { rollback: ROLLBACK });
-      await install(vm, "2.0");
-      await vm.reboot({ timeoutMs: BOOT_TIMEOUT_MS });
+      await updateTo(vm, "2.0");
       expect(await firmware(vm)).toBe("2.0");
       await vm.powerCycle({ timeoutMs: BOOT_TIMEOUT_MS });
       expect(await firmware(vm)).toBe("2.0");
