@@ -46,6 +46,10 @@ APT_PACKAGES += autoconf automake libtool autopoint texinfo dpkg-dev
 APT_PACKAGES += python3-magic python3-flake8
 # test/fixtures/demangle/make.sh: Rust programs (legacy and v0 mangling) built by Debian's rustc (issue 21).
 APT_PACKAGES += rustc
+# The rollback proof (issue 23, build/rollback-image.sh): Debian's U-Boot for QEMU virt (u-boot-qemu), mkimage and
+# mkenvimage for its boot script and boot state (u-boot-tools), rauc to sign bundles on the host, sfdisk (fdisk)
+# for the disk's partitions, mkfs.vfat and mcopy (dosfstools, mtools) for the FAT boot partition U-Boot writes.
+APT_PACKAGES += u-boot-qemu u-boot-tools rauc fdisk dosfstools mtools
 
 # TARGET picks the Bun cross target; output out/<target>/crashkeep.
 BUN_TARGET_x64 := bun-linux-x64
@@ -64,7 +68,7 @@ endif
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json build/compile.ts
 
-.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 demo bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-kernel test-buildroot-if-set mutants
+.PHONY: deps deps-npm deps-apt build typecheck test test-unit test-integration test-qemu test-qemu-smoke qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 rollback-image test-rollback demo demo-rollback bench bench-collect fleet-demo dist clean schema buildroot-image test-buildroot test-buildroot-kernel test-buildroot-if-set mutants
 
 # The Buildroot image (make buildroot-image, make test-buildroot): a Buildroot
 # 2025.02 tarball or tree.
@@ -153,9 +157,20 @@ qemu-image-6.12: deps-npm
 qemu-image-arm64-6.12: deps-npm
 	$(MAKE) --no-print-directory qemu-image TARGET=arm64 KERNEL=6.12
 
-# x86_64 and aarch64 scenario groups side by side, on 6.1 and on 6.12 (build/test-qemu.sh).
-test-qemu: qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12
+# The rollback proof's image (docs/ROLLBACK-QEMU.md): Debian's U-Boot in pflash, a disk with a
+# boot partition, slots A and B and /var, five firmware variants of the arm64 image, RAUC bundles
+# signed with a test CA, in out/qemu-rollback.
+rollback-image: deps-npm
+	$(MAKE) --no-print-directory build TARGET=arm64
+	BINARY=$(OUT)/arm64/crashkeep build/rollback-image.sh
+
+# x86_64 and aarch64 scenario groups side by side, on 6.1 and on 6.12, and the rollback group (build/test-qemu.sh).
+test-qemu: qemu-image qemu-image-arm64 qemu-image-6.12 qemu-image-arm64-6.12 rollback-image
 	$(HERMETIC) build/test-qemu.sh
+
+# Every rollback scenario (test/qemu/rollback.test.ts; make test runs the main ones).
+test-rollback: rollback-image
+	ROLLBACK_SCENARIOS=all $(HERMETIC) build/test-qemu.sh aarch64-rollback
 
 # The harness's own scenarios (modules inserted by hand, BusyBox modprobe variant).
 test-qemu-smoke: qemu-image
@@ -190,6 +205,11 @@ test: deps typecheck test-unit test-integration test-qemu test-buildroot-if-set
 # (TARGET=arm64: the aarch64 image, device-tree route).
 demo: deps
 	TARGET=$(TARGET) build/demo.sh
+
+# The rollback proof as a user sees it (docs/ROLLBACK-QEMU.md): an update that panics, the automatic
+# return to the old firmware, the archived reason, uploaded to a mosquitto on the host.
+demo-rollback: deps rollback-image
+	$(BUN) build/demo-rollback.ts
 
 bench: deps build
 	$(BUN) bench/copy/run.ts

@@ -28,6 +28,11 @@
 #   linux-source-6.1                   drivers/mtd/devices/phram.c (build/phram-module.sh);
 #                                      linux-source-6.12 for KERNEL=6.12
 #
+# EXTRA_NAME=<name> EXTRA_PACKAGES="<package>..." also fetches these packages
+# (of ARCH) and unpacks them together into out/cache/root-<name><-arm64>/, one
+# tree whose relative library paths resolve (build/rollback-image.sh: RAUC,
+# D-Bus and libubootenv-tool with their shared-library closure).
+#
 # Writes out/cache/kernel-version (e.g. 6.1.0-56-amd64; kernel-version-arm64
 # for arm64, kernel-version-6.12 and kernel-version-arm64-6.12 for KERNEL=6.12)
 # and unpacks each package into out/cache/root-<package>/ (root-<package>-arm64/
@@ -177,6 +182,19 @@ if [ "$ARCH" = arm64 ]; then
 	ln -sfn "root-kheaders-$KVER" "$CACHE/root-kheaders$TAG"
 	# The source tarball (only phram.c is taken out of it, by phram-module.sh).
 	fetch "linux-source-$KERNEL" >"$CACHE/linux-source-deb$TAG"
+fi
+
+if [ -n "${EXTRA_PACKAGES:-}" ]; then
+	[ -n "${EXTRA_NAME:-}" ] || die "EXTRA_PACKAGES needs EXTRA_NAME (the folder root-<name> they go to)"
+	debs=()
+	# "name:all" for an architecture-independent package, else name:ARCH.
+	for pkg in $EXTRA_PACKAGES; do
+		case "$pkg" in
+		*:*) debs+=("$(fetch "$pkg")") ;;
+		*) debs+=("$(fetch "$pkg$QUAL")") ;;
+		esac
+	done
+	unpack "$EXTRA_NAME$SUFFIX" "${debs[@]}"
 fi
 
 [ -d "$CACHE/root-kernel$TAG/lib/modules/$KVER" ] || die "Cannot find modules of \"$KVER\" in $KPKG"

@@ -25,6 +25,10 @@
 #   COMPRESS=none      initramfs compression: none or gzip (none boots faster under TCG)
 #   BINARY=out/crashkeep  the compiled crashkeep binary (bun build --compile;
 #                      out/arm64/crashkeep for ARCH=arm64)
+# For an image built on top of this one (build/rollback-image.sh):
+#   DEST=<dir>         the output folder instead of the one ARCH/KERNEL/MODPROBE name
+#   EXTRA_MODULES="<name>..."  more modules loaded at boot with the disk modules
+#   OVERLAYS="<dir>..."  trees copied over the image after rootfs-overlay/
 #
 # Needs root (mknod /dev/console in the staged tree) and: cpio, mke2fs, gcc,
 # dpkg-deb, apt-get (first run only).
@@ -54,8 +58,8 @@ case "$KERNEL" in
 *) echo "make-image: KERNEL must be 6.1 or 6.12 (got \"$KERNEL\")" >&2; exit 2 ;;
 esac
 case "$MODPROBE" in
-none) DEST="$BASE" ;;
-busybox) DEST="$BASE-modprobe" ;;
+none) DEST=${DEST:-$BASE} ;;
+busybox) DEST=${DEST:-$BASE-modprobe} ;;
 *) echo "make-image: MODPROBE must be none or busybox (got \"$MODPROBE\")" >&2; exit 2 ;;
 esac
 case "$COMPRESS" in none | gzip) ;; *) echo "make-image: COMPRESS must be none or gzip (got \"$COMPRESS\")" >&2; exit 2 ;; esac
@@ -70,7 +74,7 @@ DATA_SIZE=64M
 MODULES_DEVICE="mtd phram reed_solomon ramoops"
 MODULES_DISK="virtio_pci virtio_blk crc32c_generic ext4"
 # virtio_net: the upload scenario's NIC (QEMU user networking; loaded at boot with the disk modules).
-MODULES_DISK="$MODULES_DISK virtio_net"
+MODULES_DISK="$MODULES_DISK virtio_net ${EXTRA_MODULES:-}"
 
 log() { printf 'make-image: %s\n' "$*" >&2; }
 die() { printf 'make-image: %s\n' "$*" >&2; exit 1; }
@@ -256,6 +260,10 @@ fi
 if [ "$ARCH" = arm64 ]; then
 	cp -R build/buildroot/board/qemu/aarch64-virt/rootfs-overlay/. "$STAGE/"
 fi
+# An image built on top of this one adds its own trees last.
+for overlay in ${OVERLAYS:-}; do
+	cp -a "$overlay/." "$STAGE/"
+done
 # The device modules in load order, for the test image's stand-in of a
 # board's modalias coldplug (S01testimage, crashkeep_test.coldplug=1).
 printf '%s\n' "${MODS_DEVICE[@]}" >"$STAGE/etc/test-image-device-modules"

@@ -50,7 +50,10 @@ echo 'obj-m := phram.o' >"$DIR.tmp/Kbuild"
 
 # The headers' top Makefile includes the common part by its absolute path
 # under /usr/src: point it at the unpacked copy.
-printf 'include %s/Makefile\n' "$COMMON" >"$HEADERS/Makefile"
+# (A new file, not a rewrite: out/cache may be a hard-linked copy of another
+# checkout's, whose file must keep pointing at its own tree.)
+printf 'include %s/Makefile\n' "$COMMON" >"$HEADERS/Makefile.tmp"
+mv "$HEADERS/Makefile.tmp" "$HEADERS/Makefile"
 
 log "building phram.ko for $KVER"
 # 6.12's headers ship a vmlinux for the modules' BTF, which needs pahole

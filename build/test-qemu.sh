@@ -4,7 +4,9 @@
 # group, then an aarch64 group, on Debian's 6.1 kernel, then one group per
 # architecture on Debian's 6.12 kernel (a group named "-6.12" runs its files
 # with QEMU_KERNEL=6.12: out/qemu-6.12, out/qemu-arm64-6.12):
-#   lane 1: x86_64-boot (boot, upload, faults), then aarch64-boot, then aarch64-boot-6.12
+#   lane 1: x86_64-boot (boot, upload, faults), then aarch64-boot, then aarch64-boot-6.12,
+#           then aarch64-rollback (U-Boot + RAUC, out/qemu-rollback: scenarios 2 and 5;
+#           make test-rollback runs all of them: ROLLBACK_SCENARIOS=all)
 #   lane 2: x86_64-journal-capture (journal, capture, collect), then aarch64-capture,
 #           then x86_64-boot-6.12
 # (the x86_64 groups are the long ones: measured in docs/QEMU.md "Kernel versions")
@@ -37,10 +39,11 @@ declare -A FILES_OF=(
 	[x86_64-journal-capture]="test/qemu/journal.test.ts test/qemu/capture.test.ts test/qemu/collect.test.ts"
 	[aarch64-boot]="test/qemu/arm64-boot.test.ts"
 	[aarch64-capture]="test/qemu/arm64-capture.test.ts"
+	[aarch64-rollback]="test/qemu/rollback.test.ts"
 )
-for name in "${!FILES_OF[@]}"; do FILES_OF[$name-6.12]=${FILES_OF[$name]}; done
+for name in "${!FILES_OF[@]}"; do [ "$name" = aarch64-rollback ] || FILES_OF[$name-6.12]=${FILES_OF[$name]}; done
 case "$WHICH" in
-all) LANE1="x86_64-boot aarch64-boot aarch64-boot-6.12" LANE2="x86_64-journal-capture aarch64-capture x86_64-boot-6.12" ;;
+all) LANE1="x86_64-boot aarch64-boot aarch64-boot-6.12 aarch64-rollback" LANE2="x86_64-journal-capture aarch64-capture x86_64-boot-6.12" ;;
 x86_64) LANE1="x86_64-boot" LANE2="x86_64-journal-capture" ;;
 aarch64) LANE1="aarch64-boot" LANE2="aarch64-capture" ;;
 6.12) LANE1="aarch64-boot-6.12" LANE2="x86_64-boot-6.12" ;;

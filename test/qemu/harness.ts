@@ -41,6 +41,14 @@
 // (out/buildroot/kernel-buildroot/qemu) has no initrd: its kernel has the
 // disk and ext4 built in and mounts root=/dev/vda itself.
 //
+// A U-Boot image (build/rollback-image.sh, out/qemu-rollback: its "kind" file
+// says "uboot") boots QEMU virt (-cpu cortex-a53, 1 GiB) from Debian's U-Boot
+// in the first pflash bank: no -kernel, -append or -dtb; U-Boot's boot script
+// picks the slot and sets the kernel command line. Its disk (boot partition,
+// two slots, /var) is copied per scenario like the data disk; bundles.img, the
+// signed RAUC bundles, is attached read-only as the second virtio disk.
+// U-Boot's banner marks each boot.
+//
 // Logs: out/qemu-logs/<scenario>/console.log is written as the guest prints,
 // so a run killed by a test timeout still leaves it; stop() adds boot-N.log
 // files and deletes the folder unless the scenario failed (or
@@ -94,12 +102,21 @@ export type Reserve = "dt" | "mem";
 const AARCH64_MACHINE = ["-M", "virt", "-cpu", "cortex-a57"] as const;
 const AARCH64_MEMORY_MIB = 512;
 const AARCH64_MEM_LIMIT = "mem=496M";
+/**
+ * A U-Boot image (kind "uboot"): the CPU of the rollback proof and more RAM
+ * than the 512 MiB the config's regions top out at, so that U-Boot, which
+ * relocates itself to the top of RAM, never writes into them (its boot script
+ * passes mem=496M).
+ */
+const UBOOT_MACHINE = ["-M", "virt", "-cpu", "cortex-a53"] as const;
+const UBOOT_MEMORY_MIB = 1024;
+const UBOOT_FILES = ["flash0.img", "flash1.pristine.img", "disk.pristine.img"] as const;
 
 const BOOT_START = "CRASHKEEP-BOOT-START";
 const READY = /CRASHKEEP-READY[^\n]*\n/;
 /** Signs of life of a boot, in the order they appear: firmware, kernel, init. */
 // "Linux version" with or without printk's time stamp (Debian: CONFIG_PRINTK_TIME=y).
-const BOOT_SIGNS: readonly RegExp[] = [/^SeaBIOS \(version /, /^(?:\[\s*\d+\.\d+\] )?Linux version \d/, new RegExp(BOOT_START)];
+const BOOT_SIGNS: readonly RegExp[] = [/^(?:SeaBIOS \(version |U-Boot 20\d\d\.)/, /^(?:\[\s*\d+\.\d+\] )?Linux version \d/, new RegExp(BOOT_START)];
 
 /**
  * Long enough for a TCG boot of the 115 MB initramfs on a busy 2-core host.
@@ -230,6 +247,8 @@ export class QemuVm {
   #changed: Promise<void>;
   #resetAt = 0;
   #stopped = false;
+  /** The image boots from U-Boot in pflash (kind "uboot"). */
+  readonly #uboot: boolean;
 
   constructor(options: QemuVmOptions) {
     this.#options = options;
@@ -237,16 +256,21 @@ export class QemuVm {
     const series = kernelSeries();
     this.name = `${options.name}${series === "6.1" ? "" : `-${series}`}`.replace(/[^A-Za-z0-9._-]+/g, "-");
     this.#imageDir = resolve(REPO, options.imageDir ?? imageDirOf(this.arch));
-    // A Buildroot image (build/buildroot-image.sh) says so in its "kind" file.
-    const buildroot = existsSync(join(this.#imageDir, "kind")) && readFileSync(join(this.#imageDir, "kind"), "utf8").trim() === "buildroot";
+    // A Buildroot image (build/buildroot-image.sh) or a U-Boot one (build/rollback-image.sh) says so in its "kind" file.
+    const kind = existsSync(join(this.#imageDir, "kind")) ? readFileSync(join(this.#imageDir, "kind"), "utf8").trim() : "";
+    const buildroot = kind === "buildroot";
+    this.#uboot = kind === "uboot";
     const make = buildroot
       ? "make buildroot-image BUILDROOT=..."
-      : `${this.arch === "aarch64" ? "ARCH=arm64 " : ""}${series === "6.1" ? "" : `KERNEL=${series} `}build/make-image.sh`;
+      : this.#uboot
+        ? "make rollback-image"
+        : `${this.arch === "aarch64" ? "ARCH=arm64 " : ""}${series === "6.1" ? "" : `KERNEL=${series} `}build/make-image.sh`;
     this.logDir = join(OUT, "qemu-logs", this.name);
     this.runDir = join(OUT, "qemu", "run", this.name);
     this.#changed = this.#newChanged();
     // Only a Buildroot image may come without an initrd (its kernel mounts the disk).
-    for (const file of buildroot ? ["vmlinuz", "data.pristine.img"] : ["vmlinuz", "initrd.img", "data.pristine.img"]) {
+    const needed = this.#uboot ? [...UBOOT_FILES] : buildroot ? ["vmlinuz", "data.pristine.img"] : ["vmlinuz", "initrd.img", "data.pristine.img"];
+    for (const file of needed) {
       if (!existsSync(join(this.#imageDir, file))) {
         throw new Error(`Cannot find "${join(this.#imageDir, file)}": run ${make}`);
       }
@@ -294,10 +318,19 @@ export class QemuVm {
     rmSync(this.runDir, { recursive: true, force: true });
     mkdirSync(this.logDir, { recursive: true });
     mkdirSync(this.runDir, { recursive: true });
-    // A sparse copy of the template: a scenario starts from a clean disk.
-    const cp = retryBusy(() => Bun.spawnSync(["cp", "--sparse=always", join(this.#imageDir, "data.pristine.img"), this.#disk()]));
-    if (cp.exitCode !== 0) {
-      copyFileSync(join(this.#imageDir, "data.pristine.img"), this.#disk());
+    // A sparse copy of the template: a scenario starts from a clean disk
+    // (a U-Boot image: the whole disk and the second pflash bank).
+    const copies: [string, string][] = this.#uboot
+      ? [
+          ["disk.pristine.img", this.#disk()],
+          ["flash1.pristine.img", this.#flash1()],
+        ]
+      : [["data.pristine.img", this.#disk()]];
+    for (const [from, to] of copies) {
+      const cp = retryBusy(() => Bun.spawnSync(["cp", "--sparse=always", join(this.#imageDir, from), to]));
+      if (cp.exitCode !== 0) {
+        copyFileSync(join(this.#imageDir, from), to);
+      }
     }
     if (this.#options.transferDiskMiB !== undefined) {
       writeFileSync(this.#transferDisk(), "");
@@ -478,6 +511,16 @@ export class QemuVm {
     return join(this.runDir, "data.img");
   }
 
+  /** The scenario's copy of the second pflash bank (U-Boot image). */
+  #flash1(): string {
+    return join(this.runDir, "flash1.img");
+  }
+
+  /** The scenario's disk on the host (a U-Boot image: the whole partitioned disk). */
+  get diskPath(): string {
+    return this.#disk();
+  }
+
   #transferDisk(): string {
     return join(this.runDir, "transfer.img");
   }
@@ -502,11 +545,11 @@ export class QemuVm {
       ...(this.#options.append ?? []),
     ];
     const machine = [
-      ...(aarch64 ? [...AARCH64_MACHINE] : ["-accel", "tcg", "-cpu", "max"]), // Bun's x64 build needs x86-64-v2 (qemu64 lacks SSE4.2, POPCNT); /dev/kvm is not usable here
-      "-m", String(this.#options.memoryMiB ?? (aarch64 ? AARCH64_MEMORY_MIB : 1024)),
+      ...(this.#uboot ? [...UBOOT_MACHINE] : aarch64 ? [...AARCH64_MACHINE] : ["-accel", "tcg", "-cpu", "max"]), // Bun's x64 build needs x86-64-v2 (qemu64 lacks SSE4.2, POPCNT); /dev/kvm is not usable here
+      "-m", String(this.#options.memoryMiB ?? (this.#uboot ? UBOOT_MEMORY_MIB : aarch64 ? AARCH64_MEMORY_MIB : 1024)),
       "-smp", String(this.#options.cpus ?? 1),
     ];
-    const argv = [
+    const argv = this.#uboot ? this.#ubootArgv(machine) : [
       aarch64 ? "qemu-system-aarch64" : "qemu-system-x86_64",
       ...machine,
       ...(aarch64 && reserve === "dt" ? ["-dtb", this.#deviceTree(machine)] : []),
@@ -520,6 +563,9 @@ export class QemuVm {
       ...(this.#options.net ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] : []),
       "-append", append.join(" "),
     ];
+    if (this.#uboot && (this.#options.append !== undefined || this.#options.skipInit !== undefined || this.#options.reserve !== undefined)) {
+      throw new Error(`Cannot boot scenario ${this.name} with append, skipInit or reserve: U-Boot's boot script sets the command line (extra_bootargs)`);
+    }
     appendFileSync(join(this.logDir, "console.log"), `### ${new Date().toISOString()} ${argv.join(" ")}\n`);
     const proc = retryBusy(() => Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" }));
     this.#proc = proc;
@@ -534,6 +580,24 @@ export class QemuVm {
         this.#wake();
       }
     });
+  }
+
+  /** QEMU's arguments for a U-Boot image: firmware in pflash, the disks; no kernel of QEMU's own. */
+  #ubootArgv(machine: string[]): string[] {
+    const bundles = join(this.#imageDir, "bundles.img");
+    return [
+      "qemu-system-aarch64",
+      ...machine,
+      "-nographic", "-no-user-config", "-nodefaults",
+      "-serial", "stdio",
+      "-monitor", `unix:${this.#monitorPath()},server=on,wait=off`,
+      "-drive", `if=pflash,format=raw,readonly=on,file=${join(this.#imageDir, "flash0.img")}`,
+      "-drive", `if=pflash,format=raw,file=${this.#flash1()}`,
+      "-drive", `file=${this.#disk()},format=raw,if=virtio`,
+      ...(existsSync(bundles) ? ["-drive", `file=${bundles},format=raw,if=virtio,readonly=on`] : []),
+      ...(this.#options.transferDiskMiB !== undefined ? ["-drive", `file=${this.#transferDisk()},format=raw,if=virtio`] : []),
+      ...(this.#options.net ? ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0"] : []),
+    ];
   }
 
   /**
