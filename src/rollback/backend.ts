@@ -26,6 +26,13 @@ export interface SlotState {
   other: OtherSlot | null;
   /** The bootloader fell back from this slot on its own (its attempts ran out), when the updater can tell. */
   fellBackFrom: OtherSlot | null;
+  /**
+   * The updater says it installed the booted slot (RAUC: the slot has an
+   * install record). Such a slot is never taken for the factory install,
+   * even when crashkeep has no history yet: an update installed before
+   * crashkeep first recorded its slot starts on probation.
+   */
+  installedByUpdater?: boolean;
 }
 
 export interface Backend {

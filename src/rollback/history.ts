@@ -131,8 +131,10 @@ export function fallbackReported(history: readonly HistoryItem[], from: { slot: 
 /** The policy's inputs but for the moment; `onProbation` is what this boot's "boot" event says. */
 export function policyInputs(history: readonly HistoryItem[], state: SlotState, config: Config): Omit<PolicyInput, "moment"> & { factory: boolean } {
   const boots = bootsOf(history, state.booted, state.install);
-  // The first boot crashkeep sees (no archived boot carries rollback facts) runs the factory install: good.
-  const factory = !history.some((h) => h.kind === "boot");
+  // The first boot crashkeep sees (no archived boot carries rollback facts) runs the factory install: good,
+  // unless the updater says it installed this slot (an update installed before crashkeep recorded the
+  // factory slot: taking it for the factory one would mark a panicking update good at every boot).
+  const factory = !history.some((h) => h.kind === "boot") && state.installedByUpdater !== true;
   const endings: Ending[] = boots.filter((b) => b.facts.onProbation).map((b) => b.facts.reason);
   return {
     endings,

@@ -99,6 +99,7 @@ export function parseRaucStatus(text: string, osFirmware: string | null): SlotSt
     firmware: booted.version ?? osFirmware,
     other,
     fellBackFrom: fell ? other : null,
+    installedByUpdater: booted.installed !== null,
   };
 }
 

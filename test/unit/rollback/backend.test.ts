@@ -49,12 +49,13 @@ describe("rauc status JSON (RAUC 1.8's shape)", () => {
       firmware: "2.0",
       other: { slot: "A", install: null, firmware: null },
       fellBackFrom: null,
+      installedByUpdater: true,
     });
   });
 
   test("the factory slot stands for itself by the running firmware", () => {
     const d = env({ booted: "A", order: "A B", a: 3, b: 3 });
-    expect(parseRaucStatus(raucJson(d), "1.0")).toMatchObject({ booted: "A", install: "1.0", firmware: "1.0", fellBackFrom: null });
+    expect(parseRaucStatus(raucJson(d), "1.0")).toMatchObject({ booted: "A", install: "1.0", firmware: "1.0", fellBackFrom: null, installedByUpdater: false });
   });
 
   test("the bootloader fell back from B on its own (BOOT_B_LEFT 0, still first in BOOT_ORDER): primary shows A, B is bad and newer", () => {

@@ -69,6 +69,8 @@ describe("the archive as the policy's inputs", () => {
     expect(policyInputs(history, state, config)).toEqual({ endings: ["kernel-panic", "unexpected-reset"], knownGood: false, rollbackDecided: false, maxBadBoots: 2, fallback: "none", factory: false });
     expect(policyInputs(history, { ...state, booted: "A", install: "1.0" }, config)).toMatchObject({ endings: [], knownGood: true });
     expect(policyInputs([], state, config)).toMatchObject({ knownGood: true, factory: true });
+    // No history yet, but the updater installed the booted slot: an update, on probation, never the factory install.
+    expect(policyInputs([], { ...state, installedByUpdater: true }, config)).toMatchObject({ endings: [], knownGood: false, factory: false });
   });
 
   test("an unreadable archive is an error, never fewer bad boots", () => {
