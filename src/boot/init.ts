@@ -67,8 +67,10 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // while the rest of init runs (watch --init, in the background) has its
   // core written where the daemon will find it (or piped to `crashkeep core`).
   try {
-    const corePattern = setCorePattern(loaded, options.selfPath ?? process.execPath, paths).pattern;
-    if (corePattern) report(`crashkeep: core_pattern ${corePattern}`);
+    const set = setCorePattern(loaded, options.selfPath ?? process.execPath, paths);
+    if (set.pattern) report(`crashkeep: core_pattern ${set.pattern}`);
+    // Not a failed step: only the next boot's early window goes without it.
+    if (set.keepProblem) report(set.keepProblem);
   } catch (err) {
     fail(`Cannot set up core capture: ${err instanceof Error ? err.message : String(err)}`);
   }

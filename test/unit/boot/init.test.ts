@@ -38,6 +38,35 @@ describe("crashkeep init on a fake tree", () => {
     expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
   });
 
+  test("the core_pattern set is kept for the next boot's init script; cores.mode off removes it and undoes the script's pattern", async () => {
+    const PATTERN = "/var/lib/crashkeep/cores/core.%e.%p.%t";
+    const kept = (root: string) => join(root, "var/cache/crashkeep/core_pattern");
+    const { tree, lines } = await init();
+    expect(readFileSync(kept(tree.root), "utf8")).toBe(`${PATTERN}\n`);
+    expect(lines.filter((l) => l.includes("Cannot keep"))).toEqual([]);
+    // The next boot: the script wrote the kept pattern into the kernel; the config now says "off".
+    tree.write("proc/sys/kernel/core_pattern", `${PATTERN}\n`);
+    tree.write("etc/crashkeep/config.json", JSON.stringify({ cores: { mode: "off" } }));
+    const off = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: () => {} });
+    expect(off.ok).toBe(true);
+    expect(existsSync(kept(tree.root))).toBe(false);
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("core\n");
+    // A pattern someone else set is not ours to undo.
+    tree.write("proc/sys/kernel/core_pattern", "|/usr/lib/systemd/systemd-coredump %P\n");
+    await runInit({ configFile: undefined, paths: makePaths(tree.root), report: () => {} });
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("|/usr/lib/systemd/systemd-coredump %P\n");
+  });
+
+  test("core_pattern that cannot be kept (var/cache a file): said, not a failed step", async () => {
+    const tree = makeFakeTree();
+    tree.write("var/cache/crashkeep", "not a directory");
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+    expect(result.errors.filter((e) => e.includes("core_pattern"))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith("Cannot keep core_pattern"))).toHaveLength(1);
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
+  });
+
   test("a second run inserts nothing and keeps the link", async () => {
     const tree = makeFakeTree();
     const paths = makePaths(tree.root);
