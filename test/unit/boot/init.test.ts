@@ -116,6 +116,17 @@ describe("crashkeep init on a fake tree", () => {
     expect(calls.some((c) => c.includes("ramoops.ko"))).toBe(true);
   });
 
+  test("a built-in phram with its sysfs parameter: not inserted, and its device added there, as said", async () => {
+    const tree = makeFakeTree({ builtin: ["mtd", "phram"] });
+    tree.write("sys/module/phram/parameters/phram", "");
+    const lines: string[] = [];
+    await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+    expect(lines).toContain("crashkeep: module phram: built in; its device is added through /sys/module/phram/parameters/phram");
+    expect(lines.filter((l) => l.includes("kernel command line"))).toEqual([]);
+    expect(readFileSync(join(tree.root, "sys/module/phram/parameters/phram"), "utf8")).toBe("crashkeep,0x7800000,8388608");
+    expect(readFileSync(tree.log, "utf8")).not.toContain("phram.ko");
+  });
+
   test("a missing .ko names the path looked for; ramoops is still inserted", async () => {
     const { tree, result, calls } = await init({ missing: ["phram"] });
     expect(result.ok).toBe(false);
