@@ -8,7 +8,7 @@ import { adviceLine } from "../config/kernel-needs.ts";
 import type { Paths } from "../system/paths.ts";
 import type { RegionCheck } from "../system/iomem.ts";
 import { runningArch, type KernelArch } from "../system/kernel-arch.ts";
-import { executePlan, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
+import { executePlan, PHRAM_SYSFS_PARAM, phramParams, planModules, ramoopsParams } from "../system/modules.ts";
 import { findMtd, linkMtdchar, waitForNode } from "../system/mtd.ts";
 import { mountPstore } from "../system/pstore.ts";
 import { archiveStorageProblem } from "../system/mounts.ts";
@@ -67,8 +67,10 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   // while the rest of init runs (watch --init, in the background) has its
   // core written where the daemon will find it (or piped to `crashkeep core`).
   try {
-    const corePattern = setCorePattern(loaded, options.selfPath ?? process.execPath, paths).pattern;
-    if (corePattern) report(`crashkeep: core_pattern ${corePattern}`);
+    const set = setCorePattern(loaded, options.selfPath ?? process.execPath, paths);
+    if (set.pattern) report(`crashkeep: core_pattern ${set.pattern}`);
+    // Not a failed step: only the next boot's early window goes without it.
+    if (set.keepProblem) report(set.keepProblem);
   } catch (err) {
     fail(`Cannot set up core capture: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -151,10 +153,10 @@ export async function runInit(options: InitOptions): Promise<InitResult> {
   let device: InitResult["device"];
   if (regionsOk) {
     let mtd = findPhram();
-    if (!mtd && !state.dtPhram && existsSync(paths.sys("/sys/module/phram/parameters/phram"))) {
-      // phram is loaded (by an earlier boot step) without our device: add it at run time.
+    if (!mtd && !state.dtPhram && existsSync(paths.sys(PHRAM_SYSFS_PARAM))) {
+      // phram is loaded (by an earlier boot step, or built in) without our device: add it at run time.
       try {
-        writeFileSync(paths.sys("/sys/module/phram/parameters/phram"), phramParams(config)[0]?.slice("phram=".length) ?? "");
+        writeFileSync(paths.sys(PHRAM_SYSFS_PARAM), phramParams(config)[0]?.slice("phram=".length) ?? "");
         mtd = findPhram();
       } catch (err) {
         fail(`Cannot add phram device "${config.phram.name}": ${err instanceof Error ? err.message : String(err)}`);

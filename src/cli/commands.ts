@@ -1,10 +1,7 @@
 // The command table: name → one-line summary and the module that runs it
 // (STYLE.md rule 1). Each module exports run(args): Promise<number> and help.
-// A new command is one entry here; `ownEntry: true` also compiles it as its
-// own entry point of the executable (build/compile.ts), for a command whose
-// start-up counts and whose module graph is small (src/main.ts says why).
-// Each costs binary size (its modules are bundled twice): init, run at every
-// boot, +0.75 MiB for 20.4M -> 17.8M instructions (docs/BENCHMARKS.md).
+// A new command is one entry here. Each import() is a chunk of the compiled
+// executable of its own (build/compile.ts): a run loads only its command's.
 export interface CommandModule {
   run(args: string[]): Promise<number>;
   help: string;
@@ -13,18 +10,16 @@ export interface CommandModule {
 export interface CommandEntry {
   summary: string;
   load(): Promise<CommandModule>;
-  /** Compiled as its own entry point: loaded without the rest of the commands. */
-  ownEntry?: true;
 }
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
-  init: { summary: "boot hook: check regions, insert modules, collect and archive the previous boot", load: () => import("./init.ts"), ownEntry: true },
+  init: { summary: "boot hook: check regions, insert modules, collect and archive the previous boot", load: () => import("./init.ts") },
   watch: { summary: "the daemon: mirror log tails into the journal (and, with core capture, watch for cores)", load: () => import("./watch.ts") },
   core: { summary: "core_pattern pipe handler: a core on stdin → a report (cores.mode pipe)", load: () => import("./core.ts") },
   status: { summary: "config, regions, modules, device, pstore and archive at a glance", load: () => import("./status.ts") },
   history: { summary: "archived boots: why each ended, panic logs", load: () => import("./history.ts") },
   config: { summary: "check or show the configuration", load: () => import("./config.ts") },
-  copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts"), ownEntry: true },
+  copy: { summary: "copy the head or tail of a file into a device window, block-aligned", load: () => import("./copy.ts") },
   dump: { summary: "what the journal holds now (or, with --raw, its bytes)", load: () => import("./dump.ts") },
   inspect: { summary: "report on an ELF core file: signal, cause, backtraces (gdb-accurate)", load: () => import("./inspect.ts") },
   symbolize: { summary: "re-symbolize a device's report by build-id: names, file:line, inlined frames", load: () => import("./symbolize.ts") },

@@ -1,7 +1,7 @@
 // Every command but --version: argv → the command's module in the COMMANDS
-// table. src/main.ts loads this file at run time (in the compiled binary it is
-// its own entry point, see build/compile.ts), so that --version and the
-// commands compiled as their own entry points never load this bundle.
+// table. src/main.ts requires this file at run time (in the compiled binary a
+// chunk of its own, see build/compile.ts), so that --version never loads it;
+// each command's module is a chunk of its own too.
 import { COMMANDS } from "./commands.ts";
 import { invoke } from "./invoke.ts";
 import pkg from "../../package.json" with { type: "json" };

@@ -1,9 +1,8 @@
 // Run one command module with the binary's error voice: exit 2 and a usage
-// hint for bad usage, 1 and one line on stderr for a failure. Shared by
-// src/main.ts (commands compiled as their own entry point) and
-// src/cli/dispatch.ts (every other command). These are separate bundles in the
-// compiled binary, each with its own copy of args.ts, so bad usage is told by
-// the error's name, not by instanceof UsageError.
+// hint for bad usage, 1 and one line on stderr for a failure (src/cli/dispatch.ts
+// runs every command through it). Bad usage is told by the error's name, not
+// by instanceof UsageError: a check that holds whichever copy of args.ts
+// threw it (the compiled binary once had a copy per entry point).
 import type { CommandModule } from "./commands.ts";
 
 export async function invoke(name: string, mod: CommandModule, rest: string[]): Promise<number> {

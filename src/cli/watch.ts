@@ -15,8 +15,7 @@ import { reportsDir } from "../daemon/reports-dir.ts";
 import { retryPending } from "../daemon/journal-retry.ts";
 import { RateLimiter } from "../daemon/rate-limit.ts";
 import { makePaths } from "../system/paths.ts";
-import { Sender } from "../upload/sender.ts";
-import { credentialProblems } from "../upload/client.ts";
+import type { Sender } from "../upload/sender.ts";
 import { runInit } from "../boot/init.ts";
 import { writeInitState } from "../boot/init-state.ts";
 import { sdNotify } from "../system/sd-notify.ts";
@@ -116,6 +115,11 @@ export async function run(args: string[]): Promise<number> {
   // Upload on (upload.broker set): send what is queued, with delay and backoff.
   let sender: Sender | undefined;
   if (config.upload.broker !== undefined) {
+    // Loaded only with upload on: the sender's outbox builds the payload
+    // schemas (zod) and the client loads node:net, about 35M instructions
+    // that a boot without upload would pay (docs/BENCHMARKS.md "boot").
+    const { credentialProblems } = require("../upload/client.ts") as typeof import("../upload/client.ts");
+    const { Sender } = require("../upload/sender.ts") as typeof import("../upload/sender.ts");
     const bad = credentialProblems(config, paths);
     for (const p of bad) say(`Cannot upload: ${p}`);
     if (bad.length === 0) sender = new Sender(config, paths, { log: (line) => say(`upload: ${line}`), configFile: values.get("config") });

@@ -4,8 +4,6 @@
 // where cores.maxCores / maxTotalBytes bound what stays on disk. Symlinks and
 // anything but a regular file with one link are never followed or read.
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, chmodSync } from "node:fs";
-import { readCoreFile } from "../core/source.ts";
-import { buildReport } from "../core/report.ts";
 import { Inotify, IN_CLOSE_WRITE, IN_DELETE_SELF, IN_IGNORED, IN_MOVE_SELF, IN_MOVED_TO, IN_Q_OVERFLOW } from "../system/inotify.ts";
 import { captureReport, coreExe, type CaptureContext, type CaptureResult } from "./capture.ts";
 import { sanitizeName, stamp } from "./names.ts";
@@ -224,6 +222,10 @@ export class CoreWatcher {
         return { core: path, error: `Cannot read core "${path}": not a regular file with one link, removed` };
       }
       // Read through our descriptor: the name may be swapped, the file we checked may not.
+      // The core reader and the report builder (unwinder, demangler) are
+      // required at the first core: the daemon's start-up never pays for them.
+      const { readCoreFile } = require("../core/source.ts") as typeof import("../core/source.ts");
+      const { buildReport } = require("../core/report.ts") as typeof import("../core/report.ts");
       const core = readCoreFile(`/proc/self/fd/${fd}`);
       const { cores } = this.#ctx.config;
       const id = `${name}:${st.size}:${st.mtimeMs}`;

@@ -123,6 +123,9 @@ export function planModules(targets: ReadonlyArray<[string, string[]]>, paths: P
   return { release, dir, steps };
 }
 
+/** phram's module parameter: writing "name,start,size" adds a device to a loaded (or built-in) phram. */
+export const PHRAM_SYSFS_PARAM = "/sys/module/phram/parameters/phram";
+
 /** Find a program on PATH under the root prefix (modprobe, insmod, mount). */
 export function findProgram(name: string, paths: Paths): string | undefined {
   const dirs = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"];
@@ -156,10 +159,14 @@ export function executePlan(plan: ModulePlan, how: "auto" | "modprobe" | "insmod
       continue;
     }
     if (step.state === "builtin") {
+      // A built-in phram takes devices at run time through its sysfs parameter (init's step 4).
+      const atRunTime = step.name === "phram" && existsSync(paths.sys(PHRAM_SYSFS_PARAM));
       lines.push(
-        step.params.length > 0
-          ? `${step.name}: built in; its parameters must be on the kernel command line: ${step.params.map((p) => `${step.name}.${p}`).join(" ")}`
-          : `${step.name}: built in`,
+        step.params.length === 0
+          ? `${step.name}: built in`
+          : atRunTime
+            ? `${step.name}: built in; its device is added through ${PHRAM_SYSFS_PARAM}`
+            : `${step.name}: built in; its parameters must be on the kernel command line: ${step.params.map((p) => `${step.name}.${p}`).join(" ")}`,
       );
       continue;
     }

@@ -8,10 +8,13 @@
 //     recorded, even a crash while init's work still runs (its core waits);
 //   - READY=1 (systemd Type=notify: systemd-pstore.service waits for it) only
 //     once pstore is taken and archived;
-//   - a failing init step goes on, and its exit status shows in `status`.
+//   - a failing init step goes on, and its exit status shows in `status`;
+//   - S03crashkeep puts the last boot's core_pattern (which the daemon keeps)
+//     into the kernel before it starts the daemon: no window without capture.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CORE_PATTERN_KEPT } from "../../src/daemon/core-pattern.ts";
 import { abortCore, ARCHIVE, BINARY, dropScenario, journalOf, PANIC_RECORD, PATHS, scenarioFrom, type Scenario } from "./fault/paths.ts";
 import { NotifySocket } from "./notify-socket.ts";
 
@@ -160,5 +163,69 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
     } finally {
       p.kill("SIGKILL");
     }
+  });
+});
+
+describe.skipIf(!existsSync(BINARY))("the last boot's core_pattern, before the daemon starts", () => {
+  const SCRIPT = join(import.meta.dir, "../../rootfs-overlay/etc/init.d/S03crashkeep");
+  const UNIT = join(import.meta.dir, "../../rootfs-overlay/usr/lib/systemd/system/crashkeep.service");
+
+  /**
+   * S03crashkeep with its absolute paths under ROOT (each replacement must
+   * match, so a changed script fails here) and start-stop-daemon a stand-in
+   * that writes down the kernel's core_pattern at the moment it is started.
+   */
+  function scriptIn(root: string): string {
+    let text = readFileSync(SCRIPT, "utf8");
+    for (const [from, to] of [
+      ['"/etc/default/', `"${root}/etc/default/`],
+      ['PIDFILE="/var/run/', `PIDFILE="${root}/var/run/`],
+      ['STATEFILE="/run/', `STATEFILE="${root}/run/`],
+      ['PATTERNFILE="/var/cache/', `PATTERNFILE="${root}/var/cache/`],
+      [">/proc/sys/kernel/core_pattern", `>${root}/proc/sys/kernel/core_pattern`],
+    ] as const) {
+      if (!text.includes(from)) throw new Error(`Cannot find ${from} in S03crashkeep`);
+      text = text.replaceAll(from, to);
+    }
+    mkdirSync(join(root, "fakebin"), { recursive: true });
+    writeFileSync(join(root, "fakebin/start-stop-daemon"), `#!/bin/sh\ncat "${root}/proc/sys/kernel/core_pattern" >"${root}/pattern-at-start"\necho "$@" >"${root}/ssd-args"\n`, { mode: 0o755 });
+    writeFileSync(join(root, "S03crashkeep"), text, { mode: 0o755 });
+    return join(root, "S03crashkeep");
+  }
+
+  test("the daemon keeps the pattern it set; S03crashkeep start writes it into the kernel before start-stop-daemon runs", async () => {
+    const s = tree();
+    const pidfile = join(s.root, "crashkeep.pid");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    try {
+      await until("init.json", () => existsSync(initState(s)), p);
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+    }
+    const pattern = readFileSync(join(s.root, "proc/sys/kernel/core_pattern"), "utf8");
+    expect(pattern).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
+    expect(readFileSync(join(s.root, CORE_PATTERN_KEPT), "utf8")).toBe(pattern);
+    // The next boot: the kernel starts with its default pattern.
+    writeFileSync(join(s.root, "proc/sys/kernel/core_pattern"), "core\n");
+    const script = scriptIn(s.root);
+    const r = Bun.spawnSync(["sh", script, "start"], { cwd: s.root, env: { PATH: `${join(s.root, "fakebin")}:${process.env.PATH ?? "/usr/bin:/bin"}` }, stdout: "pipe", stderr: "pipe" });
+    expect(r.stdout.toString()).toBe("Starting crashkeep: OK\n");
+    expect(readFileSync(join(s.root, "pattern-at-start"), "utf8")).toBe(pattern);
+    expect(readFileSync(join(s.root, "ssd-args"), "utf8")).toContain("--exec /usr/bin/crashkeep -- watch --init");
+    // No kept pattern (first boot, cores.mode "off"): the kernel's is left alone.
+    rmSync(join(s.root, CORE_PATTERN_KEPT));
+    writeFileSync(join(s.root, "proc/sys/kernel/core_pattern"), "core\n");
+    Bun.spawnSync(["sh", script, "start"], { cwd: s.root, env: { PATH: `${join(s.root, "fakebin")}:${process.env.PATH ?? "/usr/bin:/bin"}` } });
+    expect(readFileSync(join(s.root, "pattern-at-start"), "utf8")).toBe("core\n");
+  });
+
+  test("crashkeep.service writes the same file into the kernel before ExecStart", () => {
+    const unit = readFileSync(UNIT, "utf8");
+    const pre = unit.indexOf(`ExecStartPre=-/bin/sh -c 'if [ -s ${CORE_PATTERN_KEPT} ]; then cat ${CORE_PATTERN_KEPT} >/proc/sys/kernel/core_pattern; fi'`);
+    expect(pre).toBeGreaterThan(0);
+    expect(pre).toBeLessThan(unit.indexOf("ExecStart=/usr/bin/crashkeep watch --init"));
+    expect(readFileSync(SCRIPT, "utf8")).toContain(`PATTERNFILE="${CORE_PATTERN_KEPT.replace("crashkeep", "$DAEMON")}"`);
   });
 });

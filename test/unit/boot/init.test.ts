@@ -38,6 +38,35 @@ describe("crashkeep init on a fake tree", () => {
     expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
   });
 
+  test("the core_pattern set is kept for the next boot's init script; cores.mode off removes it and undoes the script's pattern", async () => {
+    const PATTERN = "/var/lib/crashkeep/cores/core.%e.%p.%t";
+    const kept = (root: string) => join(root, "var/cache/crashkeep/core_pattern");
+    const { tree, lines } = await init();
+    expect(readFileSync(kept(tree.root), "utf8")).toBe(`${PATTERN}\n`);
+    expect(lines.filter((l) => l.includes("Cannot keep"))).toEqual([]);
+    // The next boot: the script wrote the kept pattern into the kernel; the config now says "off".
+    tree.write("proc/sys/kernel/core_pattern", `${PATTERN}\n`);
+    tree.write("etc/crashkeep/config.json", JSON.stringify({ cores: { mode: "off" } }));
+    const off = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: () => {} });
+    expect(off.ok).toBe(true);
+    expect(existsSync(kept(tree.root))).toBe(false);
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("core\n");
+    // A pattern someone else set is not ours to undo.
+    tree.write("proc/sys/kernel/core_pattern", "|/usr/lib/systemd/systemd-coredump %P\n");
+    await runInit({ configFile: undefined, paths: makePaths(tree.root), report: () => {} });
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("|/usr/lib/systemd/systemd-coredump %P\n");
+  });
+
+  test("core_pattern that cannot be kept (var/cache a file): said, not a failed step", async () => {
+    const tree = makeFakeTree();
+    tree.write("var/cache/crashkeep", "not a directory");
+    const lines: string[] = [];
+    const result = await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+    expect(result.errors.filter((e) => e.includes("core_pattern"))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith("Cannot keep core_pattern"))).toHaveLength(1);
+    expect(readFileSync(join(tree.root, "proc/sys/kernel/core_pattern"), "utf8")).toBe("/var/lib/crashkeep/cores/core.%e.%p.%t\n");
+  });
+
   test("a second run inserts nothing and keeps the link", async () => {
     const tree = makeFakeTree();
     const paths = makePaths(tree.root);
@@ -85,6 +114,17 @@ describe("crashkeep init on a fake tree", () => {
     expect(lines).toContain("crashkeep: module phram: built in; its parameters must be on the kernel command line: phram.phram=crashkeep,0x7800000,8388608");
     expect(calls.some((c) => c.includes("phram.ko"))).toBe(false);
     expect(calls.some((c) => c.includes("ramoops.ko"))).toBe(true);
+  });
+
+  test("a built-in phram with its sysfs parameter: not inserted, and its device added there, as said", async () => {
+    const tree = makeFakeTree({ builtin: ["mtd", "phram"] });
+    tree.write("sys/module/phram/parameters/phram", "");
+    const lines: string[] = [];
+    await runInit({ configFile: undefined, paths: makePaths(tree.root), report: (l) => lines.push(l) });
+    expect(lines).toContain("crashkeep: module phram: built in; its device is added through /sys/module/phram/parameters/phram");
+    expect(lines.filter((l) => l.includes("kernel command line"))).toEqual([]);
+    expect(readFileSync(join(tree.root, "sys/module/phram/parameters/phram"), "utf8")).toBe("crashkeep,0x7800000,8388608");
+    expect(readFileSync(tree.log, "utf8")).not.toContain("phram.ko");
   });
 
   test("a missing .ko names the path looked for; ramoops is still inserted", async () => {
