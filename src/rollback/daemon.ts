@@ -11,7 +11,7 @@ import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
 import { appendRecord, readControlBlock, readJournal, type Journal } from "../journal/journal.ts";
 import { queueRollback } from "../upload/queue.ts";
-import type { BadBoot, RollbackBody } from "../upload/payload.ts";
+import { MAX_BAD_BOOTS, type BadBoot, type RollbackBody } from "../upload/payload.ts";
 import { BACKEND_RETRY_MS, BACKEND_WAIT_MS, BACKEND_WAIT_ONCE_MS, makeBackend, waitForBackend, type Backend, type SlotState } from "./backend.ts";
 import { appendEvent, eventsOf, type RollbackEvent } from "./events.ts";
 import { archiveRollback, bootsOf, policyInputs, readHistory, rollbackOfInstall, type HistoryItem, type RollbackFacts } from "./history.ts";
@@ -301,7 +301,7 @@ export class RollbackDaemon {
         fromFirmware: state.firmware,
         toSlot: state.other?.slot ?? null,
         toFirmware: state.other?.firmware ?? null,
-        badBoots: badBoots.slice(-16),
+        badBoots: badBoots.slice(-MAX_BAD_BOOTS),
         decidedAt: now.toISOString(),
         install: state.install,
         decidedInBoot: this.#ctx.bootId,
@@ -333,7 +333,7 @@ export class RollbackDaemon {
       fromFirmware: from.firmware,
       toSlot: state.booted,
       toFirmware: state.firmware,
-      badBoots: badBoots.slice(-16),
+      badBoots: badBoots.slice(-MAX_BAD_BOOTS),
       decidedAt: now.toISOString(),
       install: from.install,
       decidedInBoot: this.#ctx.bootId,
