@@ -7,6 +7,7 @@
 // (bounded.ts), so each answer has a worst-case size (docs/COLLECT.md).
 import type { Report } from "../core/report.ts";
 import { boundJson, parseStored } from "./bounded.ts";
+import { NOISE_GROUP } from "./ingest.ts";
 import type { Store } from "./store.ts";
 
 /** Days in a group's sparkline and a version's chart. */
@@ -567,6 +568,29 @@ export async function pageOfVersions(store: Store, page: Page = FIRST_PAGE, now 
   return paged(items, page);
 }
 
+/** A crash-loop bad boot without a signature links to its device's last crash of that executable this long before the loop was seen. */
+export const CRASH_LOOP_LINK_MS = 10 * 60_000;
+/** Crashes of the device in that window looked at, newest first, for one crash-loop bad boot. */
+const CRASH_LOOP_LINK_CANDIDATES = 50;
+
+/**
+ * The crash group of a crash loop the device named by its executable only (crashkeep's device cannot compute
+ * the collector's signature: it has no debug info): the group of the device's newest crash of that executable
+ * (same base name) in the CRASH_LOOP_LINK_MS before ENDED_AT, outside the noise group; null if none.
+ */
+async function crashLoopGroup(store: Store, deviceId: string, executable: string, endedAt: string): Promise<string | null> {
+  const end = Date.parse(endedAt);
+  if (!Number.isFinite(end)) return null;
+  const base = (path: string) => path.slice(path.lastIndexOf("/") + 1);
+  const name = base(executable);
+  const t = utc(store, "time");
+  const rows: Array<{ group_id: string; exe: string | null }> = await store.sql`SELECT c.group_id, c.exe FROM crashes c
+    WHERE c.device_id = ${deviceId} AND ${t} >= ${new Date(end - CRASH_LOOP_LINK_MS).toISOString()} AND ${t} <= ${new Date(end).toISOString()}
+      AND c.group_id <> ${NOISE_GROUP.id}
+    ORDER BY ${t} DESC LIMIT ${CRASH_LOOP_LINK_CANDIDATES}`;
+  return rows.find((r) => r.exe !== null && base(r.exe) === name)?.group_id ?? null;
+}
+
 /** Rollbacks matching FILTER, newest first: one more than PAGE's limit (so the caller knows whether another page follows). */
 async function rollbackRows(store: Store, filter: RollbackFilter, page: Page): Promise<Rollback[]> {
   const sql = store.sql;
@@ -582,8 +606,13 @@ async function rollbackRows(store: Store, filter: RollbackFilter, page: Page): P
     await sql`SELECT b.message_id, b.slot, b.boot_id, b.reason, b.detail, b.executable, b.signature, b.group_id, g.id AS known, b.ended_at
       FROM rollback_boots b LEFT JOIN crash_groups g ON g.id = b.group_id WHERE b.message_id IN ${sql(ids)} ORDER BY b.message_id, b.seq`;
   const byMessage = new Map<string, RollbackBadBoot[]>();
+  const deviceOf = new Map(rows.map((r) => [r.message_id, r.device_id]));
   for (const b of boots) {
     const list = byMessage.get(b.message_id) ?? [];
+    const device = deviceOf.get(b.message_id);
+    if (b.known === null && b.signature === null && b.reason === "crash-loop" && b.executable !== null && b.ended_at !== null && device !== undefined) {
+      b.known = await crashLoopGroup(store, device, b.executable, b.ended_at);
+    }
     list.push({
       slot: text(b.slot, ROLLBACK_FIELD_BYTES),
       bootId: textOrNull(b.boot_id, ROLLBACK_FIELD_BYTES),

@@ -40,7 +40,9 @@ function fleet(): Message[] {
     }
     // devices 0-3 rolled back from 5.0.0 (device 0 twice), device 4 by its bootloader from a firmware it did not know
     if (i < 4) out.push(rollbackMessage(dev, { time: daysAgo(1, 10), from: "5.0.0" }));
-    if (i === 0) out.push(rollbackMessage(dev, { time: daysAgo(0, 10), from: "5.0.0", badBoots: [{ slot: "B", bootId: "pg-loop", reason: "crash-loop", detail: "/usr/bin/fpe crashed 5 times in a minute", executable: "/usr/bin/fpe", signature: "fpe: main", endedAt: daysAgo(0, 12) }] }));
+    if (i === 0) out.push(rollbackMessage(dev, { time: daysAgo(0, 10), from: "5.0.0", badBoots: [{ slot: "B", bootId: "pg-loop", reason: "crash-loop", detail: "/usr/bin/fpe crashed 5 times in a minute", executable: "/usr/bin/fpe", signature: "fpe: main", endedAt: daysAgo(0, 12) },
+      // without a signature: linked to the device's crash a minute before (views.ts crashLoopGroup), the same on both databases
+      { slot: "B", bootId: "pg-loop-2", reason: "crash-loop", detail: "crashed 6 times in a minute", executable: (fixtureReport(PROGRAMS[4] as string).exe ?? "?").split("/").pop() ?? "?", signature: null, endedAt: daysAgo(1, 19) }] }));
     if (i === 4) out.push(rollbackMessage(dev, { time: daysAgo(1, 10), from: null, trigger: "bootloader", badBoots: [{ slot: "B", bootId: null, reason: "never-reached-crashkeep", detail: null, executable: null, signature: null, endedAt: null }] }));
   }
   return out;
@@ -73,6 +75,9 @@ test("two collectors with --group split the traffic on PostgreSQL, each message 
       if (path.startsWith("/api/devices/")) expect(same(x as Record<string, unknown>)).toEqual(same(y as Record<string, unknown>));
       else expect(x).toEqual(y);
     }
+    // the crash loop sent without a signature is linked to a crash group on PostgreSQL too (not merely null on both)
+    const pg0 = await api<{ rollbacks: Array<{ badBoots: Array<{ bootId: string | null; groupId: string | null }> }> }>(a.base, "/api/devices/pg-0");
+    expect(pg0.rollbacks.flatMap((r) => r.badBoots).find((b) => b.bootId === "pg-loop-2")?.groupId).toMatch(/^[0-9a-f]{16}$/);
     // the rollbacks read back with plain SQL from both databases: the same rows, as sent
     const rows = async (url: string) => {
       const s = await openStore(url);

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ingest, MAX_MESSAGE_BYTES, MAX_REJECTS_KEPT, resymbolize } from "../../../src/collect/ingest.ts";
 import { openStore, schemaVersions, type Store } from "../../../src/collect/store.ts";
-import { deviceDetail, groupDetail, health, listGroups, listVersions, pageOfVersions } from "../../../src/collect/views.ts";
+import { CRASH_LOOP_LINK_MS, deviceDetail, groupDetail, health, listGroups, listVersions, pageOfVersions } from "../../../src/collect/views.ts";
+import type { BadBoot } from "../../../src/upload/payload.ts";
 import { signatureOf } from "../../../src/collect/signature.ts";
 import { readCrashReport } from "../../../src/collect/crash.ts";
 import { compactReport } from "../../../src/core/format.ts";
@@ -290,5 +291,34 @@ describe("ingest", () => {
     const out = await resymbolize(store, dirs);
     expect(out).toEqual({ crashes: before.reduce((a, g) => a + g.count, 0), moved: 0 });
     expect((await listGroups(store)).map((g) => [g.id, g.count])).toEqual(before.map((g) => [g.id, g.count]));
+  });
+});
+
+describe("a crash loop the device names by its executable only", () => {
+  test("links to the group of the device's newest crash of that executable in the CRASH_LOOP_LINK_MS before the loop; an older crash, another executable or another device does not", async () => {
+    const dev = device("dev-loop", "3.0.0");
+    const fpe = await send(crashMessage(dev, fixtureReport("fpe"), { time: daysAgo(0, 30) }));
+    const abort = await send(crashMessage(dev, fixtureReport("abort"), { time: daysAgo(0, 29) }));
+    await send(crashMessage(device("dev-other", "3.0.0"), fixtureReport("nested"), { time: daysAgo(0, 29) }));
+    expect([fpe.status, abort.status]).toEqual(["stored", "stored"]);
+    const fpeGroup = (fpe.status === "stored" && fpe.group) || "no fpe group";
+    const abortGroup = (abort.status === "stored" && abort.group) || "no abort group";
+    expect(fpeGroup).toBeString();
+    expect(fpeGroup).not.toBe(abortGroup);
+    const loop = (executable: string, minutesAgo: number): BadBoot => ({
+      slot: "B", bootId: `loop-${executable}-${minutesAgo}`, reason: "crash-loop", detail: `${executable} crashed 6 times`, executable, signature: null, endedAt: daysAgo(0, minutesAgo),
+    });
+    const windowMinutes = CRASH_LOOP_LINK_MS / 60_000;
+    const badBoots = [
+      loop("fpe", 28), // the fpe crash 2 minutes before: its group
+      loop("/usr/bin/fpe", 28), // a path: compared by base name
+      loop("fpe", 30 + windowMinutes + 1), // the crash came after this loop was seen: nothing
+      loop("fpe", 30 - windowMinutes - 1), // the crash lies more than the window before: nothing
+      loop("nested", 28), // only another device crashed "nested": nothing
+      loop("abort", 28), // the newer crash of the device, its own group
+    ];
+    expect(await send(rollbackMessage(dev, { time: daysAgo(0, 20), from: "3.1.0", badBoots }))).toMatchObject({ status: "stored" });
+    const r = (await deviceDetail(store, "dev-loop"))?.rollbacks[0];
+    expect(r?.badBoots.map((b) => b.groupId)).toEqual([fpeGroup, fpeGroup, null, null, null, abortGroup]);
   });
 });
