@@ -160,7 +160,7 @@ qemu-image-arm64-6.12: deps-npm
 # The rollback proof's image (docs/ROLLBACK-QEMU.md): Debian's U-Boot in pflash, a disk with a
 # boot partition, slots A and B and /var, five firmware variants of the arm64 image, RAUC bundles
 # signed with a test CA, in out/qemu-rollback.
-rollback-image: deps-npm
+rollback-image: deps
 	$(MAKE) --no-print-directory build TARGET=arm64
 	BINARY=$(OUT)/arm64/crashkeep build/rollback-image.sh
 
