@@ -149,7 +149,8 @@ for fw in $FIRMWARES; do
 	tree="$DEST/fw-$fw.tree"
 	rm -rf "$tree"
 	mkdir -p "$tree/etc" "$tree/usr/sbin"
-	[ -z "$variant" ] || cp -a "$SRC/$variant/." "$tree/"
+	# A variant's own files, if it has any (2.2-crashloop has none in git: only its sensord, below).
+	if [ -n "$variant" ] && [ -d "$SRC/$variant" ]; then cp -a "$SRC/$variant/." "$tree/"; fi
 	cat >"$tree/etc/os-release" <<-EOF
 		NAME="crashkeep test firmware"
 		ID=crashkeep-test
