@@ -3,6 +3,7 @@
 // so it is kept in /run (a tmpfs: one boot's) as INIT_STATE_FILE.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Paths } from "../system/paths.ts";
+import { readUptime } from "../system/uptime.ts";
 
 export const INIT_STATE_FILE = "/run/crashkeep/init.json";
 /** Errors kept in the state file at most (the console and kernel log have them all). */
@@ -21,14 +22,6 @@ export interface InitState {
   by: "init" | "watch --init";
 }
 
-export function readUptime(paths: Paths): number | null {
-  try {
-    const value = Number(readFileSync(paths.sys("/proc/uptime"), "utf8").split(" ")[0]);
-    return Number.isFinite(value) ? value : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Write the state whole (beside it, then renamed); returns a problem line, or undefined. */
 export function writeInitState(paths: Paths, state: Omit<InitState, "finishedAt" | "uptimeSeconds">): string | undefined {

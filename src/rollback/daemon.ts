@@ -6,9 +6,10 @@
 // background, bounded (BACKEND_WAIT_MS). Every step is kept where a kill or
 // a power cut cannot lose it twice: the journal (this boot's events) and
 // the archive (rollback entries); docs/ROLLBACK.md "Steps and faults".
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import type { Config } from "../config/schema.ts";
 import type { Paths } from "../system/paths.ts";
+import { readUptime } from "../system/uptime.ts";
 import { appendRecord, readControlBlock, readJournal, type Journal } from "../journal/journal.ts";
 import { queueRollback } from "../upload/queue.ts";
 import { MAX_BAD_BOOTS, type BadBoot, type RollbackBody } from "../upload/payload.ts";
@@ -38,14 +39,6 @@ export interface RollbackContext {
 
 type Events = Array<RollbackEvent & { timeMs: number }>;
 
-export function readUptimeSeconds(paths: Paths): number | undefined {
-  try {
-    const v = Number(readFileSync(paths.sys("/proc/uptime"), "utf8").split(" ")[0]);
-    return Number.isFinite(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function failure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -214,7 +207,7 @@ export class RollbackDaemon {
 
   #armTimer(): void {
     const { config, paths, log } = this.#ctx;
-    const left = Math.max(0, config.rollback.probationSeconds - (readUptimeSeconds(paths) ?? 0));
+    const left = Math.max(0, config.rollback.probationSeconds - (readUptime(paths) ?? 0));
     log(`marking slot ${this.#state?.booted} good after ${Math.ceil(left)} s more without a bad verdict`);
     clearTimeout(this.#timer);
     if (this.#ctx.once) {

@@ -7,7 +7,7 @@ import type { JournalRecord } from "../journal/journal.ts";
 import { eventsOf } from "./events.ts";
 import { policyInputs, readHistory, type HistoryItem } from "./history.ts";
 import { decide } from "./policy.ts";
-import { readUptimeSeconds } from "./daemon.ts";
+import { readUptime } from "../system/uptime.ts";
 
 export interface RollbackStatus {
   enabled: boolean;
@@ -66,7 +66,7 @@ export function rollbackStatus(config: Config, paths: Paths, journal: { records:
   const inputs = policyInputs(history, { booted: boot.slot, install: boot.install, firmware: boot.firmware, other: null, fellBackFrom: null }, config);
   const counted = decide({ ...inputs, moment: crashLoop ? "crash-loop" : "start" }).badBoots;
   const onProbation = boot.onProbation && !markedGood;
-  const uptime = readUptimeSeconds(paths);
+  const uptime = readUptime(paths);
   return {
     ...base,
     slot: boot.slot,
@@ -75,7 +75,7 @@ export function rollbackStatus(config: Config, paths: Paths, journal: { records:
     onProbation,
     markedGood,
     crashLoop,
-    probationLeftSeconds: onProbation && crashLoop === null && uptime !== undefined ? Math.max(0, Math.ceil(config.rollback.probationSeconds - uptime)) : null,
+    probationLeftSeconds: onProbation && crashLoop === null && uptime !== null ? Math.max(0, Math.ceil(config.rollback.probationSeconds - uptime)) : null,
     badBoots: boot.onProbation ? counted : 0,
   };
 }
