@@ -58,7 +58,10 @@ export function describe(issue: z.core.$ZodIssue, input: unknown): string[] {
 export function parseConfig(input: unknown, file = "(inline)"): Config {
   // Loaded on first use: a cached config never pays for zod (see cache.ts).
   const { configSchema } = require("./schema.ts") as typeof import("./schema.ts");
-  const result = configSchema.safeParse(input ?? {});
+  // jitless: the config is parsed once per process, and zod's fast path would first generate and
+  // compile a parser (new Function) for each of the schema's objects: 77M -> 56M instructions for
+  // `config show` without the cache (callgrind; docs/BENCHMARKS.md "boot").
+  const result = configSchema.safeParse(input ?? {}, { jitless: true });
   if (result.success) return result.data;
   throw new ConfigError(file, result.error.issues.flatMap((i) => describe(i, input)));
 }
