@@ -78,18 +78,34 @@ export function listEntryIds(archiveDir: string): string[] {
   } catch {
     return [];
   }
-  const out: string[] = [];
+  const out: Array<{ id: string; writtenMs: number }> = [];
   for (const name of names) {
     if (!ENTRY_ID.test(name)) continue;
     try {
       const st = statSync(`${archiveDir}/${name}/${ENTRY_FILE}`);
-      if (st.isFile() && st.size <= MAX_ENTRY_JSON_BYTES) out.push(name);
+      if (st.isFile() && st.size <= MAX_ENTRY_JSON_BYTES) out.push({ id: name, writtenMs: st.mtimeMs });
     } catch {
       // no index: not an entry
     }
   }
-  // Newest first: ids start with the UTC time.
-  return out.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  return out.sort(newerFirst).map((e) => e.id);
+}
+
+/** "20261126T025500Z": the part of an id that is its time (entryId). */
+const STAMP_CHARS = 16;
+
+/**
+ * Newest first: ids start with the UTC time, in seconds. Two entries of the
+ * same second (a boot noted and ended within a second of the previous
+ * boot's archiving, as a quick update or crashkeep's own rollback does) are
+ * ordered by when their index was written, not by their reasons' names.
+ */
+function newerFirst(a: { id: string; writtenMs: number }, b: { id: string; writtenMs: number }): number {
+  const ta = a.id.slice(0, STAMP_CHARS);
+  const tb = b.id.slice(0, STAMP_CHARS);
+  if (ta !== tb) return ta < tb ? 1 : -1;
+  if (a.writtenMs !== b.writtenMs) return b.writtenMs - a.writtenMs;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
 /** The newest entry that reads back whole, of ids as listEntryIds gives them. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArchiveFullError, entryId, listEntries, listEntryIds, newestEntry, readEntry, writeEntry } from "../../../src/archive/archive.ts";
@@ -80,6 +80,23 @@ describe("writeEntry", () => {
     // maxEntries 3 with three indexed directories: the oldest goes to make room.
     writeEntry(dir, entry("r9", "2026-11-30T01:00:00.000Z"), [], { ...LIMITS, ids });
     expect(listEntryIds(dir)).toEqual(["20261130T010000Z-r9", "20261129T000000Z-garbage", "20261122T000000Z-r2"]);
+  });
+
+  test("two entries of the same second: the one written later is the newer, whatever its reason's name", () => {
+    // Stop 28's CI: a boot noted "firmware-update" and reset within the second in which the
+    // previous boot (unexpected-reset) was archived; history took the older for the newest.
+    const dir = join(tmp(), "archive");
+    const older = writeEntry(dir, entry("unexpected-reset", "2026-12-08T03:28:41.013Z"), [], LIMITS).entry.id;
+    const newer = writeEntry(dir, entry("firmware-update", "2026-12-08T03:28:41.800Z"), [], LIMITS).entry.id;
+    const later = writeEntry(dir, entry("clean", "2026-12-08T03:28:42.000Z"), [], LIMITS).entry.id;
+    utimesSync(join(dir, older, "entry.json"), new Date("2026-12-08T03:28:41.013Z"), new Date("2026-12-08T03:28:41.013Z"));
+    utimesSync(join(dir, newer, "entry.json"), new Date("2026-12-08T03:28:51.000Z"), new Date("2026-12-08T03:28:51.000Z"));
+    expect(listEntryIds(dir)).toEqual([later, newer, older]);
+    // Written in the other order, the other way round: the index's time decides, not the name.
+    utimesSync(join(dir, older, "entry.json"), new Date("2026-12-08T03:29:00.000Z"), new Date("2026-12-08T03:29:00.000Z"));
+    expect(listEntryIds(dir)).toEqual([later, older, newer]);
+    rmSync(join(dir, later), { recursive: true });
+    expect(newestEntry(dir, listEntryIds(dir))?.reason).toBe("unexpected-reset");
   });
 
   test("maxBytes: old entries are pruned to make room; an entry larger than the cap is refused", () => {
