@@ -56,3 +56,66 @@ export function readInitState(paths: Paths): InitState | undefined {
     return undefined;
   }
 }
+
+/**
+ * Present while this boot's init runs, with its pid: until init has
+ * archived the previous boot and opened this boot's journal record, a write
+ * to the journal by another process (`crashkeep note --reason`, run by a
+ * script after S03crashkeep while `watch --init` works in the background)
+ * would land in the previous boot's record: its reason taken for the
+ * previous boot's, and lost for this one. Such writers wait for it to go
+ * (waitForInit).
+ */
+export const INIT_RUNNING_FILE = "/run/crashkeep/init.running";
+
+/** Say that this process runs init; returns a problem line, or undefined. */
+export function markInitRunning(paths: Paths): string | undefined {
+  const file = paths.sys(INIT_RUNNING_FILE);
+  try {
+    mkdirSync(paths.sys("/run/crashkeep"), { recursive: true, mode: 0o755 });
+    writeFileSync(file, `${process.pid}\n`, { mode: 0o644 });
+    return undefined;
+  } catch (err) {
+    return `Cannot write "${file}": ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/** Init is done (or gave up): the marker goes. */
+export function clearInitRunning(paths: Paths): void {
+  try {
+    rmSync(paths.sys(INIT_RUNNING_FILE), { force: true });
+  } catch {
+    // /run not writable: markInitRunning said so already
+  }
+}
+
+/** The pid of this boot's init while it runs; undefined when none runs (no marker, or its process is gone). */
+export function runningInitPid(paths: Paths): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(paths.sys(INIT_RUNNING_FILE), "utf8").trim());
+  } catch {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: it runs, as another user; ESRCH: killed during init, the marker is stale.
+    return (err as NodeJS.ErrnoException).code === "EPERM" ? pid : undefined;
+  }
+}
+
+/**
+ * Wait until no init of this boot runs, at most `limitMs`; returns the pid
+ * of the init still running at the limit, or undefined once none runs.
+ */
+export async function waitForInit(paths: Paths, limitMs: number, pollMs = 50): Promise<number | undefined> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const pid = runningInitPid(paths);
+    if (pid === undefined || Date.now() >= deadline) return pid;
+    await Bun.sleep(pollMs);
+  }
+}

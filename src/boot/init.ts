@@ -25,6 +25,7 @@ import { readBootEvidence } from "../journal/boot-evidence.ts";
 import type { Journal } from "../journal/journal.ts";
 import { retryPending } from "../daemon/journal-retry.ts";
 import { reportsDir } from "../daemon/reports-dir.ts";
+import { clearInitRunning, markInitRunning } from "./init-state.ts";
 
 export interface InitOptions {
   configFile: string | undefined;
@@ -51,6 +52,17 @@ export interface InitResult {
 }
 
 export async function runInit(options: InitOptions): Promise<InitResult> {
+  // Until this boot's journal record is open, other writers wait (init-state.ts INIT_RUNNING_FILE).
+  const problem = markInitRunning(options.paths);
+  if (problem) options.report(problem);
+  try {
+    return await initSteps(options);
+  } finally {
+    clearInitRunning(options.paths);
+  }
+}
+
+async function initSteps(options: InitOptions): Promise<InitResult> {
   const { paths, report } = options;
   const errors: string[] = [];
   const fail = (line: string) => {

@@ -8,15 +8,24 @@ import { deviceArg } from "./device-arg.ts";
 import { failure, parseArgs, UsageError } from "./args.ts";
 import { loadConfigOrDefaults } from "../config/load.ts";
 import { queueNote } from "../upload/queue.ts";
+import { waitForInit } from "../boot/init-state.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
 const MAX_NOTE_BYTES = 4096;
+/**
+ * How long a note waits for this boot's init (watch --init works in the
+ * background at boot) to open this boot's journal record: as long as
+ * S03crashkeep's restart waits for the daemon.
+ */
+export const NOTE_INIT_WAIT_MS = 120_000;
 
 export const help = `Usage: crashkeep note [--reason R] [--device PATH] TEXT
 
 Add a note record to the crash journal; it survives a warm reboot and is
 archived by the next boot. With --reason, R also becomes the reboot reason
 the next boot reports (e.g. "firmware update"); TEXT then defaults to R.
+Early in a boot it first waits (at most ${NOTE_INIT_WAIT_MS / 1000} s) until this boot's init
+(crashkeep watch --init, in the background) has opened this boot's record.
 
 Options:
   --reason R      set the noted reboot reason of this boot
@@ -36,6 +45,11 @@ export async function run(args: string[]): Promise<number> {
   const paths = makePaths();
   const path = deviceArg(undefined, parsed.values);
   const bootId = readBootId(paths);
+  // Written before this boot's record is open, the note (and its reason) would be the previous boot's.
+  const initPid = await waitForInit(paths, NOTE_INIT_WAIT_MS);
+  if (initPid !== undefined) {
+    throw new Error(`Cannot write the note: this boot's init (pid ${initPid}) has not opened this boot's journal record after ${NOTE_INIT_WAIT_MS / 1000} s; nothing written`);
+  }
   let seq: number;
   try {
     const device = openDevice(path, { write: true, paths });

@@ -101,6 +101,35 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
     }
   });
 
+  test("crashkeep note --reason while init's work still runs: it waits for this boot's record; the reason is this boot's, the previous boot keeps its own", async () => {
+    const s = tree();
+    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
+    const pidfile = join(s.root, "crashkeep.pid");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    try {
+      await until("the pidfile", () => existsSync(pidfile), p);
+      // A script after S03crashkeep notes the reboot it is about to make (an update agent).
+      const note = Bun.spawn([BINARY, "note", "--reason", "firmware-update", "flashing 2.1"], { cwd: s.root, env: env(s), stdout: "pipe", stderr: "pipe" });
+      await Bun.sleep(500);
+      expect(note.exitCode).toBeNull(); // waits for init, which waits for the node
+      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      expect(await note.exited).toBe(0);
+      await until("init.json", () => existsSync(initState(s)), p);
+      const j = journalOf(s.root);
+      expect({ current: j.control?.currentBootId, noted: j.control?.notedReason?.text }).toEqual({ current: THIS_BOOT, noted: "firmware-update" });
+      expect(j.records.filter((r) => r.kind === "note" && !r.collected).map((r) => [r.bootId, r.bootCounter])).toEqual([[THIS_BOOT, 2]]);
+      const list = entries(s);
+      expect(list).toHaveLength(1);
+      const entry = JSON.parse(readFileSync(join(s.root, ARCHIVE, list[0] ?? "", "entry.json"), "utf8")) as { reason: string; previousBootId: string };
+      expect(entry).toMatchObject({ reason: "kernel-panic", previousBootId: PREVIOUS_BOOT });
+      expect(existsSync(join(s.root, "run/crashkeep/init.running"))).toBe(false);
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  });
+
   test("systemd (Type=notify): READY=1 on $NOTIFY_SOCKET only once pstore is archived and cleared; status shows init's exit status", async () => {
     const s = tree();
     const sock = new NotifySocket(join(s.root, "notify"));

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makePaths } from "../../../src/system/paths.ts";
-import { readInitState, writeInitState } from "../../../src/boot/init-state.ts";
+import { clearInitRunning, INIT_RUNNING_FILE, markInitRunning, readInitState, runningInitPid, waitForInit, writeInitState } from "../../../src/boot/init-state.ts";
 
 const roots: string[] = [];
 afterEach(() => {
@@ -42,5 +42,39 @@ describe("init state", () => {
     writeFileSync(join(bad, "run"), "not a directory");
     expect(writeInitState(makePaths(bad), { pid: 7, by: "init", exitStatus: 0, errors: [] })).toMatch(/^Cannot write ".*init\.json": /);
     expect(existsSync(join(bad, "run/crashkeep"))).toBe(false);
+  });
+});
+
+describe("init running (the marker other journal writers wait for)", () => {
+  test("names a live init; a dead one's marker, a garbled one and our own pid count as none; waitForInit returns once it goes, or the pid at its limit", async () => {
+    const r = root();
+    const paths = makePaths(r);
+    const marker = join(r, INIT_RUNNING_FILE);
+    expect(runningInitPid(paths)).toBeUndefined();
+    const sleeper = Bun.spawn(["sleep", "30"]);
+    try {
+      mkdirSync(join(r, "run/crashkeep"), { recursive: true });
+      writeFileSync(marker, `${sleeper.pid}\n`);
+      expect(runningInitPid(paths)).toBe(sleeper.pid);
+      const t0 = Date.now();
+      expect(await waitForInit(paths, 200, 20)).toBe(sleeper.pid);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+      const waiting = waitForInit(paths, 10_000, 20);
+      setTimeout(() => rmSync(marker), 100);
+      expect(await waiting).toBeUndefined();
+      writeFileSync(marker, `${sleeper.pid}\n`);
+      sleeper.kill();
+      await sleeper.exited;
+      expect(runningInitPid(paths)).toBeUndefined(); // killed during init: stale
+    } finally {
+      sleeper.kill();
+    }
+    writeFileSync(marker, "garbage\n");
+    expect(runningInitPid(paths)).toBeUndefined();
+    expect(markInitRunning(paths)).toBeUndefined();
+    expect(existsSync(marker)).toBe(true);
+    expect(runningInitPid(paths)).toBeUndefined(); // this process's own marker
+    clearInitRunning(paths);
+    expect(existsSync(marker)).toBe(false);
   });
 });
