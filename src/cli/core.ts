@@ -21,6 +21,7 @@ import { makePaths, type Paths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 import { fsyncDir, writeAll } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
+import { waitForInit } from "../boot/init-state.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -34,6 +35,12 @@ kernel does not show a pipe handler's output anywhere.`;
 
 /** Bytes read from stdin at most: a core larger than this is drained and flagged, not read further. */
 const MAX_STREAM_BYTES = 64 * 1024 ** 3;
+/**
+ * How long a crash early in a boot waits for this boot's init to open this
+ * boot's journal record (init-state.ts INIT_RUNNING_FILE): the kernel holds
+ * the crashed process meanwhile (core_pipe_limit bounds how many).
+ */
+export const CORE_INIT_WAIT_MS = 30_000;
 
 async function* tee(stream: AsyncIterable<Uint8Array>, sink: ((chunk: Uint8Array) => Promise<void>) | undefined): AsyncGenerator<Uint8Array> {
   let total = 0;
@@ -192,19 +199,24 @@ export async function run(args: string[]): Promise<number> {
   const exe = exeArg.replaceAll("!", "/"); // %E writes "/" as "!" (fs/coredump.c)
   let device: BlockDevice | undefined;
   let journal: Journal | undefined;
-  try {
-    device = openDevice(journalDevice(config, paths), { write: true, paths });
-    journal = openJournal(device, { paths });
-  } catch (err) {
-    problems.push(`${err instanceof Error ? err.message : String(err)}; the report goes to the archive only`);
-  }
-  const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute, paths.sys(RATE_STATE_FILE)) };
   const when = Number(time) > 0 ? new Date(Number(time) * 1000) : new Date();
   const saver = config.cores.saveCores && config.cores.maxCores > 0
     ? coreSaver(paths.sys(`${config.cores.dir}/${KEPT_SUBDIR}`), `${stamp(when)}-${sanitizeName(exe.split("/").pop())}-${sanitizeName(pid)}.core`, config.cores.maxCoreBytes)
     : undefined;
   try {
     const core = await readCoreStream(tee(fdChunks(0), saver ? (c) => saver.write(c) : undefined));
+    // A crash early in a boot, while this boot's init (watch --init, in the background) has not yet
+    // opened this boot's journal record (nor, maybe, the journal's device): the report waits for it,
+    // or it would be the previous boot's. The core is read: only the kernel's hold on the process waits.
+    const initPid = await waitForInit(paths, CORE_INIT_WAIT_MS);
+    if (initPid !== undefined) problems.push(`this boot's init (pid ${initPid}) still runs after ${CORE_INIT_WAIT_MS / 1000} s: the report may go into the previous boot's journal record`);
+    try {
+      device = openDevice(journalDevice(config, paths), { write: true, paths });
+      journal = openJournal(device, { paths });
+    } catch (err) {
+      problems.push(`${err instanceof Error ? err.message : String(err)}; the report goes to the archive only`);
+    }
+    const ctx: CaptureContext = { config, paths, journal, limiter: new RateLimiter(config.cores.reportsPerMinute, paths.sys(RATE_STATE_FILE)) };
     const result = captureReport({ exe, build: () => buildReport(core, { sysroot: moduleRoots(paths, pid) }), id: `pipe:${pid}:${tid}:${time}:${exe}` }, ctx, when);
     problems.push(...result.problems);
     let saved: { path: string; truncated: boolean } | undefined;

@@ -130,6 +130,35 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
     }
   });
 
+  test("pipe mode: a crash while init's work still runs waits for this boot's record (the kernel holds the process), then goes into it", async () => {
+    const s = tree();
+    const configFile = join(s.root, "etc/crashkeep/config.json");
+    writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), cores: { mode: "pipe" } }));
+    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
+    const pidfile = join(s.root, "crashkeep.pid");
+    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    try {
+      await until("the pidfile", () => existsSync(pidfile), p);
+      // The kernel starts the pipe handler (core_pattern |crashkeep core %P %I %s %t %E) with the core on stdin.
+      const core = Bun.spawn([BINARY, "core", "4242", "4242", "6", "1700000001", "!usr!bin!abort"], { cwd: s.root, env: env(s), stdin: abortCore(), stdout: "pipe", stderr: "pipe" });
+      await Bun.sleep(800);
+      expect(core.exitCode).toBeNull(); // the core read, it waits for init, which waits for the node
+      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      expect(await core.exited).toBe(0);
+      await until("init.json", () => existsSync(initState(s)), p);
+      const j = journalOf(s.root);
+      expect(j.control?.currentBootId).toBe(THIS_BOOT);
+      expect(j.records.filter((r) => r.kind === "crash-report").map((r) => [r.bootId, r.bootCounter, r.collected])).toEqual([[THIS_BOOT, 2, false]]);
+      const list = entries(s);
+      expect(list).toHaveLength(1);
+      expect(readdirSync(join(s.root, ARCHIVE, list[0] ?? "")).filter((f) => f.includes("crash"))).toEqual([]);
+      p.kill("SIGTERM");
+      expect(await p.exited).toBe(0);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  });
+
   test("systemd (Type=notify): READY=1 on $NOTIFY_SOCKET only once pstore is archived and cleared; status shows init's exit status", async () => {
     const s = tree();
     const sock = new NotifySocket(join(s.root, "notify"));
