@@ -1,7 +1,7 @@
 // What the boot hook's init half ended with, for `crashkeep status`: with
 // `watch --init` (one process per boot) no script sees init's exit status,
 // so it is kept in /run (a tmpfs: one boot's) as INIT_STATE_FILE.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { Paths } from "../system/paths.ts";
 import { readUptime } from "../system/uptime.ts";
 
@@ -89,11 +89,25 @@ export function clearInitRunning(paths: Paths): void {
   }
 }
 
-/** The pid of this boot's init while it runs; undefined when none runs (no marker, or its process is gone). */
+/**
+ * What S03crashkeep writes before it starts the daemon (whose pid it cannot
+ * know yet): taken for an init still starting for at most STARTING_GRACE_MS
+ * after it was written (the daemon replaces it within one Bun start).
+ */
+export const INIT_STARTING = "starting";
+const STARTING_GRACE_MS = 60_000;
+
+/**
+ * The pid of this boot's init while it runs, 0 while it is still starting
+ * (INIT_STARTING); undefined when none runs (no marker, or its process is gone).
+ */
 export function runningInitPid(paths: Paths): number | undefined {
+  const file = paths.sys(INIT_RUNNING_FILE);
   let pid: number;
   try {
-    pid = Number(readFileSync(paths.sys(INIT_RUNNING_FILE), "utf8").trim());
+    const text = readFileSync(file, "utf8").trim();
+    if (text === INIT_STARTING) return Math.abs(Date.now() - statSync(file).mtimeMs) <= STARTING_GRACE_MS ? 0 : undefined;
+    pid = Number(text);
   } catch {
     return undefined;
   }
@@ -109,7 +123,8 @@ export function runningInitPid(paths: Paths): number | undefined {
 
 /**
  * Wait until no init of this boot runs, at most `limitMs`; returns the pid
- * of the init still running at the limit, or undefined once none runs.
+ * of the init still running at the limit (0: still starting), or undefined
+ * once none runs.
  */
 export async function waitForInit(paths: Paths, limitMs: number, pollMs = 50): Promise<number | undefined> {
   const deadline = Date.now() + limitMs;
@@ -118,4 +133,9 @@ export async function waitForInit(paths: Paths, limitMs: number, pollMs = 50): P
     if (pid === undefined || Date.now() >= deadline) return pid;
     await Bun.sleep(pollMs);
   }
+}
+
+/** "pid N", or "still starting" for runningInitPid's 0: for messages. */
+export function initWho(pid: number): string {
+  return pid === 0 ? "still starting" : `pid ${pid}`;
 }

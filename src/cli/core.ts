@@ -21,7 +21,7 @@ import { makePaths, type Paths } from "../system/paths.ts";
 import { removeStaleTemps, tempName } from "../archive/temp-files.ts";
 import { fsyncDir, writeAll } from "../archive/durable.ts";
 import { fdChunks } from "../system/fd-chunks.ts";
-import { waitForInit } from "../boot/init-state.ts";
+import { initWho, waitForInit } from "../boot/init-state.ts";
 
 export const help = `Usage: crashkeep core PID TID SIGNAL TIME EXE   (core on stdin)
 
@@ -209,7 +209,7 @@ export async function run(args: string[]): Promise<number> {
     // opened this boot's journal record (nor, maybe, the journal's device): the report waits for it,
     // or it would be the previous boot's. The core is read: only the kernel's hold on the process waits.
     const initPid = await waitForInit(paths, CORE_INIT_WAIT_MS);
-    if (initPid !== undefined) problems.push(`this boot's init (pid ${initPid}) still runs after ${CORE_INIT_WAIT_MS / 1000} s: the report may go into the previous boot's journal record`);
+    if (initPid !== undefined) problems.push(`this boot's init (${initWho(initPid)}) still runs after ${CORE_INIT_WAIT_MS / 1000} s: the report may go into the previous boot's journal record`);
     try {
       device = openDevice(journalDevice(config, paths), { write: true, paths });
       journal = openJournal(device, { paths });

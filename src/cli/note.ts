@@ -8,7 +8,7 @@ import { deviceArg } from "./device-arg.ts";
 import { failure, parseArgs, UsageError } from "./args.ts";
 import { loadConfigOrDefaults } from "../config/load.ts";
 import { queueNote } from "../upload/queue.ts";
-import { waitForInit } from "../boot/init-state.ts";
+import { initWho, waitForInit } from "../boot/init-state.ts";
 
 /** A note is a breadcrumb, not a log: it must leave slot room for crash reports. */
 const MAX_NOTE_BYTES = 4096;
@@ -48,7 +48,7 @@ export async function run(args: string[]): Promise<number> {
   // Written before this boot's record is open, the note (and its reason) would be the previous boot's.
   const initPid = await waitForInit(paths, NOTE_INIT_WAIT_MS);
   if (initPid !== undefined) {
-    throw new Error(`Cannot write the note: this boot's init (pid ${initPid}) has not opened this boot's journal record after ${NOTE_INIT_WAIT_MS / 1000} s; nothing written`);
+    throw new Error(`Cannot write the note: this boot's init (${initWho(initPid)}) has not opened this boot's journal record after ${NOTE_INIT_WAIT_MS / 1000} s; nothing written`);
   }
   let seq: number;
   try {

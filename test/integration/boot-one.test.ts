@@ -239,6 +239,7 @@ describe.skipIf(!existsSync(BINARY))("the last boot's core_pattern, before the d
       ['"/etc/default/', `"${root}/etc/default/`],
       ['PIDFILE="/var/run/', `PIDFILE="${root}/var/run/`],
       ['STATEFILE="/run/', `STATEFILE="${root}/run/`],
+      ['INITMARKER="/run/', `INITMARKER="${root}/run/`],
       ['PATTERNFILE="/var/cache/', `PATTERNFILE="${root}/var/cache/`],
       [">/proc/sys/kernel/core_pattern", `>${root}/proc/sys/kernel/core_pattern`],
     ] as const) {
@@ -272,6 +273,8 @@ describe.skipIf(!existsSync(BINARY))("the last boot's core_pattern, before the d
     expect(r.stdout.toString()).toBe("Starting crashkeep: OK\n");
     expect(readFileSync(join(s.root, "pattern-at-start"), "utf8")).toBe(pattern);
     expect(readFileSync(join(s.root, "ssd-args"), "utf8")).toContain("--exec /usr/bin/crashkeep -- watch --init");
+    // Until the daemon runs and writes its pid there, a note or a pipe-mode crash waits on "starting".
+    expect(readFileSync(join(s.root, "run/crashkeep/init.running"), "utf8")).toBe("starting\n");
     // No kept pattern (first boot, cores.mode "off"): the kernel's is left alone.
     rmSync(join(s.root, CORE_PATTERN_KEPT));
     writeFileSync(join(s.root, "proc/sys/kernel/core_pattern"), "core\n");

@@ -2,7 +2,7 @@
 // this boot's init, written whole; a temp file of a run killed before its
 // rename is removed by the next write (the fault sweep's leftovers).
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makePaths } from "../../../src/system/paths.ts";
@@ -69,6 +69,11 @@ describe("init running (the marker other journal writers wait for)", () => {
     } finally {
       sleeper.kill();
     }
+    // S03crashkeep's "starting" (the daemon not yet running): an init starting, for a minute after it was written.
+    writeFileSync(marker, "starting\n");
+    expect(runningInitPid(paths)).toBe(0);
+    utimesSync(marker, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+    expect(runningInitPid(paths)).toBeUndefined();
     writeFileSync(marker, "garbage\n");
     expect(runningInitPid(paths)).toBeUndefined();
     expect(markInitRunning(paths)).toBeUndefined();
