@@ -62,24 +62,38 @@ const entries = (s: Scenario) => readdirSync(join(s.root, ARCHIVE)).filter((n) =
 const reports = (s: Scenario) => (existsSync(join(s.root, ARCHIVE, "reports")) ? readdirSync(join(s.root, ARCHIVE, "reports")) : []);
 const initState = (s: Scenario) => join(s.root, "run/crashkeep/init.json");
 
+/**
+ * `watch --init` on `s` with the journal's device node not there yet (as when
+ * mdev is slow): init waits for it (modules.deviceWaitSeconds), core_pattern
+ * already set, so init's work still runs. Returns once the daemon has written
+ * its pidfile; `release()` puts the node in place.
+ */
+async function stalledInit(s: Scenario): Promise<{ p: ReturnType<typeof Bun.spawn>; pidfile: string; release: () => void }> {
+  renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
+  const pidfile = join(s.root, "crashkeep.pid");
+  // stdout /dev/null, as under start-stop-daemon --background: init's lines go to the console.
+  const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+  try {
+    await until("the pidfile", () => existsSync(pidfile), p);
+  } catch (err) {
+    p.kill("SIGKILL");
+    throw err;
+  }
+  return { p, pidfile, release: () => renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0")) };
+}
+
 describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () => {
   test("a crash while init's work still runs: reported once init is done, under this boot's record; the previous boot's log tail archived before this boot's is mirrored", async () => {
     const s = tree();
-    // The journal's device node appears late (as when mdev is slow): init waits for it
-    // (modules.deviceWaitSeconds), after having set core_pattern, so it is still at work.
-    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
-    const pidfile = join(s.root, "crashkeep.pid");
-    // stdout /dev/null, as under start-stop-daemon --background: init's lines go to the console.
     writeFileSync(join(s.root, "dev/console"), "");
-    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    const { p, pidfile, release } = await stalledInit(s);
     try {
-      await until("the pidfile", () => existsSync(pidfile), p);
       // A service started right after S03crashkeep crashes: the kernel writes its core.
       writeFileSync(join(s.root, ARCHIVE, "cores/core.abort.4242.1700000001"), abortCore());
       await Bun.sleep(500);
       expect(existsSync(initState(s))).toBe(false); // init still waits for the node
       expect(reports(s)).toEqual([]);
-      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      release();
       await until("the core's report", () => reports(s).length === 1 && journalOf(s.root).records.some((r) => r.kind === "crash-report"), p);
       await until("the first mirror pass of this boot", () => journalOf(s.root).logs.some((t) => new TextDecoder().decode(t.bytes).includes(THIS_BOOT_LINE)), p);
       const j = journalOf(s.root);
@@ -103,16 +117,13 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
 
   test("crashkeep note --reason while init's work still runs: it waits for this boot's record; the reason is this boot's, the previous boot keeps its own", async () => {
     const s = tree();
-    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
-    const pidfile = join(s.root, "crashkeep.pid");
-    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    const { p, release } = await stalledInit(s);
     try {
-      await until("the pidfile", () => existsSync(pidfile), p);
       // A script after S03crashkeep notes the reboot it is about to make (an update agent).
       const note = Bun.spawn([BINARY, "note", "--reason", "firmware-update", "flashing 2.1"], { cwd: s.root, env: env(s), stdout: "pipe", stderr: "pipe" });
       await Bun.sleep(500);
       expect(note.exitCode).toBeNull(); // waits for init, which waits for the node
-      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      release();
       expect(await note.exited).toBe(0);
       await until("init.json", () => existsSync(initState(s)), p);
       const j = journalOf(s.root);
@@ -134,16 +145,13 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
     const s = tree();
     const configFile = join(s.root, "etc/crashkeep/config.json");
     writeFileSync(configFile, JSON.stringify({ ...JSON.parse(readFileSync(configFile, "utf8")), cores: { mode: "pipe" } }));
-    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
-    const pidfile = join(s.root, "crashkeep.pid");
-    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "ignore", stderr: "pipe" });
+    const { p, release } = await stalledInit(s);
     try {
-      await until("the pidfile", () => existsSync(pidfile), p);
       // The kernel starts the pipe handler (core_pattern |crashkeep core %P %I %s %t %E) with the core on stdin.
       const core = Bun.spawn([BINARY, "core", "4242", "4242", "6", "1700000001", "!usr!bin!abort"], { cwd: s.root, env: env(s), stdin: abortCore(), stdout: "pipe", stderr: "pipe" });
       await Bun.sleep(800);
       expect(core.exitCode).toBeNull(); // the core read, it waits for init, which waits for the node
-      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      release();
       expect(await core.exited).toBe(0);
       await until("init.json", () => existsSync(initState(s)), p);
       const j = journalOf(s.root);
@@ -205,15 +213,12 @@ describe.skipIf(!existsSync(BINARY))("watch --init: one process per boot", () =>
 
   test("SIGTERM while init's work runs: init finishes (the previous boot archived whole), then the last pass and exit 0", async () => {
     const s = tree();
-    renameSync(join(s.root, "dev/mtd0"), join(s.root, "dev/mtd0.later"));
-    const pidfile = join(s.root, "crashkeep.pid");
-    const p = Bun.spawn([BINARY, "watch", "--init", "--pidfile", pidfile], { cwd: s.root, env: env(s), stdout: "pipe", stderr: "pipe" });
+    const { p, release } = await stalledInit(s);
     try {
-      await until("the pidfile", () => existsSync(pidfile), p);
       p.kill("SIGTERM");
       await Bun.sleep(300);
       expect(p.exitCode).toBeNull(); // waits for init, which waits for the node
-      renameSync(join(s.root, "dev/mtd0.later"), join(s.root, "dev/mtd0"));
+      release();
       expect(await p.exited).toBe(0);
       expect(entries(s)).toHaveLength(1);
       expect(journalOf(s.root).control?.bootCounter).toBe(2);
